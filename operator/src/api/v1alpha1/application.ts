@@ -1,0 +1,164 @@
+import { z } from "zod";
+import { condition, envVar, objectMeta, objectName, pythonIdentifier, resources, retryPolicy } from "./common.js";
+
+export const functionSpec = z
+  .object({
+    name: pythonIdentifier.meta({ description: "Name of the @function in the code." }),
+    resources: resources.optional(),
+    timeoutSeconds: z.number().int().min(1).max(86400).optional().meta({
+      description: "Timeout of one attempt of a call, in seconds. Defaults to the decorator's timeout, else 300.",
+    }),
+    retries: retryPolicy.optional(),
+    minContainers: z.number().int().min(0).max(1000).optional().meta({
+      description: "Containers kept running even when idle (0 scales to zero).",
+    }),
+    maxContainers: z.number().int().min(1).max(1000).optional().meta({
+      description: "Upper bound of containers for this function.",
+    }),
+    concurrency: z.number().int().min(1).max(1000).optional().meta({
+      description: "Calls one container runs at the same time.",
+    }),
+    secrets: z
+      .array(objectName.meta({ description: "Secret name." }))
+      .max(64)
+      .optional()
+      .meta({ description: "Secrets whose keys become environment variables of the containers." }),
+    env: z.array(envVar).max(256).optional().meta({ description: "Extra environment variables." }),
+  })
+  .meta({
+    description: "Settings of one function; anything left out comes from the decorator in the code.",
+    "x-kubernetes-validations": [
+      {
+        rule: "!has(self.minContainers) || !has(self.maxContainers) || self.minContainers <= self.maxContainers",
+        message: "minContainers must be <= maxContainers",
+      },
+    ],
+  });
+export type FunctionSpec = z.infer<typeof functionSpec>;
+
+export const applicationSpec = z
+  .object({
+    entrypoint: pythonIdentifier.meta({ description: "The @application function that a request calls." }),
+    image: z.string().min(1).max(1024).optional().meta({
+      description:
+        "Container image holding the code and the Trellis runtime. Defaults to the operator's stock runtime image.",
+    }),
+    imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional().meta({
+      description: "Pull policy of the function containers.",
+    }),
+    module: z
+      .string()
+      .min(1)
+      .max(1024)
+      .regex(/^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*|[^\0]+\.py)$/, {
+        message: "must be a dotted Python module name or a path to a .py file",
+      })
+      .optional()
+      .meta({ description: "Python module or .py file to import. Defaults to app.py when source is given." }),
+    source: z
+      .object({
+        inline: z.string().min(1).max(262144).optional().meta({ description: "Python source code of the module." }),
+        configMapRef: z
+          .object({
+            name: objectName.meta({ description: "ConfigMap in the Application's namespace." }),
+            key: z.string().min(1).max(253).default("app.py").meta({ description: "Key holding the source." }),
+          })
+          .optional()
+          .meta({ description: "ConfigMap holding the Python source." }),
+      })
+      .optional()
+      .meta({
+        description: "Code shipped without an image build. Exactly one of inline or configMapRef.",
+        "x-kubernetes-validations": [
+          {
+            rule: "has(self.inline) != has(self.configMapRef)",
+            message: "exactly one of inline or configMapRef must be set",
+          },
+        ],
+      }),
+    functions: z
+      .array(functionSpec)
+      .max(256)
+      .optional()
+      .meta({
+        description: "Per-function settings, keyed by name.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+      }),
+    defaults: functionSpec
+      .omit({ name: true })
+      .optional()
+      .meta({ description: "Settings applied to every function that does not set them." }),
+    env: z
+      .array(envVar)
+      .max(256)
+      .optional()
+      .meta({ description: "Environment variables of every function container." }),
+    requests: z
+      .object({
+        ttlSecondsAfterFinished: z.number().int().min(0).max(31536000).optional().meta({
+          description: "Delete a request's FunctionCalls this long after the request finishes.",
+        }),
+      })
+      .optional()
+      .meta({ description: "Settings of the requests made to this application." }),
+  })
+  .meta({
+    description: "What can be called: the code, its image and the settings of its functions.",
+    "x-kubernetes-validations": [
+      {
+        rule: "has(self.module) || has(self.source) || has(self.image)",
+        message: "one of module, source or image must be set",
+      },
+    ],
+  });
+export type ApplicationSpec = z.infer<typeof applicationSpec>;
+
+export const discoveredFunction = z
+  .object({
+    name: z.string().meta({ description: "Function name." }),
+    async: z.boolean().optional().meta({ description: "True for async def functions." }),
+    application: z.boolean().optional().meta({ description: "True for the @application entrypoint." }),
+    timeoutSeconds: z.number().optional().meta({ description: "Timeout set in the decorator." }),
+    maxConcurrency: z.number().int().optional().meta({ description: "max_concurrency set in the decorator." }),
+    minContainers: z.number().int().optional().meta({ description: "min_containers set in the decorator." }),
+    maxContainers: z.number().int().optional().meta({ description: "max_containers set in the decorator." }),
+  })
+  .meta({ description: "A function the runtime found in the code." });
+
+export const functionStatus = z
+  .object({
+    name: z.string().meta({ description: "Function name." }),
+    ready: z.number().int().min(0).default(0).meta({ description: "Containers ready to take calls." }),
+    busy: z.number().int().min(0).default(0).meta({ description: "Containers running at least one call." }),
+    queued: z.number().int().min(0).default(0).meta({ description: "Calls waiting for a container." }),
+    running: z.number().int().min(0).default(0).meta({ description: "Calls running." }),
+  })
+  .meta({ description: "Containers and calls of one function." });
+
+export const applicationStatus = z
+  .object({
+    observedGeneration: z.number().int().optional().meta({ description: "Generation last reconciled." }),
+    conditions: z
+      .array(condition)
+      .optional()
+      .meta({
+        description: "Ready, CodeLoaded, ContainersHealthy, ...",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+      }),
+    functions: z.array(functionStatus).optional().meta({ description: "Per-function counts." }),
+    discovered: z.array(discoveredFunction).optional().meta({ description: "Function table reported by the runtime." }),
+    readyContainers: z.number().int().optional().meta({ description: "Ready containers, all functions." }),
+  })
+  .meta({ description: "Observed state of the Application." });
+export type ApplicationStatus = z.infer<typeof applicationStatus>;
+
+export const application = z.object({
+  apiVersion: z.literal("trellis.dev/v1alpha1"),
+  kind: z.literal("Application"),
+  metadata: objectMeta,
+  spec: applicationSpec,
+  status: applicationStatus.optional(),
+});
+export type Application = z.infer<typeof application>;

@@ -1,0 +1,156 @@
+import { z } from "zod";
+
+export const GROUP = "trellis.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Kubernetes object names (RFC 1123 subdomain). */
+export const objectName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
+    message: "must be a lowercase RFC 1123 name (a-z, 0-9, '-', '.')",
+  });
+
+/** A Python identifier: function names as written in the user's code. */
+export const pythonIdentifier = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "must be a Python identifier" });
+
+/** Largest inline value kept in etcd; bigger ones go to the blob store. */
+export const INLINE_VALUE_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * One argument, keyword argument or output. Exactly one field is set: the apiserver checks it
+ * (CEL) and so does the operator (zod refine), so both name the same rule.
+ */
+export const valueRef = z
+  .object({
+    value: z.unknown().optional().meta({
+      description: "Inline JSON value.",
+      "x-kubernetes-preserve-unknown-fields": true,
+    }),
+    pickle: z
+      .string()
+      .max(Math.ceil((INLINE_VALUE_LIMIT_BYTES * 4) / 3) + 4)
+      .regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: "must be base64" })
+      .optional()
+      .meta({
+        description: "Inline tagged pickle, base64-encoded. Accepted only from the application's own containers.",
+      }),
+    call: objectName
+      .optional()
+      .meta({ description: "Name of a FunctionCall whose output is this value (a future passed as input)." }),
+    blob: z
+      .string()
+      .min(1)
+      .max(512)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, { message: "must be a blob store reference" })
+      .optional()
+      .meta({ description: "Reference to a large value in the blob store." }),
+  })
+  .refine(
+    (v) =>
+      ["value", "pickle", "call", "blob"].filter((k) => k in v && v[k as keyof typeof v] !== undefined).length === 1,
+    {
+      message: "exactly one of value, pickle, call or blob must be set",
+    },
+  )
+  .meta({
+    description: "A value: inline JSON, inline tagged pickle, a FunctionCall reference, or a blob reference.",
+    "x-kubernetes-validations": [
+      {
+        rule: "[has(self.value), has(self.pickle), has(self.call), has(self.blob)].filter(x, x).size() == 1",
+        message: "exactly one of value, pickle, call or blob must be set",
+      },
+    ],
+  });
+export type ValueRef = z.infer<typeof valueRef>;
+
+export const retryPolicy = z
+  .object({
+    maxRetries: z.number().int().min(0).max(100).default(0).meta({ description: "Retries after the first attempt." }),
+    initialDelaySeconds: z.number().min(0).max(3600).default(1).meta({ description: "Delay before the first retry." }),
+    maxDelaySeconds: z.number().min(0).max(86400).default(60).meta({ description: "Upper bound of the retry delay." }),
+    delayMultiplier: z
+      .number()
+      .min(1)
+      .max(10)
+      .default(2)
+      .meta({ description: "Factor applied to the delay after each retry." }),
+  })
+  .meta({
+    description: "Retry policy with exponential backoff. RequestError failures are never retried.",
+    "x-kubernetes-validations": [
+      {
+        rule: "self.maxDelaySeconds >= self.initialDelaySeconds",
+        message: "maxDelaySeconds must be >= initialDelaySeconds",
+      },
+    ],
+  });
+export type RetryPolicy = z.infer<typeof retryPolicy>;
+
+const quantity = z
+  .string()
+  .regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, { message: "must be a Kubernetes quantity (e.g. 500m, 1Gi)" })
+  .meta({ description: "A Kubernetes resource quantity." });
+
+export const resources = z
+  .object({
+    cpu: quantity.optional().meta({ description: "CPU request and limit, e.g. 500m or 2." }),
+    memory: quantity.optional().meta({ description: "Memory request and limit, e.g. 512Mi." }),
+    ephemeralStorage: quantity.optional().meta({ description: "Ephemeral disk, e.g. 2Gi." }),
+    gpu: z.number().int().min(0).max(16).optional().meta({ description: "Number of GPUs (nvidia.com/gpu)." }),
+  })
+  .meta({ description: "Resources of each function container." });
+
+export const envVar = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, { message: "must be a valid environment variable name" })
+      .meta({ description: "Name of the variable." }),
+    value: z.string().max(32768).meta({ description: "Value of the variable." }),
+  })
+  .meta({ description: "An environment variable for the function containers." });
+
+export const condition = z
+  .object({
+    type: z.string().min(1).max(316).meta({ description: "Condition type, e.g. Ready." }),
+    status: z.enum(["True", "False", "Unknown"]).meta({ description: "True, False or Unknown." }),
+    reason: z.string().max(1024).optional().meta({ description: "CamelCase machine-readable reason." }),
+    message: z.string().max(32768).optional().meta({ description: "Human-readable details." }),
+    lastTransitionTime: z
+      .string()
+      .optional()
+      .meta({ description: "When the status last changed.", format: "date-time" }),
+    observedGeneration: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: "Generation the condition was computed from." }),
+  })
+  .meta({ description: "A standard Kubernetes condition." });
+export type Condition = z.infer<typeof condition>;
+
+export const objectMeta = z
+  .object({
+    name: z.string().optional(),
+    namespace: z.string().optional(),
+    uid: z.string().optional(),
+    generation: z.number().optional(),
+    resourceVersion: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    creationTimestamp: z.union([z.string(), z.date()]).optional(),
+    deletionTimestamp: z.union([z.string(), z.date()]).optional(),
+    ownerReferences: z.array(z.record(z.string(), z.unknown())).optional(),
+    finalizers: z.array(z.string()).optional(),
+  })
+  .loose();

@@ -1,0 +1,180 @@
+import { z } from "zod";
+import { condition, objectMeta, objectName, pythonIdentifier, retryPolicy, valueRef } from "./common.js";
+
+/** Most positional arguments and map/reduce items one FunctionCall may carry inline. */
+export const MAX_ARGS = 64;
+export const MAX_COLLECTION_ITEMS = 10000;
+
+export const PHASES = [
+  "Pending",
+  "Blocked",
+  "Queued",
+  "Running",
+  "Delegated",
+  "Succeeded",
+  "Failed",
+  "Cancelled",
+] as const;
+export const phase = z.enum(PHASES);
+export type Phase = z.infer<typeof phase>;
+export const TERMINAL_PHASES: readonly Phase[] = ["Succeeded", "Failed", "Cancelled"];
+
+const collectionItems = z.array(valueRef).max(MAX_COLLECTION_ITEMS).optional().meta({
+  description: "The items, each a value or a reference; futures among them are dependencies.",
+});
+const collectionFrom = objectName.optional().meta({
+  description: "A FunctionCall whose output (a list) supplies the items: a future of a list.",
+});
+
+export const functionCallSpec = z
+  .object({
+    application: objectName.meta({ description: "Name of the Application in this namespace." }),
+    function: pythonIdentifier.meta({ description: "Function to call." }),
+    args: z.array(valueRef).max(MAX_ARGS).optional().meta({ description: "Positional arguments, in order." }),
+    kwargs: z
+      .record(z.string(), valueRef)
+      .optional()
+      .meta({ description: "Keyword arguments by name.", maxProperties: MAX_ARGS }),
+    map: z
+      .object({ items: collectionItems, itemsFrom: collectionFrom })
+      .optional()
+      .meta({
+        description: "Call the function once per item; the output is the list of outputs in input order.",
+        "x-kubernetes-validations": [
+          { rule: "has(self.items) != has(self.itemsFrom)", message: "exactly one of items or itemsFrom must be set" },
+        ],
+      }),
+    reduce: z
+      .object({
+        items: collectionItems,
+        itemsFrom: collectionFrom,
+        initial: valueRef.optional().meta({ description: "Initial accumulator." }),
+      })
+      .optional()
+      .meta({
+        description: "Left fold: function(accumulator, item) for each item, each step depending on the previous.",
+        "x-kubernetes-validations": [
+          { rule: "has(self.items) != has(self.itemsFrom)", message: "exactly one of items or itemsFrom must be set" },
+        ],
+      }),
+    parent: objectName
+      .optional()
+      .meta({ description: "The FunctionCall that made this call; absent for a request (root call)." }),
+    request: objectName
+      .optional()
+      .meta({ description: "The root FunctionCall of the request; absent on the root itself." }),
+    sequence: z.number().int().min(0).optional().meta({
+      description: "Position of this call among its parent's operations; with parent it fixes the name.",
+    }),
+    headers: z
+      .record(z.string(), z.string().max(8192).meta({ description: "Header value." }))
+      .optional()
+      .meta({
+        description: "Request headers given to the request's functions.",
+        maxProperties: 64,
+      }),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86400)
+      .optional()
+      .meta({ description: "Overrides the function's timeout per attempt." }),
+    retries: retryPolicy.optional().meta({ description: "Overrides the function's retry policy." }),
+  })
+  .meta({
+    description: "One invocation of one function. Immutable after creation.",
+    "x-kubernetes-validations": [
+      { rule: "self == oldSelf", message: "spec is immutable" },
+      { rule: "!(has(self.map) && has(self.reduce))", message: "map and reduce cannot both be set" },
+      {
+        rule: "!(has(self.map) || has(self.reduce)) || (!has(self.args) || size(self.args) == 0) && (!has(self.kwargs) || size(self.kwargs) == 0)",
+        message: "args and kwargs must be empty when map or reduce is set",
+      },
+      { rule: "!has(self.parent) || has(self.request)", message: "request is required when parent is set" },
+      { rule: "!has(self.parent) || has(self.sequence)", message: "sequence is required when parent is set" },
+    ],
+  });
+export type FunctionCallSpec = z.infer<typeof functionCallSpec>;
+
+export const callError = z
+  .object({
+    type: z.string().max(1024).meta({ description: "Exception type, e.g. ValueError or FunctionError." }),
+    message: z.string().max(32768).meta({ description: "Exception message, kept exactly." }),
+    traceback: z.string().max(65536).optional().meta({ description: "Python traceback of the failure." }),
+    reason: z
+      .enum([
+        "function_error",
+        "function_timeout",
+        "request_error",
+        "input_failed",
+        "infrastructure",
+        "cancelled",
+        "invalid_call",
+      ])
+      .optional()
+      .meta({ description: "Why the call failed." }),
+    cause: objectName.optional().meta({ description: "The FunctionCall whose failure caused this one." }),
+  })
+  .meta({ description: "Why the call failed." });
+export type CallError = z.infer<typeof callError>;
+
+export const functionCallStatus = z
+  .object({
+    phase: phase
+      .optional()
+      .meta({ description: "Pending, Blocked, Queued, Running, Delegated, Succeeded, Failed or Cancelled." }),
+    attempts: z.number().int().min(0).optional().meta({ description: "Attempts started, retries included." }),
+    infrastructureFailures: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: "Attempts lost to pod or container loss." }),
+    pod: z.string().max(253).optional().meta({ description: "Pod running or last running the call." }),
+    queuedTime: z.string().optional().meta({ description: "When the call became ready.", format: "date-time" }),
+    startTime: z.string().optional().meta({ description: "When the current attempt started.", format: "date-time" }),
+    completionTime: z.string().optional().meta({ description: "When the call finished.", format: "date-time" }),
+    retryAfter: z
+      .string()
+      .optional()
+      .meta({ description: "The next attempt starts no earlier than this.", format: "date-time" }),
+    output: valueRef.optional().meta({ description: "The output: inline value or blob reference." }),
+    tailCall: objectName.optional().meta({ description: "The call this one delegated its output to (tail call)." }),
+    error: callError.optional(),
+    progress: z
+      .object({
+        current: z.number().meta({ description: "Work done so far." }),
+        total: z.number().meta({ description: "Total work." }),
+        message: z.string().max(1024).optional().meta({ description: "Progress message." }),
+      })
+      .optional()
+      .meta({ description: "Last progress update reported by the function." }),
+    conditions: z
+      .array(condition)
+      .optional()
+      .meta({
+        description: "Conditions of the call.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+      }),
+    observedGeneration: z.number().int().optional().meta({ description: "Generation last reconciled." }),
+  })
+  .meta({ description: "Observed state of the call; written only by the operator." });
+export type FunctionCallStatus = z.infer<typeof functionCallStatus>;
+
+export const functionCall = z.object({
+  apiVersion: z.literal("trellis.dev/v1alpha1"),
+  kind: z.literal("FunctionCall"),
+  metadata: objectMeta,
+  spec: functionCallSpec,
+  status: functionCallStatus.optional(),
+});
+export type FunctionCall = z.infer<typeof functionCall>;
+
+export const LABELS = {
+  application: "trellis.dev/application",
+  request: "trellis.dev/request",
+  function: "trellis.dev/function",
+  parent: "trellis.dev/parent",
+} as const;

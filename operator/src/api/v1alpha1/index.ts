@@ -1,0 +1,3 @@
+export * from "./common.js";
+export * from "./application.js";
+export * from "./functioncall.js";
