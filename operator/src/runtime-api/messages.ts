@@ -1,0 +1,160 @@
+// The operator ↔ sidecar wire protocol (HTTP + JSON), shared by both sides. Every body is
+// validated with these schemas on arrival. Bump RUNTIME_API_VERSION on breaking change.
+import { z } from "zod";
+import { objectName, pythonIdentifier, valueRef } from "../api/v1alpha1/common.js";
+
+export const RUNTIME_API_VERSION = "v1";
+export const RUNTIME_API_PREFIX = `/runtime/${RUNTIME_API_VERSION}`;
+/** Headers every sidecar request carries. */
+export const POD_HEADER = "x-trellis-pod"; // "<namespace>/<pod name>"
+// plus `authorization: Bearer <per-pod token>` (HMAC issued by the operator, see credentials).
+
+/** A concrete value: what a running call receives or produces (never a call reference). */
+export const concreteValue = valueRef.refine((v) => v.call === undefined, {
+  message: "call references are not allowed here",
+});
+export type ConcreteValue = z.infer<typeof concreteValue>;
+
+export const discoveredFunctionMsg = z.object({
+  name: pythonIdentifier,
+  async: z.boolean(),
+  application: z.boolean().default(false),
+  timeoutSeconds: z.number().positive().optional(),
+  maxConcurrency: z.number().int().positive().optional(),
+  minContainers: z.number().int().min(0).optional(),
+  maxContainers: z.number().int().min(1).optional(),
+  retries: z
+    .object({
+      maxRetries: z.number().int().min(0),
+      initialDelaySeconds: z.number().min(0),
+      maxDelaySeconds: z.number().min(0),
+      delayMultiplier: z.number().min(1),
+    })
+    .optional(),
+});
+
+/** POST /register — a sidecar whose worker has loaded the code. */
+export const registerRequest = z.object({
+  function: pythonIdentifier,
+  capacity: z.number().int().min(1).max(1000),
+  functions: z.array(discoveredFunctionMsg).max(1000),
+  sidecarVersion: z.string().max(64),
+  workerVersion: z.string().max(64).optional(),
+});
+export const registerResponse = z.object({
+  heartbeatIntervalMs: z.number().int().positive(),
+  leaseWaitMs: z.number().int().positive(),
+  inlineValueLimitBytes: z.number().int().positive(),
+});
+
+/** One call given to a pod. Inputs are resolved: every {call} became the callee's output. */
+export const assignment = z.object({
+  call: objectName,
+  attempt: z.number().int().min(1),
+  function: pythonIdentifier,
+  request: objectName,
+  args: z.array(concreteValue),
+  kwargs: z.record(z.string(), concreteValue),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeoutSeconds: z.number().positive(),
+  /** Child names under this call continue from here (a retried parent re-attaches to them). */
+  isRoot: z.boolean(),
+});
+export type Assignment = z.infer<typeof assignment>;
+
+/** POST /lease — long-poll for up to `capacity` calls. */
+export const leaseRequest = z.object({
+  capacity: z.number().int().min(0).max(1000),
+  waitMs: z.number().int().min(0).max(60000),
+});
+export const leaseResponse = z.object({ assignments: z.array(assignment) });
+
+/** POST /heartbeat — the calls this pod is running; the answer lists calls to abort. */
+export const heartbeatRequest = z.object({
+  calls: z.array(z.object({ call: objectName, attempt: z.number().int().min(1) })).max(1000),
+  draining: z.boolean().default(false),
+});
+export const heartbeatResponse = z.object({ cancel: z.array(objectName) });
+
+/** POST /calls/:name/result */
+export const resultRequest = z.object({ attempt: z.number().int().min(1), output: concreteValue });
+
+/** POST /calls/:name/failure */
+export const failureRequest = z.object({
+  attempt: z.number().int().min(1),
+  error: z.object({
+    type: z.string().max(1024),
+    message: z.string().max(32768),
+    traceback: z.string().max(65536).optional(),
+  }),
+  /** user: the function raised; request_error: RequestError (never retried); timeout: the attempt timed out;
+   *  infrastructure: the worker crashed or the pod is going away (re-run without spending user retries). */
+  kind: z.enum(["user", "request_error", "timeout", "infrastructure"]),
+});
+
+/** POST /calls/:name/tail — the call returned a future: its output comes from `tailCall`. */
+export const tailRequest = z.object({ attempt: z.number().int().min(1), tailCall: objectName });
+
+/** A child call as the worker describes it; its name is derived from the parent and `sequence`. */
+export const childCall = z.object({
+  name: objectName,
+  sequence: z.number().int().min(0),
+  function: pythonIdentifier,
+  args: z.array(valueRef).default([]),
+  kwargs: z.record(z.string(), valueRef).default({}),
+  map: z.object({ items: z.array(valueRef).optional(), itemsFrom: objectName.optional() }).optional(),
+  reduce: z
+    .object({ items: z.array(valueRef).optional(), itemsFrom: objectName.optional(), initial: valueRef.optional() })
+    .optional(),
+});
+export type ChildCall = z.infer<typeof childCall>;
+
+/** POST /calls/:name/children — create children (a whole map is one request). Idempotent by name. */
+export const childrenRequest = z.object({
+  attempt: z.number().int().min(1),
+  calls: z.array(childCall).min(1).max(10000),
+});
+
+export const outcome = z.object({
+  call: objectName,
+  phase: z.enum(["Succeeded", "Failed", "Cancelled"]),
+  output: concreteValue.optional(),
+  error: z
+    .object({
+      type: z.string(),
+      message: z.string(),
+      traceback: z.string().optional(),
+      reason: z.string().optional(),
+      cause: z.string().optional(),
+    })
+    .optional(),
+});
+export type Outcome = z.infer<typeof outcome>;
+export const childrenResponse = z.object({
+  /** Children that already existed and have finished (a re-run parent re-attaches to them). */
+  finished: z.array(outcome),
+});
+
+/** POST /wait — long-poll until `mode` is met or waitMs passes; returns every finished one. */
+export const waitRequest = z.object({
+  calls: z.array(objectName).min(1).max(10000),
+  mode: z.enum(["any", "all"]),
+  waitMs: z.number().int().min(0).max(60000),
+});
+export const waitResponse = z.object({ outcomes: z.array(outcome) });
+
+/** POST /calls/:name/progress */
+export const progressRequest = z.object({
+  current: z.number().finite(),
+  total: z.number().finite(),
+  message: z.string().max(1024).optional(),
+});
+
+/** GET/PUT /requests/:request/state/:key — request-scoped state shared by its functions. */
+export const stateValue = z.object({ value: concreteValue.optional() });
+
+/** PUT /blobs (raw bytes, content-type application/octet-stream) → { blob } ; GET /blobs/* → bytes. */
+export const blobPutResponse = z.object({ blob: z.string() });
+
+/** Error body of every 4xx/5xx: a stable code and a message naming the field and the rule. */
+export const errorBody = z.object({ code: z.string(), message: z.string() });
