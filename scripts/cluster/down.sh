@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Stops the local cluster that up.sh started and removes what it left on the host: pods and their
+# containers, mounts under the cluster dir, pod network namespaces, the pod bridge, the kubepods
+# cgroups, the kubelet's iptables chains; restores the host sysctls the kubelet changed.
+#
+#   down.sh            every up starts a clean cluster: etcd, kubelet, CNI and container state
+#                      are wiped; kept: certificates and kubeconfigs (pki/), the last logs, and
+#                      containerd's image store (so `npm run images` need not run again).
+#   down.sh --purge    also removes the images, certificates and logs (the whole cluster dir).
+# Idempotent: safe to run when nothing is running. Cached binaries are never touched.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$HERE/env.sh"
+. "$HERE/lib/proc.sh"
+. "$HERE/lib/config.sh"
+
+purge=0
+for a in "$@"; do
+  case "$a" in
+    --purge) purge=1 ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) trellis_die "down.sh: unknown argument '$a' (use --purge)" ;;
+  esac
+done
+[[ "$(id -u)" == 0 ]] || trellis_die "down.sh must run as root"
+D="$TRELLIS_CLUSTER_DIR"
+T0=$SECONDS
+
+# 1. The kubelet first, so it does not restart what is torn down next.
+proc_stop kubelet 20
+
+# 2. Pods through the CRI: stops containers, runs CNI DEL (veth, IPAM), removes netns and mounts.
+if proc_pid containerd >/dev/null && [[ -x "$(trellis_bin crictl)" ]]; then
+  write_crictl_config
+  CRICTL=("$(trellis_bin crictl)" --config "$D/crictl.yaml")
+  pods="$("${CRICTL[@]}" pods -q 2>/dev/null || true)"
+  if [[ -n "$pods" ]]; then
+    trellis_log "removing $(wc -w <<<"$pods") pod sandbox(es)"
+    # shellcheck disable=SC2086
+    "${CRICTL[@]}" stopp $pods >/dev/null || true
+    # shellcheck disable=SC2086
+    "${CRICTL[@]}" rmp -f $pods >/dev/null || true
+  fi
+  # Anything the CRI did not own (e.g. started with ctr in namespace k8s.io).
+  CTR=(ctr --address "$CONTAINERD_ADDRESS" --namespace k8s.io)
+  for t in $("${CTR[@]}" tasks ls -q 2>/dev/null || true); do
+    "${CTR[@]}" tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true
+    "${CTR[@]}" tasks delete -f "$t" >/dev/null 2>&1 || true
+  done
+  for c in $("${CTR[@]}" containers ls -q 2>/dev/null || true); do
+    "${CTR[@]}" containers delete "$c" >/dev/null 2>&1 || true
+  done
+fi
+
+# 3. The control plane, then containerd.
+for c in kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do proc_stop "$c" 20; done
+
+# 4. Leftovers of a crash: shims of our containerd (their command line names our socket) and any
+#    process still inside our pod cgroups.
+for p in /proc/[0-9]*; do
+  cmd="$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null || true)"
+  if [[ "$cmd" == *containerd-shim* && "$cmd" == *"$CONTAINERD_ADDRESS"* ]]; then
+    trellis_log "killing leftover shim ${p#/proc/}"
+    kill -KILL "${p#/proc/}" 2>/dev/null || true
+  fi
+done
+if [[ -d /sys/fs/cgroup/pids/kubepods ]]; then
+  for pid in $(find /sys/fs/cgroup/pids/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null); do
+    trellis_log "killing leftover pod process $pid"
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+fi
+
+# 5. Mounts under the cluster dir (kubelet volumes, its rshared bind mount, containerd rootfs/shm),
+#    deepest first.
+mounts_under() { findmnt -rn -o TARGET | awk -v d="$D/" 'index($0, d) == 1 || $0 == substr(d, 1, length(d) - 1)' | sort -r; }
+for m in $(mounts_under); do
+  umount "$m" 2>/dev/null || umount -l "$m" || true
+done
+
+# 6. Pod network namespaces that still hold an address of our pod range.
+prefix="${POD_CIDR%.*}."
+for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ {print $1}'); do
+  if ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet ${prefix//./\\.}"; then
+    trellis_log "deleting network namespace $ns"
+    ip netns delete "$ns" || true
+  fi
+done
+rm -f /var/lib/cni/results/trellis-* 2>/dev/null || true
+if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
+  trellis_log "deleting bridge $CNI_BRIDGE"
+  ip link delete "$CNI_BRIDGE"
+fi
+
+# 7. The kubepods cgroup hierarchy (kubelet's QoS and pod cgroups), leaves first.
+for top in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
+  [[ -d "$top" ]] || continue
+  find "$top" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+  [[ -d "$top" ]] && trellis_log "warning: could not remove cgroup $top (still in use?)"
+done
+
+# 8. iptables chains the kubelet (KUBE-*) and CNI plugins (CNI-*) created, with the jumps to them.
+for ipt in iptables ip6tables; do
+  command -v "$ipt" >/dev/null || continue
+  for table in filter nat mangle; do
+    rules="$("$ipt" -t "$table" -S 2>/dev/null || true)"
+    chains="$(awk '$1 == "-N" && $2 ~ /^(KUBE-|CNI-)/ {print $2}' <<<"$rules")"
+    [[ -n "$chains" ]] || continue
+    while read -r rule; do
+      [[ -n "$rule" ]] || continue
+      eval "\"$ipt\" -t \"$table\" ${rule/-A/-D}" 2>/dev/null || true
+    done < <(grep -E -- '^-A [A-Z]+ .*-j (KUBE-|CNI-)' <<<"$rules" | grep -vE '^-A (KUBE-|CNI-)')
+    for chain in $chains; do "$ipt" -t "$table" -F "$chain" 2>/dev/null || true; done
+    for chain in $chains; do "$ipt" -t "$table" -X "$chain" 2>/dev/null || true; done
+  done
+done
+
+# 9. Host sysctls back to what they were before up.
+if [[ -f "$TRELLIS_RUN_DIR/sysctl.saved" ]]; then
+  while IFS='=' read -r key value; do sysctl -qw "$key=$value" || true; done <"$TRELLIS_RUN_DIR/sysctl.saved"
+fi
+
+# 10. State. Refuse to delete through a mount that is still there.
+left="$(mounts_under)"
+[[ -z "$left" ]] || trellis_die "mounts still present under $D, not deleting state: $left"
+if ((purge)); then
+  rm -rf "$D"
+  trellis_log "purged $D"
+else
+  rm -rf "$D/etcd" "$D/kubelet" "$D/containerd/state" "$D/containerd/runc" "$D/cni/ipam" "$D/pod-logs" "$TRELLIS_RUN_DIR" \
+    "$CONTAINERD_ADDRESS" "$CONTAINERD_ADDRESS.ttrpc"
+fi
+trellis_log "cluster down in $((SECONDS - T0)) s"

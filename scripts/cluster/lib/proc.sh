@@ -1,0 +1,62 @@
+# Background processes with pid files (sourced by up.sh and down.sh).
+# A pid counts as ours only while /proc/PID/exe is still the binary we started, so a reused pid
+# is never signalled.
+
+proc_pidfile() { printf '%s/%s.pid\n' "$TRELLIS_RUN_DIR" "$1"; }
+
+# proc_pid NAME: prints the pid if the process recorded for NAME is alive and is still our binary.
+proc_pid() {
+  local f pid exe want
+  f="$(proc_pidfile "$1")"
+  [[ -f "$f" ]] || return 1
+  read -r pid want <"$f" || return 1
+  [[ -n "$pid" && -d "/proc/$pid" ]] || return 1
+  exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+  [[ "$exe" == "$want" ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+# proc_start NAME BINARY ARGS...: new session, stdin closed, output to logs/NAME.log.
+proc_start() {
+  local name="$1" bin="$2" pid
+  shift 2
+  mkdir -p "$TRELLIS_RUN_DIR" "$TRELLIS_LOG_DIR"
+  [[ -f "$TRELLIS_LOG_DIR/$name.log" ]] && mv -f "$TRELLIS_LOG_DIR/$name.log" "$TRELLIS_LOG_DIR/$name.previous.log"
+  # setsid execs in place (a background child of a script is no group leader), so $! is the daemon.
+  setsid "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 &
+  pid=$!
+  printf '%s %s\n' "$pid" "$(readlink -f "$bin")" >"$(proc_pidfile "$name")"
+  trellis_log "started $name (pid $pid, log $TRELLIS_LOG_DIR/$name.log)"
+}
+
+# proc_stop NAME [GRACE_SECONDS]: SIGTERM, wait, then SIGKILL. No-op when not running.
+proc_stop() {
+  local name="$1" grace="${2:-15}" pid i
+  if pid="$(proc_pid "$name")"; then
+    trellis_log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+      [[ -d "/proc/$pid" ]] || break
+      sleep 0.1
+    done
+    if [[ -d "/proc/$pid" ]]; then
+      trellis_log "$name did not stop in ${grace}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while [[ -d "/proc/$pid" ]]; do sleep 0.1; done
+    fi
+  fi
+  rm -f "$(proc_pidfile "$name")"
+}
+
+# wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local what="$1" timeout="$2" start=$SECONDS
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS - start >= timeout)); then
+      trellis_log "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
