@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite: static checks, unit, Python, then integration and end-to-end on the local
+# cluster (brought up if it is not running; KUBECONFIG set by the caller selects another cluster).
+# Ends with one line "N passed, N failed" summing every suite.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+results=.test-results
+rm -rf "$results" && mkdir -p "$results"
+status=0
+step() { printf '\n=== %s ===\n' "$*"; }
+record_check() { # name, exit code: static checks count as one test each
+  local ok=0 bad=0; if [ "$2" -eq 0 ]; then ok=1; else bad=1; status=1; fi
+  printf '{"name":"%s","passed":%d,"failed":%d}\n' "$1" "$ok" "$bad" >> "$results/checks.jsonl"
+}
+
+step "lint"; npm run -s lint; record_check lint $?
+step "typecheck"; npm run -s typecheck; record_check typecheck $?
+step "crds in sync with the zod schemas"; npm run -s crds:check; record_check crds $?
+
+step "unit (vitest)"
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
+
+step "python (pytest)"
+PYTHONPATH=runtime-image/python python3 -m pytest -q runtime-image/python --junitxml="$results/python.xml" || status=1
+
+if [ -z "${KUBECONFIG:-}" ]; then
+  step "local cluster"
+  npm run -s cluster:up || status=1
+  # shellcheck source=cluster/env.sh
+  source scripts/cluster/env.sh
+  step "runtime image"
+  npm run -s images || status=1
+fi
+export KUBECONFIG
+step "integration (vitest, real apiserver: $KUBECONFIG)"
+npx vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
+if compgen -G "test/e2e/*.test.ts" > /dev/null; then
+  step "end to end (vitest, local cluster)"
+  npx vitest run --project e2e --reporter=default --reporter=json --outputFile.json="$results/e2e.json" || status=1
+fi
+
+node scripts/test-summary.mjs "$results" || status=1
+exit $status
