@@ -1,0 +1,92 @@
+// Shared helpers of the integration and end-to-end suites: the cluster comes from KUBECONFIG,
+// defaulting to the local cluster's kubeconfig.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+
+const run = promisify(execFile);
+export const repoRoot = resolve(import.meta.dirname, "../..");
+
+export function clusterDir(): string {
+  return process.env.TRELLIS_CLUSTER_DIR ?? join(process.env.HOME ?? homedir(), ".local/state/trellis/cluster");
+}
+
+export function kubeconfigPath(): string {
+  const path = process.env.KUBECONFIG ?? join(clusterDir(), "kubeconfig");
+  if (!existsSync(path)) {
+    throw new Error(`no kubeconfig at ${path}: run npm run cluster:up, or set KUBECONFIG to a cluster`);
+  }
+  return path;
+}
+
+export function kubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigPath());
+  return kc;
+}
+
+export function kubectlPath(): string {
+  const path = join(repoRoot, ".tools/bin/kubectl");
+  if (!existsSync(path)) throw new Error(`${path} missing: run npm run tools`);
+  return path;
+}
+
+/** Runs kubectl against the test cluster; rejects with stderr on a non-zero exit. */
+export async function kubectl(args: string[], input?: string): Promise<string> {
+  const child = run(kubectlPath(), args, {
+    env: { ...process.env, KUBECONFIG: kubeconfigPath() },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (input !== undefined) {
+    child.child.stdin?.end(input);
+  }
+  try {
+    return (await child).stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`kubectl ${args.join(" ")} failed: ${err.stderr || err.message}`, { cause: e });
+  }
+}
+
+/** Where the component logs are, for failure messages. */
+export function logsHint(): string {
+  return `component logs: ${join(clusterDir(), "logs")}`;
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after timeoutMs. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""} (${logsHint()})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+export async function createNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+  await kubeConfig()
+    .makeApiClient(k8s.CoreV1Api)
+    .createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await kubeConfig()
+    .makeApiClient(k8s.CoreV1Api)
+    .deleteNamespace({ name })
+    .catch(() => undefined);
+}
