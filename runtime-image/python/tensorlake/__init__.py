@@ -1,0 +1,1 @@
+"""Import path of Tensorlake Applications, served by Trellis so Tensorlake code runs unchanged."""

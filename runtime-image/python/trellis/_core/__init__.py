@@ -1,0 +1,1 @@
+"""Machinery shared by every runtime (local runner and pod worker). Not public API."""

@@ -1,0 +1,121 @@
+"""Runs one attempt of one call: decode inputs, run user code, classify the outcome.
+
+An attempt outcome is ("ok", form), ("tail", call id) or ("error", error info).
+Error info: {"type", "module", "message", "traceback", "function", "call",
+"request_error", "reason", "retryable"}.
+"""
+
+import functools
+import inspect
+import threading
+import traceback
+import typing
+from typing import Any
+
+from ..interface.exceptions import RequestError
+from . import context, graph, values
+
+_instances: dict[str, Any] = {}
+_instances_lock = threading.Lock()
+
+
+def error_info(exc: BaseException, function: str, call_id: str, reason: str | None = None) -> dict:
+    request_error = isinstance(exc, RequestError)
+    if reason is None:
+        reason = "request_error" if request_error else "function_error"
+    return {
+        "type": type(exc).__name__,
+        "module": type(exc).__module__,
+        "message": exc.message if request_error else str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "function": function,
+        "call": call_id,
+        "request_error": request_error,
+        "reason": reason,
+        "retryable": not request_error,
+    }
+
+
+def timeout_info(function: str, call_id: str, seconds: float, attempt: int) -> dict:
+    return {
+        "type": "TimeoutError",
+        "module": "trellis",
+        "message": f"attempt {attempt} ran longer than the function's timeout of {seconds:g} seconds",
+        "traceback": "",
+        "function": function,
+        "call": call_id,
+        "request_error": False,
+        "reason": "function_timeout",
+        "retryable": True,
+    }
+
+
+def _hints(fn: Any) -> dict:
+    try:
+        return typing.get_type_hints(fn._original_function)
+    except Exception:
+        return {}
+
+
+def decode_inputs(fn: Any, args: list, kwargs: dict) -> tuple[list, dict]:
+    hints = _hints(fn)
+    sig = fn._signature()
+    params = list(sig.parameters.values()) if sig is not None else []
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    out_args = []
+    for i, form in enumerate(args):
+        name = positional[i].name if i < len(positional) else f"#{i}"
+        value = values.decode(form, f"argument '{name}' of {fn._name}()")
+        out_args.append(values.apply_hint(value, hints.get(name)) if "json" in form else value)
+    out_kwargs = {}
+    for name, form in kwargs.items():
+        value = values.decode(form, f"argument '{name}' of {fn._name}()")
+        out_kwargs[name] = values.apply_hint(value, hints.get(name)) if "json" in form else value
+    return out_args, out_kwargs
+
+
+def target_callable(fn: Any):
+    cfg = fn._function_config
+    if cfg.class_name is None:
+        return fn._original_function
+    with _instances_lock:
+        instance = _instances.get(cfg.class_name)
+        if instance is None:
+            from ..interface import _registry
+
+            klass = _registry.get_class(cfg.class_name)
+            instance = klass()
+            klass.__trellis_original_init__(instance)
+            _instances[cfg.class_name] = instance
+    return functools.partial(fn._original_function, instance)
+
+
+def _finish(ctx: context.CallContext, fn: Any, result: Any, boundary: bool) -> tuple:
+    target = graph.tail_target(ctx, result)
+    if target is not None:
+        return ("tail", target)
+    what = f"return value of {fn._name}()"
+    return ("ok", values.encode_app(result, what) if boundary else values.encode(result, what))
+
+
+def run_sync(ctx: context.CallContext, fn: Any, args: list, kwargs: dict, boundary: bool = False) -> tuple:
+    token = context.enter(ctx)
+    try:
+        a, k = decode_inputs(fn, args, kwargs)
+        return _finish(ctx, fn, target_callable(fn)(*a, **k), boundary)
+    except BaseException as e:  # noqa: BLE001 - every user failure becomes an outcome
+        return ("error", error_info(e, fn._name, ctx.call_id))
+    finally:
+        context.leave(token)
+
+
+async def run_async(ctx: context.CallContext, fn: Any, args: list, kwargs: dict, boundary: bool = False) -> tuple:
+    context.enter(ctx)  # this task's own context copy
+    try:
+        a, k = decode_inputs(fn, args, kwargs)
+        result = target_callable(fn)(*a, **k)
+        if inspect.isawaitable(result) and fn._is_async:
+            result = await result
+        return _finish(ctx, fn, result, boundary)
+    except BaseException as e:  # noqa: BLE001
+        return ("error", error_info(e, fn._name, ctx.call_id))
