@@ -1,0 +1,219 @@
+// Keyed work queue with the controller-runtime contract:
+// - a key waits at most once (deduplicated while queued);
+// - a key is never reconciled by two workers at once; a key added while it runs is queued
+//   again when that run ends;
+// - addAfter keeps one timer per key, the earliest deadline wins;
+// - a reconcile that throws is retried with per-key exponential backoff, reset by success;
+// - shutdown() stops taking work and waits for running reconciles.
+// Dispatch is a microtask away from add(): no polling, no timer hop when a worker is free.
+import type { ObjectKey, Reconciler, WorkQueue } from "./types.js";
+import { type Logger, silentLogger } from "./log.js";
+
+/** Defaults, documented here once. */
+export const WORKQUEUE_DEFAULTS = {
+  /** First retry delay after a failed reconcile. */
+  baseDelayMs: 5,
+  /** Retry delay cap. */
+  maxDelayMs: 60_000,
+} as const;
+
+export interface WorkQueueHooks {
+  /** add → reconcile start, for the queue-wait histogram. */
+  onStart?(key: ObjectKey, waitedMs: number): void;
+  /** reconcile duration and outcome. */
+  onDone?(key: ObjectKey, durationMs: number, error: unknown | undefined): void;
+}
+
+export interface WorkQueueOptions {
+  name?: string;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  log?: Logger;
+  hooks?: WorkQueueHooks;
+  /** Monotonic ms clock; injectable for tests. */
+  now?: () => number;
+}
+
+export interface WorkQueueStats {
+  depth: number;
+  running: number;
+  delayed: number;
+  adds: number;
+  reconciles: number;
+  errors: number;
+}
+
+interface Timer {
+  at: number;
+  handle: NodeJS.Timeout;
+}
+
+export function backoffDelay(failures: number, baseMs: number, maxMs: number): number {
+  if (failures <= 0) return 0;
+  // 2^(n-1) overflows to Infinity for big n, which Math.min caps.
+  return Math.min(maxMs, baseMs * 2 ** (failures - 1));
+}
+
+export class KeyedWorkQueue implements WorkQueue {
+  private readonly ring: ObjectKey[] = []; // FIFO; `head` avoids O(n) shift
+  private head = 0;
+  private readonly queuedAt = new Map<ObjectKey, number>(); // queued (not running) → add time
+  private readonly running = new Set<ObjectKey>();
+  private readonly dirty = new Map<ObjectKey, number>(); // added while running → add time
+  private readonly timers = new Map<ObjectKey, Timer>();
+  private readonly failures = new Map<ObjectKey, number>();
+  private readonly idleWaiters: (() => void)[] = [];
+  private reconciler: Reconciler | undefined;
+  private workers = 0;
+  private pumpScheduled = false;
+  private stopped = false;
+  private readonly opts: Required<Omit<WorkQueueOptions, "hooks" | "name">> & { hooks: WorkQueueHooks; name: string };
+  private readonly counters = { adds: 0, reconciles: 0, errors: 0 };
+
+  constructor(opts: WorkQueueOptions = {}) {
+    this.opts = {
+      name: opts.name ?? "queue",
+      baseDelayMs: opts.baseDelayMs ?? WORKQUEUE_DEFAULTS.baseDelayMs,
+      maxDelayMs: opts.maxDelayMs ?? WORKQUEUE_DEFAULTS.maxDelayMs,
+      log: opts.log ?? silentLogger,
+      hooks: opts.hooks ?? {},
+      now: opts.now ?? (() => performance.now()),
+    };
+    if (!(this.opts.baseDelayMs > 0)) throw new Error("workqueue baseDelayMs: must be > 0");
+    if (!(this.opts.maxDelayMs >= this.opts.baseDelayMs))
+      throw new Error("workqueue maxDelayMs: must be >= baseDelayMs");
+  }
+
+  add(key: ObjectKey): void {
+    if (this.stopped) return;
+    this.counters.adds++;
+    if (this.running.has(key)) {
+      if (!this.dirty.has(key)) this.dirty.set(key, this.opts.now());
+      return;
+    }
+    if (this.queuedAt.has(key)) return;
+    this.queuedAt.set(key, this.opts.now());
+    this.ring.push(key);
+    this.schedulePump();
+  }
+
+  addAfter(key: ObjectKey, delayMs: number): void {
+    if (this.stopped) return;
+    if (!(delayMs > 0)) return this.add(key);
+    const at = this.opts.now() + delayMs;
+    const t = this.timers.get(key);
+    if (t) {
+      if (t.at <= at) return; // an earlier deadline is already set
+      clearTimeout(t.handle);
+    }
+    const handle = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, delayMs);
+    handle.unref?.();
+    this.timers.set(key, { at, handle });
+  }
+
+  run(reconciler: Reconciler, workers: number): void {
+    if (this.reconciler) throw new Error(`workqueue ${this.opts.name}: run() called twice`);
+    if (!Number.isInteger(workers) || workers < 1) throw new Error("workqueue workers: must be an integer >= 1");
+    this.reconciler = reconciler;
+    this.workers = workers;
+    this.schedulePump();
+  }
+
+  length(): number {
+    return this.queuedAt.size;
+  }
+
+  stats(): WorkQueueStats {
+    return {
+      depth: this.queuedAt.size,
+      running: this.running.size,
+      delayed: this.timers.size,
+      ...this.counters,
+    };
+  }
+
+  /** Consecutive failures of `key` (0 after a success). */
+  failureCount(key: ObjectKey): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** Stop taking work, drop queued and delayed keys, wait for running reconciles. */
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t.handle);
+    this.timers.clear();
+    this.ring.length = 0;
+    this.head = 0;
+    this.queuedAt.clear();
+    this.dirty.clear();
+    if (this.running.size === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || !this.reconciler) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.running.size < this.workers && this.head < this.ring.length) {
+      const key = this.ring[this.head++]!;
+      const addedAt = this.queuedAt.get(key);
+      if (addedAt === undefined) continue; // dropped by shutdown
+      this.queuedAt.delete(key);
+      this.running.add(key);
+      void this.process(key, addedAt);
+    }
+    if (this.head > 1024 && this.head * 2 > this.ring.length) {
+      this.ring.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  private async process(key: ObjectKey, addedAt: number): Promise<void> {
+    const start = this.opts.now();
+    this.opts.hooks.onStart?.(key, start - addedAt);
+    this.counters.reconciles++;
+    let error: unknown;
+    let requeueAfterMs: number | undefined;
+    try {
+      const res = await this.reconciler!(key);
+      requeueAfterMs = res?.requeueAfterMs;
+    } catch (e) {
+      error = e ?? new Error("reconcile threw a nullish value");
+    }
+    this.opts.hooks.onDone?.(key, this.opts.now() - start, error);
+    this.running.delete(key);
+    if (error !== undefined) {
+      this.counters.errors++;
+      const n = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, n);
+      const delay = backoffDelay(n, this.opts.baseDelayMs, this.opts.maxDelayMs);
+      this.opts.log.warn("reconcile failed", { queue: this.opts.name, key, failures: n, retryInMs: delay, err: error });
+      this.addAfter(key, delay);
+    } else {
+      this.failures.delete(key);
+      if (requeueAfterMs !== undefined && requeueAfterMs >= 0) this.addAfter(key, requeueAfterMs);
+    }
+    const dirtyAt = this.dirty.get(key);
+    if (dirtyAt !== undefined) {
+      this.dirty.delete(key);
+      if (!this.stopped && !this.queuedAt.has(key)) {
+        // Keep the original add time so the wait metric includes the time spent behind the run.
+        this.queuedAt.set(key, dirtyAt);
+        this.ring.push(key);
+      }
+    }
+    if (this.stopped && this.running.size === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+    this.schedulePump();
+  }
+}
