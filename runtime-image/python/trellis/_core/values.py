@@ -2,7 +2,7 @@
 
 Forms: {"json": v} (the value is exactly JSON: dict with str keys, list, str,
 int, finite float, bool, None), {"pickle": base64} (tagged pickle, anything
-else), {"list": [form, ...]} (a map's output), {"call": id} (a reference to
+else), {"list": [form, ...]} (a list that is not exactly JSON, e.g. a map's output), {"call": id} (a reference to
 another call's output), {"blob": ref} (a large value the sidecar resolves).
 Encoding snapshots the value and decoding builds a fresh object, so a mutation
 never leaks between calls or retries.
@@ -91,6 +91,15 @@ def encode(value: Any, what: str) -> dict:
     kind = _handle_kind(value)
     if kind is not None:
         raise SerializationError(f"{what} is {kind}, which cannot be serialized here: {WRAPPED_RULE}")
+    if type(value) is list:
+        # A list stays splittable by the operator (map over a call's output) even when its
+        # items need pickle.
+        items = []
+        for i, item in enumerate(value):
+            if _handle_kind(item) is not None:
+                raise SerializationError(f"{what} holds {_handle_kind(item)} inside a list: {WRAPPED_RULE}")
+            items.append(encode(item, f"{what}[{i}]"))
+        return {"list": items}
     try:
         import io
 

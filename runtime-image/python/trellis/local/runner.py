@@ -19,7 +19,7 @@ from ..interface.request import Request
 from .._core import context, execute, values
 from .._core.board import OutcomeBoard
 from .._core.ids import child_id, new_request_id
-from .pool import ThreadPool, Timers
+from .._core.pool import ThreadPool, Timers
 
 
 class _Call:
@@ -272,18 +272,16 @@ class LocalRunner(context.Backend):
 
     def _expand_from_ref(self, call: _Call, ready: list, finished: list) -> None:
         src = self._calls[values.ref_of(call.spec["items"])].outcome[1]
+        # Only what the operator can split without unpickling: a list form or a JSON array.
         if "list" in src:
             items = list(src["list"])
+        elif "json" in src and isinstance(src["json"], list):
+            items = [{"json": v} for v in src["json"]]
         else:
-            try:
-                decoded = values.decode(src, f"items of {call.spec['function']}.{call.kind}()")
-                if not isinstance(decoded, (list, tuple)):
-                    raise SDKUsageError(f"{call.spec['function']}.{call.kind}() items must be a list, "
-                                        f"got {type(decoded).__name__}")
-                items = [values.encode(v, f"item {i}") for i, v in enumerate(decoded)]
-            except Exception as e:  # noqa: BLE001
-                finished.append((call.id, ("error", execute.error_info(e, call.spec["function"], call.id))))
-                return
+            err = SDKUsageError(f"{call.spec['function']}.{call.kind}() items must be a list, "
+                                f"got a non-list output of call {values.ref_of(call.spec['items'])}")
+            finished.append((call.id, ("error", execute.error_info(err, call.spec["function"], call.id))))
+            return
         if call.kind == "reduce" and call.spec.get("initial") is not None:
             init_ref = values.ref_of(call.spec["initial"])
             if init_ref:

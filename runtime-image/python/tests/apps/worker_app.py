@@ -1,0 +1,98 @@
+"""Functions the protocol tests run in `python -m trellis.worker`."""
+
+import asyncio
+
+from tensorlake.applications import (
+    Future,
+    RequestContext,
+    RequestError,
+    Retries,
+    application,
+    function,
+)
+
+
+@function()
+def double(x: int) -> int:
+    return x * 2
+
+
+@function()
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@application(tags={"team": "demo"}, retries=Retries(max_retries=2))
+@function(description="sums doubled pair", timeout=30, max_concurrency=4, min_containers=0, max_containers=3)
+def pair_sum(x: int) -> int:
+    # two independent children, then a sync wait on both
+    a = double.future(x).run()
+    b = double.future(x + 1).run()
+    return add(a.result(), b.result())
+
+
+@function()
+def deps(x: int) -> int:
+    # a call whose inputs are other calls: one batch of three specs
+    return add.future(double.future(x), double.future(x)).result()
+
+
+@function()
+def boom(x: int) -> int:
+    raise ValueError(f"bad {x}")
+
+
+@function()
+def reject(x: int) -> int:
+    raise RequestError(f"request rejected: {x}")
+
+
+@function()
+def tail(x: int):
+    return double.future(x)
+
+
+@function()
+async def atail(x: int):
+    return double(x)
+
+
+@function()
+def mapper(n: int) -> list:
+    return double.map(list(range(n)))
+
+
+@function()
+async def areduce(items: list) -> int:
+    return await add.reduce(items, 0)
+
+
+@function()
+def catches(x: int) -> str:
+    try:
+        boom(x)
+    except Exception as e:  # noqa: BLE001
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+@function()
+def stateful(x: int) -> int:
+    ctx = RequestContext.get()
+    ctx.state.set("seen", x)
+    ctx.progress.update(1, 2, "half")
+    ctx.metrics.counter("calls")
+    return ctx.state.get("seen") + 1
+
+
+@function(timeout=0.2)
+async def slow(x: int) -> int:
+    await asyncio.sleep(30)
+    return x
+
+
+@function()
+def waits_first(x: int) -> list:
+    futures = [double.future(i).run() for i in range(3)]
+    done, not_done = Future.wait(futures, return_when=__import__("trellis").RETURN_WHEN.FIRST_COMPLETED)
+    return [len(done), len(not_done)]
