@@ -1,0 +1,276 @@
+// Pure builders of the objects the Application controller creates: function pods, the
+// content-addressed ConfigMap of inline source, and the per-pod token Secret.
+import type { V1Container, V1EnvVar, V1PodSpec, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
+import { API_VERSION } from "../api/v1alpha1/index.js";
+import {
+  ANNOTATION,
+  CONTAINER,
+  LABEL,
+  MANAGED_BY,
+  POD_PATHS,
+  POD_TOKEN_KEY,
+  SIDECAR_ENV,
+  functionLabelValue,
+  podNamePrefix,
+  podSecretName,
+  shortHash,
+  sourceConfigMapName,
+} from "./names.js";
+import type { ApplicationSettings, EffectiveFunctionSettings } from "./settings.js";
+import type { ApplicationObject, ConfigMap, Pod, Secret } from "./types.js";
+
+export const RUNTIME_UID = 10001;
+const INLINE_SOURCE_KEY = "app.py";
+const VOLUME = { run: "trellis-run", tmp: "tmp", source: "source" } as const;
+
+type AppRef = Pick<ApplicationObject, "metadata" | "spec">;
+
+function ownerRef(app: AppRef) {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Application",
+    name: app.metadata.name ?? "",
+    uid: app.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+const baseLabels = (app: AppRef, component: string): Record<string, string> => ({
+  [LABEL.application]: app.metadata.name ?? "",
+  [LABEL.managedBy]: MANAGED_BY,
+  [LABEL.partOf]: "trellis",
+  [LABEL.component]: component,
+});
+
+/** Hash of the inline source; names its ConfigMap so that a code change rolls the pods. */
+export const inlineSourceHash = (inline: string): string => shortHash(inline, 10);
+
+/** Where the code comes from: the ConfigMap to mount (if any) and the module to import. */
+export function codeSource(app: AppRef): { configMap?: { name: string; key: string }; module: string } {
+  const src = app.spec.source;
+  if (src?.inline !== undefined) {
+    const name = sourceConfigMapName(app.metadata.name ?? "", inlineSourceHash(src.inline));
+    return { configMap: { name, key: INLINE_SOURCE_KEY }, module: app.spec.module ?? INLINE_SOURCE_KEY };
+  }
+  if (src?.configMapRef) {
+    const key = src.configMapRef.key ?? INLINE_SOURCE_KEY;
+    return { configMap: { name: src.configMapRef.name, key }, module: app.spec.module ?? key };
+  }
+  // An image without a module: the stock image convention (app.py in the working directory).
+  return { module: app.spec.module ?? INLINE_SOURCE_KEY };
+}
+
+/** The ConfigMap of `spec.source.inline` (immutable: its name carries the content hash). */
+export function buildSourceConfigMap(app: AppRef): ConfigMap | undefined {
+  const inline = app.spec.source?.inline;
+  if (inline === undefined) return undefined;
+  const hash = inlineSourceHash(inline);
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name: sourceConfigMapName(app.metadata.name ?? "", hash),
+      namespace: app.metadata.namespace ?? "",
+      labels: { ...baseLabels(app, "source"), [LABEL.sourceHash]: hash },
+      ownerReferences: [ownerRef(app)],
+    },
+    immutable: true,
+    data: { [INLINE_SOURCE_KEY]: inline },
+  };
+}
+
+/** The token Secret of one pod, owned by the pod so that garbage collection removes it with it. */
+export function buildPodSecret(pod: Pod, token: string): Secret {
+  const name = pod.metadata.name ?? "";
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: {
+      name: podSecretName(name),
+      namespace: pod.metadata.namespace ?? "",
+      labels: {
+        [LABEL.application]: pod.metadata.labels?.[LABEL.application] ?? "",
+        [LABEL.function]: pod.metadata.labels?.[LABEL.function] ?? "",
+        [LABEL.managedBy]: MANAGED_BY,
+        [LABEL.partOf]: "trellis",
+        [LABEL.component]: "pod-token",
+      },
+      ownerReferences: [{ apiVersion: "v1", kind: "Pod", name, uid: pod.metadata.uid ?? "" }],
+    },
+    type: "Opaque",
+    stringData: { [POD_TOKEN_KEY]: token },
+  };
+}
+
+function workerResources(r: EffectiveFunctionSettings["resources"]): V1ResourceRequirements | undefined {
+  const q: Record<string, string> = {};
+  if (r.cpu) q.cpu = r.cpu;
+  if (r.memory) q.memory = r.memory;
+  if (r.ephemeralStorage) q["ephemeral-storage"] = r.ephemeralStorage;
+  if (r.gpu) q["nvidia.com/gpu"] = String(r.gpu);
+  // requests = limits: a function container gets what it asked for and no more (Guaranteed QoS
+  // when both cpu and memory are set).
+  return Object.keys(q).length ? { requests: { ...q }, limits: { ...q } } : undefined;
+}
+
+const restricted = (readOnlyRootFilesystem: boolean) => ({
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem,
+  capabilities: { drop: ["ALL"] },
+});
+
+function podSpec(
+  app: AppRef,
+  fn: EffectiveFunctionSettings,
+  settings: ApplicationSettings,
+  podName: string,
+): V1PodSpec {
+  const code = codeSource(app);
+  const appName = app.metadata.name ?? "";
+  const sidecarEnv: V1EnvVar[] = [
+    { name: SIDECAR_ENV.operatorUrl, value: settings.operatorUrl },
+    { name: SIDECAR_ENV.podName, valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    { name: SIDECAR_ENV.podNamespace, valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+    {
+      name: SIDECAR_ENV.podToken,
+      valueFrom: { secretKeyRef: { name: podSecretName(podName), key: POD_TOKEN_KEY } },
+    },
+    { name: SIDECAR_ENV.socket, value: POD_PATHS.socket },
+    { name: SIDECAR_ENV.sdkDir, value: POD_PATHS.sdkDir },
+    { name: SIDECAR_ENV.application, value: appName },
+    { name: SIDECAR_ENV.function, value: fn.name },
+    { name: SIDECAR_ENV.concurrency, value: String(fn.concurrency) },
+  ];
+  const runMount = { name: VOLUME.run, mountPath: POD_PATHS.runDir };
+  const tmpMount = { name: VOLUME.tmp, mountPath: POD_PATHS.tmpDir };
+  const sidecar: V1Container = {
+    name: CONTAINER.sidecar,
+    image: settings.runtimeImage,
+    imagePullPolicy: settings.runtimeImagePullPolicy,
+    command: ["node", POD_PATHS.sidecarEntry],
+    restartPolicy: "Always", // a native sidecar: starts first, stops last
+    env: sidecarEnv,
+    resources: { requests: { ...settings.sidecarResources.requests }, limits: { ...settings.sidecarResources.limits } },
+    volumeMounts: [runMount, tmpMount],
+    // Passes once the SDK is copied and the socket is open; only then does the worker start.
+    startupProbe: {
+      exec: { command: ["test", "-S", POD_PATHS.socket] },
+      periodSeconds: 1,
+      failureThreshold: 120,
+    },
+    securityContext: restricted(true),
+    terminationMessagePolicy: "FallbackToLogsOnError",
+  };
+
+  const userEnv = fn.env;
+  const userPythonPath = userEnv.find((e) => e.name === "PYTHONPATH")?.value;
+  const workerEnv: V1EnvVar[] = [
+    ...userEnv.filter((e) => e.name !== "PYTHONPATH"),
+    // The SDK copy first, so that any Python image runs the worker the sidecar speaks to.
+    {
+      name: "PYTHONPATH",
+      value: [POD_PATHS.sdkDir, POD_PATHS.appDir, ...(userPythonPath ? [userPythonPath] : [])].join(":"),
+    },
+    { name: "PYTHONUNBUFFERED", value: "1" },
+    { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
+    ...(userEnv.some((e) => e.name === "HOME") ? [] : [{ name: "HOME", value: POD_PATHS.tmpDir }]),
+    { name: SIDECAR_ENV.application, value: appName },
+    { name: SIDECAR_ENV.function, value: fn.name },
+  ];
+  const worker: V1Container = {
+    name: CONTAINER.worker,
+    image: app.spec.image ?? settings.runtimeImage,
+    command: ["python3", "-m", "trellis.worker"],
+    args: ["--module", code.module, "--function", fn.name, "--socket", POD_PATHS.socket],
+    workingDir: POD_PATHS.appDir,
+    env: workerEnv,
+    volumeMounts: [
+      { ...runMount, readOnly: true },
+      tmpMount,
+      ...(code.configMap ? [{ name: VOLUME.source, mountPath: POD_PATHS.appDir, readOnly: true }] : []),
+    ],
+    securityContext: restricted(settings.workerReadOnlyRootFilesystem),
+    // An import error's traceback lands in the container status, where the controller reads it.
+    terminationMessagePolicy: "FallbackToLogsOnError",
+  };
+  const pullPolicy = app.spec.imagePullPolicy ?? (app.spec.image ? undefined : settings.runtimeImagePullPolicy);
+  if (pullPolicy) worker.imagePullPolicy = pullPolicy;
+  const resources = workerResources(fn.resources);
+  if (resources) worker.resources = resources;
+  if (fn.secrets.length) worker.envFrom = fn.secrets.map((name) => ({ secretRef: { name } }));
+
+  const volumes: V1Volume[] = [
+    { name: VOLUME.run, emptyDir: { sizeLimit: "512Mi" } },
+    { name: VOLUME.tmp, emptyDir: { sizeLimit: "1Gi" } },
+  ];
+  if (code.configMap) {
+    volumes.push({
+      name: VOLUME.source,
+      configMap: {
+        name: code.configMap.name,
+        items: [{ key: code.configMap.key, path: code.configMap.key }],
+        defaultMode: 0o444,
+      },
+    });
+  }
+
+  return {
+    initContainers: [sidecar],
+    containers: [worker],
+    volumes,
+    restartPolicy: "Always",
+    automountServiceAccountToken: false, // runtime pods hold no Kubernetes credential
+    enableServiceLinks: false,
+    terminationGracePeriodSeconds: settings.terminationGracePeriodSeconds,
+    ...(settings.hostNetwork ? { hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet" } : {}),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: RUNTIME_UID,
+      runAsGroup: RUNTIME_UID,
+      fsGroup: RUNTIME_UID,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+  };
+}
+
+/**
+ * Hash of everything a pod of this function is made from except its name: pods whose label
+ * differs were built from an older spec, code or operator setting and are replaced.
+ */
+export function podTemplateHash(app: AppRef, fn: EffectiveFunctionSettings, settings: ApplicationSettings): string {
+  return shortHash(JSON.stringify(podSpec(app, fn, settings, "")), 10);
+}
+
+/**
+ * One pod of one function. The name is chosen here (prefix + `suffix`) rather than by
+ * generateName, because the sidecar's token Secret is referenced by name from the pod spec.
+ */
+export function buildFunctionPod(
+  app: AppRef,
+  fn: EffectiveFunctionSettings,
+  settings: ApplicationSettings,
+  suffix: string,
+): Pod {
+  const name = `${podNamePrefix(app.metadata.name ?? "", fn.name)}${suffix}`;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      namespace: app.metadata.namespace ?? "",
+      labels: {
+        ...baseLabels(app, "function"),
+        [LABEL.function]: functionLabelValue(fn.name),
+        [LABEL.podTemplateHash]: podTemplateHash(app, fn, settings),
+      },
+      annotations: { [ANNOTATION.functionName]: fn.name },
+      ownerReferences: [ownerRef(app)],
+    },
+    spec: podSpec(app, fn, settings, name),
+  };
+}
+
+/** The Python function a pod serves (annotation first: the label may be an encoded form). */
+export const podFunction = (pod: Pod): string | undefined =>
+  pod.metadata.annotations?.[ANNOTATION.functionName] ?? pod.metadata.labels?.[LABEL.function];

@@ -1,0 +1,95 @@
+// Operator-level settings of the Application controller, and the effective settings of one
+// function (spec.functions[name] > spec.defaults > decorator values > operator defaults).
+import { z } from "zod";
+import type { Application, FunctionSpec } from "../api/v1alpha1/index.js";
+import type { DiscoveredFunction } from "./types.js";
+
+const quantity = z.string().regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, {
+  message: "must be a Kubernetes quantity (e.g. 500m, 1Gi)",
+});
+
+/** Parsed once in main.ts (config is zod there too); every field has a default. */
+export const applicationSettings = z.object({
+  /** The stock runtime image: the sidecar always, the worker when the Application names none. */
+  runtimeImage: z.string().min(1).default("localhost/trellis-runtime:dev"),
+  runtimeImagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
+  /** URL sidecars reach the operator's runtime API at (Service DNS name, or 127.0.0.1 with hostNetwork). */
+  operatorUrl: z.url().default("http://127.0.0.1:8081"),
+  /** The local cluster needs it to reach 127.0.0.1; off on real clusters. */
+  hostNetwork: z.boolean().default(false),
+  /** Time a deleted pod gets to drain its running calls. */
+  terminationGracePeriodSeconds: z.number().int().min(0).max(86400).default(60),
+  /** Pods beyond minContainers idle this long are deleted. */
+  idleTimeoutSeconds: z.number().int().min(0).max(86400).default(300),
+  /** Throttle of status writes that only change counters (queued, running, busy). */
+  countersWriteIntervalMs: z.number().int().min(0).max(60000).default(1000),
+  /** Pods stuck in a container-config error this long are reported (the token Secret races pod start). */
+  configErrorGraceSeconds: z.number().int().min(0).max(3600).default(20),
+  workerReadOnlyRootFilesystem: z.boolean().default(true),
+  sidecarResources: z
+    .object({
+      requests: z.record(z.string(), quantity).default({ cpu: "10m", memory: "64Mi" }),
+      limits: z.record(z.string(), quantity).default({ memory: "256Mi" }),
+    })
+    .default({ requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } }),
+  functionDefaults: z
+    .object({
+      concurrency: z.number().int().min(1).default(1),
+      minContainers: z.number().int().min(0).default(0),
+      maxContainers: z.number().int().min(1).default(10),
+      timeoutSeconds: z.number().int().min(1).default(300),
+    })
+    .default({ concurrency: 1, minContainers: 0, maxContainers: 10, timeoutSeconds: 300 }),
+});
+export type ApplicationSettings = z.infer<typeof applicationSettings>;
+export const defaultApplicationSettings = (over: z.input<typeof applicationSettings> = {}): ApplicationSettings =>
+  applicationSettings.parse(over);
+
+export interface EffectiveFunctionSettings {
+  name: string;
+  concurrency: number;
+  minContainers: number;
+  maxContainers: number;
+  timeoutSeconds: number;
+  retries: FunctionSpec["retries"];
+  resources: NonNullable<FunctionSpec["resources"]>;
+  /** Application env, then defaults, then the function's (later names win). */
+  env: { name: string; value: string }[];
+  /** Secrets of defaults then of the function, without duplicates. */
+  secrets: string[];
+}
+
+const pick = <T>(...xs: (T | undefined)[]): T | undefined => xs.find((x) => x !== undefined);
+
+export function effectiveFunctionSettings(
+  app: Pick<Application, "spec">,
+  name: string,
+  discovered: DiscoveredFunction | undefined,
+  settings: Pick<ApplicationSettings, "functionDefaults">,
+): EffectiveFunctionSettings {
+  const fn = app.spec.functions?.find((f) => f.name === name);
+  const d = app.spec.defaults;
+  const op = settings.functionDefaults;
+  const concurrency = pick(fn?.concurrency, d?.concurrency, discovered?.maxConcurrency, op.concurrency)!;
+  const maxContainers = pick(fn?.maxContainers, d?.maxContainers, discovered?.maxContainers, op.maxContainers)!;
+  // Levels may disagree (spec max 2, decorator min 5): the bound set closer to the user wins,
+  // and min never exceeds max.
+  const minContainers = Math.min(
+    pick(fn?.minContainers, d?.minContainers, discovered?.minContainers, op.minContainers)!,
+    maxContainers,
+  );
+  const timeoutSeconds = pick(fn?.timeoutSeconds, d?.timeoutSeconds, discovered?.timeoutSeconds, op.timeoutSeconds)!;
+  const env = new Map<string, string>();
+  for (const e of [...(app.spec.env ?? []), ...(d?.env ?? []), ...(fn?.env ?? [])]) env.set(e.name, e.value);
+  return {
+    name,
+    concurrency: Math.max(1, Math.floor(concurrency)),
+    minContainers: Math.max(0, Math.floor(minContainers)),
+    maxContainers: Math.max(1, Math.floor(maxContainers)),
+    timeoutSeconds,
+    retries: pick(fn?.retries, d?.retries, discovered?.retries),
+    resources: { ...(d?.resources ?? {}), ...(fn?.resources ?? {}) },
+    env: [...env].map(([n, value]) => ({ name: n, value })),
+    secrets: [...new Set([...(d?.secrets ?? []), ...(fn?.secrets ?? [])])],
+  };
+}
