@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Imports the archive written by build.sh into the local cluster's containerd (namespace k8s.io).
+# Usage: scripts/images/load.sh [--if-running] [ARCHIVE]
+#   --if-running  when the cluster's containerd is not up, say so and exit 0 instead of failing
+# Env: CONTAINERD_ADDRESS (default: $TRELLIS_CLUSTER_DIR/containerd/containerd.sock),
+#      TRELLIS_SNAPSHOTTER (unpack for this snapshotter; default: containerd's default).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+IF_RUNNING=0
+ARCHIVE=""
+for arg in "$@"; do
+  case "$arg" in
+    --if-running) IF_RUNNING=1 ;;
+    -*) die "load.sh: unknown flag '$arg' (expected --if-running)" ;;
+    *) ARCHIVE="$arg" ;;
+  esac
+done
+ARCHIVE="${ARCHIVE:-$(image_archive_path)}"
+[ -s "$ARCHIVE" ] || die "no image archive at $ARCHIVE: run 'npm run images' (or scripts/images/build.sh --no-load) first"
+
+if [ -f "$REPO_ROOT/scripts/cluster/env.sh" ]; then
+  # shellcheck disable=SC1091
+  source "$REPO_ROOT/scripts/cluster/env.sh"
+fi
+CLUSTER_DIR="${TRELLIS_CLUSTER_DIR:-$HOME/.local/state/trellis/cluster}"
+CONTAINERD_ADDRESS="${CONTAINERD_ADDRESS:-$CLUSTER_DIR/containerd/containerd.sock}"
+
+if ! { [ -S "$CONTAINERD_ADDRESS" ] && ctr --address "$CONTAINERD_ADDRESS" version >/dev/null 2>&1; }; then
+  msg="cluster containerd is not running at $CONTAINERD_ADDRESS"
+  if [ "$IF_RUNNING" -eq 1 ]; then
+    log "import skipped: $msg"
+    log "after 'npm run cluster:up', import with: npm run images -- --load-only  (or bash scripts/images/load.sh)"
+    exit 0
+  fi
+  die "$msg; start it with 'npm run cluster:up' or set CONTAINERD_ADDRESS"
+fi
+
+# Importing the same manifest again only costs time.
+WANT=$(tar -xOf "$ARCHIVE" index.json | python3 -c 'import json, sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
+HAVE=$(ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images ls "name==$TRELLIS_IMAGE" | awk 'NR > 1 { print $3 }')
+if [ "$WANT" = "$HAVE" ]; then
+  log "containerd already has $TRELLIS_IMAGE at $WANT, nothing to import"
+  exit 0
+fi
+
+snap=()
+[ -n "${TRELLIS_SNAPSHOTTER:-}" ] && snap=(--snapshotter "$TRELLIS_SNAPSHOTTER")
+step "import into containerd ($CONTAINERD_ADDRESS, namespace k8s.io)" \
+  ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images import "${snap[@]}" "$ARCHIVE" >/dev/null
+ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images ls -q "name==$TRELLIS_IMAGE" | grep -qxF "$TRELLIS_IMAGE" ||
+  die "import finished but containerd lists no image named $TRELLIS_IMAGE"
+log "containerd has $TRELLIS_IMAGE (pods should use imagePullPolicy: Never or IfNotPresent)"
