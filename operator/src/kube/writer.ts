@@ -1,0 +1,122 @@
+// ObjectWriter over KubeClient: create, status merge patch (optionally compare-and-swap on
+// resourceVersion), metadata patch, delete. Every write carries the operator's field manager.
+import type { KubeClient } from "./client.js";
+import { FIELD_MANAGER } from "./client.js";
+import { isNotFound } from "./errors.js";
+import { resourcePath } from "./resources.js";
+import type { KubeObject, ObjectWriter } from "./types.js";
+
+const MERGE_PATCH = "application/merge-patch+json";
+
+export interface WriterStats {
+  creates: number;
+  statusPatches: number;
+  metaPatches: number;
+  deletes: number;
+}
+
+export class KubeObjectWriter implements ObjectWriter {
+  readonly stats: WriterStats = { creates: 0, statusPatches: 0, metaPatches: 0, deletes: 0 };
+  private readonly query: { fieldManager: string };
+
+  constructor(
+    private readonly client: KubeClient,
+    fieldManager: string = FIELD_MANAGER,
+  ) {
+    this.query = { fieldManager };
+  }
+
+  async create<T extends KubeObject>(obj: T): Promise<T> {
+    if (!obj.apiVersion || !obj.kind) {
+      throw new Error(`create ${obj.metadata.name ?? "(unnamed)"}: apiVersion and kind are required`);
+    }
+    const p = resourcePath({ apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace });
+    this.stats.creates++;
+    return this.client.request<T>("POST", p, { body: obj, query: this.query });
+  }
+
+  /**
+   * JSON merge patch of `/status` (RFC 7386: objects merge, arrays and scalars replace, null
+   * removes). With `ref.resourceVersion` the server rejects the write with 409 Conflict when the
+   * object changed since that version.
+   */
+  async patchStatus<T extends KubeObject>(
+    ref: { apiVersion: string; kind: string; namespace: string; name: string; resourceVersion?: string },
+    status: Record<string, unknown>,
+  ): Promise<T> {
+    const body: Record<string, unknown> = { status };
+    if (ref.resourceVersion) body.metadata = { resourceVersion: ref.resourceVersion };
+    this.stats.statusPatches++;
+    return this.client.request<T>("PATCH", resourcePath(ref, "status"), {
+      body,
+      contentType: MERGE_PATCH,
+      query: this.query,
+    });
+  }
+
+  /** Labels/annotations merge (null removes a key); `finalizers` replaces the whole list. */
+  async patchMeta<T extends KubeObject>(
+    ref: { apiVersion: string; kind: string; namespace: string; name: string },
+    meta: {
+      labels?: Record<string, string | null>;
+      annotations?: Record<string, string | null>;
+      finalizers?: string[];
+    },
+  ): Promise<T> {
+    this.stats.metaPatches++;
+    return this.client.request<T>("PATCH", resourcePath(ref), {
+      body: { metadata: meta },
+      contentType: MERGE_PATCH,
+      query: this.query,
+    });
+  }
+
+  /** Deletes with the given propagation (default Background). Deleting a missing object succeeds. */
+  async delete(
+    ref: { apiVersion: string; kind: string; namespace: string; name: string },
+    opts: { propagation?: "Background" | "Foreground" | "Orphan" } = {},
+  ): Promise<void> {
+    this.stats.deletes++;
+    try {
+      await this.client.request("DELETE", resourcePath(ref), {
+        query: { propagationPolicy: opts.propagation ?? "Background" },
+      });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  /** Plain merge patch of the object itself (spec of a Lease, count of an Event, ...). */
+  async patch<T extends KubeObject>(
+    ref: { apiVersion: string; kind: string; namespace: string; name: string; resourceVersion?: string },
+    patch: Record<string, unknown>,
+  ): Promise<T> {
+    const body = ref.resourceVersion
+      ? { ...patch, metadata: { ...((patch.metadata as object) ?? {}), resourceVersion: ref.resourceVersion } }
+      : patch;
+    return this.client.request<T>("PATCH", resourcePath(ref), { body, contentType: MERGE_PATCH, query: this.query });
+  }
+
+  /** Full replace (PUT); the object's metadata.resourceVersion makes it a compare-and-swap. */
+  async replace<T extends KubeObject>(obj: T): Promise<T> {
+    if (!obj.apiVersion || !obj.kind || !obj.metadata.name) {
+      throw new Error(`replace: apiVersion, kind and metadata.name are required`);
+    }
+    const p = resourcePath({
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      namespace: obj.metadata.namespace,
+      name: obj.metadata.name,
+    });
+    return this.client.request<T>("PUT", p, { body: obj, query: this.query });
+  }
+
+  async get<T extends KubeObject>(ref: {
+    apiVersion: string;
+    kind: string;
+    namespace?: string;
+    name: string;
+  }): Promise<T> {
+    return this.client.request<T>("GET", resourcePath(ref));
+  }
+}
