@@ -53,7 +53,6 @@ export function kubeListWatch<T extends KubeObject>(client: KubeClient, o: KubeL
     async list(signal) {
       const items: T[] = [];
       let cont: string | undefined;
-      let rv = "";
       let paged = true;
       for (;;) {
         let page: ListBody<T>;
@@ -73,9 +72,8 @@ export function kubeListWatch<T extends KubeObject>(client: KubeClient, o: KubeL
           throw e;
         }
         for (const it of page.items ?? []) items.push(stamp(it));
-        rv = page.metadata.resourceVersion;
         cont = page.metadata.continue || undefined;
-        if (!cont) return { items, resourceVersion: rv };
+        if (!cont) return { items, resourceVersion: page.metadata.resourceVersion };
       }
     },
 
