@@ -96,12 +96,14 @@ describe("buildFunctionPod", () => {
       "python3",
       "-m",
       "trellis.worker",
+      "--socket",
+      "/run/trellis/worker.sock",
       "--module",
       "app.py",
       "--function",
       "main",
-      "--socket",
-      "/run/trellis/worker.sock",
+      "--concurrency",
+      "1",
     ]);
     expect(envOf(w).PYTHONPATH).toBe("/run/trellis/python:/app");
     expect(envOf(w).HOME).toBe("/tmp");
@@ -140,7 +142,16 @@ describe("buildFunctionPod", () => {
     const w = workerOf(p);
     expect(w.image).toBe("example.org/team/img:1");
     expect(w.imagePullPolicy).toBeUndefined();
-    expect(w.args).toEqual(["--module", "pkg.app", "--function", "embed", "--socket", "/run/trellis/worker.sock"]);
+    expect(w.args).toEqual([
+      "--socket",
+      "/run/trellis/worker.sock",
+      "--module",
+      "pkg.app",
+      "--function",
+      "embed",
+      "--concurrency",
+      "4",
+    ]);
     expect(w.resources).toEqual({
       requests: { cpu: "2", memory: "1Gi", "nvidia.com/gpu": "1" },
       limits: { cpu: "2", memory: "1Gi", "nvidia.com/gpu": "1" },
@@ -161,7 +172,7 @@ describe("buildFunctionPod", () => {
   it("mounts a referenced ConfigMap and imports its key by default", () => {
     const b = app({ source: { configMapRef: { name: "my-code", key: "main.py" } } });
     const p = buildFunctionPod(b, fnOf(b, "main"), settings, "abcde");
-    expect(workerOf(p).args?.[1]).toBe("main.py");
+    expect(workerOf(p).args?.[3]).toBe("main.py");
     expect(p.spec!.volumes).toContainEqual({
       name: "source",
       configMap: { name: "my-code", items: [{ key: "main.py", path: "main.py" }], defaultMode: 0o444 },

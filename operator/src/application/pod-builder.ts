@@ -182,7 +182,17 @@ function podSpec(
     name: CONTAINER.worker,
     image: app.spec.image ?? settings.runtimeImage,
     command: ["python3", "-m", "trellis.worker"],
-    args: ["--module", code.module, "--function", fn.name, "--socket", POD_PATHS.socket],
+    // Flags of runtime-image/PROTOCOL.md §2; concurrency is passed so worker and sidecar agree.
+    args: [
+      "--socket",
+      POD_PATHS.socket,
+      "--module",
+      code.module,
+      "--function",
+      fn.name,
+      "--concurrency",
+      String(fn.concurrency),
+    ],
     workingDir: POD_PATHS.appDir,
     env: workerEnv,
     volumeMounts: [
@@ -270,6 +280,9 @@ export function buildFunctionPod(
     spec: podSpec(app, fn, settings, name),
   };
 }
+
+/** Exit code of `python -m trellis.worker` when the user's code failed to load (PROTOCOL.md §2). */
+export const WORKER_EXIT_CODE_LOAD_FAILED = 3;
 
 /** The Python function a pod serves (annotation first: the label may be an encoded form). */
 export const podFunction = (pod: Pod): string | undefined =>
