@@ -1,0 +1,73 @@
+// Small readers over FunctionCall objects shared by the graph, the decisions and the dispatcher.
+import {
+  TERMINAL_PHASES,
+  type CallError,
+  type FunctionCall,
+  type Phase,
+  type ValueRef,
+} from "../api/v1alpha1/index.js";
+import type { KubeObject } from "../kube/types.js";
+
+export type Call = FunctionCall & KubeObject;
+
+export const nameOf = (c: Call): string => c.metadata.name ?? "";
+export const namespaceOf = (c: Call): string => c.metadata.namespace ?? "";
+export const callKey = (namespace: string, name: string): string => `${namespace}/${name}`;
+export const keyOfCall = (c: Call): string => callKey(namespaceOf(c), nameOf(c));
+
+export const phaseOf = (c: Call): Phase => c.status?.phase ?? "Pending";
+export const isTerminalPhase = (p: Phase): boolean => TERMINAL_PHASES.includes(p);
+export const isTerminal = (c: Call): boolean => isTerminalPhase(phaseOf(c));
+export const isRoot = (c: Call): boolean => c.spec.parent === undefined;
+/** The root call's name: the request id. */
+export const requestOf = (c: Call): string => c.spec.request ?? nameOf(c);
+export const isCollection = (c: Call): boolean => c.spec.map !== undefined || c.spec.reduce !== undefined;
+export const isDeleting = (c: Call): boolean => c.metadata.deletionTimestamp !== undefined;
+
+/** `{call}` references among positional and keyword arguments: what a dispatched call waits on. */
+export function argumentInputs(c: Call): string[] {
+  const out: string[] = [];
+  const add = (v: ValueRef | undefined) => {
+    if (v?.call !== undefined) out.push(v.call);
+  };
+  for (const v of c.spec.args ?? []) add(v);
+  for (const v of Object.values(c.spec.kwargs ?? {})) add(v);
+  return out;
+}
+
+/** Every call this one reads: arguments, collection items, `itemsFrom`, reduce `initial`. */
+export function allInputs(c: Call): string[] {
+  const out = argumentInputs(c);
+  const coll = c.spec.map ?? c.spec.reduce;
+  if (coll) {
+    for (const v of coll.items ?? []) if (v.call !== undefined) out.push(v.call);
+    if (coll.itemsFrom !== undefined) out.push(coll.itemsFrom);
+  }
+  const init = c.spec.reduce?.initial;
+  if (init?.call !== undefined) out.push(init.call);
+  return out;
+}
+
+export interface Outcome {
+  call: string;
+  phase: "Succeeded" | "Failed" | "Cancelled";
+  output?: ValueRef;
+  error?: CallError;
+}
+
+/** The outcome of a finished call; undefined while it is not finished. */
+export function outcomeOf(c: Call): Outcome | undefined {
+  const p = phaseOf(c);
+  if (p !== "Succeeded" && p !== "Failed" && p !== "Cancelled") return undefined;
+  const o: Outcome = { call: nameOf(c), phase: p };
+  if (c.status?.output !== undefined) o.output = c.status.output;
+  if (c.status?.error !== undefined) o.error = c.status.error;
+  return o;
+}
+
+export const parseTime = (s: string | undefined): number | undefined => {
+  if (s === undefined) return undefined;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+};
+export const isoTime = (ms: number): string => new Date(ms).toISOString();

@@ -1,0 +1,127 @@
+// Map and reduce calls never run in a pod: the engine expands them into children (map item i and
+// reduce step k are named childName(request, <collection call>, i|k)) and assembles the output.
+import type { CallError, ValueRef } from "../api/v1alpha1/index.js";
+import type { Action, CallView, OutputDoc } from "./actions.js";
+import { fail, succeed } from "./attempts.js";
+import { type Call, nameOf, phaseOf, requestOf } from "./calls.js";
+import { buildChild, type ChildRequest } from "./children.js";
+import { inputFailure } from "./inputs.js";
+import { childName } from "./names.js";
+
+type Items = { items: ValueRef[] } | { actions: Action[] };
+
+/** The items of a map/reduce: inline, or the list output of `itemsFrom` once it Succeeded. */
+function collectionItems(call: Call, view: CallView, now: number): Items {
+  const coll = (call.spec.map ?? call.spec.reduce)!;
+  if (coll.itemsFrom === undefined) return { items: coll.items ?? [] };
+  const src = view.call(coll.itemsFrom);
+  if (!src || (phaseOf(src) !== "Succeeded" && phaseOf(src) !== "Failed" && phaseOf(src) !== "Cancelled"))
+    return { actions: [{ type: "markWaiting", phase: "Blocked" }] };
+  if (phaseOf(src) !== "Succeeded") return { actions: [fail(inputFailure(coll.itemsFrom, src), now)] };
+  const r = view.items(coll.itemsFrom);
+  if ("loading" in r) return { actions: [{ type: "loadItems", from: coll.itemsFrom }] };
+  if ("error" in r) return { actions: [fail(invalidCall(`itemsFrom ${coll.itemsFrom}: ${r.error}`), now)] };
+  return { items: r.items };
+}
+
+function invalidCall(message: string): CallError {
+  return { type: "SDKUsageError", message, reason: "invalid_call" };
+}
+
+/** Creates the children not yet known; returns the existing ones by index, or the create action. */
+function ensureChildren(
+  call: Call,
+  view: CallView,
+  wanted: ChildRequest[],
+): { byIndex: (Call | undefined)[]; create?: Action } {
+  const known = new Map(view.children(nameOf(call)).map((c) => [nameOf(c), c]));
+  const byIndex = wanted.map((w) => known.get(w.name));
+  const missing = wanted.filter((_, i) => byIndex[i] === undefined);
+  if (missing.length === 0) return { byIndex };
+  const root = view.call(requestOf(call));
+  if (!root) return { byIndex };
+  return { byIndex, create: { type: "create", calls: missing.map((m) => buildChild(call, root, m)) } };
+}
+
+/** The outcome of a collection whose children all exist: first failure, or all Succeeded. */
+function settle(children: Call[], now: number, onSuccess: () => Action): Action[] {
+  let done = 0;
+  for (const c of children) {
+    const p = phaseOf(c);
+    if (p === "Failed" || p === "Cancelled") return [fail(inputFailure(nameOf(c), c), now)];
+    if (p === "Succeeded") done++;
+  }
+  if (done === children.length) return [onSuccess()];
+  return [{ type: "markWaiting", phase: "Running" }];
+}
+
+export function decideMap(call: Call, view: CallView, now: number): Action[] {
+  const r = collectionItems(call, view, now);
+  if ("actions" in r) return r.actions;
+  if (r.items.length === 0) return [succeed({ value: [] }, now)];
+  const request = requestOf(call);
+  const name = nameOf(call);
+  const wanted = r.items.map((item, i) => ({
+    name: childName(request, name, i),
+    sequence: i,
+    function: call.spec.function,
+    args: [item],
+  }));
+  const { byIndex, create } = ensureChildren(call, view, wanted);
+  if (create) return [create, { type: "markWaiting", phase: "Running" }];
+  const children = byIndex as Call[];
+  return settle(children, now, () => ({ ...succeed({ value: null }, now), output: assemble(children) }));
+}
+
+/** A map's output: one JSON list when every item is JSON, else a list document (stored as a blob). */
+export function assemble(children: Call[]): OutputDoc {
+  const outputs = children.map((c) => c.status?.output ?? { value: null });
+  if (outputs.every((o) => "value" in o && o.value !== undefined)) return { value: outputs.map((o) => o.value) };
+  return { list: outputs };
+}
+
+export function decideReduce(call: Call, view: CallView, now: number): Action[] {
+  const r = collectionItems(call, view, now);
+  if ("actions" in r) return r.actions;
+  const initial = call.spec.reduce!.initial;
+  const items = r.items;
+  if (items.length === 0 && initial === undefined)
+    return [
+      fail(
+        invalidCall(
+          `${call.spec.function}.reduce(items) got an empty list and no initial value; pass an initial value or at least one item`,
+        ),
+        now,
+      ),
+    ];
+  // Nothing to fold: the output is the single value (a future's output once it Succeeded).
+  if (items.length + (initial === undefined ? 0 : 1) === 1) return passThrough((initial ?? items[0])!, view, now);
+  const request = requestOf(call);
+  const name = nameOf(call);
+  const rest = initial === undefined ? items.slice(1) : items;
+  let acc: ValueRef = (initial ?? items[0])!;
+  const wanted: ChildRequest[] = rest.map((item, k) => {
+    const step: ChildRequest = {
+      name: childName(request, name, k),
+      sequence: k,
+      function: call.spec.function,
+      args: [acc, item],
+    };
+    acc = { call: step.name };
+    return step;
+  });
+  const { byIndex, create } = ensureChildren(call, view, wanted);
+  if (create) return [create, { type: "markWaiting", phase: "Running" }];
+  const steps = byIndex as Call[];
+  const last = steps[steps.length - 1]!;
+  return settle(steps, now, () => succeed(last.status?.output ?? { value: null }, now));
+}
+
+function passThrough(v: ValueRef, view: CallView, now: number): Action[] {
+  if (v.call === undefined) return [succeed(v, now)];
+  const src = view.call(v.call);
+  const p = src ? phaseOf(src) : undefined;
+  if (src && p === "Succeeded") return [succeed(src.status?.output ?? { value: null }, now)];
+  if (src && (p === "Failed" || p === "Cancelled")) return [fail(inputFailure(v.call, src), now)];
+  return [{ type: "markWaiting", phase: "Blocked" }];
+}

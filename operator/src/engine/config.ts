@@ -1,0 +1,40 @@
+// Operator-level settings of the FunctionCall engine. main.ts parses them (zod) and passes them
+// down; every field has a default so tests name only what they exercise.
+import { z } from "zod";
+import { INLINE_VALUE_LIMIT_BYTES } from "../api/v1alpha1/index.js";
+
+export const engineConfig = z.object({
+  /** Timeout of one attempt when neither the call, the Application nor the decorator sets one. */
+  defaultTimeoutSeconds: z.number().int().min(1).default(300),
+  /** The operator fails an attempt at startTime + timeout + this (the sidecar normally aborts first). */
+  timeoutGraceMs: z.number().int().min(0).default(15_000),
+  /** A pod silent this long has lost its running calls. */
+  heartbeatTimeoutMs: z.number().int().min(1).default(30_000),
+  /** What sidecars are told at register. */
+  heartbeatIntervalMs: z.number().int().min(1).default(5_000),
+  leaseWaitMs: z.number().int().min(1).default(20_000),
+  /** Attempts lost to infrastructure that are re-run without spending user retries. */
+  infrastructureRetries: z.number().int().min(0).default(3),
+  inlineValueLimitBytes: z.number().int().min(1).default(INLINE_VALUE_LIMIT_BYTES),
+  /** Largest blob accepted from a pod. */
+  maxBlobBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(1024 * 1024 * 1024),
+  /** Largest FunctionCall spec (etcd keeps objects under 1.5 MiB). */
+  maxCallSpecBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  /**
+   * Blocked/Queued are written only when a call stays in them this long: the common path is
+   * create → Running → Succeeded (three writes).
+   */
+  waitingPhaseWriteAfterMs: z.number().int().min(0).default(1_000),
+  /** Throttle of progress status writes per call. */
+  progressWriteIntervalMs: z.number().int().min(0).default(1_000),
+});
+export type EngineConfig = z.infer<typeof engineConfig>;
+export const defaultEngineConfig = (over: z.input<typeof engineConfig> = {}): EngineConfig => engineConfig.parse(over);

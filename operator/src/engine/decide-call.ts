@@ -1,0 +1,140 @@
+// decideCall: the whole FunctionCall state machine as a pure function (semantics of DESIGN.md).
+// Pending → Blocked → Queued → Running → Succeeded | Failed | Cancelled, and Delegated.
+import type { Action, CallView } from "./actions.js";
+import { cancelled, decideAttemptFailure, fail, succeed, timedOutError } from "./attempts.js";
+import { type Call, isDeleting, isRoot, isTerminal, nameOf, parseTime, phaseOf, requestOf } from "./calls.js";
+import { decideMap, decideReduce } from "./collections.js";
+import { inputFailure, readiness } from "./inputs.js";
+
+export function decideCall(call: Call, view: CallView, now: number): Action[] {
+  if (isTerminal(call)) return isRoot(call) ? decideTtl(call, view, now) : [];
+  const stop = decideStop(call, view, now);
+  if (stop) return stop;
+  const phase = phaseOf(call);
+  if (phase === "Delegated") return decideDelegated(call, view, now);
+  if (phase === "Running" && call.status?.pod !== undefined) return decideRunning(call, view, now);
+  if (call.spec.map) return decideMap(call, view, now);
+  if (call.spec.reduce) return decideReduce(call, view, now);
+  const r = readiness(call, (n) => view.call(n));
+  if (r.ready) {
+    const retryAfter = parseTime(call.status?.retryAfter);
+    return [
+      retryAfter !== undefined && retryAfter > now ? { type: "enqueue", notBefore: retryAfter } : { type: "enqueue" },
+    ];
+  }
+  if (r.failed) return [{ type: "dequeue" }, fail(inputFailure(r.failed.name, r.failed.call), now)];
+  return [{ type: "markWaiting", phase: "Blocked" }];
+}
+
+/** Deletion, a finished request, a failed map around this call, a RequestError elsewhere. */
+function decideStop(call: Call, view: CallView, now: number): Action[] | undefined {
+  const abort = abortActions(call);
+  if (isDeleting(call)) return abort;
+  if (isRoot(call)) {
+    const culprit = view.requestError(nameOf(call));
+    if (culprit === undefined || culprit === nameOf(call)) return undefined;
+    const src = view.call(culprit);
+    return [
+      ...abort,
+      fail(
+        {
+          type: "RequestError",
+          message: src?.status?.error?.message ?? "request failed",
+          reason: "request_error",
+          cause: culprit,
+        },
+        now,
+      ),
+    ];
+  }
+  const root = view.call(requestOf(call));
+  if (!root || isDeleting(root)) return [...abort, cancelled(`request ${requestOf(call)} was deleted`, now)];
+  const rp = phaseOf(root);
+  if (rp === "Failed" || rp === "Cancelled")
+    return [...abort, cancelled(`request ${requestOf(call)} ${rp === "Failed" ? "failed" : "was cancelled"}`, now)];
+  const parent = call.spec.parent ? view.call(call.spec.parent) : undefined;
+  if (parent && (parent.spec.map || parent.spec.reduce)) {
+    const pp = phaseOf(parent);
+    if (pp === "Failed" || pp === "Cancelled")
+      return [...abort, cancelled(`${parent.spec.map ? "map" : "reduce"} ${nameOf(parent)} failed`, now)];
+  }
+  return undefined;
+}
+
+function abortActions(call: Call): Action[] {
+  const out: Action[] = [{ type: "dequeue" }];
+  const pod = call.status?.pod;
+  if (phaseOf(call) === "Running" && pod !== undefined)
+    out.push({ type: "cancelAttempt", pod, attempt: call.status?.attempts ?? 0 });
+  return out;
+}
+
+/** A Delegated call takes the outcome of its tail call: one write per link, no recursion. */
+function decideDelegated(call: Call, view: CallView, now: number): Action[] {
+  const tailName = call.status?.tailCall;
+  const tail = tailName === undefined ? undefined : view.call(tailName);
+  if (tailName === undefined || !tail)
+    return [
+      fail(
+        { type: "InternalError", message: `tail call ${tailName ?? "(none)"} does not exist`, reason: "invalid_call" },
+        now,
+      ),
+    ];
+  const p = phaseOf(tail);
+  if (p === "Succeeded") return [succeed(tail.status?.output ?? { value: null }, now)];
+  if (p === "Failed") {
+    const e = tail.status?.error ?? { type: "FunctionError", message: `${tailName} failed` };
+    return [fail({ ...e, cause: e.cause ?? tailName }, now)];
+  }
+  if (p === "Cancelled") return [cancelled(`tail call ${tailName} was cancelled`, now)];
+  return [];
+}
+
+/** A running attempt: the operator's own timeout, and the liveness of its pod. */
+function decideRunning(call: Call, view: CallView, now: number): Action[] {
+  const pod = call.status!.pod!;
+  const attempt = call.status?.attempts ?? 0;
+  const policy = view.policy(call);
+  const start = parseTime(call.status?.startTime) ?? now;
+  const deadline = start + policy.timeoutSeconds * 1000 + view.timeoutGraceMs;
+  if (now >= deadline) {
+    return [
+      { type: "cancelAttempt", pod, attempt },
+      {
+        type: "event",
+        eventType: "Warning",
+        reason: "AttemptTimedOut",
+        message: `attempt ${attempt} of ${call.spec.function} exceeded ${policy.timeoutSeconds} s on pod ${pod}`,
+      },
+      ...decideAttemptFailure(call, policy, "timeout", timedOutError(call, policy), now, view.infrastructureRetries),
+    ];
+  }
+  const state = view.pod(pod);
+  if (state === "gone" || state === "lost") {
+    const what = state === "gone" ? `pod ${pod} was deleted` : `pod ${pod} stopped sending heartbeats`;
+    return [
+      { type: "event", eventType: "Warning", reason: "PodLost", message: `${what} while running attempt ${attempt}` },
+      ...decideAttemptFailure(
+        call,
+        policy,
+        "infrastructure",
+        { type: "InfrastructureError", message: what },
+        now,
+        view.infrastructureRetries,
+      ),
+    ];
+  }
+  const out: Action[] = [];
+  if (state === "untracked") out.push({ type: "track", pod, attempt });
+  out.push({ type: "requeueAfter", ms: deadline - now });
+  return out;
+}
+
+/** A finished request is deleted `ttlSecondsAfterFinished` after it finished. */
+function decideTtl(call: Call, view: CallView, now: number): Action[] {
+  const ttl = view.ttlSecondsAfterFinished(call);
+  if (ttl === undefined || isDeleting(call)) return [];
+  const done = parseTime(call.status?.completionTime) ?? now;
+  const at = done + ttl * 1000;
+  return now >= at ? [{ type: "deleteRequest" }] : [{ type: "requeueAfter", ms: at - now }];
+}

@@ -1,0 +1,69 @@
+// Builders for unit tests of the engine: calls and an in-memory CallView.
+import type { Application, FunctionCallSpec, FunctionCallStatus } from "../api/v1alpha1/index.js";
+import type { CallView, ItemsResult, PodState } from "./actions.js";
+import { type Call, nameOf } from "./calls.js";
+import { resolvePolicy } from "./policy.js";
+
+export const NS = "ns";
+let rv = 1;
+
+export function mkCall(
+  name: string,
+  spec: Partial<FunctionCallSpec> = {},
+  status?: FunctionCallStatus,
+  meta: Partial<Call["metadata"]> = {},
+): Call {
+  const c: Call = {
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "FunctionCall",
+    metadata: { name, namespace: NS, uid: `uid-${name}`, resourceVersion: String(rv++), ...meta },
+    spec: { application: "app", function: "f", ...spec },
+  };
+  if (status) c.status = status;
+  return c;
+}
+
+export function mkChild(
+  name: string,
+  parent: string,
+  request: string,
+  sequence: number,
+  spec: Partial<FunctionCallSpec> = {},
+  status?: FunctionCallStatus,
+): Call {
+  return mkCall(name, { parent, request, sequence, ...spec }, status);
+}
+
+export interface ViewOptions {
+  app?: Pick<Application, "spec">;
+  pods?: Record<string, PodState>;
+  items?: Record<string, ItemsResult>;
+  ttl?: number;
+}
+
+export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
+  const byName = new Map(calls.map((c) => [nameOf(c), c]));
+  return {
+    call: (n) => byName.get(n),
+    children: (p) => calls.filter((c) => c.spec.parent === p),
+    requestError: (r) =>
+      calls.find(
+        (c) =>
+          (c.spec.request ?? nameOf(c)) === r &&
+          c.status?.phase === "Failed" &&
+          c.status.error?.reason === "request_error",
+      )?.metadata.name,
+    policy: (c) => resolvePolicy(c, opts.app, undefined, 300),
+    pod: (p) => opts.pods?.[p] ?? "alive",
+    items: (n) => {
+      const given = opts.items?.[n];
+      if (given) return given;
+      const out = byName.get(n)?.status?.output;
+      if (out && Array.isArray(out.value)) return { items: out.value.map((value) => ({ value })) };
+      return { error: "not a list" };
+    },
+    ttlSecondsAfterFinished: () => opts.ttl,
+    timeoutGraceMs: 10_000,
+    infrastructureRetries: 2,
+  };
+}
