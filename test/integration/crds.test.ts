@@ -67,7 +67,7 @@ describe("CRDs on the apiserver", () => {
     [
       "value with two forms",
       fc("a3", { application: "a", function: "f", args: [{ value: 1, call: "x" }] }),
-      /spec\.args\[0\].*exactly one of value, pickle, call or blob/,
+      /spec\.args\[0\].*exactly one of value, pickle, list, call or blob/,
     ],
     [
       "map and reduce together",

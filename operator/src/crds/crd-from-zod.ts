@@ -39,6 +39,8 @@ export function toStructural(node: unknown): JsonSchema {
   for (const [key, value] of Object.entries(node as JsonSchema)) {
     if (DROP_KEYS.has(key)) continue;
     if (key === "additionalProperties" && typeof value === "boolean") continue;
+    // An object that keeps unknown fields needs no schema for them.
+    if (key === "additionalProperties" && (node as JsonSchema)["x-kubernetes-preserve-unknown-fields"] === true) continue;
     if ((key === "maximum" && value === JS_SAFE_INT) || (key === "minimum" && value === -JS_SAFE_INT)) continue;
     if (key === "properties") {
       const props: JsonSchema = {};

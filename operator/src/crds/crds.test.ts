@@ -57,7 +57,7 @@ describe("zod validation names the field and the rule", () => {
     const r = functionCall.safeParse(fc({ application: "a", function: "f", args: [{ value: 1, call: "b" }] }));
     expect(r.success).toBe(false);
     expect(r.error?.issues[0]?.path).toEqual(["spec", "args", 0]);
-    expect(r.error?.issues[0]?.message).toMatch(/exactly one of value, pickle, call or blob/);
+    expect(r.error?.issues[0]?.message).toMatch(/exactly one of value, pickle, list, call or blob/);
   });
 
   it("rejects a function name that is not a Python identifier", () => {

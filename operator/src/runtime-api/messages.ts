@@ -90,6 +90,8 @@ export const failureRequest = z.object({
   /** user: the function raised; request_error: RequestError (never retried); timeout: the attempt timed out;
    *  infrastructure: the worker crashed or the pod is going away (re-run without spending user retries). */
   kind: z.enum(["user", "request_error", "timeout", "infrastructure"]),
+  /** false: do not retry whatever the policy says (e.g. the function is unknown to the worker). */
+  retryable: z.boolean().default(true),
 });
 
 /** POST /calls/:name/tail — the call returned a future: its output comes from `tailCall`. */
@@ -100,6 +102,7 @@ export const childCall = z.object({
   name: objectName,
   sequence: z.number().int().min(0),
   function: pythonIdentifier,
+  delaySeconds: z.number().min(0).optional(),
   args: z.array(valueRef).default([]),
   kwargs: z.record(z.string(), valueRef).default({}),
   map: z.object({ items: z.array(valueRef).optional(), itemsFrom: objectName.optional() }).optional(),

@@ -41,6 +41,17 @@ export const valueRef = z
       .meta({
         description: "Inline tagged pickle, base64-encoded. Accepted only from the application's own containers.",
       }),
+    list: z
+      .array(
+        z
+          .record(z.string(), z.unknown())
+          .meta({ description: "An item: a value in the same forms.", "x-kubernetes-preserve-unknown-fields": true }),
+      )
+      .max(100000)
+      .optional()
+      .meta({
+        description: "A list whose items are values in these forms: a map's output, or a list that is not plain JSON.",
+      }),
     call: objectName
       .optional()
       .meta({ description: "Name of a FunctionCall whose output is this value (a future passed as input)." }),
@@ -56,15 +67,16 @@ export const valueRef = z
     (v) =>
       ["value", "pickle", "call", "blob"].filter((k) => k in v && v[k as keyof typeof v] !== undefined).length === 1,
     {
-      message: "exactly one of value, pickle, call or blob must be set",
+      message: "exactly one of value, pickle, list, call or blob must be set",
     },
   )
   .meta({
-    description: "A value: inline JSON, inline tagged pickle, a FunctionCall reference, or a blob reference.",
+    description:
+      "A value: inline JSON, inline tagged pickle, a list of values, a FunctionCall reference, or a blob reference.",
     "x-kubernetes-validations": [
       {
-        rule: "[has(self.value), has(self.pickle), has(self.call), has(self.blob)].filter(x, x).size() == 1",
-        message: "exactly one of value, pickle, call or blob must be set",
+        rule: "[has(self.value), has(self.pickle), has(self.list), has(self.call), has(self.blob)].filter(x, x).size() == 1",
+        message: "exactly one of value, pickle, list, call or blob must be set",
       },
     ],
   });
