@@ -65,7 +65,7 @@ export const valueRef = z
   })
   .refine(
     (v) =>
-      ["value", "pickle", "call", "blob"].filter((k) => k in v && v[k as keyof typeof v] !== undefined).length === 1,
+      ["value", "pickle", "list", "call", "blob"].filter((k) => k in v && v[k as keyof typeof v] !== undefined).length === 1,
     {
       message: "exactly one of value, pickle, list, call or blob must be set",
     },
