@@ -12,7 +12,7 @@ import traceback
 import typing
 from typing import Any
 
-from ..interface.exceptions import RequestError
+from ..interface.exceptions import FunctionError, RequestError
 from . import context, graph, values
 
 _instances: dict[str, Any] = {}
@@ -22,7 +22,9 @@ _instances_lock = threading.Lock()
 def error_info(exc: BaseException, function: str, call_id: str, reason: str | None = None) -> dict:
     request_error = isinstance(exc, RequestError)
     if reason is None:
-        reason = "request_error" if request_error else "function_error"
+        # An uncaught child failure keeps the child's reason (e.g. function_timeout).
+        reason = "request_error" if request_error else getattr(exc, "reason", None) if isinstance(
+            exc, FunctionError) else "function_error"
     return {
         "type": type(exc).__name__,
         "module": type(exc).__module__,
@@ -51,10 +53,14 @@ def timeout_info(function: str, call_id: str, seconds: float, attempt: int) -> d
 
 
 def _hints(fn: Any) -> dict:
-    try:
-        return typing.get_type_hints(fn._original_function)
-    except Exception:
-        return {}
+    cached = fn.__dict__.get("_hints_cache")
+    if cached is None:
+        try:
+            cached = typing.get_type_hints(fn._original_function)
+        except Exception:  # unresolvable annotations only lose pydantic rebuilding
+            cached = {}
+        fn._hints_cache = cached
+    return cached
 
 
 def decode_inputs(fn: Any, args: list, kwargs: dict) -> tuple[list, dict]:

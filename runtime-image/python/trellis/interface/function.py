@@ -100,13 +100,18 @@ class Function:
         raise SDKUsageError(f"{self} cannot be pickled: pass values, not functions")
 
     def _signature(self) -> inspect.Signature | None:
+        """The parameters callers pass (without `self` for @cls() methods); cached."""
+        key = self._function_config.class_name is not None
+        cached = self.__dict__.get("_sig_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         try:
             sig = inspect.signature(self._original_function)
         except (TypeError, ValueError):
-            return None
-        if self._function_config.class_name is not None:
-            params = list(sig.parameters.values())[1:]
-            sig = sig.replace(parameters=params)
+            sig = None
+        if sig is not None and key:
+            sig = sig.replace(parameters=list(sig.parameters.values())[1:])
+        self._sig_cache = (key, sig)
         return sig
 
     def __repr__(self) -> str:

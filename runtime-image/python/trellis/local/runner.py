@@ -313,14 +313,14 @@ class LocalRunner(context.Backend):
                                   function=fn, backend=self)
         boundary = call.id == self.request_id
         if fn._is_async:
-            loop = asyncio.new_event_loop()
+            loop = _thread_loop()
             try:
                 task = loop.create_task(execute.run_async(ctx, fn, args, kwargs, boundary))
                 call.cancel = lambda: loop.call_soon_threadsafe(task.cancel)
                 outcome = loop.run_until_complete(task)
             finally:
                 call.cancel = None
-                _close_loop(loop)
+                _cancel_leftovers(loop)
         else:
             outcome = execute.run_sync(ctx, fn, args, kwargs, boundary)
         self._attempt_done(call, token, outcome)
@@ -374,16 +374,24 @@ from ..interface.futures import RETURN_WHEN
 _ALL = RETURN_WHEN.ALL_COMPLETED
 
 
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    try:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        loop.close()
+_local = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """Each pool thread keeps one event loop; an async call owns it while it runs."""
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+    return loop
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Tasks a call left running end with it, as when its container would be recycled."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in pending:
+        t.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _arg_names(fn: Any, args: list) -> tuple[list[str], dict]:
