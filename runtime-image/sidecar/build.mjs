@@ -3,6 +3,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
 import { build } from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -49,10 +50,7 @@ async function main() {
     },
   });
 
-  const bytes = Object.values(result.metafile.outputs).reduce(
-    (sum, o) => sum + (o.bytes ?? 0),
-    0,
-  );
+  const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + (o.bytes ?? 0), 0);
   const inputs = Object.keys(result.metafile.inputs).length;
   const ms = Math.round(performance.now() - started);
   process.stdout.write(

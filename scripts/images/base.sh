@@ -6,6 +6,7 @@
 # Env: TRELLIS_BASE_IMAGE, TRELLIS_DEBIAN_MIRROR (default: read from /etc/apt/sources*),
 #      TRELLIS_STORAGE_DRIVER, XDG_CACHE_HOME.
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SUITE=bookworm

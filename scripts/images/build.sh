@@ -8,6 +8,7 @@
 # Env: TRELLIS_IMAGE (default localhost/trellis-runtime:dev), TRELLIS_BASE_IMAGE,
 #      TRELLIS_STORAGE_DRIVER (overlay|vfs), TRELLIS_CLUSTER_DIR, XDG_CACHE_HOME.
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 LOAD=1

@@ -3,6 +3,7 @@
 # socket in a temp dir), imports the archive from build.sh, runs checks with `ctr run`, stops it.
 # Usage: scripts/images/check.sh [ARCHIVE]
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ARCHIVE="${1:-$(image_archive_path)}"
@@ -52,6 +53,7 @@ expect() {
   shift 2
   n=$((n + 1))
   got=$("${CTR[@]}" run --rm "$TRELLIS_IMAGE" "trellis-check-$$-$n" "$@" 2>&1) || true
+  # shellcheck disable=SC2053 # want is a glob on purpose
   if [[ "$got" == $want ]]; then
     log "ok   $name: $got"
   else
@@ -62,6 +64,7 @@ expect() {
 
 expect "python is 3.11" "3.11.*" python3 -c 'import sys; print(sys.version.split()[0])'
 expect "node is 20" "v20.*" node --version
+# shellcheck disable=SC2016 # expanded inside the container
 expect "runs as uid 10001" "10001:10001" sh -c 'echo "$(id -u):$(id -g)"'
 expect "workdir is /app and writable" "/app ok" sh -c 'pwd | tr -d "\n"; touch /app/.w && echo " ok"'
 expect "/opt/trellis is read-only to the user" "denied" sh -c 'touch /opt/trellis/python/x 2>/dev/null && echo writable || echo denied'

@@ -5,6 +5,7 @@
 # Env: CONTAINERD_ADDRESS (default: $TRELLIS_CLUSTER_DIR/containerd/containerd.sock),
 #      TRELLIS_SNAPSHOTTER (unpack for this snapshotter; default: containerd's default).
 set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 IF_RUNNING=0
