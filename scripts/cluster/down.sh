@@ -52,8 +52,10 @@ if proc_pid containerd >/dev/null && [[ -x "$(trellis_bin crictl)" ]]; then
   done
 fi
 
-# 3. The control plane, then containerd.
-for c in kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do proc_stop "$c" 20; done
+# 3. The control plane (in parallel: each takes a second or two), then etcd and containerd.
+for c in kube-scheduler kube-controller-manager kube-apiserver; do proc_stop "$c" 20 & done
+wait
+for c in etcd containerd; do proc_stop "$c" 20; done
 
 # 4. Leftovers of a crash: shims of our containerd (their command line names our socket) and any
 #    process still inside our pod cgroups.
@@ -86,7 +88,6 @@ for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ {print $1}'); do
     ip netns delete "$ns" || true
   fi
 done
-rm -f /var/lib/cni/results/trellis-* 2>/dev/null || true
 if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
   trellis_log "deleting bridge $CNI_BRIDGE"
   ip link delete "$CNI_BRIDGE"
@@ -96,7 +97,7 @@ fi
 for top in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
   [[ -d "$top" ]] || continue
   find "$top" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-  [[ -d "$top" ]] && trellis_log "warning: could not remove cgroup $top (still in use?)"
+  if [[ -d "$top" ]]; then trellis_log "warning: could not remove cgroup $top (still in use?)"; fi
 done
 
 # 8. iptables chains the kubelet (KUBE-*) and CNI plugins (CNI-*) created, with the jumps to them.
@@ -115,12 +116,20 @@ for ipt in iptables ip6tables; do
   done
 done
 
-# 9. Host sysctls back to what they were before up.
+# 9. Files the kubelet and libcni write at fixed host paths; the directories go only when empty.
+find /var/log/containers -maxdepth 1 -type l -lname "$D/*" -delete 2>/dev/null || true
+rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
+rm -f /var/lib/cni/results/trellis-* 2>/dev/null || true
+for dir in /var/log/containers /var/lib/kubelet/device-plugins /var/lib/kubelet /var/lib/cni/results /var/lib/cni; do
+  if [[ -d "$dir" ]]; then rmdir --ignore-fail-on-non-empty "$dir"; fi
+done
+
+# 10. Host sysctls back to what they were before up.
 if [[ -f "$TRELLIS_RUN_DIR/sysctl.saved" ]]; then
   while IFS='=' read -r key value; do sysctl -qw "$key=$value" || true; done <"$TRELLIS_RUN_DIR/sysctl.saved"
 fi
 
-# 10. State. Refuse to delete through a mount that is still there.
+# 11. State. Refuse to delete through a mount that is still there.
 left="$(mounts_under)"
 [[ -z "$left" ]] || trellis_die "mounts still present under $D, not deleting state: $left"
 if ((purge)); then

@@ -6,9 +6,18 @@ PKI="$TRELLIS_CLUSTER_DIR/pki"
 
 pki_key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null && chmod 600 "$1"; }
 
-# pki_cert NAME SUBJECT USAGE [SAN,...]   USAGE: server | client | both
+# pki_ca NAME CN: a self-signed CA at pki/NAME.{crt,key}
+pki_ca() {
+  [[ -f "$PKI/$1.crt" ]] && return
+  pki_key "$PKI/$1.key"
+  openssl req -x509 -new -key "$PKI/$1.key" -subj "/CN=$2" -days 3650 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$PKI/$1.crt" 2>/dev/null
+}
+
+# pki_cert NAME SUBJECT USAGE [SAN,...]   USAGE: server | client | both; signed by pki/$CA (default ca)
 pki_cert() {
-  local name="$1" subj="$2" usage="$3" sans="${4:-}" ext
+  local name="$1" subj="$2" usage="$3" sans="${4:-}" ca="${CA:-ca}" ext
   [[ -f "$PKI/$name.crt" && -f "$PKI/$name.key" ]] && return
   pki_key "$PKI/$name.key"
   ext="$PKI/$name.ext"
@@ -23,7 +32,7 @@ pki_cert() {
     [[ -n "$sans" ]] && echo "subjectAltName=$sans"
   } >"$ext"
   openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
     -days 825 -sha256 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null
   rm -f "$PKI/$name.csr" "$ext"
 }
@@ -61,12 +70,11 @@ pki_setup() {
   local node="$1" ip="$2"
   mkdir -p "$PKI"
   chmod 700 "$PKI"
-  if [[ ! -f "$PKI/ca.crt" ]]; then
-    pki_key "$PKI/ca.key"
-    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=trellis-local-ca" -days 3650 -sha256 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-      -out "$PKI/ca.crt" 2>/dev/null
-  fi
+  pki_ca ca trellis-local-ca
+  # Request-header (front-proxy) CA: the apiserver publishes it in extension-apiserver-authentication,
+  # which the controller-manager and scheduler read for their own authentication.
+  pki_ca front-proxy-ca trellis-front-proxy-ca
+  CA=front-proxy-ca pki_cert front-proxy-client "/CN=front-proxy-client" client
   [[ -f "$PKI/sa.key" ]] || {
     pki_key "$PKI/sa.key"
     openssl ec -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
