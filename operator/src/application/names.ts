@@ -6,6 +6,7 @@ export const LABEL = {
   application: "trellis.dev/application",
   function: "trellis.dev/function",
   podTemplateHash: "trellis.dev/pod-template-hash",
+  codeHash: "trellis.dev/code-hash",
   sourceHash: "trellis.dev/source-hash",
   managedBy: "app.kubernetes.io/managed-by",
   partOf: "app.kubernetes.io/part-of",

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { buildFunctionPod, buildPodSecret, buildSourceConfigMap, podFunction, podTemplateHash } from "./pod-builder.js";
+import {
+  buildFunctionPod,
+  buildPodSecret,
+  buildSourceConfigMap,
+  codeHash,
+  podFunction,
+  podTemplateHash,
+} from "./pod-builder.js";
 import { functionLabelValue, podNamePrefix, randomPodSuffix } from "./names.js";
 import { defaultApplicationSettings, effectiveFunctionSettings } from "./settings.js";
 import type { ApplicationObject } from "./types.js";
@@ -79,7 +86,6 @@ describe("buildFunctionPod", () => {
     const env = envOf(sc);
     expect(env.TRELLIS_OPERATOR_URL).toBe(settings.operatorUrl);
     expect(env.TRELLIS_FUNCTION).toBe("main");
-    expect(env.TRELLIS_CONCURRENCY).toBe("1");
     expect(env.TRELLIS_SOCKET).toBe("/run/trellis/worker.sock");
     expect(env.TRELLIS_POD_NAME).toMatchObject({ valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
     expect(env.TRELLIS_POD_NAMESPACE).toMatchObject({ valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
@@ -102,9 +108,8 @@ describe("buildFunctionPod", () => {
       "app.py",
       "--function",
       "main",
-      "--concurrency",
-      "1",
     ]);
+    expect(envOf(sidecarOf(pod)).TRELLIS_CONCURRENCY).toBeUndefined(); // the worker announces its own
     expect(envOf(w).PYTHONPATH).toBe("/run/trellis/python:/app");
     expect(envOf(w).HOME).toBe("/tmp");
     expect(w.volumeMounts).toContainEqual({ name: "source", mountPath: "/app", readOnly: true });
@@ -213,6 +218,11 @@ describe("buildFunctionPod", () => {
     const a3 = app({ functions: [{ name: "main", maxContainers: 3 }] });
     expect(podTemplateHash(a3, fnOf(a3, "main"), settings)).toBe(h); // scaling bounds are not in the pod
     expect(podTemplateHash(a1, fnOf(a1, "main"), defaultApplicationSettings({ runtimeImage: "other:1" }))).not.toBe(h);
+    // The code hash follows the code only.
+    const a4 = app({ env: [{ name: "X", value: "1" }] });
+    expect(podTemplateHash(a4, fnOf(a4, "main"), settings)).not.toBe(h);
+    expect(codeHash(a4, settings)).toBe(codeHash(a1, settings));
+    expect(codeHash(a2, settings)).not.toBe(codeHash(a1, settings));
   });
 });
 

@@ -140,7 +140,9 @@ function podSpec(
     { name: SIDECAR_ENV.sdkDir, value: POD_PATHS.sdkDir },
     { name: SIDECAR_ENV.application, value: appName },
     { name: SIDECAR_ENV.function, value: fn.name },
-    { name: SIDECAR_ENV.concurrency, value: String(fn.concurrency) },
+    // Absent: the sidecar takes the concurrency the worker announces (its decorator's), so
+    // the pod template does not depend on the function table.
+    ...(fn.specConcurrency !== undefined ? [{ name: SIDECAR_ENV.concurrency, value: String(fn.specConcurrency) }] : []),
   ];
   const runMount = { name: VOLUME.run, mountPath: POD_PATHS.runDir };
   const tmpMount = { name: VOLUME.tmp, mountPath: POD_PATHS.tmpDir };
@@ -190,8 +192,7 @@ function podSpec(
       code.module,
       "--function",
       fn.name,
-      "--concurrency",
-      String(fn.concurrency),
+      ...(fn.specConcurrency !== undefined ? ["--concurrency", String(fn.specConcurrency)] : []),
     ],
     workingDir: POD_PATHS.appDir,
     env: workerEnv,
@@ -245,6 +246,15 @@ function podSpec(
 }
 
 /**
+ * Identity of the code a pod runs (image, module, source). A function table reported by a pod
+ * with the current code hash describes the current code.
+ */
+export function codeHash(app: AppRef, settings: Pick<ApplicationSettings, "runtimeImage">): string {
+  const { image, module, source } = app.spec;
+  return shortHash(JSON.stringify({ image: image ?? settings.runtimeImage, module, source }), 10);
+}
+
+/**
  * Hash of everything a pod of this function is made from except its name: pods whose label
  * differs were built from an older spec, code or operator setting and are replaced.
  */
@@ -273,6 +283,7 @@ export function buildFunctionPod(
         ...baseLabels(app, "function"),
         [LABEL.function]: functionLabelValue(fn.name),
         [LABEL.podTemplateHash]: podTemplateHash(app, fn, settings),
+        [LABEL.codeHash]: codeHash(app, settings),
       },
       annotations: { [ANNOTATION.functionName]: fn.name },
       ownerReferences: [ownerRef(app)],

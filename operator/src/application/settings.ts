@@ -48,6 +48,8 @@ export const defaultApplicationSettings = (over: z.input<typeof applicationSetti
 export interface EffectiveFunctionSettings {
   name: string;
   concurrency: number;
+  /** Concurrency set in the spec; when absent the worker takes its decorator's max_concurrency. */
+  specConcurrency?: number;
   minContainers: number;
   maxContainers: number;
   timeoutSeconds: number;
@@ -81,9 +83,11 @@ export function effectiveFunctionSettings(
   const timeoutSeconds = pick(fn?.timeoutSeconds, d?.timeoutSeconds, discovered?.timeoutSeconds, op.timeoutSeconds)!;
   const env = new Map<string, string>();
   for (const e of [...(app.spec.env ?? []), ...(d?.env ?? []), ...(fn?.env ?? [])]) env.set(e.name, e.value);
+  const specConcurrency = pick(fn?.concurrency, d?.concurrency);
   return {
     name,
     concurrency: Math.max(1, Math.floor(concurrency)),
+    ...(specConcurrency !== undefined ? { specConcurrency } : {}),
     minContainers: Math.max(0, Math.floor(minContainers)),
     maxContainers: Math.max(1, Math.floor(maxContainers)),
     timeoutSeconds,

@@ -1,0 +1,39 @@
+// Validation of an Application beyond what admission checked: the zod schema (the same source
+// as the CRD) plus the cross-field rules, each error naming the field and the rule.
+import { applicationSpec, type ApplicationSpec } from "../api/v1alpha1/index.js";
+import type { ApplicationObject } from "./types.js";
+
+export type Validated = { ok: true; spec: ApplicationSpec } | { ok: false; errors: string[] };
+
+const fieldPath = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : `${acc}.${String(k)}`), "spec");
+
+export function validateApplication(app: Pick<ApplicationObject, "metadata" | "spec">): Validated {
+  const errors: string[] = [];
+  const name = app.metadata.name ?? "";
+  if (name.length > 63) errors.push("metadata.name: must be at most 63 characters (it is used as a label value)");
+  const parsed = applicationSpec.safeParse(app.spec);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) errors.push(`${fieldPath(i.path)}: ${i.message}`);
+    return { ok: false, errors };
+  }
+  const spec = parsed.data;
+  const src = spec.source;
+  if (src && (src.inline === undefined) === (src.configMapRef === undefined)) {
+    errors.push("spec.source: exactly one of inline or configMapRef must be set");
+  }
+  if (!spec.module && !spec.source && !spec.image) errors.push("spec: one of module, source or image must be set");
+  const seen = new Set<string>();
+  spec.functions?.forEach((f, i) => {
+    if (seen.has(f.name)) errors.push(`spec.functions[${i}].name: duplicate function name ${JSON.stringify(f.name)}`);
+    seen.add(f.name);
+    if (f.minContainers !== undefined && f.maxContainers !== undefined && f.minContainers > f.maxContainers) {
+      errors.push(`spec.functions[${i}]: minContainers must be <= maxContainers`);
+    }
+  });
+  const d = spec.defaults;
+  if (d?.minContainers !== undefined && d.maxContainers !== undefined && d.minContainers > d.maxContainers) {
+    errors.push("spec.defaults: minContainers must be <= maxContainers");
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, spec };
+}
