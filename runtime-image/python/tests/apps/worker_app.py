@@ -53,8 +53,13 @@ def tail(x: int):
 
 
 @function()
+async def adouble(x: int) -> int:
+    return x * 2
+
+
+@function()
 async def atail(x: int):
-    return double(x)
+    return adouble(x)
 
 
 @function()
@@ -64,7 +69,7 @@ def mapper(n: int) -> list:
 
 @function()
 async def areduce(items: list) -> int:
-    return await add.reduce(items, 0)
+    return await add.future.reduce(items, 0)
 
 
 @function()
