@@ -32,15 +32,7 @@ proc_stop kubelet 20
 # 2. Pods through the CRI: stops containers, runs CNI DEL (veth, IPAM), removes netns and mounts.
 if proc_pid containerd >/dev/null && [[ -x "$(trellis_bin crictl)" ]]; then
   write_crictl_config
-  CRICTL=("$(trellis_bin crictl)" --config "$D/crictl.yaml")
-  pods="$("${CRICTL[@]}" pods -q 2>/dev/null || true)"
-  if [[ -n "$pods" ]]; then
-    trellis_log "removing $(wc -w <<<"$pods") pod sandbox(es)"
-    # shellcheck disable=SC2086
-    "${CRICTL[@]}" stopp $pods >/dev/null || true
-    # shellcheck disable=SC2086
-    "${CRICTL[@]}" rmp -f $pods >/dev/null || true
-  fi
+  cri_remove_pods
   # Anything the CRI did not own (e.g. started with ctr in namespace k8s.io).
   CTR=(ctr --address "$CONTAINERD_ADDRESS" --namespace k8s.io)
   for t in $("${CTR[@]}" tasks ls -q 2>/dev/null || true); do

@@ -110,6 +110,8 @@ if ! "${CTR[@]}" images ls -q | grep -qxF "$PAUSE_IMAGE"; then
   "${CTR[@]}" images import "$(trellis_pause_archive)" >/dev/null
   trellis_log "imported sandbox image $PAUSE_IMAGE"
 fi
+# Sandboxes that survived a crash in containerd's kept metadata belong to no pod of this cluster.
+cri_remove_pods
 
 # --- etcd: state is thrown away on down, so fsync buys nothing here ---
 proc_start etcd "$(trellis_bin etcd)" --name trellis --data-dir "$TRELLIS_CLUSTER_DIR/etcd" \

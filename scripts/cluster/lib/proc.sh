@@ -60,3 +60,16 @@ wait_for() {
     sleep 0.2
   done
 }
+
+# cri_remove_pods: stops and removes every pod sandbox through the CRI (containers, CNI DEL, netns,
+# mounts). Needs containerd serving and $TRELLIS_CLUSTER_DIR/crictl.yaml.
+cri_remove_pods() {
+  local crictl=("$(trellis_bin crictl)" --config "$TRELLIS_CLUSTER_DIR/crictl.yaml") pods
+  pods="$("${crictl[@]}" pods -q 2>/dev/null || true)"
+  [[ -n "$pods" ]] || return 0
+  trellis_log "removing $(wc -w <<<"$pods") pod sandbox(es)"
+  # shellcheck disable=SC2086
+  "${crictl[@]}" stopp $pods >/dev/null || true
+  # shellcheck disable=SC2086
+  "${crictl[@]}" rmp -f $pods >/dev/null || true
+}
