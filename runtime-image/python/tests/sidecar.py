@@ -82,6 +82,7 @@ class Sidecar:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
+        self.proc.stderr.close()
         self.conn.close()
         self.server.close()
         os.unlink(self.path)

@@ -234,6 +234,10 @@ def test_value_forms():
     assert "pickle" in values.encode((1, 2), "v")
     assert "pickle" in values.encode({1: "int key"}, "v")
     assert "pickle" in values.encode(float("nan"), "v")
+    assert values.encode(2**53 - 1, "v") == {"json": 2**53 - 1}
+    assert "pickle" in values.encode(2**53, "v")  # JavaScript peers would round it
+    assert "pickle" in values.encode("\ud800", "v")
+    assert values.decode(values.encode([2**64, "é"], "v"), "v") == [2**64, "é"]
     mixed = values.encode([1, (2,)], "v")
     assert mixed["list"][0] == {"json": 1} and "pickle" in mixed["list"][1]
     assert values.decode(mixed, "v") == [1, (2,)]

@@ -11,8 +11,9 @@ class ThreadPool:
     """Hands each job to an idle thread or starts a new one: a call blocked waiting on its
     children never starves them (the cluster scales out the same way). Idle threads exit."""
 
-    def __init__(self, name: str, idle_seconds: float = 5.0) -> None:
+    def __init__(self, name: str, idle_seconds: float = 5.0, on_thread_exit: Callable[[], None] | None = None) -> None:
         self._name = name
+        self._on_thread_exit = on_thread_exit
         self._idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._idle: list["_Worker"] = []
@@ -57,6 +58,8 @@ class _Worker(threading.Thread):
             self._pool._park(self)
             if not self._ready.wait(self._pool._idle_seconds):
                 if self._pool._try_retire(self):
+                    if self._pool._on_thread_exit is not None:
+                        self._pool._on_thread_exit()
                     return
                 self._ready.wait()
 

@@ -1,7 +1,7 @@
 """Values on the wire and between calls.
 
-Forms: {"json": v} (the value is exactly JSON: dict with str keys, list, str,
-int, finite float, bool, None), {"pickle": base64} (tagged pickle, anything
+Forms: {"json": v} (the value is exactly JSON: dict with str keys, list, valid
+UTF-8 str, int within +-(2**53-1), finite float, bool, None), {"pickle": base64} (tagged pickle, anything
 else), {"list": [form, ...]} (a list that is not exactly JSON, e.g. a map's output), {"call": id} (a reference to
 another call's output), {"blob": ref} (a large value the sidecar resolves).
 Encoding snapshots the value and decoding builds a fresh object, so a mutation
@@ -54,6 +54,7 @@ class _Pickler(pickle.Pickler):
         return None
 
 
+MAX_SAFE_INT = 2**53 - 1
 _PLAIN = {str, int, float, bool, type(None), bytes, list, dict, tuple, set}
 
 
@@ -62,7 +63,20 @@ def is_json_exact(value: Any) -> bool:
     while stack:
         v = stack.pop()
         t = type(v)
-        if t is str or t is int or t is bool or v is None:
+        if t is bool or v is None:
+            continue
+        if t is int:
+            # JavaScript peers (sidecar, operator) parse numbers as doubles.
+            if -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+                continue
+            return False
+        if t is str:
+            if v.isascii():
+                continue
+            try:
+                v.encode("utf-8")  # lone surrogates are not valid UTF-8 JSON
+            except UnicodeEncodeError:
+                return False
             continue
         if t is float:
             if not math.isfinite(v):

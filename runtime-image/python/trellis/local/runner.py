@@ -71,7 +71,7 @@ class LocalRunner(context.Backend):
         self.board = OutcomeBoard()
         self._lock = threading.RLock()
         self._calls: dict[str, _Call] = {}
-        self._pool = ThreadPool(f"trellis-{self.request_id}")
+        self._pool = ThreadPool(f"trellis-{self.request_id}", on_thread_exit=_close_thread_loop)
         self._timers = Timers(f"trellis-timers-{self.request_id}")
         self.state: dict[str, dict] = {}
         self.progress_updates: list[dict] = []
@@ -383,6 +383,13 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
     if loop is None or loop.is_closed():
         loop = _local.loop = asyncio.new_event_loop()
     return loop
+
+
+def _close_thread_loop() -> None:
+    loop = getattr(_local, "loop", None)
+    if loop is not None and not loop.is_closed():
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

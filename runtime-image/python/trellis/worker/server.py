@@ -94,9 +94,18 @@ class Worker(context.Backend):
                     held = nxt
                     break
             try:
-                self.sock.sendall(encode_frame(msg))
-            except ProtocolError as e:
-                log(f"cannot send {msg.get('type')}: {e}")
+                try:
+                    frame = encode_frame(msg)
+                except ProtocolError as e:
+                    log(f"cannot send {msg['type']}: {e}")
+                    if msg["type"] != "result":
+                        continue
+                    # the attempt still needs its one final message
+                    info = _info("SerializationError", f"the output is too large to send: {e}", None,
+                                 msg["call"], reason="function_error", retryable=False)
+                    frame = encode_frame({"type": "failure", "call": msg["call"], "attempt": msg["attempt"],
+                                          "error": info})
+                self.sock.sendall(frame)
             except OSError as e:
                 log(f"cannot send {msg.get('type')}: {e}")
                 self._closed.set()
