@@ -159,5 +159,22 @@ export const stateValue = z.object({ value: concreteValue.optional() });
 /** PUT /blobs (raw bytes, content-type application/octet-stream) → { blob } ; GET /blobs/* → bytes. */
 export const blobPutResponse = z.object({ blob: z.string() });
 
+/**
+ * POST /code-load-failure — the worker could not import the user's code (it sent `fatal` instead
+ * of `hello`): the Application shows CodeLoaded=False, reason CodeLoadFailed, with this error. The
+ * sidecar keeps running and reports again after each worker restart. Answer: `{}`.
+ */
+export const codeLoadFailureRequest = z.object({
+  function: pythonIdentifier,
+  error: z.object({
+    type: z.string().max(1024),
+    message: z.string().max(32768),
+    traceback: z.string().max(65536).optional(),
+    /** The module the worker was asked to import. */
+    module: z.string().max(1024).optional(),
+  }),
+  sidecarVersion: z.string().max(64),
+});
+
 /** Error body of every 4xx/5xx: a stable code and a message naming the field and the rule. */
 export const errorBody = z.object({ code: z.string(), message: z.string() });
