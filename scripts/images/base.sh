@@ -14,7 +14,7 @@ NODE_VERSION=20.20.2
 # libstdc++6/libgcc-s1: needed by the node binary; netbase: /etc/services and /etc/protocols.
 PACKAGES=python3,ca-certificates,libstdc++6,libgcc-s1,netbase,tzdata
 # Bump when the rootfs recipe below changes in a way the other inputs do not show.
-RECIPE_VERSION=2
+RECIPE_VERSION=3
 
 FORCE=0
 for arg in "$@"; do
@@ -119,7 +119,15 @@ build_rootfs() {
 
   # Same apt sources as the build machine, so security updates come from the same snapshot.
   rm -f "$root/etc/apt/sources.list"
-  apt_source_files | while read -r f; do cp "$f" "$root$f"; done
+  # Third-party sources whose signing key the rootfs lacks would break apt there: leave them out.
+  apt_source_files | while read -r f; do
+    key=$(grep -oiE '(signed-by[:=][[:space:]]*)[^][:space:]]+' "$f" | head -1 | sed -E 's/^[Ss]igned-[Bb]y[:=][[:space:]]*//' || true)
+    if [ -n "$key" ] && [ ! -e "$root$key" ]; then
+      log "not copying apt source $f into the rootfs (its key $key is not there)"
+      continue
+    fi
+    cp "$f" "$root$f"
+  done
   printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
   chmod +x "$root/usr/sbin/policy-rc.d"
   mount -t proc proc "$root/proc"
