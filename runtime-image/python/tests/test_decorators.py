@@ -163,3 +163,20 @@ def test_cls_methods_share_one_instance_built_with_the_original_init():
     assert Greeter.inits - before <= 1
     assert Greeter.greet._function_config.class_name == "Greeter"
     assert Greeter.greet._name == "Greeter.greet"
+
+
+def test_image_is_recorded_and_validated():
+    from tensorlake.applications import Image
+
+    image = Image(name="ml", tag="v1").run("pip install numpy").env("MODE", "fast").workdir("/app")
+
+    @function(image=image)
+    def uses_image(x):
+        return x
+
+    assert uses_image._function_config.image is image
+    assert image.dockerfile() == (
+        "FROM python:3.11-slim-bookworm\nRUN pip install numpy\nENV MODE=\"fast\"\nWORKDIR /app\n"
+    )
+    with pytest.raises(SDKUsageError, match=r"@function\(\) image must be an Image or None"):
+        function(image="ml:v1")

@@ -17,6 +17,7 @@ from .exceptions import (
     TrellisError,
 )
 from .file import File
+from .image import Image
 from .function import Function
 from .futures import RETURN_WHEN, Future
 from .request import Request
@@ -33,6 +34,7 @@ __all__ = [
     "DeserializationError",
     "File",
     "Function",
+    "Image",
     "FunctionError",
     "FunctionProgress",
     "Future",

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from . import _registry
 from .exceptions import SDKUsageError
+from .image import Image
 from .function import ApplicationConfig, Function, FunctionConfig
 from .retries import Retries
 
@@ -73,6 +74,8 @@ def function(
         raise SDKUsageError("@function() gpu must be None, a GPU spec string or a list of them, got ''")
     _positive("function", "timeout", timeout)
     secrets = _str_list("function", "secrets", secrets if secrets is not None else [])
+    if image is not None and not isinstance(image, Image):
+        raise SDKUsageError(f"@function() image must be an Image or None, got {image!r}")
     if retries is not None and not isinstance(retries, Retries):
         raise SDKUsageError(f"@function() retries must be a Retries object or None, got {retries!r}")
     if region is not None and not isinstance(region, str):

@@ -55,7 +55,7 @@ def describe(fn: Function) -> dict:
         "ephemeral_disk": cfg.ephemeral_disk,
         "gpu": cfg.gpu,
         "secrets": list(cfg.secrets),
-        "image": None if cfg.image is None else str(getattr(cfg.image, "name", cfg.image)),
+        "image": None if cfg.image is None else f"{cfg.image.name}:{cfg.image.tag}",
         "min_containers": cfg.min_containers,
         "max_containers": cfg.max_containers,
         "warm_containers": cfg.warm_containers,
