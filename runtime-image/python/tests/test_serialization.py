@@ -243,3 +243,24 @@ def test_value_forms():
     assert values.decode(mixed, "v") == [1, (2,)]
     with pytest.raises(Exception, match="unresolved call reference"):
         values.decode({"call": "x"}, "v")
+
+
+async def plain_coroutine():
+    return 1
+
+
+@app
+async def foreign_coroutine_argument(x: int) -> str:
+    coro = plain_coroutine()
+    try:
+        ident(coro)
+    except SerializationError as e:
+        return str(e)
+    finally:
+        coro.close()
+    return "no error"
+
+
+def test_a_coroutine_that_is_not_a_trellis_call_is_refused():
+    message = run_local_application(foreign_coroutine_argument, 0).output()
+    assert message.startswith("argument 'x' of ident() is a coroutine or task that is not a call of a Trellis function")

@@ -18,6 +18,7 @@ from ..interface.exceptions import (
     FunctionError,
     RequestError,
     SDKUsageError,
+    SerializationError,
     TensorlakeError,
 )
 from ..interface.futures import (
@@ -48,6 +49,11 @@ def _input_form(ctx: context.CallContext, value: Any, what: str, specs: list) ->
         if isinstance(value, Coroutine) and not handle._started:
             value.close()  # it will never be stepped; the call stands in for it
         return {"call": add_future(ctx, handle, specs)}
+    if isinstance(value, (Coroutine, asyncio.Task)):
+        raise SerializationError(
+            f"{what} is a coroutine or task that is not a call of a Trellis function: await it and pass "
+            "its value (only Trellis futures, coroutines and tasks can be passed as pending inputs)"
+        )
     return values.encode(value, what)
 
 

@@ -205,6 +205,11 @@ class Worker(context.Backend):
             self.send({"type": "failure", "call": call, "attempt": attempt, "error": info})
             return
         with self._lock:
+            if (call, attempt) in self._running or any(
+                m["call"] == call and int(m.get("attempt", 1)) == attempt for m in self._queued
+            ):
+                log(f"ignoring a repeated assign of {call} attempt {attempt}")
+                return
             if self._draining:
                 info = _info("InternalError", "the worker is shutting down", fn._name, call,
                              reason="worker_shutdown", retryable=True)
