@@ -1,0 +1,280 @@
+// The Application reconciler: reads the caches and the dispatcher, calls the pure
+// decideApplication, and applies its actions through the writer and the event recorder.
+import { isAlreadyExists, isConflict } from "../kube/errors.js";
+import { type Logger, silentLogger } from "../kube/log.js";
+import { API_VERSION } from "../api/v1alpha1/index.js";
+import type {
+  Clock,
+  EventRecorder,
+  Informer,
+  KubeObject,
+  ObjectKey,
+  ObjectWriter,
+  ReconcileResult,
+  WorkQueue,
+} from "../kube/types.js";
+import { splitKey } from "../kube/types.js";
+import { decideApplication, type Action } from "./decide-application.js";
+import { LABEL, randomPodSuffix } from "./names.js";
+import { buildFunctionPod, buildPodSecret } from "./pod-builder.js";
+import type { ApplicationSettings } from "./settings.js";
+import type { ApplicationObject, ConfigMap, DispatcherView, Pod } from "./types.js";
+
+/** Index the Pod and ConfigMap informers must declare: "<namespace>/<application>". */
+export const APPLICATION_INDEX = "trellis.dev/application";
+export const applicationIndexers = {
+  [APPLICATION_INDEX]: (o: KubeObject): string[] => {
+    const app = o.metadata.labels?.[LABEL.application];
+    return app ? [`${o.metadata.namespace ?? ""}/${app}`] : [];
+  },
+};
+
+export interface ApplicationControllerDeps {
+  applications: Informer<ApplicationObject>;
+  /** Label-filtered on app.kubernetes.io/managed-by=trellis, with `applicationIndexers`. */
+  pods: Informer<Pod>;
+  /** Label-filtered on app.kubernetes.io/managed-by=trellis, with `applicationIndexers`. */
+  configMaps: Informer<ConfigMap>;
+  writer: ObjectWriter;
+  events: EventRecorder;
+  clock: Clock;
+  dispatcher: DispatcherView;
+  queue: Pick<WorkQueue, "add" | "addAfter">;
+  /** The per-pod credential (runtime-api credentials: HMAC of "<namespace>/<pod>"). */
+  issueToken(namespace: string, pod: string): string;
+  settings: ApplicationSettings;
+  random?: () => number;
+  log?: Logger;
+}
+
+/** Objects written but not yet seen by an informer; counted so that a quick second reconcile does not overshoot. */
+const EXPECTATION_TTL_MS = 60_000;
+interface Expected<T> {
+  obj: T;
+  at: number;
+}
+
+const POD_REF = { apiVersion: "v1", kind: "Pod" } as const;
+const CM_REF = { apiVersion: "v1", kind: "ConfigMap" } as const;
+
+export class ApplicationController {
+  private readonly log: Logger;
+  private readonly random: () => number;
+  /** app key → pod name → created pod not yet in the cache. */
+  private readonly created = new Map<ObjectKey, Map<string, Expected<Pod>>>();
+  /** app key → pod name → deleted pod the cache still shows as live. */
+  private readonly deleted = new Map<ObjectKey, Map<string, Expected<string>>>();
+  private readonly createdCms = new Map<ObjectKey, Map<string, Expected<ConfigMap>>>();
+  private readonly lastStatusWrite = new Map<ObjectKey, number>();
+
+  constructor(private readonly d: ApplicationControllerDeps) {
+    this.log = (d.log ?? silentLogger).child({ component: "application-controller" });
+    this.random = d.random ?? Math.random;
+    d.applications.onEvent((type, app) => {
+      const key = `${app.metadata.namespace ?? ""}/${app.metadata.name ?? ""}`;
+      if (type === "DELETED") this.forget(key);
+      d.queue.add(key);
+    });
+    d.pods.onEvent((type, pod) => this.onOwned(this.created, type, pod));
+    d.configMaps.onEvent((type, cm) => this.onOwned(this.createdCms, type, cm));
+  }
+
+  /** The dispatcher's backlog or pods of `app` changed (queued, running, register, idle). */
+  onBacklogChanged(namespace: string, app: string): void {
+    this.d.queue.add(`${namespace}/${app}`);
+  }
+
+  /** A pod registered or changed activity; its Application is found from the pod cache. */
+  onPodActivityChanged(namespace: string, pod: string): void {
+    const app = this.d.pods.get(`${namespace}/${pod}`)?.metadata.labels?.[LABEL.application];
+    if (app) this.onBacklogChanged(namespace, app);
+  }
+
+  readonly reconcile = async (key: ObjectKey): Promise<ReconcileResult | void> => {
+    const app = this.d.applications.get(key);
+    if (!app) {
+      this.forget(key);
+      return;
+    }
+    const { namespace } = splitKey(key);
+    const now = this.d.clock.now();
+    const dispatcher = this.d.dispatcher;
+    const appName = app.metadata.name ?? "";
+    const view = {
+      pods: this.podsOf(key, now),
+      configMaps: this.configMapsOf(key, now),
+      backlog: (fn: string) => dispatcher.queuedAndRunning(namespace, appName, fn),
+      backlogFunctions: dispatcher.functionsWithBacklog(namespace, appName),
+      activity: (pod: string) => dispatcher.podActivity(namespace, pod),
+    };
+    const actions = decideApplication(app, view, now, this.d.settings);
+    return this.apply(key, app, actions, now);
+  };
+
+  private async apply(key: ObjectKey, app: ApplicationObject, actions: Action[], now: number) {
+    const { namespace } = splitKey(key);
+    let requeueAfterMs: number | undefined;
+    const requeue = (ms: number) => (requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, ms));
+
+    // ConfigMaps before pods, so that a new pod's source volume exists when the kubelet mounts it.
+    for (const a of actions) {
+      if (a.kind === "createConfigMap") await this.createConfigMap(key, a.configMap, now);
+      else if (a.kind === "deleteConfigMap") await this.d.writer.delete({ ...CM_REF, namespace, name: a.name });
+    }
+    const writes: Promise<unknown>[] = [];
+    for (const a of actions) {
+      if (a.kind === "deletePod") writes.push(this.deletePod(key, namespace, a.name, a.reason, now));
+      else if (a.kind === "createPods") {
+        for (let i = 0; i < a.count; i++) writes.push(this.createPod(key, app, a, now));
+      } else if (a.kind === "ensurePodSecret") writes.push(this.ensureSecret(namespace, a.pod));
+    }
+    await Promise.all(writes);
+
+    for (const a of actions) {
+      if (a.kind === "event") this.d.events.record(app, a.type, a.reason, a.message);
+      else if (a.kind === "requeueAfter") requeue(a.ms);
+      else if (a.kind === "writeStatus") {
+        const last = this.lastStatusWrite.get(key);
+        const wait = a.countersOnly && last !== undefined ? last + this.d.settings.countersWriteIntervalMs - now : 0;
+        if (wait > 0) {
+          requeue(wait); // counters move often: write them at most once per interval
+          continue;
+        }
+        try {
+          await this.d.writer.patchStatus(
+            {
+              apiVersion: API_VERSION,
+              kind: "Application",
+              namespace,
+              name: app.metadata.name ?? "",
+              ...(app.metadata.resourceVersion ? { resourceVersion: app.metadata.resourceVersion } : {}),
+            },
+            a.patch,
+          );
+          this.lastStatusWrite.set(key, now);
+        } catch (e) {
+          // The cache is behind the server; the watch event of the newer version requeues the key.
+          if (!isConflict(e)) throw e;
+          this.log.debug("status write lost a race; waiting for the newer version", { key });
+        }
+      }
+    }
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  private async createPod(
+    key: ObjectKey,
+    app: ApplicationObject,
+    a: Extract<Action, { kind: "createPods" }>,
+    now: number,
+  ): Promise<void> {
+    // Names are chosen here (the token Secret is referenced by name); a clash just tries another.
+    for (let attempt = 0; ; attempt++) {
+      const pod = buildFunctionPod(a.app, a.settings, this.d.settings, randomPodSuffix(this.random));
+      let created: Pod;
+      try {
+        created = await this.d.writer.create(pod);
+      } catch (e) {
+        if (isAlreadyExists(e) && attempt < 3) continue;
+        // Rejected pods (quota, admission, an invalid quantity) are for a human to see.
+        this.d.events.record(app, "Warning", "PodCreateFailed", `function ${a.function}: ${(e as Error).message}`);
+        throw e;
+      }
+      const name = created.metadata.name ?? pod.metadata.name ?? "";
+      if (!this.d.pods.get(`${created.metadata.namespace}/${name}`)) {
+        this.expectations(this.created, key).set(name, { obj: created, at: now });
+      }
+      await this.createSecret(created);
+      this.log.info("pod created", { key, pod: name, function: a.function });
+      return;
+    }
+  }
+
+  private async createSecret(pod: Pod): Promise<void> {
+    const ns = pod.metadata.namespace ?? "";
+    const secret = buildPodSecret(pod, this.d.issueToken(ns, pod.metadata.name ?? ""));
+    try {
+      await this.d.writer.create(secret);
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+    }
+  }
+
+  private async ensureSecret(namespace: string, podName: string): Promise<void> {
+    const pod = this.d.pods.get(`${namespace}/${podName}`);
+    if (pod?.metadata.uid) await this.createSecret(pod);
+  }
+
+  private async deletePod(key: ObjectKey, namespace: string, name: string, reason: string, now: number) {
+    await this.d.writer.delete({ ...POD_REF, namespace, name });
+    this.expectations(this.deleted, key).set(name, { obj: name, at: now });
+    this.log.info("pod deleted", { key, pod: name, reason });
+  }
+
+  private async createConfigMap(key: ObjectKey, cm: ConfigMap, now: number) {
+    try {
+      const created = await this.d.writer.create(cm);
+      this.expectations(this.createdCms, key).set(created.metadata.name ?? "", { obj: created, at: now });
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e;
+    }
+  }
+
+  /** Cached pods of the app, plus created ones not seen yet, with deleted ones marked terminating. */
+  private podsOf(key: ObjectKey, now: number): Pod[] {
+    const cached = this.d.pods.byIndex(APPLICATION_INDEX, key);
+    const created = this.fresh(this.created, key, now);
+    const deleted = this.fresh(this.deleted, key, now);
+    const names = new Set(cached.map((p) => p.metadata.name));
+    const pods = cached.map((p) =>
+      deleted.has(p.metadata.name ?? "") && !p.metadata.deletionTimestamp
+        ? { ...p, metadata: { ...p.metadata, deletionTimestamp: new Date(now).toISOString() } }
+        : p,
+    );
+    for (const [name, e] of created) if (!names.has(name)) pods.push(e.obj);
+    return pods;
+  }
+
+  private configMapsOf(key: ObjectKey, now: number): ConfigMap[] {
+    const cached = this.d.configMaps.byIndex(APPLICATION_INDEX, key);
+    const names = new Set(cached.map((c) => c.metadata.name));
+    for (const [name, e] of this.fresh(this.createdCms, key, now)) if (!names.has(name)) cached.push(e.obj);
+    return cached;
+  }
+
+  /** Clears the expectation an informer event fulfils and requeues the owning Application. */
+  private onOwned<T extends KubeObject>(
+    created: Map<ObjectKey, Map<string, Expected<T>>>,
+    type: string,
+    obj: KubeObject,
+  ): void {
+    const app = obj.metadata.labels?.[LABEL.application];
+    if (!app) return;
+    const key = `${obj.metadata.namespace ?? ""}/${app}`;
+    const name = obj.metadata.name ?? "";
+    created.get(key)?.delete(name);
+    if (type === "DELETED" || obj.metadata.deletionTimestamp) this.deleted.get(key)?.delete(name);
+    this.d.queue.add(key);
+  }
+
+  private expectations<T>(m: Map<ObjectKey, Map<string, Expected<T>>>, key: ObjectKey): Map<string, Expected<T>> {
+    let e = m.get(key);
+    if (!e) m.set(key, (e = new Map()));
+    return e;
+  }
+
+  /** Expectations younger than the TTL (an event lost for good must not block scaling forever). */
+  private fresh<T>(m: Map<ObjectKey, Map<string, Expected<T>>>, key: ObjectKey, now: number) {
+    const e = m.get(key);
+    if (!e) return new Map<string, Expected<T>>();
+    for (const [name, x] of e) if (now - x.at > EXPECTATION_TTL_MS) e.delete(name);
+    return e;
+  }
+
+  private forget(key: ObjectKey): void {
+    this.created.delete(key);
+    this.deleted.delete(key);
+    this.createdCms.delete(key);
+    this.lastStatusWrite.delete(key);
+  }
+}
