@@ -100,6 +100,7 @@ describe("observePod", () => {
     const young = observePod(pod([{ ...waiting, name: "sidecar" }], {}, "2026-01-01T00:09:55Z"), NOW, 20);
     expect(young.problem).toBeUndefined();
     expect(young.missingTokenSecret).toBe(true);
+    expect(young.recheckAt).toBe(Date.parse("2026-01-01T00:09:55Z") + 20_000);
     const old = observePod(pod([{ ...waiting, name: "sidecar" }]), NOW, 20);
     expect(old.problem?.reason).toBe("CreateContainerConfigError");
   });

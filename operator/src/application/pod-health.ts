@@ -28,6 +28,8 @@ export interface ObservedPod {
   loadError?: string;
   /** The sidecar cannot start because its token Secret is missing (lost between two writes). */
   missingTokenSecret: boolean;
+  /** A problem is held back by a grace period ending then (ms since epoch): look again. */
+  recheckAt?: number;
 }
 
 /** Reasons a container waits that need a human (the rest are normal start-up states). */
@@ -118,6 +120,10 @@ export function observePod(pod: Pod, now: number, configErrorGraceSeconds: numbe
       (cs.state.waiting.message ?? "").includes(`"${secret}" not found`),
   );
 
+  const inGrace =
+    !problem &&
+    statuses.some((cs) => cs.state?.waiting?.reason === "CreateContainerConfigError") &&
+    now - createdAt < graceMs;
   const failed = phase === "Failed" || phase === "Succeeded";
   return {
     name,
@@ -131,5 +137,6 @@ export function observePod(pod: Pod, now: number, configErrorGraceSeconds: numbe
     ...(problem ? { problem } : {}),
     ...(loadError ? { loadError } : {}),
     missingTokenSecret,
+    ...(inGrace ? { recheckAt: createdAt + graceMs } : {}),
   };
 }
