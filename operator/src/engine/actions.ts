@@ -38,7 +38,8 @@ export interface CallView {
   children(parent: string): Call[];
   requestError(request: string): string | undefined;
   policy(call: Call): CallPolicy;
-  pod(pod: string): PodState;
+  /** Standing of the pod running `call`'s attempt. */
+  pod(pod: string, call: string, attempt: number): PodState;
   /** The items held by the (Succeeded) output of `name`, for `itemsFrom`. */
   items(name: string): ItemsResult;
   ttlSecondsAfterFinished(call: Call): number | undefined;

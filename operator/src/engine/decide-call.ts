@@ -109,7 +109,7 @@ function decideRunning(call: Call, view: CallView, now: number): Action[] {
       ...decideAttemptFailure(call, policy, "timeout", timedOutError(call, policy), now, view.infrastructureRetries),
     ];
   }
-  const state = view.pod(pod);
+  const state = view.pod(pod, nameOf(call), attempt);
   if (state === "gone" || state === "lost") {
     const what = state === "gone" ? `pod ${pod} was deleted` : `pod ${pod} stopped sending heartbeats`;
     return [

@@ -156,8 +156,24 @@ export const progressRequest = z.object({
 /** GET/PUT /requests/:request/state/:key — request-scoped state shared by its functions. */
 export const stateValue = z.object({ value: concreteValue.optional() });
 
-/** PUT /blobs (raw bytes, content-type application/octet-stream) → { blob } ; GET /blobs/* → bytes. */
+/** PUT /blobs?call=<name> (raw bytes, content-type application/octet-stream) → { blob } ; GET /blobs/<ref> → bytes.
+ *  `call` (a call assigned to the pod) files the blob under its request, so it is deleted with it. */
 export const blobPutResponse = z.object({ blob: z.string() });
+
+/**
+ * The bytes of every blob a value references ({blob: ref}): UTF-8 JSON of one of these forms.
+ * The operator writes `value` for outputs over the inline limit and `list` for a map's output
+ * whose items are not all JSON (each item inline or itself a {blob} ref, in input order).
+ */
+export const blobDocument = z.union([
+  z.object({ value: z.unknown() }).strict(),
+  z.object({ pickle: z.string() }).strict(),
+  z.object({ list: z.array(concreteValue) }).strict(),
+]);
+export type BlobDocument = z.infer<typeof blobDocument>;
+
+/** Keys of request state: GET/PUT /requests/:request/state/:key. */
+export const STATE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 /**
  * POST /code-load-failure — the worker could not import the user's code (it sent `fatal` instead

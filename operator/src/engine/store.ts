@@ -1,0 +1,88 @@
+// All FunctionCall writes of the engine. Writes to one call are serialised in-process (one
+// lock per key), every response updates the graph at once (the older watch event is then
+// ignored), and the operator, the only status writer, never re-reads what a write returned.
+import { API_VERSION } from "../api/v1alpha1/index.js";
+import type { ObjectWriter } from "../kube/types.js";
+import { type Call, nameOf, namespaceOf } from "./calls.js";
+import type { CallGraph } from "./graph.js";
+import { isAlreadyExists, isNotFound } from "../kube/errors.js";
+
+const ref = (c: Call) => ({
+  apiVersion: API_VERSION,
+  kind: "FunctionCall",
+  namespace: namespaceOf(c),
+  name: nameOf(c),
+});
+
+export class CallStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  writes = 0;
+
+  constructor(
+    private readonly writer: ObjectWriter,
+    private readonly graph: CallGraph,
+  ) {}
+
+  /** Runs `fn` after every earlier holder of `key` finished. */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(key, tail);
+    void tail.then(() => {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    });
+    return run;
+  }
+
+  /** Merge-patches status; undefined when the call is gone. Call with the key's lock held. */
+  async patchStatus(call: Call, patch: Record<string, unknown>): Promise<Call | undefined> {
+    this.writes++;
+    try {
+      const out = await this.writer.patchStatus<Call>(ref(call), patch);
+      this.graph.observe(out);
+      return out;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Creates a call; an existing one with that name is returned from the graph (or undefined). */
+  async create(obj: Call): Promise<{ call: Call | undefined; created: boolean }> {
+    this.writes++;
+    try {
+      const out = await this.writer.create<Call>(obj);
+      this.graph.observe(out);
+      return { call: out, created: true };
+    } catch (err) {
+      if (isAlreadyExists(err)) return { call: this.graph.get(namespaceOf(obj), nameOf(obj)), created: false };
+      throw err;
+    }
+  }
+
+  async delete(call: Call): Promise<void> {
+    try {
+      await this.writer.delete(ref(call), { propagation: "Background" });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; rejects with the first error. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

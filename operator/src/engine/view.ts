@@ -1,0 +1,54 @@
+// The CallView a decision reads, built from the graph, the Application cache and the dispatcher.
+import type { Application } from "../api/v1alpha1/index.js";
+import type { Cache, KubeObject } from "../kube/types.js";
+import type { CallView, ItemsResult } from "./actions.js";
+import { type Call, callKey } from "./calls.js";
+import type { EngineConfig } from "./config.js";
+import type { Dispatcher } from "./dispatcher.js";
+import type { CallGraph } from "./graph.js";
+import { type CallPolicy, resolvePolicy } from "./policy.js";
+import { inlineItems } from "./values.js";
+
+export type ApplicationObject = Application & KubeObject;
+
+export interface ViewDeps {
+  graph: CallGraph;
+  applications: Cache<ApplicationObject>;
+  dispatcher: Dispatcher;
+  config: EngineConfig;
+  /** List outputs read from blobs, by call key (filled by the controller's loadItems). */
+  itemsCache: Map<string, ItemsResult>;
+}
+
+export function policyOf(d: Pick<ViewDeps, "applications" | "dispatcher" | "config">, call: Call): CallPolicy {
+  const ns = call.metadata.namespace ?? "";
+  const app = d.applications.get(`${ns}/${call.spec.application}`);
+  const discovered =
+    d.dispatcher.discovered(ns, call.spec.application, call.spec.function) ??
+    app?.status?.discovered?.find((f) => f.name === call.spec.function);
+  return resolvePolicy(call, app, discovered, d.config.defaultTimeoutSeconds);
+}
+
+export function makeView(namespace: string, d: ViewDeps): CallView {
+  const { graph } = d;
+  return {
+    call: (n) => graph.get(namespace, n),
+    children: (p) =>
+      graph
+        .childrenOf(namespace, p)
+        .map((n) => graph.get(namespace, n))
+        .filter((c): c is Call => c !== undefined),
+    requestError: (r) => graph.requestErrorOf(namespace, r),
+    policy: (c) => policyOf(d, c),
+    pod: (pod, call, attempt) => d.dispatcher.attemptState(namespace, pod, call, attempt),
+    items: (n) => {
+      const inline = inlineItems(graph.get(namespace, n)?.status?.output);
+      if (inline) return inline;
+      return d.itemsCache.get(callKey(namespace, n)) ?? { loading: true };
+    },
+    ttlSecondsAfterFinished: (c) =>
+      d.applications.get(`${namespace}/${c.spec.application}`)?.spec.requests?.ttlSecondsAfterFinished,
+    timeoutGraceMs: d.config.timeoutGraceMs,
+    infrastructureRetries: d.config.infrastructureRetries,
+  };
+}

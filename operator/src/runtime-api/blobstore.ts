@@ -1,0 +1,105 @@
+// Large values live in a blob store, never in etcd. A ref is "<namespace>/<request>/<id>" (or
+// ".../state/<key>" for request state) so that a request's blobs are removed by prefix.
+//
+// An implementation (filesystem here; an S3-compatible bucket would map refs to object keys):
+// - put(ref, data, maxBytes): write all bytes or nothing (readers never see a partial blob),
+//   replacing an existing blob; throws BlobTooLargeError past maxBytes.
+// - get(ref): the bytes as a stream with their size, or undefined when absent.
+// - deletePrefix(prefix): remove every blob whose ref starts with "<prefix>/".
+// Every blob that a value references ({blob: ref}) holds a BlobDocument (see messages.ts).
+import { randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+export interface BlobStore {
+  put(ref: string, data: Uint8Array | AsyncIterable<Uint8Array>, maxBytes?: number): Promise<number>;
+  get(ref: string): Promise<{ size: number; stream: Readable } | undefined>;
+  read(ref: string): Promise<Buffer | undefined>;
+  deletePrefix(prefix: string): Promise<void>;
+}
+
+export class BlobTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`blob exceeds the limit of ${limit} bytes`);
+  }
+}
+
+const REF = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+
+/** Why a ref is not acceptable, or undefined when it is. */
+export function checkRef(ref: string): string | undefined {
+  if (ref.length > 512) return "must be at most 512 characters";
+  if (!REF.test(ref)) return "must be '/'-separated segments of letters, digits, '.', '_' and '-', none empty";
+  if (ref.split("/").some((s) => s === "." || s === "..")) return "must not contain '.' or '..' segments";
+  return undefined;
+}
+
+export const newBlobRef = (namespace: string, request: string): string => `${namespace}/${request}/${randomUUID()}`;
+export const requestPrefix = (namespace: string, request: string): string => `${namespace}/${request}`;
+
+function assertRef(ref: string): void {
+  const why = checkRef(ref);
+  if (why) throw new Error(`blob ref ${JSON.stringify(ref)}: ${why}`);
+}
+
+/** Blobs as files under `root`, written to a temp file and renamed into place. */
+export class FileBlobStore implements BlobStore {
+  constructor(private readonly root: string) {}
+
+  private path(ref: string): string {
+    assertRef(ref);
+    return join(this.root, "blobs", ref);
+  }
+
+  async put(ref: string, data: Uint8Array | AsyncIterable<Uint8Array>, maxBytes = Infinity): Promise<number> {
+    const path = this.path(ref);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.tmp-${randomUUID()}`;
+    let size = 0;
+    const source = data instanceof Uint8Array ? Readable.from([data]) : Readable.from(data);
+    const counted = async function* () {
+      for await (const chunk of source) {
+        const buf = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
+        size += buf.byteLength;
+        if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+        yield buf;
+      }
+    };
+    try {
+      await pipeline(counted, createWriteStream(tmp));
+      await rename(tmp, path);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    return size;
+  }
+
+  async get(ref: string): Promise<{ size: number; stream: Readable } | undefined> {
+    const path = this.path(ref);
+    try {
+      const st = await stat(path);
+      if (!st.isFile()) return undefined;
+      return { size: st.size, stream: createReadStream(path) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  async read(ref: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.path(ref));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await rm(this.path(prefix), { recursive: true, force: true });
+  }
+}

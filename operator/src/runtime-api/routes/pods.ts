@@ -1,0 +1,37 @@
+// register, lease, heartbeat: a pod's life with the dispatcher.
+import type { FastifyPluginAsync } from "fastify";
+import { ApiError } from "../errors.js";
+import { heartbeatRequest, leaseRequest, registerRequest } from "../messages.js";
+import { type RuntimeApiDeps, parse, podOf } from "../server.js";
+
+export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (app, { deps }) => {
+  const { core } = deps;
+
+  app.post("/register", async (req) => {
+    const body = parse(registerRequest, req.body);
+    const id = podOf(req);
+    if (body.function !== id.function)
+      throw new ApiError(
+        "invalid_body",
+        `body.function: pod ${id.pod} runs function ${id.function} (its trellis.dev/function label), not ${body.function}`,
+      );
+    core.dispatcher.register(id, body.functions);
+    deps.onDiscovered?.(id.namespace, id.application, body.functions);
+    return {
+      heartbeatIntervalMs: core.config.heartbeatIntervalMs,
+      leaseWaitMs: core.config.leaseWaitMs,
+      inlineValueLimitBytes: core.config.inlineValueLimitBytes,
+    };
+  });
+
+  app.post("/lease", async (req) => {
+    const body = parse(leaseRequest, req.body);
+    const assignments = await core.dispatcher.lease(podOf(req), body.capacity, body.waitMs);
+    return { assignments };
+  });
+
+  app.post("/heartbeat", async (req) => {
+    const body = parse(heartbeatRequest, req.body);
+    return { cancel: core.dispatcher.heartbeat(podOf(req), body.calls, body.draining) };
+  });
+};
