@@ -111,6 +111,7 @@ function setup(settingsOver: Parameters<typeof defaultApplicationSettings>[0] = 
   const dispatcher = new MemDispatcher();
   const events: { reason: string; type: string; message: string }[] = [];
   const added: string[] = [];
+  const delayed: [string, number][] = [];
   const settings = defaultApplicationSettings({
     idleTimeoutSeconds: 300,
     countersWriteIntervalMs: 1000,
@@ -124,7 +125,7 @@ function setup(settingsOver: Parameters<typeof defaultApplicationSettings>[0] = 
     events: { record: (_o, type, reason, message) => events.push({ type, reason, message }) },
     clock,
     dispatcher,
-    queue: { add: (k) => added.push(k), addAfter: (k) => added.push(k) },
+    queue: { add: (k) => added.push(k), addAfter: (k, ms) => delayed.push([k, ms]) },
     issueToken: (ns, pod) => `token-for-${ns}/${pod}`,
     settings,
     random: (() => {
@@ -166,6 +167,7 @@ function setup(settingsOver: Parameters<typeof defaultApplicationSettings>[0] = 
     dispatcher,
     events,
     added,
+    delayed,
     sync,
     syncApp,
     deploy,
@@ -340,6 +342,22 @@ describe("ApplicationController", () => {
       o.kind === "Pod" ? new KubeApiError(403, "Forbidden", "exceeded quota: pods", "POST", "pods") : undefined;
     await expect(t.controller.reconcile(KEY)).rejects.toThrow("exceeded quota");
     expect(t.events.find((e) => e.reason === "PodCreateFailed")?.message).toContain("exceeded quota");
+  });
+
+  it("reacts to the first backlog change at once and coalesces a burst", async () => {
+    t.controller.onBacklogChanged(NS, "shop");
+    for (let i = 0; i < 50; i++) t.controller.onBacklogChanged(NS, "shop");
+    expect(t.added).toEqual([KEY]);
+    expect(new Set(t.delayed.map(([k, ms]) => `${k} ${ms}`))).toEqual(new Set([`${KEY} 100`]));
+    t.advance(100);
+    t.controller.onBacklogChanged(NS, "shop");
+    expect(t.added).toEqual([KEY, KEY]);
+  });
+
+  it("counts what it did for the metrics", async () => {
+    await t.deploy();
+    await t.controller.reconcile(KEY);
+    expect(t.controller.stats).toMatchObject({ reconciles: 1, podsCreated: 1, statusWrites: 1 });
   });
 
   it("requeues the owning Application on pod events and forgets a deleted one", async () => {

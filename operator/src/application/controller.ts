@@ -57,7 +57,23 @@ interface Expected<T> {
 const POD_REF = { apiVersion: "v1", kind: "Pod" } as const;
 const CM_REF = { apiVersion: "v1", kind: "ConfigMap" } as const;
 
+/** Counters for the metrics module. */
+export interface ApplicationControllerStats {
+  reconciles: number;
+  podsCreated: number;
+  podsDeleted: Record<"idle" | "failed" | "outdated", number>;
+  statusWrites: number;
+  statusWritesDeferred: number;
+}
+
 export class ApplicationController {
+  readonly stats: ApplicationControllerStats = {
+    reconciles: 0,
+    podsCreated: 0,
+    podsDeleted: { idle: 0, failed: 0, outdated: 0 },
+    statusWrites: 0,
+    statusWritesDeferred: 0,
+  };
   private readonly log: Logger;
   private readonly random: () => number;
   /** app key → pod name → created pod not yet in the cache. */
@@ -66,6 +82,7 @@ export class ApplicationController {
   private readonly deleted = new Map<ObjectKey, Map<string, Expected<string>>>();
   private readonly createdCms = new Map<ObjectKey, Map<string, Expected<ConfigMap>>>();
   private readonly lastStatusWrite = new Map<ObjectKey, number>();
+  private readonly lastBacklogKick = new Map<ObjectKey, number>();
 
   constructor(private readonly d: ApplicationControllerDeps) {
     this.log = (d.log ?? silentLogger).child({ component: "application-controller" });
@@ -79,9 +96,22 @@ export class ApplicationController {
     d.configMaps.onEvent((type, cm) => this.onOwned(this.createdCms, type, cm));
   }
 
-  /** The dispatcher's backlog or pods of `app` changed (queued, running, register, idle). */
+  /**
+   * The dispatcher's backlog or pods of `app` changed (queued, running, register, idle). The
+   * first change reconciles at once (scale-up latency); a burst (a 2,000-item map) is coalesced
+   * to one reconcile per `backlogCoalesceMs`.
+   */
   onBacklogChanged(namespace: string, app: string): void {
-    this.d.queue.add(`${namespace}/${app}`);
+    const key = `${namespace}/${app}`;
+    const now = this.d.clock.now();
+    const last = this.lastBacklogKick.get(key);
+    const interval = this.d.settings.backlogCoalesceMs;
+    if (last === undefined || now - last >= interval) {
+      this.lastBacklogKick.set(key, now);
+      this.d.queue.add(key);
+    } else {
+      this.d.queue.addAfter(key, last + interval - now);
+    }
   }
 
   /** A pod registered or changed activity; its Application is found from the pod cache. */
@@ -91,6 +121,7 @@ export class ApplicationController {
   }
 
   readonly reconcile = async (key: ObjectKey): Promise<ReconcileResult | void> => {
+    this.stats.reconciles++;
     const app = this.d.applications.get(key);
     if (!app) {
       this.forget(key);
@@ -137,6 +168,7 @@ export class ApplicationController {
         const last = this.lastStatusWrite.get(key);
         const wait = a.countersOnly && last !== undefined ? last + this.d.settings.countersWriteIntervalMs - now : 0;
         if (wait > 0) {
+          this.stats.statusWritesDeferred++;
           requeue(wait); // counters move often: write them at most once per interval
           continue;
         }
@@ -152,6 +184,7 @@ export class ApplicationController {
             a.patch,
           );
           this.lastStatusWrite.set(key, now);
+          this.stats.statusWrites++;
         } catch (e) {
           // The cache is behind the server; the watch event of the newer version requeues the key.
           if (!isConflict(e)) throw e;
@@ -184,6 +217,7 @@ export class ApplicationController {
       if (!this.d.pods.get(`${created.metadata.namespace}/${name}`)) {
         this.expectations(this.created, key).set(name, { obj: created, at: now });
       }
+      this.stats.podsCreated++;
       await this.createSecret(created);
       this.log.info("pod created", { key, pod: name, function: a.function });
       return;
@@ -205,8 +239,15 @@ export class ApplicationController {
     if (pod?.metadata.uid) await this.createSecret(pod);
   }
 
-  private async deletePod(key: ObjectKey, namespace: string, name: string, reason: string, now: number) {
+  private async deletePod(
+    key: ObjectKey,
+    namespace: string,
+    name: string,
+    reason: "idle" | "failed" | "outdated",
+    now: number,
+  ) {
     await this.d.writer.delete({ ...POD_REF, namespace, name });
+    this.stats.podsDeleted[reason]++;
     this.expectations(this.deleted, key).set(name, { obj: name, at: now });
     this.log.info("pod deleted", { key, pod: name, reason });
   }
@@ -276,5 +317,6 @@ export class ApplicationController {
     this.deleted.delete(key);
     this.createdCms.delete(key);
     this.lastStatusWrite.delete(key);
+    this.lastBacklogKick.delete(key);
   }
 }

@@ -23,6 +23,8 @@ export const applicationSettings = z.object({
   idleTimeoutSeconds: z.number().int().min(0).max(86400).default(300),
   /** Throttle of status writes that only change counters (queued, running, busy). */
   countersWriteIntervalMs: z.number().int().min(0).max(60000).default(1000),
+  /** Backlog changes of one Application reconcile it at once, then at most once per this interval. */
+  backlogCoalesceMs: z.number().int().min(0).max(10000).default(100),
   /** Pods stuck in a container-config error this long are reported (the token Secret races pod start). */
   configErrorGraceSeconds: z.number().int().min(0).max(3600).default(20),
   workerReadOnlyRootFilesystem: z.boolean().default(true),
