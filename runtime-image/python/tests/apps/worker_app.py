@@ -101,3 +101,42 @@ def waits_first(x: int) -> list:
     futures = [double.future(i).run() for i in range(3)]
     done, not_done = Future.wait(futures, return_when=__import__("trellis").RETURN_WHEN.FIRST_COMPLETED)
     return [len(done), len(not_done)]
+
+
+@function()
+def countdown(n: int):
+    if n == 0:
+        return "liftoff"
+    return countdown.future(n - 1)
+
+
+_flaky_attempts = []
+
+
+@function(retries=Retries(max_retries=2, initial_delay=0.01))
+def flaky(x: int) -> int:
+    _flaky_attempts.append(x)
+    if len(_flaky_attempts) < 3:
+        raise ConnectionError("transient")
+    return x
+
+
+@function()
+def uses_flaky(x: int) -> list:
+    return [flaky(x), len(_flaky_attempts)]
+
+
+@function()
+def tuple_pairs(n: int) -> list:
+    return [(i, str(i)) for i in range(n)]
+
+
+@function()
+def first_of(pair: tuple) -> int:
+    return pair[0]
+
+
+@function()
+def map_over_pickled_items(n: int) -> list:
+    # the items are pickled tuples inside a list form: the orchestrator splits them unseen
+    return first_of.map(tuple_pairs.future(n))
