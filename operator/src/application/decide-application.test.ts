@@ -362,6 +362,12 @@ describe("decideApplication", () => {
     expect(statusOf(b)?.discovered?.length).toBe(2); // the last table stays visible meanwhile
   });
 
+  it("keeps decorator settings of the last table while new code loads", () => {
+    const app = mkApp({}, { discovered: [{ name: "main", application: true, minContainers: 2 }] });
+    const a = decideApplication(app, mkView([], { configMaps: [buildSourceConfigMap(app)!] }), NOW, settings);
+    expect(ofKind(a, "createPods")).toMatchObject([{ function: "main", count: 2 }]);
+  });
+
   it("replaces failed pods, recreates a lost token Secret, ignores pods it does not own", () => {
     const app = mkApp({ functions: [{ name: "main", minContainers: 1 }] });
     const failed = mkPod(app, "main", { phase: "Failed" });

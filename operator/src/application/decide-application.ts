@@ -74,6 +74,9 @@ export function decideApplication(
 
   const code = codeState(app, generation, live, (name) => view.activity(name), currentCode);
   const table = code.kind === "loaded" ? new Map(code.table.map((f) => [f.name, f])) : undefined;
+  // Decorator values: the current table, else the last one published (keeps min_containers warm
+  // while new code rolls out).
+  const decorators = table ?? new Map((old.discovered ?? []).map((f) => [f.name, f as DiscoveredFunction]));
 
   // Functions the controller looks after: named by the spec, found in the code, with work, or with pods.
   const names = new Set<string>([validated.spec.entrypoint]);
@@ -87,7 +90,7 @@ export function decideApplication(
   for (const fn of [...names].sort()) {
     // A function the loaded code does not define gets no pods (its calls fail in the engine).
     const known = !table || table.has(fn);
-    const eff = effectiveFunctionSettings(napp, fn, table?.get(fn), settings);
+    const eff = effectiveFunctionSettings(napp, fn, decorators.get(fn), settings);
     const template = podTemplateHash(napp, eff, settings);
     const mine = observed.filter(({ o }) => o.function === fn);
     const backlog = known ? view.backlog(fn) : { queued: 0, running: 0 };
