@@ -1,0 +1,194 @@
+// The worker side: a Unix socket server (PROTOCOL.md §1-3). One worker connection at a time; a
+// new connection replaces the old one (the worker container was restarted). Each connection is
+// a Session: handshake, framing, and the sidecar → worker heartbeat that detects a hung worker.
+import { mkdirSync, rmSync } from "node:fs";
+import net from "node:net";
+import { dirname } from "node:path";
+import type { Logger } from "../../../operator/src/kube/log.js";
+import { FrameDecoder, encodeFrame, type WorkerMessage } from "./framing.js";
+
+export const PROTOCOL_VERSION = 1;
+
+export interface Hello extends WorkerMessage {
+  type: "hello";
+  protocol: number;
+  sdk?: string;
+  python?: string;
+  pid?: number;
+  module?: string;
+  concurrency?: number;
+  functions?: unknown[];
+}
+
+export interface Fatal extends WorkerMessage {
+  type: "fatal";
+  error?: { type?: string; module?: string; message?: string; traceback?: string };
+}
+
+export interface SessionHandlers {
+  /** The worker loaded its code and was welcomed. */
+  ready(session: Session, hello: Hello): void;
+  /** The worker could not load the code (it exits 3 next). */
+  fatal(fatal: Fatal): void;
+  /** Every message after the handshake, in order. */
+  message(session: Session, msg: WorkerMessage): void;
+  /** The connection is gone (closed, broken, hung or replaced); only after `ready`. */
+  lost(session: Session, why: string): void;
+}
+
+export interface HeartbeatSettings {
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+let sessionIds = 0;
+
+export class Session {
+  readonly id = ++sessionIds;
+  private decoder = new FrameDecoder();
+  private state: "handshake" | "ready" | "closed" = "handshake";
+  private seq = 0;
+  private lastAck = Date.now();
+  private beat: NodeJS.Timeout | undefined;
+  hello: Hello | undefined;
+  /** From the last heartbeat_ack: sync attempts the worker could not stop. */
+  abandoned = 0;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly handlers: SessionHandlers,
+    private readonly heartbeat: HeartbeatSettings,
+    private readonly log: Logger,
+  ) {
+    socket.setNoDelay?.(true);
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (e) => this.close(`socket error: ${e.message}`));
+    socket.on("close", () => this.close("the worker closed the connection"));
+  }
+
+  get ready(): boolean {
+    return this.state === "ready";
+  }
+
+  send(msg: WorkerMessage): boolean {
+    if (this.state === "closed") return false;
+    try {
+      this.socket.write(encodeFrame(msg));
+      return true;
+    } catch (e) {
+      this.log.error("cannot send to the worker", { type: msg.type, error: e });
+      return false;
+    }
+  }
+
+  /** Ends the session (idempotent); `lost` is reported once if the handshake had completed. */
+  close(why: string): void {
+    if (this.state === "closed") return;
+    const wasReady = this.state === "ready";
+    this.state = "closed";
+    if (this.beat) clearInterval(this.beat);
+    this.socket.destroy();
+    if (wasReady) this.handlers.lost(this, why);
+  }
+
+  private onData(chunk: Buffer): void {
+    let messages: WorkerMessage[];
+    try {
+      messages = this.decoder.push(chunk);
+    } catch (e) {
+      this.log.error("protocol error from the worker, closing the connection", { error: e });
+      this.close(`protocol error: ${(e as Error).message}`);
+      return;
+    }
+    for (const msg of messages) {
+      if (this.state === "closed") return;
+      if (this.state === "handshake") this.onHandshake(msg);
+      else if (msg.type === "heartbeat_ack") {
+        this.lastAck = Date.now();
+        this.abandoned = typeof msg.abandoned === "number" ? msg.abandoned : 0;
+      } else this.handlers.message(this, msg);
+    }
+  }
+
+  private onHandshake(msg: WorkerMessage): void {
+    if (msg.type === "fatal") {
+      this.handlers.fatal(msg as Fatal);
+      this.close("the worker could not load the code");
+      return;
+    }
+    if (msg.type !== "hello") {
+      this.log.warn("ignoring a message before hello", { type: msg.type });
+      return;
+    }
+    const hello = msg as Hello;
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      this.log.error("the worker speaks another protocol version", {
+        protocol: hello.protocol,
+        want: PROTOCOL_VERSION,
+      });
+      this.send({ type: "shutdown", drain: false, deadline: 0 });
+      return;
+    }
+    this.hello = hello;
+    this.send({ type: "welcome", protocol: PROTOCOL_VERSION });
+    this.state = "ready";
+    this.lastAck = Date.now();
+    this.beat = setInterval(() => this.tick(), this.heartbeat.intervalMs);
+    this.handlers.ready(this, hello);
+  }
+
+  private tick(): void {
+    if (Date.now() - this.lastAck > this.heartbeat.timeoutMs) {
+      this.log.error("the worker stopped answering heartbeats", { silentMs: Date.now() - this.lastAck });
+      this.close(`no heartbeat answer for ${this.heartbeat.timeoutMs} ms`);
+      return;
+    }
+    this.send({ type: "heartbeat", seq: ++this.seq });
+  }
+}
+
+/** Listens on the socket path; hands each connection to a new Session. */
+export class WorkerServer {
+  private server: net.Server | undefined;
+  private current: Session | undefined;
+
+  constructor(
+    private readonly path: string,
+    private readonly handlers: SessionHandlers,
+    private readonly heartbeat: HeartbeatSettings,
+    private readonly log: Logger,
+  ) {}
+
+  get session(): Session | undefined {
+    return this.current;
+  }
+
+  listen(): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true });
+    rmSync(this.path, { force: true }); // a socket file left by an earlier sidecar run
+    const server = net.createServer((socket) => {
+      const previous = this.current;
+      const session = new Session(socket, this.handlers, this.heartbeat, this.log);
+      this.current = session;
+      if (previous) previous.close("a new worker connection replaced it");
+      this.log.info("worker connected", { session: session.id });
+      socket.on("close", () => {
+        if (this.current === session) this.current = undefined;
+      });
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.path, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    this.current?.close("the sidecar is stopping");
+    this.server?.close();
+    rmSync(this.path, { force: true });
+  }
+}
