@@ -264,3 +264,27 @@ async def foreign_coroutine_argument(x: int) -> str:
 def test_a_coroutine_that_is_not_a_trellis_call_is_refused():
     message = run_local_application(foreign_coroutine_argument, 0).output()
     assert message.startswith("argument 'x' of ident() is a coroutine or task that is not a call of a Trellis function")
+
+
+def _explode():
+    raise ValueError("cannot rebuild")
+
+
+class BreaksOnLoad:
+    def __reduce__(self):
+        return (_explode, ())
+
+
+@app
+def undecodable(x: int) -> list:
+    try:
+        ident(BreaksOnLoad())
+    except FunctionError as e:
+        return [e.error_type, e.error_message]
+    return []
+
+
+def test_a_value_that_cannot_be_deserialized_fails_the_receiving_call():
+    error_type, message = run_local_application(undecodable, 0).output()
+    assert error_type == "DeserializationError"
+    assert message == "argument 'x' of ident() cannot be deserialized: ValueError: cannot rebuild"
