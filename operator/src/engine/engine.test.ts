@@ -1,0 +1,286 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { Assignment } from "../runtime-api/messages.js";
+import { childName } from "./names.js";
+import { type Harness, harness } from "./test-harness.js";
+
+let h: Harness;
+afterEach(async () => h?.close());
+
+const lease = async (pod: string, capacity = 1, waitMs = 2000): Promise<Assignment[]> => {
+  const r = await h.req(pod, "POST", "/lease", { capacity, waitMs });
+  expect(r.status).toBe(200);
+  return r.json().assignments;
+};
+const result = (pod: string, call: string, attempt: number, output: unknown) =>
+  h.req(pod, "POST", `/calls/${call}/result`, { attempt, output });
+
+describe("engine on fakes: the call path", () => {
+  it("a waiting lease takes a new call at once; Running is persisted before the assignment; three writes per call", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    const leased = lease("p1");
+    await h.createRoot("r1", { args: [{ value: 2 }], kwargs: { k: { value: "x" } }, headers: { h: "v" } });
+    const [a] = await leased;
+    expect(a).toMatchObject({
+      call: "r1",
+      attempt: 1,
+      function: "f",
+      request: "r1",
+      isRoot: true,
+      args: [{ value: 2 }],
+      kwargs: { k: { value: "x" } },
+      headers: { h: "v" },
+      timeoutSeconds: 300,
+    });
+    expect(h.api.get("ns/r1")!.status).toMatchObject({ phase: "Running", pod: "p1", attempts: 1 });
+    expect((await result("p1", "r1", 1, { value: 42 })).status).toBe(200);
+    expect(h.call("r1")!.status).toMatchObject({ phase: "Succeeded", output: { value: 42 } });
+    expect(h.api.writesOf("r1")).toEqual(["create", "status:Running", "status:Succeeded"]);
+  });
+
+  it("a lease arriving when calls wait is answered with up to `capacity` calls, oldest first", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    for (const n of ["a1", "a2", "a3"]) await h.createRoot(n);
+    await h.until("queued", () => h.engine.dispatcher.queuedAndRunning("ns", "app", "f").queued === 3);
+    const got = await lease("p1", 2);
+    expect(got.map((a) => a.call)).toEqual(["a1", "a2"]);
+    expect(h.engine.dispatcher.queuedAndRunning("ns", "app", "f")).toEqual({ queued: 1, running: 2 });
+    expect(h.engine.dispatcher.podActivity("ns", "p1")).toMatchObject({ running: 2 });
+    expect(h.engine.dispatcher.functionsWithBacklog("ns", "app")).toEqual(["f"]);
+  });
+
+  it("a call waiting longer than the threshold gets phase Queued written, once", async () => {
+    h = await harness({ waitingPhaseWriteAfterMs: 20 });
+    await h.createRoot("q1");
+    await h.until("Queued", () => h.call("q1")?.status?.phase === "Queued");
+    expect(h.api.writesOf("q1")).toEqual(["create", "status:Queued"]);
+  });
+
+  it("children, wait and inputs by reference: a dependent runs when its input Succeeded", async () => {
+    h = await harness();
+    h.pods.set("pf", "f");
+    h.pods.set("pg", "g");
+    await h.createRoot("r");
+    const [root] = await lease("pf");
+    const c0 = childName("r", "r", 0);
+    const c1 = childName("r", "r", 1);
+    const made = await h.req("pf", "POST", "/calls/r/children", {
+      attempt: root!.attempt,
+      calls: [
+        { name: c0, sequence: 0, function: "g", args: [{ value: 1 }] },
+        { name: c1, sequence: 1, function: "g", args: [{ call: c0 }] },
+      ],
+    });
+    expect(made.status).toBe(200);
+    expect(made.json()).toEqual({ finished: [] });
+    expect(h.api.get(`ns/${c1}`)!.metadata).toMatchObject({
+      labels: {
+        "trellis.dev/request": "r",
+        "trellis.dev/parent": "r",
+        "trellis.dev/function": "g",
+        "trellis.dev/application": "app",
+      },
+      ownerReferences: [{ kind: "FunctionCall", name: "r" }],
+    });
+    const waiting = h.req("pf", "POST", "/wait", { calls: [c1], mode: "all", waitMs: 3000 });
+    const [g0] = await lease("pg");
+    expect(g0!.call).toBe(c0);
+    await result("pg", c0, 1, { value: 10 });
+    const [g1] = await lease("pg");
+    expect(g1).toMatchObject({ call: c1, args: [{ value: 10 }], isRoot: false });
+    await result("pg", c1, 1, { value: 11 });
+    const w = await waiting;
+    expect(w.json()).toEqual({ outcomes: [{ call: c1, phase: "Succeeded", output: { value: 11 } }] });
+    // Re-creating finished children (a retried parent) returns their outcomes instead of re-running them.
+    const again = await h.req("pf", "POST", "/calls/r/children", {
+      attempt: 1,
+      calls: [{ name: c0, sequence: 0, function: "g", args: [{ value: 1 }] }],
+    });
+    expect(again.json()).toEqual({ finished: [{ call: c0, phase: "Succeeded", output: { value: 10 } }] });
+  });
+
+  it("a map runs one call per item and assembles the outputs in order", async () => {
+    h = await harness();
+    h.pods.set("pf", "f");
+    h.pods.set("pg", "g");
+    await h.createRoot("r");
+    await lease("pf");
+    const m = childName("r", "r", 0);
+    await h.req("pf", "POST", "/calls/r/children", {
+      attempt: 1,
+      calls: [{ name: m, sequence: 0, function: "g", map: { items: [{ value: 1 }, { value: 2 }, { value: 3 }] } }],
+    });
+    const got = await h.until(
+      "3 items queued",
+      () => h.engine.dispatcher.queuedAndRunning("ns", "app", "g").queued === 3,
+    );
+    expect(got).toBe(true);
+    const items = await lease("pg", 10);
+    expect(items.map((a) => a.call)).toEqual([0, 1, 2].map((i) => childName("r", m, i)));
+    for (const a of [...items].reverse()) await result("pg", a.call, 1, { value: (a.args[0]!.value as number) * 10 });
+    const w = await h.req("pf", "POST", "/wait", { calls: [m], mode: "all", waitMs: 3000 });
+    expect(w.json().outcomes).toEqual([{ call: m, phase: "Succeeded", output: { value: [10, 20, 30] } }]);
+    expect(h.api.writesOf(m)).toEqual(["create", "status:Succeeded"]);
+  });
+
+  it("a chain of tail calls completes link by link with one write per link", async () => {
+    h = await harness();
+    h.pods.set("pf", "f");
+    await h.createRoot("t");
+    let cur = (await lease("pf"))[0]!;
+    const links = [cur.call];
+    for (let i = 0; i < 30; i++) {
+      const next = childName("t", cur.call, 0);
+      await h.req("pf", "POST", `/calls/${cur.call}/children`, {
+        attempt: cur.attempt,
+        calls: [{ name: next, sequence: 0, function: "f" }],
+      });
+      const leased = lease("pf");
+      expect(
+        (await h.req("pf", "POST", `/calls/${cur.call}/tail`, { attempt: cur.attempt, tailCall: next })).status,
+      ).toBe(200);
+      cur = (await leased)[0]!;
+      links.push(cur.call);
+    }
+    await result("pf", cur.call, 1, { value: "end" });
+    await h.until("root done", () => h.call("t")?.status?.phase === "Succeeded");
+    for (const l of links) expect(h.call(l)!.status).toMatchObject({ phase: "Succeeded", output: { value: "end" } });
+    expect(h.api.writesOf(links[5]!)).toEqual(["create", "status:Running", "status:Delegated", "status:Succeeded"]);
+  });
+});
+
+describe("engine on fakes: failures", () => {
+  it("a user error is retried with backoff, then succeeds on attempt 2", async () => {
+    h = await harness(
+      {},
+      {
+        functions: [
+          { name: "f", retries: { maxRetries: 1, initialDelaySeconds: 0.05, maxDelaySeconds: 1, delayMultiplier: 2 } },
+        ],
+      },
+    );
+    h.pods.set("p", "f");
+    await h.createRoot("r");
+    await lease("p");
+    const t0 = Date.now();
+    await h.req("p", "POST", "/calls/r/failure", {
+      attempt: 1,
+      kind: "user",
+      error: { type: "ValueError", message: "no", traceback: "tb" },
+    });
+    expect(h.call("r")!.status).toMatchObject({ phase: "Queued", attempts: 1, error: { type: "ValueError" } });
+    const [a2] = await lease("p");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(a2!.attempt).toBe(2);
+    expect((await result("p", "r", 1, { value: 1 })).status).toBe(409);
+    await result("p", "r", 2, { value: 1 });
+    expect(h.call("r")!.status).toMatchObject({ phase: "Succeeded" });
+    expect(h.call("r")!.status!.error).toBeUndefined();
+    expect(h.events.events.map((e) => e.reason)).toEqual(["CallRetried"]);
+  });
+
+  it("retries spent: Failed with type, message and traceback; awaiting callers get the failure", async () => {
+    h = await harness();
+    h.pods.set("pf", "f");
+    await h.createRoot("r");
+    await lease("pf");
+    const c = childName("r", "r", 0);
+    await h.req("pf", "POST", "/calls/r/children", { attempt: 1, calls: [{ name: c, sequence: 0, function: "f" }] });
+    const w = h.req("pf", "POST", "/wait", { calls: [c], mode: "any", waitMs: 3000 });
+    await lease("pf");
+    await h.req("pf", "POST", `/calls/${c}/failure`, {
+      attempt: 1,
+      kind: "user",
+      error: { type: "KeyError", message: "k", traceback: "T" },
+    });
+    expect((await w).json().outcomes[0]).toEqual({
+      call: c,
+      phase: "Failed",
+      error: { type: "KeyError", message: "k", traceback: "T", reason: "function_error" },
+    });
+    expect(h.events.events.map((e) => e.reason)).toEqual(["CallFailed"]);
+  });
+
+  it("a RequestError in a child fails the request with its message and cancels what still runs", async () => {
+    h = await harness();
+    h.pods.set("pf", "f");
+    await h.createRoot("r");
+    await lease("pf");
+    const [c0, c1] = [childName("r", "r", 0), childName("r", "r", 1)];
+    await h.req("pf", "POST", "/calls/r/children", {
+      attempt: 1,
+      calls: [
+        { name: c0, sequence: 0, function: "f" },
+        { name: c1, sequence: 1, function: "f" },
+      ],
+    });
+    await lease("pf", 2);
+    await h.req("pf", "POST", `/calls/${c0}/failure`, {
+      attempt: 1,
+      kind: "request_error",
+      error: { type: "RequestError", message: "bad input" },
+    });
+    await h.until("root failed", () => h.call("r")?.status?.phase === "Failed");
+    expect(h.call("r")!.status!.error).toMatchObject({
+      type: "RequestError",
+      message: "bad input",
+      reason: "request_error",
+      cause: c0,
+    });
+    await h.until("c1 cancelled", () => h.call(c1)?.status?.phase === "Cancelled");
+    const hb = await h.req("pf", "POST", "/heartbeat", {
+      calls: [
+        { call: "r", attempt: 1 },
+        { call: c1, attempt: 1 },
+      ],
+    });
+    expect(hb.json().cancel.sort()).toEqual(["r", c1].sort());
+  });
+
+  it("a deleted pod's call is re-run elsewhere without spending retries", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    h.pods.set("p2", "f");
+    await h.createRoot("r");
+    await lease("p1");
+    const other = lease("p2");
+    h.engine.podGone("ns", "p1");
+    const [a] = await other;
+    expect(a).toMatchObject({ call: "r", attempt: 2 });
+    expect(h.call("r")!.status).toMatchObject({ phase: "Running", pod: "p2", infrastructureFailures: 1 });
+    expect(h.events.events.map((e) => e.reason)).toEqual(["PodLost", "AttemptLost"]);
+  });
+
+  it("a pod that stops heartbeating loses its calls", async () => {
+    h = await harness({ heartbeatTimeoutMs: 50 });
+    h.pods.set("p1", "f");
+    await h.createRoot("r");
+    await lease("p1", 1, 10);
+    await h.until(
+      "re-queued",
+      () => h.call("r")?.status?.phase === "Queued" && h.call("r")!.status!.infrastructureFailures === 1,
+    );
+  });
+
+  it("the operator times out an attempt the pod never reports (timeout + grace)", async () => {
+    h = await harness({ timeoutGraceMs: 0 });
+    h.pods.set("p1", "f");
+    await h.createRoot("r", { timeoutSeconds: 1 });
+    await lease("p1");
+    await h.until("timed out", () => h.call("r")?.status?.phase === "Failed" && h.call("r"), 3000);
+    expect(h.call("r")!.status!.error).toMatchObject({ type: "TimeoutError", reason: "function_timeout" });
+    const hb = await h.req("p1", "POST", "/heartbeat", { calls: [{ call: "r", attempt: 1 }] });
+    expect(hb.json().cancel).toEqual(["r"]);
+  });
+
+  it("TTL after the request finished deletes the root and its blobs", async () => {
+    h = await harness({ inlineValueLimitBytes: 16 }, { requests: { ttlSecondsAfterFinished: 0 } });
+    h.pods.set("p1", "f");
+    await h.createRoot("r");
+    await lease("p1");
+    await result("p1", "r", 1, { value: "a value longer than sixteen bytes" });
+    await h.until("deleted", () => !h.api.get("ns/r"));
+    expect(h.api.writesOf("r")).toEqual(["create", "status:Running", "status:Succeeded", "delete"]);
+  });
+});

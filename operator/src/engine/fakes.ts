@@ -1,0 +1,114 @@
+// In-memory fakes of the kube-edge interfaces (kube/types.ts) for the engine's unit tests: an
+// object store that assigns resourceVersions, answers writes and delivers watch events a little
+// later (as a real watch does). Not an API server: no admission, no GC.
+import { KubeApiError } from "../kube/errors.js";
+import type { EventRecorder, Informer, KubeObject, ObjectWriter, WatchEventType } from "../kube/types.js";
+import type { Call } from "./calls.js";
+
+type Handler = (type: WatchEventType, obj: Call, old: Call | undefined) => void;
+
+function mergePatch(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...target };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else if (
+      typeof v === "object" &&
+      !Array.isArray(v) &&
+      typeof out[k] === "object" &&
+      out[k] !== null &&
+      !Array.isArray(out[k])
+    )
+      out[k] = mergePatch(out[k] as Record<string, unknown>, v as Record<string, unknown>);
+    else out[k] = structuredClone(v);
+  }
+  return out;
+}
+
+export class FakeCalls implements ObjectWriter, Informer<Call> {
+  private readonly objects = new Map<string, Call>();
+  private readonly handlers: Handler[] = [];
+  private rv = 100;
+  private uid = 0;
+  readonly writes: { verb: "create" | "patchStatus" | "delete"; name: string; patch?: Record<string, unknown> }[] = [];
+
+  get(key: string): Call | undefined {
+    return this.objects.get(key);
+  }
+  list(): Call[] {
+    return [...this.objects.values()];
+  }
+  byIndex(): Call[] {
+    throw new Error("FakeCalls: no indexes");
+  }
+  synced(): boolean {
+    return true;
+  }
+  onEvent(h: Handler): void {
+    this.handlers.push(h);
+  }
+  async start(): Promise<void> {}
+  stop(): void {}
+
+  private emit(type: WatchEventType, obj: Call, old: Call | undefined) {
+    const copy = structuredClone(obj);
+    setImmediate(() => this.handlers.forEach((h) => h(type, copy, old)));
+  }
+
+  async create<T extends KubeObject>(obj: T): Promise<T> {
+    const c = structuredClone(obj) as unknown as Call;
+    const key = `${c.metadata.namespace}/${c.metadata.name}`;
+    this.writes.push({ verb: "create", name: c.metadata.name! });
+    if (this.objects.has(key)) throw new KubeApiError(409, "AlreadyExists", `${key} exists`, "POST", key);
+    c.metadata.uid = `uid-${++this.uid}`;
+    c.metadata.resourceVersion = String(++this.rv);
+    c.metadata.creationTimestamp = new Date().toISOString();
+    delete c.status;
+    this.objects.set(key, c);
+    this.emit("ADDED", c, undefined);
+    return structuredClone(c) as unknown as T;
+  }
+
+  async patchStatus<T extends KubeObject>(
+    ref: { namespace: string; name: string },
+    status: Record<string, unknown>,
+  ): Promise<T> {
+    const key = `${ref.namespace}/${ref.name}`;
+    this.writes.push({ verb: "patchStatus", name: ref.name, patch: status });
+    const cur = this.objects.get(key);
+    if (!cur) throw new KubeApiError(404, "NotFound", `${key} not found`, "PATCH", key);
+    const next = structuredClone(cur);
+    next.status = mergePatch((cur.status ?? {}) as Record<string, unknown>, status) as Call["status"];
+    next.metadata.resourceVersion = String(++this.rv);
+    this.objects.set(key, next);
+    this.emit("MODIFIED", next, cur);
+    return structuredClone(next) as unknown as T;
+  }
+
+  async patchMeta<T extends KubeObject>(): Promise<T> {
+    throw new Error("FakeCalls.patchMeta: not used by the engine");
+  }
+
+  async delete(ref: { namespace: string; name: string }): Promise<void> {
+    const key = `${ref.namespace}/${ref.name}`;
+    this.writes.push({ verb: "delete", name: ref.name });
+    const cur = this.objects.get(key);
+    if (!cur) throw new KubeApiError(404, "NotFound", `${key} not found`, "DELETE", key);
+    this.objects.delete(key);
+    const gone = structuredClone(cur);
+    gone.metadata.resourceVersion = String(++this.rv);
+    this.emit("DELETED", gone, cur);
+  }
+
+  writesOf(name: string): string[] {
+    return this.writes
+      .filter((w) => w.name === name)
+      .map((w) => (w.verb === "patchStatus" ? `status:${String(w.patch?.phase ?? "-")}` : w.verb));
+  }
+}
+
+export class FakeEvents implements EventRecorder {
+  readonly events: { name: string; type: string; reason: string; message: string }[] = [];
+  record(obj: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void {
+    this.events.push({ name: obj.metadata.name ?? "", type, reason, message });
+  }
+}

@@ -1,0 +1,127 @@
+// The whole engine on in-memory fakes, driven through the runtime API as sidecars would be.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Application, FunctionCallSpec } from "../api/v1alpha1/index.js";
+import { KeyedWorkQueue } from "../kube/workqueue.js";
+import type { Cache } from "../kube/types.js";
+import { FileBlobStore } from "../runtime-api/blobstore.js";
+import { podToken } from "../runtime-api/credentials.js";
+import { RUNTIME_API_PREFIX } from "../runtime-api/messages.js";
+import type { Call } from "./calls.js";
+import type { EngineConfig } from "./config.js";
+import { type Engine, createEngine } from "./engine.js";
+import { FakeCalls, FakeEvents } from "./fakes.js";
+import type { ApplicationObject } from "./view.js";
+
+export const KEY = "test-operator-key";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test responses are read field by field
+type Json = any;
+
+export interface Harness {
+  api: FakeCalls;
+  events: FakeEvents;
+  engine: Engine;
+  blobDir: string;
+  apps: Map<string, ApplicationObject>;
+  /** pod name → function; every pod is in namespace "ns", application "app". */
+  pods: Map<string, string>;
+  createRoot(name: string, spec?: Partial<FunctionCallSpec>): Promise<Call>;
+  call(name: string): Call | undefined;
+  req(
+    pod: string,
+    method: "GET" | "POST" | "PUT",
+    url: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: () => Json }>;
+  until<T>(what: string, f: () => T | undefined | false, timeoutMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function apps(): Map<string, ApplicationObject> {
+  return new Map();
+}
+
+export async function harness(
+  config: Partial<EngineConfig> = {},
+  app?: Partial<Application["spec"]>,
+): Promise<Harness> {
+  const api = new FakeCalls();
+  const events = new FakeEvents();
+  const queue = new KeyedWorkQueue({ name: "calls" });
+  const blobDir = mkdtempSync(join(tmpdir(), "trellis-engine-"));
+  const appMap = new Map<string, ApplicationObject>();
+  appMap.set("ns/app", {
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "Application",
+    metadata: { name: "app", namespace: "ns" },
+    spec: { entrypoint: "f", image: "img", ...app },
+  });
+  const applications: Cache<ApplicationObject> = {
+    get: (k) => appMap.get(k),
+    list: () => [...appMap.values()],
+    byIndex: () => [],
+    synced: () => true,
+  };
+  const pods = new Map<string, string>();
+  const engine = createEngine({
+    calls: api,
+    applications,
+    writer: api,
+    events,
+    queue,
+    blobs: new FileBlobStore(blobDir),
+    operatorKey: KEY,
+    podIdentity: (ns, pod) =>
+      ns === "ns" && pods.has(pod) ? { application: "app", function: pods.get(pod)! } : undefined,
+    config,
+  });
+  queue.run(engine.reconciler, 4);
+  engine.start();
+  const h: Harness = {
+    api,
+    events,
+    engine,
+    blobDir,
+    apps: appMap,
+    pods,
+    async createRoot(name, spec = {}) {
+      return api.create<Call>({
+        apiVersion: "trellis.dev/v1alpha1",
+        kind: "FunctionCall",
+        metadata: { name, namespace: "ns", labels: {} },
+        spec: { application: "app", function: "f", ...spec },
+      });
+    },
+    call: (name) => engine.graph.get("ns", name),
+    async req(pod, method, url, body) {
+      const headers: Record<string, string> = {
+        "x-trellis-pod": `ns/${pod}`,
+        authorization: `Bearer ${podToken(KEY, "ns", pod)}`,
+      };
+      const r = await engine.runtimeApi.inject({
+        method,
+        url: RUNTIME_API_PREFIX + url,
+        headers,
+        ...(body === undefined ? {} : { payload: body as object }),
+      });
+      return { status: r.statusCode, json: () => r.json() };
+    },
+    async until(what, f, timeoutMs = 3000) {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const v = f();
+        if (v !== undefined && v !== false) return v as never;
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+    async close() {
+      await queue.shutdown();
+      await engine.stop();
+      rmSync(blobDir, { recursive: true, force: true });
+    },
+  };
+  return h;
+}
