@@ -217,3 +217,20 @@ def test_sync_function_gets_coroutine_from_async_function_call():
         return kind
 
     assert run_local_application(peek, 1).output() == "coroutine"
+
+
+def test_coroutines_and_futures_start_nothing_until_awaited_or_run():
+    from trellis.local import LocalRunner
+
+    @application()
+    @function()
+    async def lazy(x: int) -> int:
+        coro = adouble(x)
+        future = sdouble.future(x)
+        coro.close()
+        del future
+        return x
+
+    runner = LocalRunner(lazy)
+    assert runner.run([3], {}).output() == 3
+    assert list(runner._calls) == [runner.request_id]
