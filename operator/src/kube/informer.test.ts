@@ -108,6 +108,24 @@ describe("KubeInformer loop", () => {
     expect(inf.stats.bookmarks).toBe(1);
   });
 
+  it("ignores a replay from an older version: deleted objects are not resurrected", async () => {
+    const src = new Scripted();
+    src.lists.push({ items: [], resourceVersion: "10" });
+    const { inf, seen } = make(src, { minHealthyWatchMs: 0 });
+    await inf.start();
+    await until(() => src.sessions.length === 1);
+    src.sessions[0]!.emit({ type: "ADDED", object: cm("x", "11") });
+    src.sessions[0]!.emit({ type: "DELETED", object: cm("x", "12") });
+    inf.breakWatch("10");
+    await until(() => src.sessions.length === 2);
+    expect(src.sessions[1]!.rv).toBe("10");
+    src.sessions[1]!.emit({ type: "ADDED", object: cm("x", "11") });
+    src.sessions[1]!.emit({ type: "DELETED", object: cm("x", "12") });
+    src.sessions[1]!.emit({ type: "ADDED", object: cm("y", "13") });
+    expect(seen).toEqual(["ADDED x@11", "DELETED x@12", "ADDED y@13"]);
+    expect(inf.stats.staleEvents).toBe(2);
+  });
+
   it("relists on 410 Gone and emits what changed meanwhile", async () => {
     const src = new Scripted();
     src.lists.push({ items: [cm("x", "2"), cm("y", "3")], resourceVersion: "3" });

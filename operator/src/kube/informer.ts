@@ -82,7 +82,10 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
   private readonly store: Store<T>;
   private readonly handlers: Handler<T>[] = [];
   private readonly o: Required<Omit<InformerOptions<T>, "indexers">>;
+  /** Highest resourceVersion processed: the cache reflects every change up to it. */
   private resourceVersion = "";
+  /** Where the next watch starts (normally resourceVersion). */
+  private watchFrom = "";
   private nextRelistAt = 0;
   private stopped = false;
   private running: Promise<void> | undefined;
@@ -156,7 +159,7 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
    * from that resourceVersion (an old one provokes 410 Gone). For tests and operations.
    */
   breakWatch(resumeFrom?: string): void {
-    if (resumeFrom !== undefined) this.resourceVersion = resumeFrom;
+    if (resumeFrom !== undefined) this.watchFrom = resumeFrom;
     this.endWatch("broken");
   }
 
@@ -241,6 +244,7 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
     const items = res.items.map((o) => this.o.transform(o));
     const changes = this.store.replace(items, res.resourceVersion);
     this.resourceVersion = res.resourceVersion;
+    this.watchFrom = res.resourceVersion;
     this.nextRelistAt = performance.now() + this.o.relistIntervalMs;
     if (!first && changes.length) {
       this.o.log.info("relist reconciled the cache", { informer: this.o.name, changes: changes.length });
@@ -268,7 +272,7 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
     this.stats.watchStarts++;
     arm();
     try {
-      await this.o.source.watch(this.resourceVersion, ac.signal, (ev) => {
+      await this.o.source.watch(this.watchFrom, ac.signal, (ev) => {
         arm();
         this.handle(ev);
       });
@@ -301,7 +305,15 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
       default: {
         this.stats.events++;
         const obj = this.o.transform(ev.object);
-        this.advance(obj.metadata.resourceVersion);
+        const rv = obj.metadata.resourceVersion;
+        // Events arrive in version order: one at or below what the cache already reflects is a
+        // replay (a watch resumed from an older version) and would resurrect deleted objects.
+        const c = compareResourceVersions(rv, this.resourceVersion);
+        if (c !== undefined && c <= 0) {
+          this.stats.staleEvents++;
+          return;
+        }
+        this.advance(rv);
         const change = this.store.apply(ev.type, obj);
         if (change) this.notify([change]);
         else this.stats.staleEvents++;
@@ -313,6 +325,7 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
     if (!rv) return;
     const c = compareResourceVersions(rv, this.resourceVersion);
     if (c === undefined || c > 0) this.resourceVersion = rv;
+    this.watchFrom = this.resourceVersion;
   }
 
   private notify(changes: StoreChange<T>[]): void {
