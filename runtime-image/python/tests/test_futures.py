@@ -1,10 +1,8 @@
 """Future: run, run_later, result, done, exception, coroutine, await, Future.wait."""
 
-import asyncio
 import threading
 import time
 
-import pytest
 
 from tensorlake.applications import (
     RETURN_WHEN,

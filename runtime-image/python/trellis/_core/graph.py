@@ -23,7 +23,6 @@ from ..interface.exceptions import (
 )
 from ..interface.futures import (
     _MISSING,
-    RETURN_WHEN,
     FunctionCallFuture,
     Future,
     MapFuture,
@@ -31,6 +30,7 @@ from ..interface.futures import (
     _unwrap_future,
 )
 from . import context, values
+from .board import condition_met
 
 
 def _param_names(function: Any, args: list, kwargs: dict) -> tuple[list[str], dict]:
@@ -135,10 +135,11 @@ class CoreRuntime:
         ctx = context.current()
         done_now = {f._id: ("error" if f._exception is not None else "ok", None) for f in futures if f.done()}
         ids = [f._id for f in futures]
-        if not (done_now and _met(done_now, ids, return_when)):
+        # Pending futures are waited on with the same rule: none of the done ones satisfied it.
+        if not (done_now and condition_met(done_now, ids, return_when)):
             pending = [f for f in futures if not f.done()]
             if pending:
-                outcomes = ctx.backend.wait(ctx, [f._id for f in pending], timeout, _remaining_rule(return_when))
+                outcomes = ctx.backend.wait(ctx, [f._id for f in pending], timeout, return_when)
                 for f in pending:
                     if f._id in outcomes and not f.done():
                         apply_outcome(f, outcomes[f._id])
@@ -152,16 +153,6 @@ class CoreRuntime:
 
     def request_context(self):
         return context.RuntimeRequestContext(context.current())
-
-
-def _met(done: dict, ids: list, return_when: RETURN_WHEN) -> bool:
-    from .board import condition_met
-
-    return condition_met(done, ids, return_when)
-
-
-def _remaining_rule(return_when: RETURN_WHEN) -> RETURN_WHEN:
-    return return_when
 
 
 def install() -> None:

@@ -11,10 +11,9 @@ same children re-attaches to them instead of running them again.
 import asyncio
 import sys
 import threading
-import time
 from typing import Any
 
-from ..interface.exceptions import RequestError, RequestFailed, SDKUsageError, SerializationError
+from ..interface.exceptions import RequestError, RequestFailed, SDKUsageError
 from ..interface.request import Request
 from .._core import context, execute, values
 from .._core.board import OutcomeBoard
