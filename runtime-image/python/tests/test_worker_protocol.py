@@ -1,5 +1,7 @@
 """Drives `python -m trellis.worker` over its Unix socket exactly as the sidecar does."""
 
+import time
+
 import pytest
 
 from sidecar import Sidecar
@@ -149,6 +151,7 @@ def test_heartbeat_reports_running_calls_and_cancel(sc):
     sc.send({"type": "heartbeat", "seq": 7})
     ack = sc.expect("heartbeat_ack", seq=7)
     assert call in [r["call"] for r in ack["running"]] and ack["capacity"] == 8
+    assert ack["abandoned"] == 0 and ack["loop_stalled"] < 5
     sc.send({"type": "cancel", "call": call})
     assert sc.expect("cancelled", call=call) == {"type": "cancelled", "call": call, "attempt": 1}
     sc.send({"type": "heartbeat", "seq": 8})
@@ -210,5 +213,42 @@ def test_load_failure_is_fatal():
         fatal = sidecar.expect("fatal")
         assert fatal["error"]["type"] == "ModuleNotFoundError"
         assert sidecar.proc.wait(timeout=10) == 3
+    finally:
+        sidecar.close()
+
+
+def test_sigterm_drains_like_shutdown():
+    import signal
+
+    sidecar = Sidecar(concurrency=2)
+    sidecar.handshake()
+    try:
+        assign(sidecar, "t1", "pair_sum", 1)
+        first = sidecar.expect("calls", call="t1")["calls"]
+        sidecar.proc.send_signal(signal.SIGTERM)
+        for spec, value in zip(first, (2, 4)):
+            sidecar.send({"type": "resolved", "id": spec["id"], "output": {"json": value}})
+        add = sidecar.expect("calls", call="t1")["calls"][0]
+        sidecar.send({"type": "resolved", "id": add["id"], "output": {"json": 6}})
+        assert sidecar.expect("result", call="t1")["output"] == {"json": 6}
+        assert sidecar.expect("bye") == {"type": "bye", "unfinished": []}
+        assert sidecar.proc.wait(timeout=10) == 0
+    finally:
+        sidecar.close()
+
+
+def test_blocked_event_loop_shows_in_heartbeat():
+    sidecar = Sidecar(concurrency=2)
+    sidecar.handshake()
+    try:
+        assign(sidecar, "b1", "blocks_loop", 0)
+        sidecar.expect("calls", call="b1")  # the async function now blocks the loop in a sync wait
+        seq, stalled, deadline = 0, 0.0, time.monotonic() + 10
+        while stalled <= 0 and time.monotonic() < deadline:  # poll for the condition, with a timeout
+            seq += 1
+            sidecar.send({"type": "heartbeat", "seq": seq})
+            stalled = sidecar.expect("heartbeat_ack", seq=seq)["loop_stalled"]
+            time.sleep(0.05)
+        assert stalled > 0
     finally:
         sidecar.close()

@@ -140,3 +140,9 @@ def first_of(pair: tuple) -> int:
 def map_over_pickled_items(n: int) -> list:
     # the items are pickled tuples inside a list form: the orchestrator splits them unseen
     return first_of.map(tuple_pairs.future(n))
+
+
+@function()
+async def blocks_loop(x: int) -> int:
+    # a sync wait inside an async function blocks the worker's event loop (documented)
+    return double.future(x).result()

@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = args.concurrency
     if concurrency == 0:
         concurrency = functions[args.function]._function_config.max_concurrency if args.function else 1
-    return Worker(sock, functions, concurrency, args.module).serve()
+    worker = Worker(sock, functions, concurrency, args.module)
+    worker.drain_on_signal(float(os.environ.get("TRELLIS_DRAIN_SECONDS", "25")))
+    return worker.serve()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from .protocol import PROTOCOL_VERSION, ProtocolError, encode_frame, read_frame
 
 STATE_REPLY_SECONDS = 60.0
 _STOP = {"type": "__stop__"}
+LOOP_TICK = 0.5
 
 
 def log(message: str) -> None:
@@ -66,6 +67,8 @@ class Worker(context.Backend):
         self._pool = ThreadPool("trellis-call", idle_seconds=60.0)
         self._timers = Timers("trellis-timers")
         self.loop = asyncio.new_event_loop()
+        self._loop_tick = time.monotonic()
+        self.loop.call_soon(self._tick)
         threading.Thread(target=self.loop.run_forever, name="trellis-loop", daemon=True).start()
         self._writer = threading.Thread(target=self._write_loop, name="trellis-writer", daemon=True)
         self._writer.start()
@@ -133,6 +136,12 @@ class Worker(context.Backend):
             "functions": [loader.describe(fn) for fn in self.functions.values()],
         }
 
+    def drain_on_signal(self, deadline: float) -> None:
+        """SIGTERM: behave as if the sidecar sent shutdown with drain."""
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: self._on_shutdown(True, deadline))
+
     def serve(self) -> int:
         self.send(self.hello())
         first = read_frame(self.sock)
@@ -184,6 +193,11 @@ class Worker(context.Backend):
         else:
             log(f"ignoring unknown message type {kind!r}")
 
+    def _tick(self) -> None:
+        """Runs on the event loop every LOOP_TICK seconds: a late tick means the loop is blocked."""
+        self._loop_tick = time.monotonic()
+        self.loop.call_later(LOOP_TICK, self._tick)
+
     def _heartbeat_ack(self, seq: Any) -> dict:
         now = time.monotonic()
         with self._lock:
@@ -193,7 +207,8 @@ class Worker(context.Backend):
                 for a in self._running.values()
             ]
             return {"type": "heartbeat_ack", "seq": seq, "running": running, "queued": len(self._queued),
-                    "capacity": self.concurrency, "abandoned": self._abandoned}
+                    "capacity": self.concurrency, "abandoned": self._abandoned,
+                    "loop_stalled": round(max(0.0, now - self._loop_tick - LOOP_TICK), 3)}
 
     # -- running calls ---------------------------------------------------------------
     def _on_assign(self, msg: dict) -> None:
