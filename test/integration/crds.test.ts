@@ -67,7 +67,12 @@ describe("CRDs on the apiserver", () => {
     [
       "value with two forms",
       fc("a3", { application: "a", function: "f", args: [{ value: 1, call: "x" }] }),
-      /spec\.args\[0\].*exactly one of value, pickle, list, call or blob/,
+      /spec\.args\[0\]: Too many: 2: must have at most 1 item/,
+    ],
+    [
+      "value with no form",
+      fc("a11", { application: "a", function: "f", args: [{}] }),
+      /spec\.args\[0\]: Invalid value.*should have at least 1 properties/,
     ],
     [
       "map and reduce together",

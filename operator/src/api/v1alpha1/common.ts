@@ -65,20 +65,18 @@ export const valueRef = z
   })
   .refine(
     (v) =>
-      ["value", "pickle", "list", "call", "blob"].filter((k) => k in v && v[k as keyof typeof v] !== undefined).length === 1,
+      ["value", "pickle", "list", "call", "blob"].filter((k) => k in v && v[k as keyof typeof v] !== undefined)
+        .length === 1,
     {
       message: "exactly one of value, pickle, list, call or blob must be set",
     },
   )
   .meta({
     description:
-      "A value: inline JSON, inline tagged pickle, a list of values, a FunctionCall reference, or a blob reference.",
-    "x-kubernetes-validations": [
-      {
-        rule: "[has(self.value), has(self.pickle), has(self.list), has(self.call), has(self.blob)].filter(x, x).size() == 1",
-        message: "exactly one of value, pickle, list, call or blob must be set",
-      },
-    ],
+      "A value: exactly one of inline JSON, inline tagged pickle, a list of values, a FunctionCall reference, or a blob reference.",
+    // CEL cannot see the untyped `value` field, so "exactly one" is said with property counts.
+    minProperties: 1,
+    maxProperties: 1,
   });
 export type ValueRef = z.infer<typeof valueRef>;
 
