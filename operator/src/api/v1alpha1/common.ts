@@ -13,12 +13,14 @@ export const objectName = z
     message: "must be a lowercase RFC 1123 name (a-z, 0-9, '-', '.')",
   });
 
-/** A Python identifier: function names as written in the user's code. */
+/** A function's Python qualified name as written in the code: `name`, or `Class.method` for @cls(). */
 export const pythonIdentifier = z
   .string()
   .min(1)
-  .max(63)
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "must be a Python identifier" });
+  .max(127)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, {
+    message: "must be a Python identifier (or Class.method)",
+  });
 
 /** Largest inline value kept in etcd; bigger ones go to the blob store. */
 export const INLINE_VALUE_LIMIT_BYTES = 64 * 1024;
