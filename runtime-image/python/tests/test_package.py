@@ -69,3 +69,14 @@ def test_run_application_remote_needs_an_api_url(monkeypatch):
 def test_request_input_must_match_the_signature():
     with pytest.raises(tl.SDKUsageError, match="request input for application 'plus'"):
         tl.run_local_application(plus)
+
+
+def test_headers_and_logger(capsys):
+    import json
+
+    headers = tl.Headers({"Content-Type": "text/plain"})
+    assert headers["content-type"] == "text/plain" and headers == {"content-type": "text/plain"}
+    tl.Logger.get_logger(app="demo").bind(step=2).info("hello", items=3)
+    record = json.loads(capsys.readouterr().out)
+    assert (record["message"], record["level"], record["app"], record["step"], record["items"]) == (
+        "hello", "info", "demo", 2, 3)

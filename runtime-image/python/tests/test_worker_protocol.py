@@ -252,3 +252,8 @@ def test_blocked_event_loop_shows_in_heartbeat():
         assert stalled > 0
     finally:
         sidecar.close()
+
+
+def test_request_headers_reach_request_context(sc):
+    assign(sc, "c-who", "who", 0)
+    assert sc.expect("result", call="c-who")["output"] == {"json": "ada"}

@@ -146,3 +146,8 @@ def map_over_pickled_items(n: int) -> list:
 async def blocks_loop(x: int) -> int:
     # a sync wait inside an async function blocks the worker's event loop (documented)
     return double.future(x).result()
+
+
+@function()
+def who(x: int) -> str:
+    return RequestContext.get().headers["X-User"]

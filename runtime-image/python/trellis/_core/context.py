@@ -6,6 +6,7 @@ from typing import Any
 
 from ..interface import request_context as rc
 from ..interface.exceptions import SDKUsageError
+from ..interface.http import Headers
 from . import values
 from .ids import child_id
 
@@ -131,8 +132,8 @@ class RuntimeRequestContext(rc.RequestContext):
         return self._ctx.request_id
 
     @property
-    def headers(self) -> dict:
-        return dict(self._ctx.headers)
+    def headers(self) -> Headers:
+        return Headers(self._ctx.headers)
 
     @property
     def state(self) -> rc.RequestState:

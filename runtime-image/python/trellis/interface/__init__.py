@@ -17,7 +17,9 @@ from .exceptions import (
     TrellisError,
 )
 from .file import File
+from .http import Headers
 from .image import Image
+from .logger import Logger
 from .function import Function
 from .futures import RETURN_WHEN, Future
 from .request import Request
@@ -34,6 +36,8 @@ __all__ = [
     "DeserializationError",
     "File",
     "Function",
+    "Headers",
+    "Logger",
     "Image",
     "FunctionError",
     "FunctionProgress",

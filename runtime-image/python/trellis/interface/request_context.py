@@ -48,7 +48,8 @@ class RequestContext:
         raise InternalError("RequestContext.request_id is implemented by the runtime")
 
     @property
-    def headers(self) -> dict:
+    def headers(self):
+        """The request's sanitized HTTP headers (a case-insensitive `Headers` mapping)."""
         raise InternalError("RequestContext.headers is implemented by the runtime")
 
     @property
