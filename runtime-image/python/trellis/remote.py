@@ -1,7 +1,16 @@
-"""Client of the operator's invoke API (Tensorlake's v1 routes).
+"""Client of the operator's invoke API (Tensorlake's v1 routes), for run_remote_application.
 
-Configuration: TRELLIS_API_URL (e.g. http://127.0.0.1:8080), TRELLIS_NAMESPACE
-(default "default"), TRELLIS_TOKEN (a Kubernetes bearer token, optional).
+Configuration: TRELLIS_API_URL (e.g. http://127.0.0.1:8080), TRELLIS_NAMESPACE (default
+"default"), TRELLIS_TOKEN (a bearer token, optional).
+
+Routes and shapes used (those of Tensorlake's v1 API):
+  POST {base}/v1/namespaces/{ns}/applications/{app}         JSON body -> {"request_id": "..."}
+  GET  .../applications/{app}/requests/{id}                  -> {"outcome": null | "success" |
+                                                                  {"failure": reason},
+                                                                 "request_error": null | {"message"}}
+  GET  .../applications/{app}/requests/{id}/output           -> the output bytes; Content-Type
+                                                                 application/json, or another type
+                                                                 for a File
 """
 
 import json
@@ -12,7 +21,15 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from .interface.exceptions import RemoteAPIError, RequestError, RequestFailed, RequestNotFinished, SDKUsageError
+from .interface.exceptions import (
+    RemoteAPIError,
+    RequestError,
+    RequestFailed,
+    RequestNotFinished,
+    SDKUsageError,
+    SerializationError,
+)
+from .interface.file import File
 from .interface.request import Request
 from ._core import values
 
@@ -21,27 +38,33 @@ def _config() -> tuple[str, str, dict]:
     base = os.environ.get("TRELLIS_API_URL")
     if not base:
         raise SDKUsageError("run_remote_application needs TRELLIS_API_URL (the operator's HTTP API base URL)")
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {"Accept": "application/json"}
     token = os.environ.get("TRELLIS_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return base.rstrip("/"), os.environ.get("TRELLIS_NAMESPACE", "default"), headers
 
 
-def _call(method: str, url: str, headers: dict, body: Any = None) -> tuple[int, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+def _http(method: str, url: str, headers: dict, body: bytes | None = None) -> tuple[int, str, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            raw = resp.read()
-            return resp.status, (json.loads(raw) if raw else {})
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
     except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            detail = json.loads(raw)
-        except ValueError:
-            detail = {"message": raw.decode(errors="replace")}
-        return e.code, detail
+        return e.code, e.headers.get("Content-Type", ""), e.read()
+    except urllib.error.URLError as e:
+        raise RemoteAPIError(0, f"cannot reach {url}: {e.reason}") from None
+
+
+def _json(status: int, body: bytes, what: str) -> Any:
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        data = {"message": body.decode(errors="replace")}
+    if status >= 300:
+        message = data.get("message") if isinstance(data, dict) else None
+        raise RemoteAPIError(status, f"{what}: {message or data}")
+    return data
 
 
 class RemoteRequest(Request):
@@ -54,46 +77,55 @@ class RemoteRequest(Request):
         app = urllib.parse.quote(self._app, safe="")
         return f"{base}/v1/namespaces/{ns}/applications/{app}/requests/{self._id}{suffix}", headers
 
-    def output(self, timeout: float | None = None, poll_seconds: float = 0.5) -> Any:
-        """Waits for the request to finish (polling its status) and returns its output."""
+    def status(self) -> dict:
+        url, headers = self._url()
+        status, _, body = _http("GET", url, headers)
+        return _json(status, body, f"request {self._id}")
+
+    def output(self, timeout: float | None = None) -> Any:
+        """Waits for the request to finish, then returns its output (or raises its failure)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.05
         while True:
-            url, headers = self._url()
-            status, body = _call("GET", url, headers)
-            if status != 200:
-                raise RemoteAPIError(status, body.get("message", str(body)))
-            outcome = body.get("outcome") or body.get("status")
-            if outcome in ("success", "Succeeded"):
+            meta = self.status()
+            outcome = meta.get("outcome")
+            if outcome == "success":
                 break
-            if outcome in ("failure", "Failed"):
-                if body.get("request_error"):
-                    raise RequestError(body.get("request_error", {}).get("message", ""))
-                raise RequestFailed(body.get("failure_reason") or body.get("reason") or "function_error")
-            if deadline is not None and time.monotonic() > deadline:
+            if isinstance(outcome, dict):
+                if meta.get("request_error"):
+                    raise RequestError(meta["request_error"].get("message", ""))
+                raise RequestFailed(outcome.get("failure", "function_error"))
+            if deadline is not None and time.monotonic() >= deadline:
                 raise RequestNotFinished()
-            time.sleep(poll_seconds)  # polling the API for a condition, with a deadline
+            time.sleep(delay)  # polls the API until the request finishes (bounded by timeout)
+            delay = min(delay * 2, 1.0)
         url, headers = self._url("/output")
-        status, body = _call("GET", url, headers)
-        if status != 200:
-            raise RemoteAPIError(status, body.get("message", str(body)))
-        return body if not (isinstance(body, dict) and "json" in body) else values.decode(body, "request output")
+        status, content_type, body = _http("GET", url, dict(headers, Accept="*/*"))
+        if status >= 300:
+            _json(status, body, f"output of request {self._id}")
+        if content_type.split(";")[0].strip() == "application/json":
+            return json.loads(body) if body else None
+        return File(body, content_type or "application/octet-stream")
 
 
 def run_remote(name: str, args: list, kwargs: dict) -> RemoteRequest:
     base, ns, headers = _config()
     if args and kwargs:
-        raise SDKUsageError("run_remote_application takes positional or keyword inputs, not both")
+        raise SDKUsageError("run_remote_application takes the input positionally or as keywords, not both")
     body: Any = kwargs if kwargs else (args[0] if len(args) == 1 else list(args))
-    if not values.is_json_exact(body):
-        raise SerializationError_("request input must be JSON for a remote application")
+    if isinstance(body, File):
+        data, content_type = body.content, body.content_type
+    else:
+        dumped = values._pydantic_dump(body)
+        body = dumped if dumped is not None else body
+        if not values.is_json_exact(body):
+            raise SerializationError("the request input of a remote application must be JSON (or a File)")
+        data, content_type = json.dumps(body).encode(), "application/json"
     app = urllib.parse.quote(name, safe="")
-    status, resp = _call("POST", f"{base}/v1/namespaces/{ns}/applications/{app}", headers, body)
-    if status not in (200, 201, 202):
-        raise RemoteAPIError(status, resp.get("message", str(resp)))
-    return RemoteRequest(resp.get("request_id") or resp.get("id"), name)
-
-
-def SerializationError_(message: str):
-    from .interface.exceptions import SerializationError
-
-    return SerializationError(message)
+    status, _, resp = _http("POST", f"{base}/v1/namespaces/{ns}/applications/{app}",
+                            dict(headers, **{"Content-Type": content_type}), data)
+    meta = _json(status, resp, f"invoke {name}")
+    request_id = meta.get("request_id") or meta.get("id")
+    if not request_id:
+        raise RemoteAPIError(status, f"invoke {name}: the response has no request_id: {meta}")
+    return RemoteRequest(request_id, name)

@@ -1,0 +1,75 @@
+"""run_remote_application against a stand-in of the v1 invoke routes on 127.0.0.1 (the shapes
+named in trellis/remote.py); the operator's real API is tested by the operator's suites."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tensorlake.applications import RequestError, RequestFailed, run_remote_application
+
+
+class Api(BaseHTTPRequestHandler):
+    requests: dict = {}
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, body, content_type: str = "application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        parts = self.path.strip("/").split("/")
+        assert parts[:3] == ["v1", "namespaces", "team-a"] and parts[3] == "applications"
+        assert self.headers["Authorization"] == "Bearer t0ken"
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        rid = f"req{len(self.requests)}"
+        self.requests[rid] = {"app": parts[4], "input": payload, "polls": 0}
+        self._send(200, {"request_id": rid})
+
+    def do_GET(self):
+        parts = self.path.strip("/").split("/")
+        rid = parts[6]
+        req = self.requests[rid]
+        if len(parts) == 8:
+            return self._send(200, {"doubled": req["input"] * 2})
+        req["polls"] += 1
+        if req["polls"] < 2:
+            return self._send(200, {"outcome": None, "request_error": None})
+        if req["input"] == -1:
+            return self._send(200, {"outcome": {"failure": "function_error"}, "request_error": {"message": "no negatives"}})
+        if req["input"] == -2:
+            return self._send(200, {"outcome": {"failure": "function_timeout"}, "request_error": None})
+        self._send(200, {"outcome": "success", "request_error": None})
+
+
+@pytest.fixture()
+def api(monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("TRELLIS_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("TRELLIS_NAMESPACE", "team-a")
+    monkeypatch.setenv("TRELLIS_TOKEN", "t0ken")
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_request_output(api):
+    request = run_remote_application("doubler", 21)
+    assert request.output(timeout=10) == {"doubled": 42}
+    assert Api.requests[request.id]["app"] == "doubler"
+
+
+def test_remote_request_failures(api):
+    with pytest.raises(RequestError, match="^no negatives$"):
+        run_remote_application("doubler", -1).output(timeout=10)
+    with pytest.raises(RequestFailed, match="^function_timeout$"):
+        run_remote_application("doubler", -2).output(timeout=10)
