@@ -3,8 +3,8 @@ import type { ValueRef } from "../api/v1alpha1/index.js";
 import type { Call } from "./calls.js";
 import type { CallPolicy } from "./policy.js";
 
-/** An output as decided: a value, or a list of item outputs (a map) that apply stores. */
-export type OutputDoc = ValueRef | { list: ValueRef[] };
+/** An output as decided; apply moves it to the blob store when it is over the inline limit. */
+export type OutputDoc = ValueRef;
 
 /** A JSON merge patch of status; null removes a field. */
 export type StatusPatch = Record<string, unknown>;

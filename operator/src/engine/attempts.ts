@@ -52,6 +52,7 @@ export function decideAttemptFailure(
   error: AttemptError,
   now: number,
   infrastructureRetries: number,
+  retryable = true,
 ): Action[] {
   const name = nameOf(call);
   const fn = call.spec.function;
@@ -59,7 +60,7 @@ export function decideAttemptFailure(
   const infra = call.status?.infrastructureFailures ?? 0;
   if (kind === "infrastructure") {
     const n = infra + 1;
-    if (n <= infrastructureRetries) {
+    if (retryable && n <= infrastructureRetries) {
       return [
         { type: "status", patch: { phase: "Queued", infrastructureFailures: n, retryAfter: null } },
         { type: "enqueue" },
@@ -86,7 +87,7 @@ export function decideAttemptFailure(
   }
   const reason = kind === "timeout" ? "function_timeout" : "function_error";
   const userFailures = attempts - infra;
-  if (userFailures <= policy.retries.maxRetries) {
+  if (retryable && userFailures <= policy.retries.maxRetries) {
     const delay = backoffMs(policy.retries, userFailures);
     return [
       {

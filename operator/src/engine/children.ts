@@ -1,7 +1,7 @@
 // Building child FunctionCall objects: for map items and reduce steps (the engine) and for the
 // calls a running function makes (the runtime API). Pure.
 import { API_VERSION, LABELS, type FunctionCallSpec } from "../api/v1alpha1/index.js";
-import { type Call, nameOf, namespaceOf, requestOf } from "./calls.js";
+import { type Call, START_AFTER_ANNOTATION, nameOf, namespaceOf, requestOf } from "./calls.js";
 
 export interface ChildRequest {
   name: string;
@@ -11,6 +11,8 @@ export interface ChildRequest {
   kwargs?: FunctionCallSpec["kwargs"];
   map?: FunctionCallSpec["map"];
   reduce?: FunctionCallSpec["reduce"];
+  /** run_later: the call starts no earlier than this (ISO time). */
+  startAfter?: string;
 }
 
 /** The child's spec inherits application, request and headers; it is owned by the root call. */
@@ -40,6 +42,7 @@ export function buildChild(parent: Call, root: Pick<Call, "metadata">, c: ChildR
         [LABELS.function]: c.function,
         [LABELS.parent]: nameOf(parent),
       },
+      ...(c.startAfter ? { annotations: { [START_AFTER_ANNOTATION]: c.startAfter } } : {}),
       ownerReferences: [
         {
           apiVersion: API_VERSION,

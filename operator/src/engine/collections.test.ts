@@ -88,10 +88,33 @@ describe("map", () => {
         [{ value: 5 }],
         [{ value: 6 }],
       ]));
+    it("expands the items of a list output", () =>
+      expect(
+        created(
+          decide(mf, [
+            mkChild(
+              "src",
+              "r",
+              "r",
+              0,
+              {},
+              { phase: "Succeeded", output: { list: [{ pickle: "AA==" }, { value: 2 }] } },
+            ),
+          ]),
+        ).map((k) => k.spec.args),
+      ).toEqual([[{ pickle: "AA==" }], [{ value: 2 }]]));
     it("asks to load a blob list", () =>
-      expect(decide(mf, [mkChild("src", "r", "r", 0, {}, ok(1))], { items: { src: { loading: true } } })).toEqual([
-        { type: "loadItems", from: "src" },
-      ]));
+      expect(decide(mf, [mkChild("src", "r", "r", 0, {}, { phase: "Succeeded", output: { blob: "ns/r/b" } })])).toEqual(
+        [{ type: "loadItems", from: "src" }],
+      ));
+    it("a pickled output (e.g. a tuple) cannot be split", () =>
+      expect(
+        status(decide(mf, [mkChild("src", "r", "r", 0, {}, { phase: "Succeeded", output: { pickle: "AA==" } })]))!
+          .patch,
+      ).toMatchObject({
+        phase: "Failed",
+        error: { type: "SDKUsageError" },
+      }));
     it("a non-list output is a usage error", () =>
       expect(status(decide(mf, [mkChild("src", "r", "r", 0, {}, ok(1))]))!.patch).toMatchObject({
         phase: "Failed",

@@ -73,11 +73,11 @@ export function decideMap(call: Call, view: CallView, now: number): Action[] {
   return settle(children, now, () => ({ ...succeed({ value: null }, now), output: assemble(children) }));
 }
 
-/** A map's output: one JSON list when every item is JSON, else a list document (stored as a blob). */
+/** A map's output: one JSON array when every item is JSON, else the list form of the item outputs. */
 export function assemble(children: Call[]): OutputDoc {
   const outputs = children.map((c) => c.status?.output ?? { value: null });
-  if (outputs.every((o) => "value" in o && o.value !== undefined)) return { value: outputs.map((o) => o.value) };
-  return { list: outputs };
+  if (outputs.every((o) => o.value !== undefined)) return { value: outputs.map((o) => o.value) };
+  return { list: outputs as Record<string, unknown>[] };
 }
 
 export function decideReduce(call: Call, view: CallView, now: number): Action[] {

@@ -219,5 +219,10 @@ describe("names", () => {
   it("match the Python SDK's child ids", () => {
     expect(childName("r1", "r1", 0)).toBe("r1-d65n6jj274mfsczc");
     expect(childName("req-abc", "req-abc-xyz", 17)).toBe("req-abc-66d47skfsz3zzj6o");
+    // The test vectors of runtime-image/PROTOCOL.md §7.
+    const r = "r0123456789abcdef";
+    expect(childName(r, r, 0)).toBe("r0123456789abcdef-564r2ejegai5vlsd");
+    expect(childName(r, r, 1)).toBe("r0123456789abcdef-jipmbttnlnhowces");
+    expect(childName(r, "r0123456789abcdef-564r2ejegai5vlsd", 0)).toBe("r0123456789abcdef-3sxgvgmsse7hi4tf");
   });
 });

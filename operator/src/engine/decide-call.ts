@@ -2,7 +2,17 @@
 // Pending → Blocked → Queued → Running → Succeeded | Failed | Cancelled, and Delegated.
 import type { Action, CallView } from "./actions.js";
 import { cancelled, decideAttemptFailure, fail, succeed, timedOutError } from "./attempts.js";
-import { type Call, isDeleting, isRoot, isTerminal, nameOf, parseTime, phaseOf, requestOf } from "./calls.js";
+import {
+  type Call,
+  isDeleting,
+  isRoot,
+  isTerminal,
+  nameOf,
+  notBeforeOf,
+  parseTime,
+  phaseOf,
+  requestOf,
+} from "./calls.js";
 import { decideMap, decideReduce } from "./collections.js";
 import { inputFailure, readiness } from "./inputs.js";
 
@@ -17,10 +27,8 @@ export function decideCall(call: Call, view: CallView, now: number): Action[] {
   if (call.spec.reduce) return decideReduce(call, view, now);
   const r = readiness(call, (n) => view.call(n));
   if (r.ready) {
-    const retryAfter = parseTime(call.status?.retryAfter);
-    return [
-      retryAfter !== undefined && retryAfter > now ? { type: "enqueue", notBefore: retryAfter } : { type: "enqueue" },
-    ];
+    const notBefore = notBeforeOf(call);
+    return [notBefore !== undefined && notBefore > now ? { type: "enqueue", notBefore } : { type: "enqueue" }];
   }
   if (r.failed) return [{ type: "dequeue" }, fail(inputFailure(r.failed.name, r.failed.call), now)];
   return [{ type: "markWaiting", phase: "Blocked" }];

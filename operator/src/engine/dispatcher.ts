@@ -14,7 +14,7 @@ import {
   isRoot,
   nameOf,
   namespaceOf,
-  parseTime,
+  notBeforeOf,
   phaseOf,
   requestOf,
 } from "./calls.js";
@@ -194,7 +194,7 @@ export class Dispatcher implements DispatcherView {
         const now = this.d.clock.now();
         const cur = this.d.graph.get(q.namespace, name);
         if (!cur || !this.dispatchable(cur)) return undefined;
-        const retryAfter = parseTime(cur.status?.retryAfter);
+        const retryAfter = notBeforeOf(cur);
         if (retryAfter !== undefined && retryAfter > now) {
           q.add(name, readyAt, retryAfter);
           this.armDue(q);

@@ -16,7 +16,7 @@ import type {
   WorkQueue,
 } from "../kube/types.js";
 import type { BlobStore } from "../runtime-api/blobstore.js";
-import { buildRuntimeApi } from "../runtime-api/server.js";
+import { type RuntimeApiDeps, buildRuntimeApi } from "../runtime-api/server.js";
 import type { ItemsResult } from "./actions.js";
 import {
   type Call,
@@ -58,6 +58,8 @@ export interface EngineDeps {
     application: string,
     functions: import("../application/types.js").DiscoveredFunction[],
   ) => void;
+  /** A pod's worker could not import the code (the Application controller shows CodeLoaded=False). */
+  onCodeLoadFailure?: RuntimeApiDeps["onCodeLoadFailure"];
   clock?: Clock;
   config?: Partial<EngineConfig>;
   logger?: Logger;
@@ -199,6 +201,7 @@ export function createEngine(deps: EngineDeps): Engine {
     operatorKey: deps.operatorKey,
     podIdentity: deps.podIdentity,
     onDiscovered: deps.onDiscovered,
+    onCodeLoadFailure: deps.onCodeLoadFailure,
   });
 
   return {

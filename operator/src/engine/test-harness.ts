@@ -10,7 +10,7 @@ import { podToken } from "../runtime-api/credentials.js";
 import { RUNTIME_API_PREFIX } from "../runtime-api/messages.js";
 import type { Call } from "./calls.js";
 import type { EngineConfig } from "./config.js";
-import { type Engine, createEngine } from "./engine.js";
+import { type Engine, type EngineDeps, createEngine } from "./engine.js";
 import { FakeCalls, FakeEvents } from "./fakes.js";
 import type { ApplicationObject } from "./view.js";
 
@@ -46,6 +46,7 @@ export function apps(): Map<string, ApplicationObject> {
 export async function harness(
   config: Partial<EngineConfig> = {},
   app?: Partial<Application["spec"]>,
+  extra: Partial<EngineDeps> = {},
 ): Promise<Harness> {
   const api = new FakeCalls();
   const events = new FakeEvents();
@@ -76,6 +77,7 @@ export async function harness(
     podIdentity: (ns, pod) =>
       ns === "ns" && pods.has(pod) ? { application: "app", function: pods.get(pod)! } : undefined,
     config,
+    ...extra,
   });
   queue.run(engine.reconciler, 4);
   engine.start();

@@ -3,6 +3,7 @@ import type { Application, FunctionCallSpec, FunctionCallStatus } from "../api/v
 import type { CallView, ItemsResult, PodState } from "./actions.js";
 import { type Call, nameOf } from "./calls.js";
 import { resolvePolicy } from "./policy.js";
+import { inlineItems } from "./values.js";
 
 export const NS = "ns";
 let rv = 1;
@@ -58,9 +59,7 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
     items: (n) => {
       const given = opts.items?.[n];
       if (given) return given;
-      const out = byName.get(n)?.status?.output;
-      if (out && Array.isArray(out.value)) return { items: out.value.map((value) => ({ value })) };
-      return { error: "not a list" };
+      return inlineItems(byName.get(n)?.status?.output) ?? { loading: true };
     },
     ttlSecondsAfterFinished: () => opts.ttl,
     timeoutGraceMs: 10_000,

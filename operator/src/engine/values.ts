@@ -1,5 +1,5 @@
-// Where outputs live: inline in status up to the limit, else a blob holding a BlobDocument.
-// And reading the items of a list output for `itemsFrom`.
+// Where outputs live: inline in status up to the limit, else a blob holding the value's JSON
+// (a BlobDocument). And the items of a list output, for `itemsFrom`.
 import type { ValueRef } from "../api/v1alpha1/index.js";
 import { type BlobStore, newBlobRef } from "../runtime-api/blobstore.js";
 import { blobDocument } from "../runtime-api/messages.js";
@@ -7,12 +7,9 @@ import type { ItemsResult, OutputDoc } from "./actions.js";
 
 export const jsonBytes = (v: unknown): number => Buffer.byteLength(JSON.stringify(v) ?? "null", "utf8");
 
-/** Whether a value must go to the blob store (a list document always does). */
+/** Whether a value must go to the blob store. */
 export function needsBlob(doc: OutputDoc, limit: number): boolean {
-  if ("list" in doc) return true;
-  if (doc.value !== undefined) return jsonBytes(doc.value) > limit;
-  if (doc.pickle !== undefined) return (doc.pickle.length * 3) / 4 > limit;
-  return false;
+  return doc.call === undefined && doc.blob === undefined && jsonBytes(doc) > limit;
 }
 
 export async function storeOutput(
@@ -22,22 +19,22 @@ export async function storeOutput(
   request: string,
   limit: number,
 ): Promise<ValueRef> {
-  if (!needsBlob(doc, limit)) return doc as ValueRef;
+  if (!needsBlob(doc, limit)) return doc;
   const ref = newBlobRef(namespace, request);
   await blobs.put(ref, Buffer.from(JSON.stringify(doc), "utf8"));
   return { blob: ref };
 }
 
-/** Items of an inline output: a JSON list only (anything else cannot be split by the operator). */
+/** Items of an inline value: a JSON array's elements or a list form's items; undefined for a blob. */
 export function inlineItems(output: ValueRef | undefined): ItemsResult | undefined {
   if (!output) return { error: "the call has no output" };
-  if (output.value !== undefined)
-    return Array.isArray(output.value)
-      ? { items: output.value.map((value: unknown) => ({ value })) }
-      : { error: "its output is not a list" };
+  if (output.blob !== undefined) return undefined;
+  if (output.list !== undefined) return { items: output.list as ValueRef[] };
+  if (output.value !== undefined && Array.isArray(output.value))
+    return { items: output.value.map((value: unknown) => ({ value })) };
   if (output.pickle !== undefined)
-    return { error: "its output is a pickled value; itemsFrom needs a JSON list or a map's output" };
-  return undefined; // a blob: read it
+    return { error: "its output is a pickled value (e.g. a tuple), not a list the operator can split" };
+  return { error: "its output is not a list" };
 }
 
 export function itemsOfDocument(bytes: Buffer): ItemsResult {
@@ -49,8 +46,5 @@ export function itemsOfDocument(bytes: Buffer): ItemsResult {
   }
   const doc = blobDocument.safeParse(parsed);
   if (!doc.success) return { error: "its output blob is not a value document" };
-  if ("list" in doc.data) return { items: doc.data.list };
-  if ("value" in doc.data && Array.isArray(doc.data.value))
-    return { items: doc.data.value.map((value: unknown) => ({ value })) };
-  return { error: "its output is not a list (or is a pickled value)" };
+  return inlineItems(doc.data) ?? { error: "its output blob refers to another blob" };
 }

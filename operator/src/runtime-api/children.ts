@@ -52,7 +52,11 @@ export async function createChildren(
       if (o) finished.push(o);
       return;
     }
-    const child = buildChild(parent, root, c);
+    const startAfter =
+      c.delaySeconds !== undefined && c.delaySeconds > 0
+        ? new Date(core.clock.now() + c.delaySeconds * 1000).toISOString()
+        : undefined;
+    const child = buildChild(parent, root, { ...c, ...(startAfter ? { startAfter } : {}) });
     const size = jsonBytes(child.spec);
     if (size > core.config.maxCallSpecBytes)
       throw new ApiError(

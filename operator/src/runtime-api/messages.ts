@@ -161,15 +161,14 @@ export const stateValue = z.object({ value: concreteValue.optional() });
 export const blobPutResponse = z.object({ blob: z.string() });
 
 /**
- * The bytes of every blob a value references ({blob: ref}): UTF-8 JSON of one of these forms.
- * The operator writes `value` for outputs over the inline limit and `list` for a map's output
- * whose items are not all JSON (each item inline or itself a {blob} ref, in input order).
+ * The bytes of every blob a value references ({blob: ref}): UTF-8 JSON of the value in one of the
+ * inline forms ({value}, {pickle} or {list}). The operator writes one for an output over the
+ * inline limit (a map's assembled {list} included); a sidecar that uploads a large value should
+ * write the same document.
  */
-export const blobDocument = z.union([
-  z.object({ value: z.unknown() }).strict(),
-  z.object({ pickle: z.string() }).strict(),
-  z.object({ list: z.array(concreteValue) }).strict(),
-]);
+export const blobDocument = valueRef.refine((v) => v.call === undefined && v.blob === undefined, {
+  message: "a blob holds an inline value (value, pickle or list), not a reference",
+});
 export type BlobDocument = z.infer<typeof blobDocument>;
 
 /** Keys of request state: GET/PUT /requests/:request/state/:key. */

@@ -44,6 +44,7 @@ export async function reportFailure(
   attempt: number,
   kind: FailureKind,
   error: AttemptError,
+  retryable = true,
 ) {
   await core.store.withLock(callKey(id.namespace, name), async () => {
     const cur = currentAttempt(core, id, name, attempt);
@@ -55,6 +56,7 @@ export async function reportFailure(
       error,
       core.clock.now(),
       core.config.infrastructureRetries,
+      retryable,
     );
     await core.controller.apply(cur, actions);
   });

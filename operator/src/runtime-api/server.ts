@@ -8,7 +8,7 @@ import type { EngineCore } from "../engine/engine.js";
 import type { PodIdentity } from "../engine/pods.js";
 import { authenticate } from "./credentials.js";
 import { ApiError, fromZod } from "./errors.js";
-import { RUNTIME_API_PREFIX } from "./messages.js";
+import { RUNTIME_API_PREFIX, type codeLoadFailureRequest } from "./messages.js";
 import { callRoutes } from "./routes/calls.js";
 import { dataRoutes } from "./routes/data.js";
 import { podRoutes } from "./routes/pods.js";
@@ -19,7 +19,11 @@ export interface RuntimeApiDeps {
   operatorKey: string | Uint8Array;
   podIdentity: (namespace: string, pod: string) => { application: string; function: string } | undefined;
   onDiscovered?: (namespace: string, application: string, functions: DiscoveredFunction[]) => void;
+  /** A pod's worker could not import the code (the Application shows CodeLoaded=False). */
+  onCodeLoadFailure?: (namespace: string, application: string, pod: string, failure: CodeLoadFailure) => void;
 }
+
+export type CodeLoadFailure = z.infer<typeof codeLoadFailureRequest>;
 
 declare module "fastify" {
   interface FastifyRequest {

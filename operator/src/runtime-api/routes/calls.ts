@@ -24,7 +24,7 @@ export const callRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (a
   app.post("/calls/:name/failure", async (req) => {
     const name = nameOfReq(req.params);
     const body = parse(failureRequest, req.body);
-    await reportFailure(core, podOf(req), name, body.attempt, body.kind, body.error);
+    await reportFailure(core, podOf(req), name, body.attempt, body.kind, body.error, body.retryable);
     return {};
   });
 

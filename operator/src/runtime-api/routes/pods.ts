@@ -1,7 +1,7 @@
 // register, lease, heartbeat: a pod's life with the dispatcher.
 import type { FastifyPluginAsync } from "fastify";
 import { ApiError } from "../errors.js";
-import { heartbeatRequest, leaseRequest, registerRequest } from "../messages.js";
+import { codeLoadFailureRequest, heartbeatRequest, leaseRequest, registerRequest } from "../messages.js";
 import { type RuntimeApiDeps, parse, podOf } from "../server.js";
 
 export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (app, { deps }) => {
@@ -22,6 +22,13 @@ export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (ap
       leaseWaitMs: core.config.leaseWaitMs,
       inlineValueLimitBytes: core.config.inlineValueLimitBytes,
     };
+  });
+
+  app.post("/code-load-failure", async (req) => {
+    const body = parse(codeLoadFailureRequest, req.body);
+    const id = podOf(req);
+    deps.onCodeLoadFailure?.(id.namespace, id.application, id.pod, body);
+    return {};
   });
 
   app.post("/lease", async (req) => {

@@ -1,0 +1,335 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { childName } from "../engine/names.js";
+import { type Harness, KEY, harness } from "../engine/test-harness.js";
+import { podToken } from "./credentials.js";
+import { RUNTIME_API_PREFIX } from "./messages.js";
+
+let h: Harness;
+afterEach(async () => h?.close());
+
+async function running(pod = "pf", fn = "f", root = "r") {
+  h.pods.set(pod, fn);
+  await h.createRoot(root);
+  const r = await h.req(pod, "POST", "/lease", { capacity: 1, waitMs: 2000 });
+  return r.json().assignments[0];
+}
+
+describe("runtime API: authentication", () => {
+  const inject = (headers: Record<string, string>) =>
+    h.engine.runtimeApi.inject({
+      method: "POST",
+      url: `${RUNTIME_API_PREFIX}/heartbeat`,
+      headers,
+      payload: { calls: [] },
+    });
+  const cases: { name: string; headers: () => Record<string, string>; status: number; code: string; msg: RegExp }[] = [
+    {
+      name: "no pod header",
+      headers: () => ({}),
+      status: 401,
+      code: "unauthenticated",
+      msg: /x-trellis-pod: required/,
+    },
+    {
+      name: "malformed pod header",
+      headers: () => ({ "x-trellis-pod": "nope" }),
+      status: 401,
+      code: "unauthenticated",
+      msg: /namespace>\/<pod name/,
+    },
+    {
+      name: "no token",
+      headers: () => ({ "x-trellis-pod": "ns/p1" }),
+      status: 401,
+      code: "unauthenticated",
+      msg: /authorization: required/,
+    },
+    {
+      name: "another pod's token",
+      headers: () => ({ "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken(KEY, "ns", "p2")}` }),
+      status: 401,
+      code: "bad_credentials",
+      msg: /not the token issued to pod ns\/p1/,
+    },
+    {
+      name: "token of another operator key",
+      headers: () => ({ "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken("other", "ns", "p1")}` }),
+      status: 401,
+      code: "bad_credentials",
+      msg: /not the token/,
+    },
+    {
+      name: "valid token of a pod that is no function pod",
+      headers: () => ({ "x-trellis-pod": "ns/stranger", authorization: `Bearer ${podToken(KEY, "ns", "stranger")}` }),
+      status: 403,
+      code: "pod_unknown",
+      msg: /not a function pod/,
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, async () => {
+      h = await harness();
+      h.pods.set("p1", "f");
+      const r = await inject(tc.headers());
+      expect(r.statusCode).toBe(tc.status);
+      expect(r.json().code).toBe(tc.code);
+      expect(r.json().message).toMatch(tc.msg);
+    });
+  }
+  it("a valid token passes", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    const r = await inject({ "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken(KEY, "ns", "p1")}` });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ cancel: [] });
+  });
+});
+
+describe("runtime API: validation and ownership", () => {
+  it("register answers the settings and checks the function", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    const ok = await h.req("p1", "POST", "/register", {
+      function: "f",
+      capacity: 2,
+      functions: [{ name: "f", async: false, timeoutSeconds: 9 }],
+      sidecarVersion: "1",
+    });
+    expect(ok.json()).toEqual({ heartbeatIntervalMs: 5000, leaseWaitMs: 20000, inlineValueLimitBytes: 65536 });
+    expect(h.engine.dispatcher.discovered("ns", "app", "f")).toMatchObject({ timeoutSeconds: 9 });
+    expect(h.engine.dispatcher.podActivity("ns", "p1")).toMatchObject({ registered: true, running: 0 });
+    const bad = await h.req("p1", "POST", "/register", {
+      function: "g",
+      capacity: 2,
+      functions: [],
+      sidecarVersion: "1",
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json().message).toMatch(/body.function: pod p1 runs function f/);
+  });
+
+  it("bodies are validated: the message names the field and the rule", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    const r = await h.req("p1", "POST", "/lease", { capacity: -1, waitMs: 10 });
+    expect(r.status).toBe(400);
+    expect(r.json()).toEqual({ code: "invalid_body", message: expect.stringMatching(/^body.capacity: .*>=0/) });
+    const v = await h.req("p1", "POST", "/calls/x/result", { attempt: 1, output: { value: 1, pickle: "AA==" } });
+    expect(v.json().message).toMatch(/^body.output: exactly one of value, pickle, list, call or blob/);
+    const c = await h.req("p1", "POST", "/calls/x/result", { attempt: 1, output: { call: "other" } });
+    expect(c.json().message).toMatch(/call references are not allowed/);
+    const nf = await h.req("p1", "POST", "/nope", {});
+    expect(nf.json().code).toBe("route_not_found");
+  });
+
+  it("reports only for the pod's current attempt", async () => {
+    h = await harness();
+    const a = await running();
+    h.pods.set("other", "f");
+    const notMine = await h.req("other", "POST", "/calls/r/result", { attempt: a.attempt, output: { value: 1 } });
+    expect([notMine.status, notMine.json().code]).toEqual([403, "not_assigned"]);
+    const stale = await h.req("pf", "POST", "/calls/r/result", { attempt: 7, output: { value: 1 } });
+    expect([stale.status, stale.json().code]).toEqual([409, "stale_attempt"]);
+    const missing = await h.req("pf", "POST", "/calls/zz/result", { attempt: 1, output: { value: 1 } });
+    expect([missing.status, missing.json().code]).toEqual([404, "call_not_found"]);
+    expect((await h.req("pf", "POST", "/calls/r/result", { attempt: 1, output: { value: 1 } })).status).toBe(200);
+    // A retried report of the same attempt is acknowledged and changes nothing.
+    expect((await h.req("pf", "POST", "/calls/r/result", { attempt: 1, output: { value: 2 } })).status).toBe(200);
+    expect(h.call("r")!.status!.output).toEqual({ value: 1 });
+  });
+
+  it("children: names derived from the parent, inputs of the same request, sizes bounded", async () => {
+    h = await harness({ inlineValueLimitBytes: 100 });
+    await running();
+    const c0 = childName("r", "r", 0);
+    const post = (calls: unknown[]) => h.req("pf", "POST", "/calls/r/children", { attempt: 1, calls });
+    const wrong = await post([{ name: "r-aaaaaaaaaaaaaaaa", sequence: 0, function: "g" }]);
+    expect([wrong.status, wrong.json().code]).toEqual([400, "child_name_mismatch"]);
+    expect(wrong.json().message).toContain(`body.calls[0].name: must be ${c0}`);
+    const unknown = await post([{ name: c0, sequence: 0, function: "g", args: [{ call: "elsewhere" }] }]);
+    expect([unknown.status, unknown.json().message]).toEqual([
+      400,
+      "body.calls[0].args[0].call: no call named elsewhere in request r",
+    ]);
+    const big = await post([{ name: c0, sequence: 0, function: "g", kwargs: { x: { value: "y".repeat(200) } } }]);
+    expect([big.status, big.json().code]).toEqual([413, "value_too_large"]);
+    expect(big.json().message).toMatch(/^body.calls\[0\].kwargs.x.value: 202 bytes inline, over the limit of 100/);
+    const blob = await post([{ name: c0, sequence: 0, function: "g", args: [{ blob: "other-ns/r/x" }] }]);
+    expect(blob.json().message).toMatch(/must be a blob of namespace ns/);
+    const both = await post([{ name: c0, sequence: 0, function: "g", map: { items: [], itemsFrom: "r" } }]);
+    expect(both.json().message).toMatch(/map: exactly one of items or itemsFrom/);
+    expect((await post([{ name: c0, sequence: 0, function: "g" }])).status).toBe(200);
+    const clash = await post([{ name: c0, sequence: 0, function: "h" }]);
+    expect([clash.status, clash.json().code]).toEqual([409, "name_conflict"]);
+    h.pods.set("other", "f");
+    const foreign = await h.req("other", "POST", "/calls/r/children", {
+      attempt: 1,
+      calls: [{ name: c0, sequence: 0, function: "g" }],
+    });
+    expect(foreign.json().code).toBe("not_assigned");
+  });
+
+  it("tail calls must name a call of the same request", async () => {
+    h = await harness();
+    await running();
+    const r = await h.req("pf", "POST", "/calls/r/tail", { attempt: 1, tailCall: "nowhere" });
+    expect([r.status, r.json().code]).toEqual([400, "unknown_tail_call"]);
+  });
+
+  it("wait is limited to requests the pod works on", async () => {
+    h = await harness();
+    await running("pf", "f", "r");
+    await h.createRoot("r2");
+    h.pods.set("px", "f");
+    const w = await h.req("px", "POST", "/wait", { calls: ["r"], mode: "any", waitMs: 0 });
+    expect([w.status, w.json().code]).toEqual([403, "not_in_request"]);
+    const mixed = await h.req("pf", "POST", "/wait", { calls: ["r", "r2"], mode: "any", waitMs: 0 });
+    expect(mixed.json().code).toBe("not_in_request");
+    const now = await h.req("pf", "POST", "/wait", { calls: ["r"], mode: "any", waitMs: 0 });
+    expect(now.json()).toEqual({ outcomes: [] });
+  });
+});
+
+describe("runtime API: values, blobs, state, progress", () => {
+  it("an output over the inline limit goes to the blob store", async () => {
+    h = await harness({ inlineValueLimitBytes: 64 });
+    await running();
+    const big = "x".repeat(100);
+    await h.req("pf", "POST", "/calls/r/result", { attempt: 1, output: { value: big } });
+    const ref = h.call("r")!.status!.output!.blob!;
+    expect(ref).toMatch(/^ns\/r\/[0-9a-f-]{36}$/);
+    expect(JSON.parse(readFileSync(join(h.blobDir, "blobs", ref), "utf8"))).toEqual({ value: big });
+  });
+
+  it("a map with pickled items outputs the list form; over the limit it goes to a blob", async () => {
+    h = await harness({ inlineValueLimitBytes: 80 });
+    await running();
+    h.pods.set("pg", "g");
+    const mapOf = async (seq: number, outputs: object[]) => {
+      const m = childName("r", "r", seq);
+      const items = outputs.map((_, i) => ({ value: i }));
+      await h.req("pf", "POST", "/calls/r/children", {
+        attempt: 1,
+        calls: [{ name: m, sequence: seq, function: "g", map: { items } }],
+      });
+      await h.until("queued", () => h.engine.dispatcher.queuedAndRunning("ns", "app", "g").queued === outputs.length);
+      const leased = (await h.req("pg", "POST", "/lease", { capacity: 10, waitMs: 1000 })).json().assignments;
+      for (const [i, a] of leased.entries())
+        await h.req("pg", "POST", `/calls/${a.call}/result`, { attempt: 1, output: outputs[i] });
+      const w = await h.req("pf", "POST", "/wait", { calls: [m], mode: "all", waitMs: 2000 });
+      return w.json().outcomes[0].output;
+    };
+    expect(await mapOf(0, [{ value: "a" }, { pickle: "gASVAAAAAAAAAAAu" }])).toEqual({
+      list: [{ value: "a" }, { pickle: "gASVAAAAAAAAAAAu" }],
+    });
+    const big = await mapOf(1, [{ value: "x".repeat(50) }, { pickle: "gASVAAAAAAAAAAAu" }]);
+    expect(big.blob).toMatch(/^ns\/r\//);
+    const got = await h.req("pf", "GET", `/blobs/${big.blob}`);
+    expect(got.json()).toEqual({ list: [{ value: "x".repeat(50) }, { pickle: "gASVAAAAAAAAAAAu" }] });
+  });
+
+  it("code-load failures are handed to the Application controller", async () => {
+    const seen: unknown[] = [];
+    h = await harness({}, {}, { onCodeLoadFailure: (ns, app, pod, f) => seen.push([ns, app, pod, f.error.type]) });
+    h.pods.set("p1", "f");
+    const r = await h.req("p1", "POST", "/code-load-failure", {
+      function: "f",
+      error: { type: "SyntaxError", message: "bad" },
+      sidecarVersion: "1",
+    });
+    expect(r.status).toBe(200);
+    expect(seen).toEqual([["ns", "app", "p1", "SyntaxError"]]);
+  });
+
+  it("run_later: a child with delaySeconds is not dispatched before its time", async () => {
+    h = await harness();
+    await running();
+    h.pods.set("pg", "g");
+    const c = childName("r", "r", 0);
+    const t0 = Date.now();
+    await h.req("pf", "POST", "/calls/r/children", {
+      attempt: 1,
+      calls: [{ name: c, sequence: 0, function: "g", delaySeconds: 0.2 }],
+    });
+    expect(h.call(c)!.metadata.annotations?.["trellis.dev/start-after"]).toBeDefined();
+    const [a] = (await h.req("pg", "POST", "/lease", { capacity: 1, waitMs: 2000 })).json().assignments;
+    expect(a.call).toBe(c);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+  });
+
+  it("a failure marked not retryable is final whatever the policy", async () => {
+    h = await harness(
+      {},
+      { defaults: { retries: { maxRetries: 5, initialDelaySeconds: 0, maxDelaySeconds: 0, delayMultiplier: 1 } } },
+    );
+    await running();
+    await h.req("pf", "POST", "/calls/r/failure", {
+      attempt: 1,
+      kind: "user",
+      retryable: false,
+      error: { type: "SDKUsageError", message: "unknown function" },
+    });
+    expect(h.call("r")!.status).toMatchObject({
+      phase: "Failed",
+      error: { type: "SDKUsageError", reason: "function_error" },
+    });
+  });
+
+  it("blobs stream in and out, filed under the call's request, bounded in size, namespaced", async () => {
+    h = await harness({ maxBlobBytes: 1000 });
+    await running();
+    const put = (body: Buffer, q = "?call=r") =>
+      h.engine.runtimeApi.inject({
+        method: "PUT",
+        url: `${RUNTIME_API_PREFIX}/blobs${q}`,
+        headers: {
+          "x-trellis-pod": "ns/pf",
+          authorization: `Bearer ${podToken(KEY, "ns", "pf")}`,
+          "content-type": "application/octet-stream",
+        },
+        payload: body,
+      });
+    const data = Buffer.from([0, 1, 2, 255, 254]);
+    const r = await put(data);
+    expect(r.statusCode).toBe(201);
+    const ref = r.json().blob as string;
+    expect(ref.startsWith("ns/r/")).toBe(true);
+    const g = await h.engine.runtimeApi.inject({
+      method: "GET",
+      url: `${RUNTIME_API_PREFIX}/blobs/${ref}`,
+      headers: { "x-trellis-pod": "ns/pf", authorization: `Bearer ${podToken(KEY, "ns", "pf")}` },
+    });
+    expect(g.statusCode).toBe(200);
+    expect(Buffer.from(g.rawPayload)).toEqual(data);
+    expect((await put(Buffer.alloc(1001))).json().code).toBe("blob_too_large");
+    expect((await put(data, "")).statusCode).toBe(201); // one request running: inferred
+    const other = await h.req("pf", "GET", "/blobs/other/r/x");
+    expect(other.json().code).toBe("forbidden_blob");
+    const missing = await h.req("pf", "GET", "/blobs/ns/r/none");
+    expect(missing.json().code).toBe("blob_not_found");
+    const dots = await h.req("pf", "GET", "/blobs/ns/../x");
+    expect(dots.status).toBeGreaterThanOrEqual(400);
+  });
+
+  it("request state is kept per request and read back", async () => {
+    h = await harness();
+    await running();
+    expect((await h.req("pf", "GET", "/requests/r/state/counter")).json()).toEqual({});
+    expect((await h.req("pf", "PUT", "/requests/r/state/counter", { value: { value: 3 } })).status).toBe(200);
+    expect((await h.req("pf", "GET", "/requests/r/state/counter")).json()).toEqual({ value: { value: 3 } });
+    const bad = await h.req("pf", "GET", "/requests/r/state/bad key");
+    expect(bad.json().message).toMatch(/^path.key: /);
+    h.pods.set("px", "f");
+    expect((await h.req("px", "GET", "/requests/r/state/counter")).json().code).toBe("not_in_request");
+  });
+
+  it("progress is written at once, then at most once per interval (the latest wins)", async () => {
+    h = await harness({ progressWriteIntervalMs: 50 });
+    await running();
+    for (let i = 1; i <= 5; i++) await h.req("pf", "POST", "/calls/r/progress", { current: i, total: 5 });
+    await h.until("latest progress", () => h.call("r")?.status?.progress?.current === 5);
+    expect(h.api.writes.filter((w) => w.patch?.progress !== undefined).length).toBe(2);
+  });
+});
