@@ -35,7 +35,9 @@ async function freeLocalPort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -150,6 +152,58 @@ describe("local cluster", () => {
     // hostNetwork: the pod's server answers on this machine's loopback.
     const res = await fetch(`http://127.0.0.1:${port}/`);
     expect(res.status).toBe(200);
+  });
+
+  it("lets a hostNetwork pod authenticate to the apiserver with its ServiceAccount token", async () => {
+    const ns = await testNamespace("it-cluster-sa");
+    // SelfSubjectReview is open to every authenticated user: it echoes who the token says we are.
+    const script = [
+      "import json, os, ssl, urllib.request",
+      "d = '/var/run/secrets/kubernetes.io/serviceaccount/'",
+      "url = 'https://%s:%s/apis/authentication.k8s.io/v1/selfsubjectreviews' % (os.environ['KUBERNETES_SERVICE_HOST'], os.environ['KUBERNETES_SERVICE_PORT'])",
+      "body = json.dumps({'apiVersion': 'authentication.k8s.io/v1', 'kind': 'SelfSubjectReview'}).encode()",
+      "headers = {'Authorization': 'Bearer ' + open(d + 'token').read(), 'Content-Type': 'application/json'}",
+      "req = urllib.request.Request(url, data=body, headers=headers, method='POST')",
+      "ctx = ssl.create_default_context(cafile=d + 'ca.crt')",
+      "print(json.load(urllib.request.urlopen(req, context=ctx))['status']['userInfo']['username'])",
+    ].join("\n");
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: "whoami" },
+        spec: {
+          hostNetwork: true,
+          restartPolicy: "Never",
+          containers: [
+            {
+              name: "main",
+              image: RUNTIME_IMAGE,
+              imagePullPolicy: "Never",
+              command: ["python3", "-c", script],
+              // No kube-proxy here: the in-cluster address is the apiserver's loopback listener.
+              env: [
+                { name: "KUBERNETES_SERVICE_HOST", value: "127.0.0.1" },
+                { name: "KUBERNETES_SERVICE_PORT", value: "6443" },
+              ],
+            },
+          ],
+        },
+      },
+    });
+    await waitFor(
+      "pod whoami to succeed",
+      async () => {
+        const p = await core.readNamespacedPod({ name: "whoami", namespace: ns });
+        if (p.status?.phase === "Failed") {
+          const log = await core.readNamespacedPodLog({ name: "whoami", namespace: ns }).catch(() => "");
+          throw new Error(`pod failed: ${log}`);
+        }
+        return p.status?.phase === "Succeeded" ? true : undefined;
+      },
+      90_000,
+    );
+    const log = await core.readNamespacedPodLog({ name: "whoami", namespace: ns });
+    expect(log.trim()).toBe(`system:serviceaccount:${ns}:default`);
   });
 
   it("garbage-collects a Deployment's ReplicaSet and Pods when the Deployment is deleted", async () => {
