@@ -1,0 +1,102 @@
+import { describe, expect, it } from "vitest";
+import { CallGraph } from "./graph.js";
+import { ReadyQueue } from "./ready-queue.js";
+import { mkCall, mkChild } from "./testing.js";
+import { Waiters } from "./waiters.js";
+
+describe("CallGraph", () => {
+  it("keeps the newest version: an older watch event after our write response is ignored", () => {
+    const g = new CallGraph();
+    const seen: string[] = [];
+    g.onChange((k, prev, next) =>
+      seen.push(`${k}:${prev?.metadata.resourceVersion ?? "-"}→${next?.metadata.resourceVersion ?? "-"}`),
+    );
+    const v5 = mkCall("a", {}, undefined, { resourceVersion: "5" });
+    const v7 = mkCall("a", {}, { phase: "Running" }, { resourceVersion: "7" });
+    expect(g.observe(v5)).toBe(true);
+    expect(g.observe(v7)).toBe(true);
+    expect(g.observe(mkCall("a", {}, { phase: "Queued" }, { resourceVersion: "6" }))).toBe(false);
+    expect(g.observe(mkCall("a", {}, { phase: "Running" }, { resourceVersion: "7" }))).toBe(false);
+    expect(g.get("ns", "a")!.status?.phase).toBe("Running");
+    expect(seen).toEqual(["ns/a:-→5", "ns/a:5→7"]);
+    g.remove(mkCall("a", {}, undefined, { resourceVersion: "8" }));
+    expect(g.observe(v7)).toBe(false); // a late response of a deleted object does not revive it
+    expect(seen.at(-1)).toBe("ns/a:7→-");
+  });
+
+  it("indexes children, requests, dependents, delegators and request errors", () => {
+    const g = new CallGraph();
+    g.observe(mkCall("r"));
+    g.observe(mkChild("c1", "r", "r", 0, { args: [{ call: "c0" }], kwargs: { k: { call: "c9" } } }));
+    g.observe(mkChild("m", "r", "r", 1, { map: { itemsFrom: "c1", items: undefined } }));
+    g.observe(mkChild("rd", "r", "r", 2, { reduce: { items: [{ call: "c2" }], initial: { call: "c3" } } }));
+    g.observe(mkChild("d", "r", "r", 3, {}, { phase: "Delegated", tailCall: "t" }));
+    expect(g.childrenOf("ns", "r").sort()).toEqual(["c1", "d", "m", "rd"]);
+    expect(g.callsOfRequest("ns", "r").sort()).toEqual(["c1", "d", "m", "r", "rd"]);
+    expect(g.dependentsOf("ns", "c0")).toEqual(["c1"]);
+    expect(g.dependentsOf("ns", "c9")).toEqual(["c1"]);
+    expect(g.dependentsOf("ns", "c1")).toEqual(["m"]);
+    expect(g.dependentsOf("ns", "c2")).toEqual(["rd"]);
+    expect(g.dependentsOf("ns", "c3")).toEqual(["rd"]);
+    expect(g.delegatorsOf("ns", "t")).toEqual(["d"]);
+    expect(g.requestErrorOf("ns", "r")).toBeUndefined();
+    g.observe(
+      mkChild(
+        "c1",
+        "r",
+        "r",
+        0,
+        {},
+        { phase: "Failed", error: { type: "RequestError", message: "m", reason: "request_error" } },
+      ),
+    );
+    expect(g.requestErrorOf("ns", "r")).toBe("c1");
+    expect(g.dependentsOf("ns", "c0")).toEqual([]);
+  });
+});
+
+describe("ReadyQueue", () => {
+  it("FIFO of due calls, retryAfter respected, removal and dedup", () => {
+    const q = new ReadyQueue("ns", "app", "f");
+    q.add("a", 0);
+    q.add("b", 1, 100);
+    q.add("c", 2);
+    q.add("a", 3);
+    expect(q.size).toBe(3);
+    q.remove("c");
+    expect(q.take(10, 50)).toEqual([{ name: "a", readyAt: 0 }]);
+    expect(q.hasDue(50)).toBe(false);
+    expect(q.nextDue()).toBe(100);
+    expect(q.take(10, 100)).toEqual([{ name: "b", readyAt: 1 }]);
+    expect(q.size).toBe(0);
+  });
+  it("takes at most n, oldest first", () => {
+    const q = new ReadyQueue("ns", "app", "f");
+    for (let i = 0; i < 5; i++) q.add(`c${i}`, i);
+    expect(q.take(2, 10).map((e) => e.name)).toEqual(["c0", "c1"]);
+    expect(q.take(5, 10).map((e) => e.name)).toEqual(["c2", "c3", "c4"]);
+  });
+});
+
+describe("Waiters", () => {
+  const calls = new Map<string, ReturnType<typeof mkCall>>();
+  const w = new Waiters((_ns, n) => calls.get(n));
+  it("any: resolved by the first outcome; all: by the last; deadline: what finished so far", async () => {
+    calls.set("a", mkCall("a", {}, { phase: "Running" }));
+    calls.set("b", mkCall("b", {}, { phase: "Running" }));
+    const any = w.wait("ns", ["a", "b"], "any", 5000);
+    const all = w.wait("ns", ["a", "b", "a"], "all", 5000);
+    const timed = w.wait("ns", ["a", "b"], "all", 20);
+    calls.set("b", mkCall("b", {}, { phase: "Succeeded", output: { value: 2 } }));
+    w.notify("ns", "b");
+    expect(await any).toEqual([{ call: "b", phase: "Succeeded", output: { value: 2 } }]);
+    expect(await timed).toEqual([{ call: "b", phase: "Succeeded", output: { value: 2 } }]);
+    calls.delete("a");
+    w.notify("ns", "a");
+    expect((await all).map((o) => [o.call, o.phase])).toEqual([
+      ["a", "Cancelled"],
+      ["b", "Succeeded"],
+    ]);
+    expect(w.size()).toBe(0);
+  });
+});
