@@ -15,6 +15,7 @@ export const EXTRA_ENV = {
   workerHeartbeatMs: "TRELLIS_WORKER_HEARTBEAT_MS",
   workerHeartbeatTimeoutMs: "TRELLIS_WORKER_HEARTBEAT_TIMEOUT_MS",
   timeoutGraceMs: "TRELLIS_TIMEOUT_GRACE_MS",
+  workerReturnMs: "TRELLIS_WORKER_RETURN_MS",
   drainDeadlineSeconds: "TRELLIS_DRAIN_DEADLINE_SECONDS",
   progressIntervalMs: "TRELLIS_PROGRESS_INTERVAL_MS",
   logLevel: "TRELLIS_LOG_LEVEL",
@@ -45,6 +46,8 @@ const schema = z.object({
   workerHeartbeatMs: intFromEnv(50, 600_000).default(5_000),
   workerHeartbeatTimeoutMs: intFromEnv(100, 3_600_000).default(15_000),
   timeoutGraceMs: intFromEnv(0, 3_600_000).default(10_000),
+  /** Calls leased while no worker is connected wait this long for it before they are given back. */
+  workerReturnMs: intFromEnv(0, 3_600_000).default(60_000),
   drainDeadlineSeconds: intFromEnv(0, 86_400).default(50),
   progressIntervalMs: intFromEnv(0, 60_000).default(250),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),

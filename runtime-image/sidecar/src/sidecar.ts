@@ -18,6 +18,7 @@ import {
   failureFromWorker,
   functionTable,
 } from "./translate.js";
+import { hasBlob, toWorker, type WorkerForm } from "./values.js";
 import { Waiter } from "./waiter.js";
 import { type Fatal, type Hello, type Session, WorkerServer } from "./worker-link.js";
 import { handleState } from "./state.js";
@@ -60,6 +61,8 @@ export class Sidecar {
   private leasing = false;
   private heartbeating = false;
   private leaseInFlight = false;
+  private readonly held: { att: Attempt; a: Assignment }[] = [];
+  private holdTimer: NodeJS.Timeout | undefined;
   draining = false;
   private stopped = false;
 
@@ -129,6 +132,9 @@ export class Sidecar {
       session.send({ type: "shutdown", drain: true, deadline: 0 });
       return;
     }
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    for (const { att, a } of this.held.splice(0)) if (att.state === "running") this.dispatch(att, a, link);
     void this.register(link, functions, hello);
   }
 
@@ -254,40 +260,75 @@ export class Sidecar {
       metrics: new Map(),
     };
     this.attempts.set(key, att);
-    const link = this.link;
-    if (this.draining || !link) {
-      this.fail(
-        att,
-        { type: "WorkerUnavailable", message: this.draining ? "the pod is shutting down" : "no worker is connected" },
-        "infrastructure",
-      );
+    if (this.draining) {
+      this.fail(att, { type: "PodShutdown", message: "the pod is shutting down" }, "infrastructure");
       return;
     }
+    const link = this.link;
+    if (link) return this.dispatch(att, a, link);
+    // A lease answered just after the worker was lost: keep the call for the restarted worker
+    // rather than spend one of its infrastructure retries.
+    this.held.push({ att, a });
+    this.holdTimer ??= setTimeout(() => this.expireHeld("no worker connected in time"), this.cfg.workerReturnMs);
+  }
+
+  private expireHeld(why: string): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    for (const { att } of this.held.splice(0)) {
+      this.fail(att, { type: "WorkerUnavailable", message: why }, "infrastructure");
+    }
+  }
+
+  private dispatch(att: Attempt, a: Assignment, link: Link): void {
     att.timer = setTimeout(() => this.onTimeout(att), a.timeoutSeconds * 1000 + this.cfg.timeoutGraceMs);
     att.timer.unref();
-    void this.serial.run(key, async () => {
-      let args, kwargs: Record<string, unknown>;
+    const inputs = [...a.args, ...Object.values(a.kwargs)];
+    if (!inputs.some(hasBlob)) {
+      // The common case goes out at once, in the order leased (before a later shutdown).
+      let args, kwargs;
+      try {
+        args = a.args.map((v, i) => toWorker(v, `args[${i}]`));
+        kwargs = Object.fromEntries(Object.entries(a.kwargs).map(([k, v]) => [k, toWorker(v, `kwargs.${k}`)]));
+      } catch (e) {
+        return this.fail(att, { type: "InputUnavailable", message: (e as Error).message }, "infrastructure");
+      }
+      return this.assign(att, a, link, args, kwargs);
+    }
+    void this.serial.run(att.key, async () => {
+      let args, kwargs: Record<string, WorkerForm>;
       try {
         args = await Promise.all(a.args.map((v, i) => this.blobs.inbound(v, `args[${i}]`)));
         kwargs = {};
         for (const [k, v] of Object.entries(a.kwargs)) kwargs[k] = await this.blobs.inbound(v, `kwargs.${k}`);
       } catch (e) {
-        this.fail(att, { type: "InputUnavailable", message: (e as Error).message }, "infrastructure");
-        return;
+        return this.fail(att, { type: "InputUnavailable", message: (e as Error).message }, "infrastructure");
       }
       if (att.state !== "running") return;
-      const sent = link.session.send({
-        type: "assign",
-        call: a.call,
-        attempt: a.attempt,
-        request: a.request,
-        function: a.function,
-        args,
-        kwargs,
-        headers: a.headers,
-      });
-      if (!sent) this.fail(att, { type: "WorkerLost", message: "the worker connection closed" }, "infrastructure");
+      if (this.draining)
+        return this.fail(att, { type: "PodShutdown", message: "the pod is shutting down" }, "infrastructure");
+      this.assign(att, a, link, args, kwargs);
     });
+  }
+
+  private assign(
+    att: Attempt,
+    a: Assignment,
+    link: Link,
+    args: WorkerForm[],
+    kwargs: Record<string, WorkerForm>,
+  ): void {
+    const sent = link.session.send({
+      type: "assign",
+      call: a.call,
+      attempt: a.attempt,
+      request: a.request,
+      function: a.function,
+      args,
+      kwargs,
+      headers: a.headers,
+    });
+    if (!sent) this.fail(att, { type: "WorkerLost", message: "the worker connection closed" }, "infrastructure");
   }
 
   // -- messages from the worker ---------------------------------------------------------------
@@ -542,6 +583,7 @@ export class Sidecar {
     const end = Date.now() + deadlineSeconds * 1000;
     this.log.info("draining", { running: this.running, deadlineSeconds });
     this.changed.notify();
+    this.expireHeld("the pod is shutting down");
     void this.beat();
     this.link?.session.send({ type: "shutdown", drain: true, deadline: deadlineSeconds });
     while ((this.running > 0 || this.leaseInFlight) && Date.now() < end) await this.changed.wait(end - Date.now());
@@ -552,6 +594,8 @@ export class Sidecar {
     }
     // Reports are retried until acknowledged; the pod's grace period bounds this.
     await this.serial.idle();
+    // The worker says bye and closes once its calls are over; closing first would make it exit 2.
+    while (this.link && Date.now() < end) await this.changed.wait(end - Date.now());
     await this.beat();
     this.stop();
     this.log.info("drained", { operatorRequests: this.deps.client.stats, blobs: this.blobs.stats });

@@ -120,6 +120,7 @@ describe("translation", () => {
         retries: { max_retries: 1, initial_delay: 0.5, max_delay: 5, delay_multiplier: 3 },
       },
       { name: "Model.predict", async: false },
+      { name: "not a name", async: false },
     ]);
     expect(functions).toEqual([
       {
@@ -138,8 +139,9 @@ describe("translation", () => {
         application: false,
         retries: { maxRetries: 1, initialDelaySeconds: 0.5, maxDelaySeconds: 5, delayMultiplier: 3 },
       },
+      { name: "Model.predict", async: false, application: false },
     ]);
-    expect(skipped).toEqual(["Model.predict"]);
+    expect(skipped).toEqual(["not a name"]);
   });
 
   it("turns call specs into child calls", async () => {

@@ -1,0 +1,399 @@
+// The sidecar in-process against the real Python worker (python3 -m trellis.worker) and a
+// stand-in operator speaking the runtime API of messages.ts.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { childName } from "../../../operator/src/engine/names.js";
+import { createLogger } from "../../../operator/src/kube/log.js";
+import type { SidecarConfig } from "./config.js";
+import { FakeOperator } from "./fake-operator.testlib.js";
+import { OperatorClient } from "./operator-client.js";
+import { Sidecar } from "./sidecar.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const PYTHON_ROOT = resolve(here, "../../python");
+
+export const APP = `
+import asyncio, os, time
+from tensorlake.applications import RequestContext, application, function
+
+@function()
+def double(x: int) -> int:
+    return x * 2
+
+@function()
+def add(a: int, b: int) -> int:
+    return a + b
+
+@application()
+@function(max_concurrency=4)
+def pair_sum(x: int) -> int:
+    a = double.future(x).run()
+    b = double.future(x + 1).run()
+    return add(a.result(), b.result())
+
+@function()
+def boom(x: int) -> int:
+    raise ValueError(f"bad {x}")
+
+@function()
+def catches(x: int) -> str:
+    try:
+        boom(x)
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+@function()
+def tail(x: int):
+    return double.future(x)
+
+@function()
+def crash_once(x: int) -> str:
+    marker = os.path.join(os.path.dirname(__file__), "crashed")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(17)
+    return f"survived {x}"
+
+@function()
+def sleepy(s: float) -> float:
+    time.sleep(s)
+    return s
+
+@function(timeout=120)
+async def forever(x: int) -> int:
+    await asyncio.sleep(600)
+    return x
+
+@function()
+def big(n: int) -> str:
+    return "x" * n
+
+@function()
+def length(s: str) -> int:
+    return len(s)
+
+@function()
+def big_pipeline(n: int) -> int:
+    return length(big(n))
+
+@function()
+def stateful(x: int) -> int:
+    ctx = RequestContext.get()
+    ctx.state.set("seen", x)
+    ctx.progress.update(1, 2, "half")
+    ctx.metrics.counter("calls")
+    return ctx.state.get("seen") + 1
+`;
+
+export interface Worker {
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: string[];
+}
+
+export function startWorker(dir: string, socket: string, module = "app.py"): Worker {
+  const proc = spawn(
+    "python3",
+    ["-m", "trellis.worker", "--socket", socket, "--module", module, "--concurrency", "4"],
+    {
+      cwd: dir,
+      env: { ...process.env, PYTHONPATH: PYTHON_ROOT, PYTHONDONTWRITEBYTECODE: "1" },
+      stdio: ["ignore", "inherit", "pipe"],
+    },
+  );
+  const stderr: string[] = [];
+  proc.stderr!.on("data", (c: Buffer) => stderr.push(c.toString()));
+  const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
+  return { proc, exited, stderr };
+}
+
+describe("sidecar with the real worker", { timeout: 30_000 }, () => {
+  let dir: string;
+  let op: FakeOperator;
+  let sidecar: Sidecar;
+  let client: OperatorClient;
+  let worker: Worker;
+  let logs: string[];
+  let config: SidecarConfig;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "trellis-sidecar-"));
+    writeFileSync(join(dir, "app.py"), APP);
+    op = new FakeOperator();
+    await op.start();
+    logs = [];
+    const log = createLogger({ level: "debug", sink: (l) => logs.push(l) });
+    config = {
+      operatorUrl: op.url,
+      podNamespace: "default",
+      podName: "app-pair-sum-abcde",
+      token: op.token,
+      function: "pair_sum",
+      concurrency: 4,
+      socket: join(dir, "worker.sock"),
+      sdkSource: "",
+      sdkDir: join(dir, "sdk"),
+      readyFile: join(dir, "ready"),
+      workerHeartbeatMs: 100,
+      workerHeartbeatTimeoutMs: 1_000,
+      timeoutGraceMs: 200,
+      workerReturnMs: 10_000,
+      drainDeadlineSeconds: 10,
+      progressIntervalMs: 50,
+      logLevel: "debug",
+    };
+    client = new OperatorClient({
+      url: op.url,
+      namespace: "default",
+      pod: config.podName,
+      token: op.token,
+      log,
+      backoff: { initialMs: 5, maxMs: 50, multiplier: 2 },
+    });
+    sidecar = new Sidecar({ config, client, log, version: "test" });
+    await sidecar.start();
+    worker = startWorker(dir, config.socket);
+    await op.until("registration", () => op.registrations.length === 1);
+  });
+
+  afterEach(async (ctx) => {
+    sidecar.stop();
+    worker.proc.kill("SIGKILL");
+    await worker.exited;
+    await op.stop();
+    if (ctx.task.result?.state === "fail") {
+      process.stderr.write(
+        `--- sidecar log ---\n${logs.join("\n")}\n--- worker stderr ---\n${worker.stderr.join("")}\n`,
+      );
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const final = (name: string, timeoutMs?: number) =>
+    op.until(
+      `${name} to finish`,
+      () => {
+        const c = op.calls.get(name);
+        return c && ["Succeeded", "Failed", "Cancelled"].includes(c.phase) ? c : undefined;
+      },
+      timeoutMs,
+    );
+
+  it("registers the worker's function table with the pod's capacity", () => {
+    const reg = op.registrations[0]!;
+    expect(reg).toMatchObject({ function: "pair_sum", capacity: 4, sidecarVersion: "test" });
+    expect(reg.functions.find((f) => f.name === "pair_sum")).toMatchObject({
+      application: true,
+      async: false,
+      maxConcurrency: 4,
+    });
+    expect(reg.functions.map((f) => f.name)).toContain("forever");
+  });
+
+  it("runs a call that creates children, waits for them and succeeds", async () => {
+    op.addRoot("r0123456789abcdef", "pair_sum", [{ value: 3 }]);
+    const root = await final("r0123456789abcdef");
+    expect(root.phase).toBe("Succeeded");
+    expect(root.output).toEqual({ value: 14 });
+    // Children named per PROTOCOL.md §7, with the sequence numbers the operator checks.
+    const kids = op
+      .routes("children")
+      .flatMap((r) => (r.body as { calls: { name: string; sequence: number; function: string }[] }).calls);
+    expect(kids.map((k) => [k.name, k.sequence, k.function])).toEqual([
+      ["r0123456789abcdef-564r2ejegai5vlsd", 0, "double"],
+      ["r0123456789abcdef-jipmbttnlnhowces", 1, "double"],
+      [expect.stringMatching(/^r0123456789abcdef-[a-z2-7]{16}$/), 2, "add"],
+    ]);
+    expect([...op.calls.values()].every((c) => c.phase === "Succeeded")).toBe(true);
+    expect(op.routes("wait").length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("reports a user exception with type, message and traceback", async () => {
+    op.addRoot("r-boom", "boom", [{ value: 3 }]);
+    const c = await final("r-boom");
+    expect(c.phase).toBe("Failed");
+    expect(c.failures).toHaveLength(1);
+    const f = c.failures[0]!;
+    expect(f).toMatchObject({
+      attempt: 1,
+      kind: "user",
+      retryable: true,
+      error: { type: "ValueError", message: "bad 3" },
+    });
+    expect(f.error.traceback).toMatch(/Traceback[\s\S]*raise ValueError[\s\S]*ValueError: bad 3/);
+  });
+
+  it("hands a child's failure to the waiting parent, which can catch it", async () => {
+    op.addRoot("r-catch", "catches", [{ value: 4 }]);
+    const c = await final("r-catch");
+    expect(c.output).toEqual({ value: "FunctionError: function 'boom' failed: ValueError: bad 4" });
+  });
+
+  it("reports a tail call, and the call ends with its target's output", async () => {
+    op.addRoot("r-tail", "tail", [{ value: 5 }]);
+    const c = await final("r-tail");
+    const target = childName("r-tail", "r-tail", 0);
+    expect(c).toMatchObject({ phase: "Succeeded", output: { value: 10 }, tailCall: target });
+    expect(op.routes("tail").map((r) => r.body)).toEqual([{ attempt: 1, tailCall: target }]);
+    expect(op.routes("result").map((r) => r.body)).toEqual([{ attempt: 1, output: { value: 10 } }]);
+  });
+
+  it("reports a worker crash as an infrastructure failure and serves the restarted worker", async () => {
+    op.addRoot("r-crash", "crash_once", [{ value: 1 }]);
+    expect(await worker.exited).toBe(17);
+    await op.until("the infrastructure failure", () => op.calls.get("r-crash")!.failures.length === 1);
+    expect(op.calls.get("r-crash")!.failures[0]).toMatchObject({
+      attempt: 1,
+      kind: "infrastructure",
+      error: { type: "WorkerLost" },
+    });
+    worker = startWorker(dir, config.socket); // what the kubelet does
+    const c = await final("r-crash");
+    expect(c).toMatchObject({ phase: "Succeeded", attempt: 2, output: { value: "survived 1" } });
+    expect(op.registrations).toHaveLength(2);
+  });
+
+  it("treats a worker that stops answering heartbeats as lost", async () => {
+    op.addRoot("r-hung", "sleepy", [{ value: 30 }]);
+    await op.until("the call to run", () => op.calls.get("r-hung")!.phase === "Running");
+    worker.proc.kill("SIGSTOP");
+    await op.until("the infrastructure failure", () => op.calls.get("r-hung")!.failures.length === 1, 5_000);
+    expect(op.calls.get("r-hung")!.failures[0]).toMatchObject({
+      kind: "infrastructure",
+      error: { message: expect.stringMatching(/no heartbeat answer/) },
+    });
+  });
+
+  it("stops an attempt that runs past its timeout plus grace", async () => {
+    op.addRoot("r-slow", "forever", [{ value: 1 }], { timeoutSeconds: 0.3 });
+    const c = await final("r-slow");
+    expect(c.failures[0]).toMatchObject({ kind: "timeout", error: { type: "FunctionTimeout" } });
+    // The worker was told to cancel and is free again: a next call runs.
+    op.addRoot("r-after", "double", [{ value: 2 }]);
+    expect((await final("r-after")).output).toEqual({ value: 4 });
+  });
+
+  it("cancels a call the operator lists in a heartbeat answer, without reporting it", async () => {
+    op.addRoot("r-cancel", "forever", [{ value: 1 }]);
+    await op.until("the call to run", () => op.calls.get("r-cancel")!.phase === "Running");
+    op.cancelNext = ["r-cancel"];
+    await op.until("heartbeats without the call", () => {
+      const hb = op.heartbeats.at(-1);
+      return op.cancelNext.length === 0 && hb && !hb.calls.some((c) => c.call === "r-cancel");
+    });
+    expect(op.calls.get("r-cancel")!.failures).toEqual([]);
+    expect(op.routes("result")).toEqual([]);
+    expect(sidecar.running).toBe(0);
+  });
+
+  it("moves values over the inline limit through the blob store both ways", async () => {
+    await sidecar.drain(0); // re-register with a small limit
+    worker = startWorker(dir, config.socket);
+    op.settings.inlineValueLimitBytes = 1024;
+    const log = createLogger({ level: "debug", sink: (l) => logs.push(l) });
+    client = new OperatorClient({ url: op.url, namespace: "default", pod: config.podName, token: op.token, log });
+    sidecar = new Sidecar({ config, client, log, version: "test" });
+    await sidecar.start();
+    await op.until("registration", () => op.registrations.length === 2);
+    op.addRoot("r-big", "big_pipeline", [{ value: 5000 }]);
+    const c = await final("r-big");
+    expect(c.output).toEqual({ value: 5000 });
+    const bigChild = [...op.calls.values()].find((x) => x.function === "big")!;
+    expect(bigChild.output).toEqual({ blob: expect.stringMatching(/^ns\/r-big-/) });
+    expect(JSON.parse(op.blobs.get(bigChild.output!.blob!)!.toString())).toEqual({ value: "x".repeat(5000) });
+    expect(op.routes("blob-get").length).toBeGreaterThanOrEqual(2); // the parent's resolved + length's input
+  });
+
+  it("retries operator requests on 5xx and 429 until acknowledged", async () => {
+    op.inject.set("result", [503, 429, 500]);
+    op.inject.set("children", [502]);
+    op.addRoot("r-retry", "pair_sum", [{ value: 1 }]);
+    const c = await final("r-retry");
+    expect(c.output).toEqual({ value: 6 });
+    expect(op.routes("result").filter((r) => r.status !== 200).length).toBe(3);
+    expect(client.stats.retries).toBeGreaterThanOrEqual(4);
+  });
+
+  it("relays request state, progress and metrics", async () => {
+    op.addRoot("r-state", "stateful", [{ value: 41 }]);
+    const c = await final("r-state");
+    expect(c.output).toEqual({ value: 42 });
+    expect(op.state.get("r-state/seen")).toEqual({ value: 41 });
+    expect(op.progress).toEqual([{ call: "r-state", body: { current: 1, total: 2, message: "half" } }]);
+    expect(logs.some((l) => l.includes("metrics of the attempt") && l.includes('"counter:calls":1'))).toBe(true);
+  });
+
+  it("drains on request: running calls finish, the worker exits 0, then the sidecar stops", async () => {
+    op.addRoot("r-drain", "sleepy", [{ value: 0.5 }]);
+    await op.until("the call to run", () => op.calls.get("r-drain")!.phase === "Running" && sidecar.running === 1);
+    await sidecar.drain(10);
+    expect(op.calls.get("r-drain")).toMatchObject({ phase: "Succeeded", output: { value: 0.5 } });
+    expect(op.heartbeats.some((h) => h.draining)).toBe(true);
+    expect(await worker.exited).toBe(0);
+  });
+
+  it("reports calls still running at the drain deadline as infrastructure failures", async () => {
+    op.addRoot("r-late", "sleepy", [{ value: 20 }]);
+    await op.until("the call to run", () => op.calls.get("r-late")!.phase === "Running" && sidecar.running === 1);
+    await sidecar.drain(0.3);
+    expect(op.calls.get("r-late")!.failures[0]).toMatchObject({
+      kind: "infrastructure",
+      error: { type: "PodShutdown" },
+    });
+  });
+});
+
+describe("sidecar with a worker whose code does not import", { timeout: 30_000 }, () => {
+  it("reports the load failure to the operator and keeps serving", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "trellis-sidecar-"));
+    writeFileSync(join(dir, "broken.py"), "import no_such_module_here\n");
+    const op = new FakeOperator();
+    await op.start();
+    const logs: string[] = [];
+    const log = createLogger({ level: "debug", sink: (l) => logs.push(l) });
+    const client = new OperatorClient({ url: op.url, namespace: "default", pod: "p", token: op.token, log });
+    const config = {
+      operatorUrl: op.url,
+      podNamespace: "default",
+      podName: "p",
+      token: op.token,
+      function: "f",
+      socket: join(dir, "worker.sock"),
+      sdkSource: "",
+      sdkDir: "",
+      readyFile: join(dir, "ready"),
+      workerHeartbeatMs: 100,
+      workerHeartbeatTimeoutMs: 1000,
+      timeoutGraceMs: 200,
+      workerReturnMs: 1000,
+      drainDeadlineSeconds: 1,
+      progressIntervalMs: 50,
+      logLevel: "debug" as const,
+    };
+    const sidecar = new Sidecar({ config, client, log, version: "test" });
+    await sidecar.start();
+    try {
+      for (let i = 1; i <= 2; i++) {
+        const w = startWorker(dir, config.socket, "broken.py");
+        expect(await w.exited).toBe(3);
+        await op.until("the load failure", () => op.loadFailures.length === i);
+      }
+      expect(op.loadFailures[0]).toMatchObject({
+        function: "f",
+        error: { type: "ModuleNotFoundError", message: "No module named 'no_such_module_here'" },
+      });
+      expect(op.loadFailures[0]!.error.traceback).toMatch(/Traceback/);
+      expect(op.registrations).toEqual([]);
+      expect(existsSync(config.socket)).toBe(true);
+    } finally {
+      sidecar.stop();
+      await op.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
