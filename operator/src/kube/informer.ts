@@ -16,8 +16,11 @@ import type { Informer, KubeObject, ObjectKey, WatchEventType } from "./types.js
 export const INFORMER_DEFAULTS = {
   /** Full relist that reconciles the cache with the server. */
   relistIntervalMs: 5 * 60_000,
-  /** A watch with no event and no bookmark for this long is restarted. */
-  watchdogMs: 60_000,
+  /**
+   * A watch with no event and no bookmark for this long is restarted. kube-apiserver v1.34 sends
+   * a bookmark on a quiet watch every 60 s (measured), so 60 s would race it; 90 s does not.
+   */
+  watchdogMs: 90_000,
   /** Backoff between failed list/watch attempts. */
   backoffInitialMs: 100,
   backoffMaxMs: 30_000,
@@ -86,6 +89,8 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
   private resourceVersion = "";
   /** Where the next watch starts (normally resourceVersion). */
   private watchFrom = "";
+  /** Consecutive failed list/watch attempts (backoff); reset by any event received. */
+  private failures = 0;
   private nextRelistAt = 0;
   private stopped = false;
   private running: Promise<void> | undefined;
@@ -171,7 +176,6 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
 
   private async loop(): Promise<void> {
     let needList = true;
-    let failures = 0;
     while (!this.stopped) {
       try {
         if (needList) {
@@ -184,7 +188,6 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
         if (end === "stopped") break;
         if (end === "relist") {
           needList = true;
-          failures = 0;
           continue;
         }
         if (end === "watchdog") {
@@ -195,24 +198,26 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
         }
         const quiet = this.stats.events + this.stats.bookmarks === eventsBefore;
         if (end === "closed" && quiet && performance.now() - started < this.o.minHealthyWatchMs) {
-          failures++; // the server keeps closing at once: do not spin
-          await this.sleep(this.backoff(failures));
-        } else {
-          failures = 0;
+          this.failures++; // the server keeps closing at once: do not spin
+          await this.sleep(this.backoff(this.failures));
         }
       } catch (e) {
         if (this.stopped) break;
         needList = true;
-        failures++;
+        this.failures++;
         if (isGone(e)) {
           this.stats.gone++;
           this.o.log.info("resourceVersion too old, relisting", { informer: this.o.name });
-          if (failures === 1) continue; // 410 is routine: relist at once the first time
+          if (this.failures === 1) continue; // 410 is routine: relist at once the first time
         } else {
           this.stats.watchErrors++;
-          this.o.log.warn("list/watch failed, relisting after backoff", { informer: this.o.name, err: e, failures });
+          this.o.log.warn("list/watch failed, relisting after backoff", {
+            informer: this.o.name,
+            err: e,
+            failures: this.failures,
+          });
         }
-        await this.sleep(this.backoff(failures));
+        await this.sleep(this.backoff(this.failures));
       }
     }
   }
@@ -289,6 +294,7 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
 
   private handle(ev: RawWatchEvent<T>): void {
     this.stats.lastEventAt = Date.now();
+    if (ev.type !== "ERROR") this.failures = 0; // the stream works: the next failure starts a fresh backoff
     switch (ev.type) {
       case "BOOKMARK":
         this.stats.bookmarks++;
