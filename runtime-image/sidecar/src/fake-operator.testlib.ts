@@ -105,14 +105,17 @@ export class FakeOperator {
     });
   }
 
-  /** Resolves once `cond` holds (checked on every change), or rejects after `timeoutMs`. */
+  /**
+   * Resolves once `cond` holds, or rejects after `timeoutMs`. Checked on every change of the
+   * fake, and every 50 ms for conditions outside it (files, processes).
+   */
   async until<T>(what: string, cond: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const v = cond();
       if (v) return v;
       if (Date.now() >= end) throw new Error(`timed out waiting for ${what}`);
-      await this.changed.wait(end - Date.now());
+      await this.changed.wait(Math.min(50, end - Date.now()));
     }
   }
 
