@@ -36,6 +36,8 @@ export type ItemsResult = { items: ValueRef[] } | { error: string } | { loading:
 export interface CallView {
   call(name: string): Call | undefined;
   children(parent: string): Call[];
+  /** Counts over `parent`'s children (cheap: no list). */
+  childStats(parent: string): { count: number; succeeded: number; failed: string | undefined };
   requestError(request: string): string | undefined;
   policy(call: Call): CallPolicy;
   /** Standing of the pod running `call`'s attempt. */

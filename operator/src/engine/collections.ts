@@ -28,22 +28,50 @@ function invalidCall(message: string): CallError {
   return { type: "SDKUsageError", message, reason: "invalid_call" };
 }
 
-/** Creates the children not yet known; returns the existing ones by index, or the create action. */
+/**
+ * The children of a collection call by index (item i / step k has sequence i / k). When some are
+ * missing, the create action for them; names are hashed only then, so that settling a 2,000-item
+ * map on each item's completion stays cheap.
+ */
 function ensureChildren(
   call: Call,
   view: CallView,
-  wanted: ChildRequest[],
+  n: number,
+  describe: (i: number) => ChildRequest,
 ): { byIndex: (Call | undefined)[]; create?: Action } {
-  const known = new Map(view.children(nameOf(call)).map((c) => [nameOf(c), c]));
-  const byIndex = wanted.map((w) => known.get(w.name));
-  const missing = wanted.filter((_, i) => byIndex[i] === undefined);
-  if (missing.length === 0) return { byIndex };
+  const byIndex: (Call | undefined)[] = new Array(n);
+  let found = 0;
+  for (const c of view.children(nameOf(call))) {
+    const i = c.spec.sequence;
+    if (i !== undefined && i < n && byIndex[i] === undefined) {
+      byIndex[i] = c;
+      found++;
+    }
+  }
+  if (found === n) return { byIndex };
   const root = view.call(requestOf(call));
   if (!root) return { byIndex };
-  return { byIndex, create: { type: "create", calls: missing.map((m) => buildChild(call, root, m)) } };
+  const missing: Call[] = [];
+  for (let i = 0; i < n; i++) if (byIndex[i] === undefined) missing.push(buildChild(call, root, describe(i)));
+  return { byIndex, create: { type: "create", calls: missing } };
 }
 
 /** The outcome of a collection whose children all exist: first failure, or all Succeeded. */
+/**
+ * While a collection runs, its children's counts decide without listing them (each item's
+ * completion requeues the collection: this keeps that O(1) until the last one).
+ */
+function quickSettle(call: Call, view: CallView, n: number, now: number): Action[] | undefined {
+  const s = view.childStats(nameOf(call));
+  if (s.count < n) return undefined;
+  if (s.failed !== undefined) {
+    const c = view.call(s.failed);
+    if (c) return [fail(inputFailure(s.failed, c), now)];
+  }
+  if (s.succeeded < n) return [{ type: "markWaiting", phase: "Running" }];
+  return undefined;
+}
+
 function settle(children: Call[], now: number, onSuccess: () => Action): Action[] {
   let done = 0;
   for (const c of children) {
@@ -61,13 +89,15 @@ export function decideMap(call: Call, view: CallView, now: number): Action[] {
   if (r.items.length === 0) return [succeed({ value: [] }, now)];
   const request = requestOf(call);
   const name = nameOf(call);
-  const wanted = r.items.map((item, i) => ({
+  const items = r.items;
+  const quick = quickSettle(call, view, items.length, now);
+  if (quick) return quick;
+  const { byIndex, create } = ensureChildren(call, view, items.length, (i) => ({
     name: childName(request, name, i),
     sequence: i,
     function: call.spec.function,
-    args: [item],
+    args: [items[i]!],
   }));
-  const { byIndex, create } = ensureChildren(call, view, wanted);
   if (create) return [create, { type: "markWaiting", phase: "Running" }];
   const children = byIndex as Call[];
   return settle(children, now, () => ({ ...succeed({ value: null }, now), output: assemble(children) }));
@@ -99,18 +129,16 @@ export function decideReduce(call: Call, view: CallView, now: number): Action[] 
   const request = requestOf(call);
   const name = nameOf(call);
   const rest = initial === undefined ? items.slice(1) : items;
-  let acc: ValueRef = (initial ?? items[0])!;
-  const wanted: ChildRequest[] = rest.map((item, k) => {
-    const step: ChildRequest = {
-      name: childName(request, name, k),
-      sequence: k,
-      function: call.spec.function,
-      args: [acc, item],
-    };
-    acc = { call: step.name };
-    return step;
-  });
-  const { byIndex, create } = ensureChildren(call, view, wanted);
+  const first: ValueRef = (initial ?? items[0])!;
+  const stepName = (k: number) => childName(request, name, k);
+  const quick = quickSettle(call, view, rest.length, now);
+  if (quick) return quick;
+  const { byIndex, create } = ensureChildren(call, view, rest.length, (k) => ({
+    name: stepName(k),
+    sequence: k,
+    function: call.spec.function,
+    args: [k === 0 ? first : { call: stepName(k - 1) }, rest[k]!],
+  }));
   if (create) return [create, { type: "markWaiting", phase: "Running" }];
   const steps = byIndex as Call[];
   const last = steps[steps.length - 1]!;

@@ -31,6 +31,14 @@ class MultiIndex {
   }
 }
 const EMPTY: ReadonlySet<string> = new Set();
+
+/** Counts over a parent's children, kept as calls change (a map's progress in O(1)). */
+export interface ChildStats {
+  count: number;
+  succeeded: number;
+  /** Children that Failed or were Cancelled. */
+  failed: Set<string>;
+}
 const TOMBSTONES_MAX = 10_000;
 
 export class CallGraph {
@@ -40,6 +48,7 @@ export class CallGraph {
   private readonly dependents = new MultiIndex();
   private readonly delegators = new MultiIndex();
   private readonly requestErrors = new Map<string, string>();
+  private readonly stats = new Map<string, ChildStats>();
   private readonly tombstones = new Map<string, string | undefined>();
   private readonly listeners: GraphListener[] = [];
 
@@ -76,6 +85,13 @@ export class CallGraph {
   delegatorsOf(namespace: string, tail: string): string[] {
     return [...this.delegators.get(callKey(namespace, tail))];
   }
+  /** How many children `parent` has, how many Succeeded, which failed. */
+  childStats(namespace: string, parent: string): { count: number; succeeded: number; failed: string | undefined } {
+    const s = this.stats.get(callKey(namespace, parent));
+    if (!s) return { count: 0, succeeded: 0, failed: undefined };
+    return { count: s.count, succeeded: s.succeeded, failed: s.failed.values().next().value };
+  }
+
   /** The first call of the request known to have failed with a RequestError. */
   requestErrorOf(namespace: string, request: string): string | undefined {
     return this.requestErrors.get(callKey(namespace, request));
@@ -122,7 +138,16 @@ export class CallGraph {
   private index(c: Call) {
     const ns = namespaceOf(c);
     const name = nameOf(c);
-    if (c.spec.parent) this.children.add(callKey(ns, c.spec.parent), name);
+    if (c.spec.parent) {
+      const pk = callKey(ns, c.spec.parent);
+      this.children.add(pk, name);
+      let s = this.stats.get(pk);
+      if (!s) this.stats.set(pk, (s = { count: 0, succeeded: 0, failed: new Set() }));
+      s.count++;
+      const p = c.status?.phase;
+      if (p === "Succeeded") s.succeeded++;
+      else if (p === "Failed" || p === "Cancelled") s.failed.add(name);
+    }
     this.byRequest.add(callKey(ns, requestOf(c)), name);
     for (const i of allInputs(c)) this.dependents.add(callKey(ns, i), name);
     if (c.status?.tailCall) this.delegators.add(callKey(ns, c.status.tailCall), name);
@@ -135,7 +160,17 @@ export class CallGraph {
   private unindex(c: Call) {
     const ns = namespaceOf(c);
     const name = nameOf(c);
-    if (c.spec.parent) this.children.delete(callKey(ns, c.spec.parent), name);
+    if (c.spec.parent) {
+      const pk = callKey(ns, c.spec.parent);
+      this.children.delete(pk, name);
+      const s = this.stats.get(pk);
+      if (s) {
+        s.count--;
+        if (c.status?.phase === "Succeeded") s.succeeded--;
+        s.failed.delete(name);
+        if (s.count === 0) this.stats.delete(pk);
+      }
+    }
     this.byRequest.delete(callKey(ns, requestOf(c)), name);
     for (const i of allInputs(c)) this.dependents.delete(callKey(ns, i), name);
     if (c.status?.tailCall) this.delegators.delete(callKey(ns, c.status.tailCall), name);

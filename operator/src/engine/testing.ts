@@ -47,6 +47,15 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
   return {
     call: (n) => byName.get(n),
     children: (p) => calls.filter((c) => c.spec.parent === p),
+    childStats: (p) => {
+      const kids = calls.filter((c) => c.spec.parent === p);
+      const failed = kids.find((c) => c.status?.phase === "Failed" || c.status?.phase === "Cancelled");
+      return {
+        count: kids.length,
+        succeeded: kids.filter((c) => c.status?.phase === "Succeeded").length,
+        failed: failed?.metadata.name,
+      };
+    },
     requestError: (r) =>
       calls.find(
         (c) =>

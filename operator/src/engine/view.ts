@@ -38,6 +38,7 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
         .childrenOf(namespace, p)
         .map((n) => graph.get(namespace, n))
         .filter((c): c is Call => c !== undefined),
+    childStats: (p) => graph.childStats(namespace, p),
     requestError: (r) => graph.requestErrorOf(namespace, r),
     policy: (c) => policyOf(d, c),
     pod: (pod, call, attempt) => d.dispatcher.attemptState(namespace, pod, call, attempt),
