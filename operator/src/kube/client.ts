@@ -54,6 +54,32 @@ export function loadKubeConfig(file?: string): KubeConfig {
   return kc;
 }
 
+/**
+ * Makes client-node's generated API clients (kc.makeApiClient(CoreV1Api), ...) reuse one
+ * keep-alive agent instead of building a new one, with a new TLS handshake, for every request.
+ * createAgent is private in client-node's typings but is the one seam all its request paths use;
+ * proxied clusters keep client-node's own agents.
+ */
+export function shareAgent(kc: KubeConfig, maxSockets: number = CLIENT_DEFAULTS.maxSockets): KubeConfig {
+  const target = kc as unknown as {
+    createAgent: (cluster: { proxyUrl?: string; server: string } | null, opts: https.AgentOptions) => http.Agent;
+  };
+  const original = target.createAgent.bind(kc);
+  const cache = new Map<string, http.Agent>();
+  target.createAgent = (cluster, opts) => {
+    if (!cluster || cluster.proxyUrl) return original(cluster, opts);
+    const key = `${cluster.server}|${String(opts.rejectUnauthorized)}|${opts.servername ?? ""}`;
+    let agent = cache.get(key);
+    if (!agent) {
+      const Agent = cluster.server.startsWith("http:") ? http.Agent : https.Agent;
+      agent = new Agent({ ...opts, keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: "lifo" });
+      cache.set(key, agent);
+    }
+    return agent;
+  };
+  return kc;
+}
+
 export interface KubeClientOptions {
   maxSockets?: number;
   requestTimeoutMs?: number;

@@ -1,6 +1,7 @@
 // Pure pieces of the edge: paths, queries, error typing, the logger.
 import { describe, expect, it } from "vitest";
-import { buildQuery } from "./client.js";
+import { KubeConfig } from "@kubernetes/client-node";
+import { buildQuery, shareAgent } from "./client.js";
 import {
   errorFromResponse,
   isAlreadyExists,
@@ -84,5 +85,23 @@ describe("logger", () => {
     expect(parseLogLevel(undefined)).toBe("info");
     expect(parseLogLevel("debug")).toBe("debug");
     expect(() => parseLogLevel("loud")).toThrow(/log level: must be one of/);
+  });
+});
+
+describe("shareAgent", () => {
+  it("gives client-node's request paths one keep-alive agent", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromClusterAndUser(
+      { name: "c", server: "https://127.0.0.1:1", skipTLSVerify: false },
+      { name: "u", token: "t" },
+    );
+    shareAgent(kc, 7);
+    const a: { agent?: unknown } = {};
+    const b: { agent?: unknown } = {};
+    await kc.applyToHTTPSOptions(a as never);
+    await kc.applyToHTTPSOptions(b as never);
+    expect(a.agent).toBe(b.agent);
+    expect((a.agent as { keepAlive: boolean; maxSockets: number }).keepAlive).toBe(true);
+    expect((a.agent as { maxSockets: number }).maxSockets).toBe(7);
   });
 });
