@@ -34,6 +34,8 @@ export interface DispatcherDeps {
   policy: (call: Call) => CallPolicy;
   /** Calls whose attempt may have been lost (pod gone or silent): reconcile them. */
   onLost: (keys: string[]) => void;
+  /** A call was assigned: how long it waited ready (ms), for the dispatch-latency histogram. */
+  onDispatched?: (namespace: string, application: string, fn: string, queuedMs: number) => void;
 }
 
 export class Dispatcher implements DispatcherView {
@@ -212,6 +214,7 @@ export class Dispatcher implements DispatcherView {
         const out = await this.d.store.patchStatus(cur, patch);
         if (!out) return undefined;
         this.addRunning(pod, name, attempt, now);
+        this.d.onDispatched?.(q.namespace, q.application, q.fn, now - readyAt);
         return this.assignment(out, attempt);
       })
       .finally(() => this.starting.delete(key));

@@ -60,9 +60,18 @@ export interface EngineDeps {
   ) => void;
   /** A pod's worker could not import the code (the Application controller shows CodeLoaded=False). */
   onCodeLoadFailure?: RuntimeApiDeps["onCodeLoadFailure"];
+  /** Metrics hooks (main.ts wires them to prom-client). */
+  hooks?: EngineHooks;
   clock?: Clock;
   config?: Partial<EngineConfig>;
   logger?: Logger;
+}
+
+export interface EngineHooks {
+  /** A call was assigned to a pod after waiting `queuedMs` ready in its queue. */
+  dispatched?(namespace: string, application: string, fn: string, queuedMs: number): void;
+  /** A call reached Succeeded, Failed or Cancelled. */
+  finished?(namespace: string, application: string, fn: string, phase: string): void;
 }
 
 export interface Engine {
@@ -109,7 +118,15 @@ export function createEngine(deps: EngineDeps): Engine {
   const queue = deps.queue;
   const enqueueKeys = (keys: string[]) => keys.forEach((k) => queue.add(k));
   const policy = (c: Call) => policyOf({ applications: deps.applications, dispatcher, config }, c);
-  const dispatcher: Dispatcher = new Dispatcher({ graph, store, clock, config, policy, onLost: enqueueKeys });
+  const dispatcher: Dispatcher = new Dispatcher({
+    graph,
+    store,
+    clock,
+    config,
+    policy,
+    onLost: enqueueKeys,
+    onDispatched: deps.hooks?.dispatched,
+  });
   const waiters = new Waiters((ns, n) => graph.get(ns, n));
   const view = (ns: string) => makeView(ns, { graph, applications: deps.applications, dispatcher, config, itemsCache });
   const controller = new CallController({
@@ -162,6 +179,7 @@ export function createEngine(deps: EngineDeps): Engine {
     if (!finished || !prev) return;
     waiters.notify(ns, name);
     progress.forget(key);
+    if (next) deps.hooks?.finished?.(ns, c.spec.application, c.spec.function, phaseOf(next));
     dispatcher.dequeue(ns, name, c.spec.application, c.spec.function);
     const add = (n: string) => queue.add(callKey(ns, n));
     graph.dependentsOf(ns, name).forEach(add);
