@@ -343,7 +343,7 @@ export class Sidecar {
     switch (msg.type) {
       case "calls":
         // Even for an attempt that is over: creation is idempotent and harmless.
-        void this.serial.run(key, () => this.createChildren(link, att, call, msg.calls as CallSpec[]));
+        void this.serial.run(key, () => this.createChildren(link, att, call, attemptNo, msg.calls as CallSpec[]));
         return;
       case "watch":
         void this.serial.run(key, () => link.waiter.watch((msg.ids as string[]) ?? []));
@@ -406,10 +406,15 @@ export class Sidecar {
     }
   }
 
-  private async createChildren(link: Link, att: Attempt | undefined, call: string, specs: CallSpec[]): Promise<void> {
+  private async createChildren(
+    link: Link,
+    att: Attempt | undefined,
+    call: string,
+    attemptNo: number,
+    specs: CallSpec[],
+  ): Promise<void> {
     if (!Array.isArray(specs) || specs.length === 0) return;
     const seq = att?.seq ?? new SeqFinder(requestOf(call), call);
-    const attemptNo = att?.attempt ?? 1;
     const children = [];
     for (const spec of specs) {
       this.remember(spec.id, spec.function);
