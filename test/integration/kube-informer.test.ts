@@ -14,6 +14,7 @@ import {
   loadKubeConfig,
   waitFor,
 } from "./support/cluster.js";
+import { kubectl, repoRoot } from "../support/kube.js";
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -24,6 +25,8 @@ let client: KubeClient;
 let writer: KubeObjectWriter;
 
 beforeAll(async () => {
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", `${repoRoot}/crds/`]);
+  await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/applications.trellis.dev"]);
   client = await KubeClient.create(loadKc(kubeconfigPath()));
   writer = new KubeObjectWriter(client);
 });
