@@ -124,6 +124,30 @@ describe("engine on fakes: the call path", () => {
     expect(h.api.writesOf(m)).toEqual(["create", "status:Succeeded"]);
   });
 
+  it("a map over the output of another call (itemsFrom), read back from the blob store", async () => {
+    h = await harness({ inlineValueLimitBytes: 32 });
+    h.pods.set("pf", "f");
+    h.pods.set("pg", "g");
+    await h.createRoot("r");
+    await lease("pf");
+    const [src, m] = [childName("r", "r", 0), childName("r", "r", 1)];
+    await h.req("pf", "POST", "/calls/r/children", {
+      attempt: 1,
+      calls: [
+        { name: src, sequence: 0, function: "g" },
+        { name: m, sequence: 1, function: "g", map: { itemsFrom: src } },
+      ],
+    });
+    const [s] = await lease("pg");
+    await result("pg", s!.call, 1, { value: ["aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc"] });
+    expect(h.call(src)!.status!.output!.blob).toBeDefined();
+    await h.until("3 items queued", () => h.engine.dispatcher.queuedAndRunning("ns", "app", "g").queued === 3);
+    const items = await lease("pg", 3);
+    for (const a of items) await result("pg", a.call, 1, { value: (a.args[0]!.value as string).slice(0, 1) });
+    const w = await h.req("pf", "POST", "/wait", { calls: [m], mode: "all", waitMs: 3000 });
+    expect(w.json().outcomes[0]).toMatchObject({ phase: "Succeeded", output: { value: ["a", "b", "c"] } });
+  });
+
   it("a chain of tail calls completes link by link with one write per link", async () => {
     h = await harness();
     h.pods.set("pf", "f");

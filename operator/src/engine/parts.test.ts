@@ -100,3 +100,21 @@ describe("Waiters", () => {
     expect(w.size()).toBe(0);
   });
 });
+
+describe("list outputs read from blobs (itemsFrom)", () => {
+  it("a blob document of any size: value arrays and list forms split into items", async () => {
+    const { itemsOfDocument } = await import("./values.js");
+    const bigPickle = "A".repeat(200_000);
+    expect(itemsOfDocument(Buffer.from(JSON.stringify({ list: [{ pickle: bigPickle }, { value: 1 }] })))).toEqual({
+      items: [{ pickle: bigPickle }, { value: 1 }],
+    });
+    expect(itemsOfDocument(Buffer.from(JSON.stringify({ value: [1, 2] })))).toEqual({
+      items: [{ value: 1 }, { value: 2 }],
+    });
+    expect(itemsOfDocument(Buffer.from(JSON.stringify({ pickle: bigPickle })))).toMatchObject({
+      error: expect.stringMatching(/pickled/),
+    });
+    expect(itemsOfDocument(Buffer.from("{}"))).toMatchObject({ error: expect.any(String) });
+    expect(itemsOfDocument(Buffer.from("nope"))).toMatchObject({ error: expect.any(String) });
+  });
+});

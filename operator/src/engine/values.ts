@@ -46,5 +46,5 @@ export function itemsOfDocument(bytes: Buffer): ItemsResult {
   }
   const doc = blobDocument.safeParse(parsed);
   if (!doc.success) return { error: "its output blob is not a value document" };
-  return inlineItems(doc.data) ?? { error: "its output blob refers to another blob" };
+  return inlineItems(doc.data as ValueRef) ?? { error: "its output blob refers to another blob" };
 }

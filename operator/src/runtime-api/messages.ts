@@ -166,9 +166,16 @@ export const blobPutResponse = z.object({ blob: z.string() });
  * inline limit (a map's assembled {list} included); a sidecar that uploads a large value should
  * write the same document.
  */
-export const blobDocument = valueRef.refine((v) => v.call === undefined && v.blob === undefined, {
-  message: "a blob holds an inline value (value, pickle or list), not a reference",
-});
+export const blobDocument = z
+  .union([
+    z.object({ value: z.unknown() }).strict(),
+    z.object({ pickle: z.string() }).strict(),
+    z.object({ list: z.array(z.record(z.string(), z.unknown())) }).strict(),
+  ])
+  // No length limits here: a blob is large by design (the inline limits are for etcd).
+  .refine((d) => Object.keys(d).length === 1 && Object.values(d)[0] !== undefined, {
+    message: "a blob holds exactly one of value, pickle or list",
+  });
 export type BlobDocument = z.infer<typeof blobDocument>;
 
 /** Keys of request state: GET/PUT /requests/:request/state/:key. */
