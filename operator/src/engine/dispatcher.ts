@@ -36,7 +36,13 @@ export interface DispatcherDeps {
   onLost: (keys: string[]) => void;
   /** A call was assigned: how long it waited ready (ms), for the dispatch-latency histogram. */
   onDispatched?: (namespace: string, application: string, fn: string, queuedMs: number) => void;
+  /** Queued or running counts of an application changed (the Application controller scales). */
+  onBacklog?: (namespace: string, application: string) => void;
+  /** A pod registered, went busy or idle, or was lost (the Application controller watches). */
+  onPodActivity?: (namespace: string, pod: string) => void;
 }
+
+const GONE_REMEMBERED = 10_000;
 
 export class Dispatcher implements DispatcherView {
   private readonly queues = new Map<string, ReadyQueue>();
@@ -48,6 +54,8 @@ export class Dispatcher implements DispatcherView {
   private readonly discoveredByApp = new Map<string, DiscoveredFunction[]>();
   /** Calls whose Running write is in flight. */
   private readonly starting = new Set<string>();
+  /** Pods deleted lately (a Running call found after a restart may name one). */
+  private readonly gone = new Map<string, number>();
   assignments = 0;
 
   constructor(private readonly d: DispatcherDeps) {}
@@ -58,12 +66,14 @@ export class Dispatcher implements DispatcherView {
     const key = callKey(namespaceOf(call), nameOf(call));
     if (this.starting.has(key)) return;
     const q = this.queueOf(namespaceOf(call), call.spec.application, call.spec.function);
+    const before = q.size;
     q.add(nameOf(call), this.d.clock.now(), notBefore);
+    if (q.size !== before) this.d.onBacklog?.(q.namespace, q.application);
     this.schedulePump(q);
   }
 
   dequeue(namespace: string, name: string, app: string, fn: string): void {
-    this.queues.get(fnKey(namespace, app, fn))?.remove(name);
+    if (this.queues.get(fnKey(namespace, app, fn))?.remove(name)) this.d.onBacklog?.(namespace, app);
   }
 
   isQueued(call: Call): boolean {
@@ -83,6 +93,7 @@ export class Dispatcher implements DispatcherView {
   /** Long-polls for up to `capacity` calls for the pod's function. */
   lease(id: PodIdentity, capacity: number, waitMs: number): Promise<Assignment[]> {
     const pod = this.touch(id);
+    this.markRegistered(pod);
     if (pod.waiter && !pod.waiter.done) this.finish(pod.waiter, []);
     if (pod.undelivered.length > 0) return Promise.resolve(pod.undelivered.splice(0));
     if (capacity === 0 || pod.draining || pod.state === "gone") return Promise.resolve([]);
@@ -143,6 +154,7 @@ export class Dispatcher implements DispatcherView {
       const w = list.shift()!;
       if (w.done) continue;
       const taken = q.take(w.capacity, now);
+      if (taken.length > 0) this.d.onBacklog?.(q.namespace, q.application);
       if (w.timer) clearTimeout(w.timer);
       w.timer = undefined;
       void this.assign(q, w, taken);
@@ -249,9 +261,17 @@ export class Dispatcher implements DispatcherView {
   register(id: PodIdentity, functions: DiscoveredFunction[]): void {
     const pod = this.touch(id);
     pod.registered = true;
+    this.d.onPodActivity?.(id.namespace, id.pod);
     pod.draining = false;
     pod.functions = functions;
     this.discoveredByApp.set(`${id.namespace}/${id.application}`, functions);
+  }
+
+  /** A sidecar leases and heartbeats only after its register, maybe before this operator started. */
+  private markRegistered(pod: PodRecord): void {
+    if (pod.registered) return;
+    pod.registered = true;
+    this.d.onPodActivity?.(pod.id.namespace, pod.id.pod);
   }
 
   /** Decorator settings the runtime reported for a function of an application. */
@@ -265,6 +285,7 @@ export class Dispatcher implements DispatcherView {
    */
   heartbeat(id: PodIdentity, calls: { call: string; attempt: number }[], draining: boolean): string[] {
     const pod = this.touch(id);
+    this.markRegistered(pod);
     const now = this.d.clock.now();
     pod.draining = draining;
     const cancel = new Set<string>();
@@ -297,6 +318,7 @@ export class Dispatcher implements DispatcherView {
 
   /** A Running call found in the cache (operator restart): watch its pod like any other. */
   track(call: Call, pod: string, attempt: number): void {
+    if (this.gone.has(podKey(namespaceOf(call), pod))) return;
     const id = { namespace: namespaceOf(call), pod, application: call.spec.application, function: call.spec.function };
     const rec = this.pods.get(podKey(id.namespace, pod)) ?? this.touch(id);
     if (!rec.running.has(nameOf(call))) this.addRunning(rec, nameOf(call), attempt, this.d.clock.now());
@@ -305,7 +327,7 @@ export class Dispatcher implements DispatcherView {
   /** The attempt's standing for decisions: is the pod running it alive? */
   attemptState(namespace: string, pod: string, name: string, attempt: number): PodState {
     const rec = this.pods.get(podKey(namespace, pod));
-    if (!rec) return "untracked";
+    if (!rec) return this.gone.has(podKey(namespace, pod)) ? "gone" : "untracked";
     if (rec.state === "gone") return "gone";
     if (rec.state === "lost") return "lost";
     const e = rec.running.get(name);
@@ -315,7 +337,10 @@ export class Dispatcher implements DispatcherView {
 
   /** The pod was deleted: its calls are lost. */
   podGone(namespace: string, pod: string): void {
-    const rec = this.pods.get(podKey(namespace, pod));
+    const k = podKey(namespace, pod);
+    this.gone.set(k, this.d.clock.now());
+    if (this.gone.size > GONE_REMEMBERED) this.gone.delete(this.gone.keys().next().value!);
+    const rec = this.pods.get(k);
     if (!rec) return;
     rec.state = "gone";
     if (rec.watchdog) clearTimeout(rec.watchdog);
@@ -331,7 +356,9 @@ export class Dispatcher implements DispatcherView {
     if (!rec || !rec.running.delete(name)) return;
     const k = fnKey(namespace, rec.id.application, rec.id.function);
     this.runningByFn.set(k, Math.max(0, (this.runningByFn.get(k) ?? 1) - 1));
+    this.d.onBacklog?.(namespace, rec.id.application);
     if (rec.running.size === 0) {
+      this.d.onPodActivity?.(namespace, pod);
       rec.lastBusyAt = this.d.clock.now();
       if (rec.state === "gone") this.pods.delete(podKey(namespace, pod));
     }
@@ -341,6 +368,8 @@ export class Dispatcher implements DispatcherView {
     if (!pod.running.has(name)) {
       const k = fnKey(pod.id.namespace, pod.id.application, pod.id.function);
       this.runningByFn.set(k, (this.runningByFn.get(k) ?? 0) + 1);
+      this.d.onBacklog?.(pod.id.namespace, pod.id.application);
+      if (pod.running.size === 0) this.d.onPodActivity?.(pod.id.namespace, pod.id.pod);
     }
     pod.running.set(name, { attempt, assignedAt: now, lost: false });
   }

@@ -308,3 +308,39 @@ describe("engine on fakes: failures", () => {
     expect(h.api.writesOf("r")).toEqual(["create", "status:Running", "status:Succeeded", "delete"]);
   });
 });
+
+describe("engine on fakes: operator restart", () => {
+  it("a Running call whose pod was deleted before the operator heard of it is re-run", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    await h.createRoot("r");
+    await h.api.patchStatus(
+      { namespace: "ns", name: "r" },
+      { phase: "Running", pod: "gone-pod", attempts: 1, startTime: new Date().toISOString() },
+    );
+    await h.until("seen Running", () => h.call("r")?.status?.phase === "Running");
+    h.engine.podGone("ns", "gone-pod");
+    const leased = h.req("p1", "POST", "/lease", { capacity: 1, waitMs: 3000 });
+    await h.until("re-queued", () => h.call("r")?.status?.infrastructureFailures === 1);
+    expect((await leased).json().assignments[0]).toMatchObject({ call: "r", attempt: 2 });
+  });
+
+  it("a Running call adopted after a restart keeps running when its pod heartbeats it", async () => {
+    h = await harness({ heartbeatTimeoutMs: 100 });
+    h.pods.set("p1", "f");
+    await h.createRoot("r");
+    await h.api.patchStatus(
+      { namespace: "ns", name: "r" },
+      { phase: "Running", pod: "p1", attempts: 3, startTime: new Date().toISOString() },
+    );
+    await h.until("seen Running", () => h.call("r")?.status?.phase === "Running");
+    for (let i = 0; i < 4; i++) {
+      const hb = await h.req("p1", "POST", "/heartbeat", { calls: [{ call: "r", attempt: 3 }] });
+      expect(hb.json().cancel).toEqual([]);
+      await new Promise((res) => setTimeout(res, 40));
+    }
+    expect(h.call("r")!.status).toMatchObject({ phase: "Running", attempts: 3 });
+    expect(h.engine.dispatcher.podActivity("ns", "p1")).toMatchObject({ registered: true, running: 1 });
+    expect((await h.req("p1", "POST", "/calls/r/result", { attempt: 3, output: { value: 1 } })).status).toBe(200);
+  });
+});

@@ -72,6 +72,10 @@ export interface EngineHooks {
   dispatched?(namespace: string, application: string, fn: string, queuedMs: number): void;
   /** A call reached Succeeded, Failed or Cancelled. */
   finished?(namespace: string, application: string, fn: string, phase: string): void;
+  /** Queued or running counts of an application changed: ApplicationController.onBacklogChanged. */
+  backlogChanged?(namespace: string, application: string): void;
+  /** A pod registered, went busy or idle: ApplicationController.onPodActivityChanged. */
+  podActivityChanged?(namespace: string, pod: string): void;
 }
 
 export interface Engine {
@@ -126,6 +130,8 @@ export function createEngine(deps: EngineDeps): Engine {
     policy,
     onLost: enqueueKeys,
     onDispatched: deps.hooks?.dispatched,
+    onBacklog: deps.hooks?.backlogChanged,
+    onPodActivity: deps.hooks?.podActivityChanged,
   });
   const waiters = new Waiters((ns, n) => graph.get(ns, n));
   const view = (ns: string) => makeView(ns, { graph, applications: deps.applications, dispatcher, config, itemsCache });
