@@ -36,8 +36,11 @@ export class RuntimeApi {
   codeLoadFailure(body: In<typeof codeLoadFailureRequest>): Promise<Reply<unknown>> {
     return this.client.json("POST", "/code-load-failure", body, ack);
   }
-  lease(body: In<typeof leaseRequest>): Promise<Reply<z.infer<typeof leaseResponse>>> {
-    return this.client.json("POST", "/lease", body, leaseResponse, { timeoutMs: (body.waitMs ?? 0) + POLL_MARGIN_MS });
+  lease(body: In<typeof leaseRequest>, retries?: number): Promise<Reply<z.infer<typeof leaseResponse>>> {
+    return this.client.json("POST", "/lease", body, leaseResponse, {
+      timeoutMs: (body.waitMs ?? 0) + POLL_MARGIN_MS,
+      ...(retries === undefined ? {} : { retries }),
+    });
   }
   /** One try: the next beat replaces a lost one. */
   heartbeat(body: In<typeof heartbeatRequest>, retries = 2): Promise<Reply<z.infer<typeof heartbeatResponse>>> {

@@ -17,11 +17,11 @@ export class Blobs {
   constructor(private readonly api: RuntimeApi) {}
 
   /** Worker form → operator value; stored as a blob (filed under `call`'s request) when too large. */
-  async outbound(form: unknown, call: string, where: string): Promise<OperatorValue> {
+  async outbound(form: unknown, call: string, where: string, limit = this.limit): Promise<OperatorValue> {
     const value = toOperator(form, where);
     if (value.call !== undefined || value.blob !== undefined) return value;
     const size = inlineSize(value);
-    if (size <= this.limit) return value;
+    if (size <= limit) return value;
     const data = Buffer.from(JSON.stringify(value), "utf8");
     const r = await this.api.blobPut(call, data);
     if (!r.ok) throw new BlobError(`${where}: storing a ${size}-byte value failed: ${r.code}: ${r.message}`);

@@ -23,6 +23,7 @@ import {
   waitRequest,
   type Outcome,
 } from "../../../operator/src/runtime-api/messages.js";
+import { childName } from "../../../operator/src/engine/names.js";
 import { Notifier } from "./notifier.js";
 
 export interface FakeCall {
@@ -73,6 +74,7 @@ export class FakeOperator {
   settings = { heartbeatIntervalMs: 200, leaseWaitMs: 2_000, inlineValueLimitBytes: 64 * 1024 };
   token = "pod-token";
   private draining = false;
+  private leaseGen = 0;
   private readonly changed = new Notifier();
   private server: http.Server | undefined;
   url = "";
@@ -235,7 +237,9 @@ export class FakeOperator {
         const b = check(leaseRequest);
         if (!b) return;
         const end = Date.now() + b.waitMs;
+        const gen = ++this.leaseGen; // as the operator: a new lease answers the parked one
         for (;;) {
+          if (gen !== this.leaseGen) return send(200, { assignments: [] });
           const picked = this.draining
             ? []
             : [...this.calls.values()].filter((x) => x.phase === "Queued" && this.ready(x)).slice(0, b.capacity);
@@ -297,6 +301,9 @@ export class FakeOperator {
         if (!c) return fail(404, "not_found", `no call ${callName}`);
         const finished: Outcome[] = [];
         for (const k of b.calls) {
+          if (k.name !== childName(c.request, c.name, k.sequence)) {
+            return fail(400, "child_name_mismatch", `${k.name} is not child ${k.sequence} of ${c.name}`);
+          }
           const existing = this.calls.get(k.name);
           if (existing) {
             if (FINAL.has(existing.phase)) finished.push(this.outcome(existing));
@@ -318,6 +325,9 @@ export class FakeOperator {
       case "wait": {
         const b = check(waitRequest);
         if (!b) return;
+        const requests = new Set(b.calls.map((n) => this.calls.get(n)?.request));
+        if (requests.has(undefined)) return fail(404, "call_not_found", "body.calls: an unknown call");
+        if (requests.size > 1) return fail(400, "not_in_request", "body.calls: wait on one request at a time");
         const end = Date.now() + b.waitMs;
         for (;;) {
           const done = b.calls.map((n) => this.calls.get(n)).filter((x): x is FakeCall => !!x && FINAL.has(x.phase));

@@ -113,6 +113,14 @@ describe("sidecar with the real worker", { timeout: 30_000 }, () => {
     expect(op.routes("wait").length).toBeGreaterThanOrEqual(3);
   });
 
+  it("serves concurrent requests, each waiting on its own request's calls", async () => {
+    op.addRoot("ra", "pair_sum", [{ value: 1 }]);
+    op.addRoot("rb", "pair_sum", [{ value: 10 }]);
+    expect((await final("ra")).output).toEqual({ value: 6 });
+    expect((await final("rb")).output).toEqual({ value: 42 });
+    expect(op.received.filter((r) => r.status >= 400)).toEqual([]);
+  });
+
   it("reports a user exception with type, message and traceback", async () => {
     op.addRoot("r-boom", "boom", [{ value: 3 }]);
     const c = await final("r-boom");

@@ -26,6 +26,8 @@ import { Notifier } from "./notifier.js";
 
 type Failure = z.input<typeof failureRequest>;
 const MAX_CHILDREN_PER_REQUEST = 10_000;
+const CHILD_INLINE_BUDGET = 512 * 1024;
+const jsonSize = (v: unknown): number => Buffer.byteLength(JSON.stringify(v), "utf8");
 const MAX_REMEMBERED_FUNCTIONS = 100_000;
 
 export interface SidecarDeps {
@@ -138,33 +140,46 @@ export class Sidecar {
     void this.register(link, functions, hello);
   }
 
+  /** Registers until the operator accepts (it may not know the pod yet after a restart). */
   private async register(
     link: Link,
     functions: ReturnType<typeof functionTable>["functions"],
     hello: Hello,
   ): Promise<void> {
-    const r = await this.api.register({
-      function: this.cfg.function,
-      capacity: this.capacity,
-      functions,
-      sidecarVersion: this.deps.version.slice(0, 64),
-      ...(typeof hello.sdk === "string" ? { workerVersion: hello.sdk.slice(0, 64) } : {}),
-    });
-    if (!r.ok) {
-      this.log.error("the operator refused the registration", { status: r.status, code: r.code, message: r.message });
-      return;
+    for (let refusals = 0; this.link === link && !this.stopped; refusals++) {
+      const r = await this.api.register({
+        function: this.cfg.function,
+        capacity: this.capacity,
+        functions,
+        sidecarVersion: this.deps.version.slice(0, 64),
+        ...(typeof hello.sdk === "string" ? { workerVersion: hello.sdk.slice(0, 64) } : {}),
+      });
+      if (r.ok) {
+        this.settings = {
+          heartbeatIntervalMs: this.cfg.heartbeatIntervalMs ?? r.body.heartbeatIntervalMs,
+          leaseWaitMs: r.body.leaseWaitMs,
+        };
+        this.blobs.limit = r.body.inlineValueLimitBytes;
+        if (this.link !== link) return;
+        link.registered = true;
+        this.log.info("registered", {
+          capacity: this.capacity,
+          ...this.settings,
+          inlineValueLimitBytes: this.blobs.limit,
+        });
+        if (!this.leasing) void this.leaseLoop();
+        if (!this.heartbeating) void this.heartbeatLoop();
+        this.changed.notify();
+        return;
+      }
+      if (r.verdict === "closed") return;
+      this.log.error("the operator refused the registration, trying again", {
+        status: r.status,
+        code: r.code,
+        message: r.message,
+      });
+      await this.stopping.wait(Math.min(30_000, 500 * 2 ** refusals));
     }
-    this.settings = {
-      heartbeatIntervalMs: this.cfg.heartbeatIntervalMs ?? r.body.heartbeatIntervalMs,
-      leaseWaitMs: r.body.leaseWaitMs,
-    };
-    this.blobs.limit = r.body.inlineValueLimitBytes;
-    if (this.link !== link) return;
-    link.registered = true;
-    this.log.info("registered", { capacity: this.capacity, ...this.settings, inlineValueLimitBytes: this.blobs.limit });
-    if (!this.leasing) void this.leaseLoop();
-    if (!this.heartbeating) void this.heartbeatLoop();
-    this.changed.notify();
   }
 
   private onFatal(f: Fatal): void {
@@ -226,11 +241,12 @@ export class Sidecar {
       this.leaseInFlight = true;
       const r = await this.api.lease({ capacity: free, waitMs: this.settings.leaseWaitMs });
       this.leaseInFlight = false;
+      this.changed.notify(); // a drain may be waiting for this lease
       if (!r.ok) {
         if (r.verdict === "closed") break;
         // E.g. the operator restarted and forgot this pod: register again, after a pause.
         this.log.error("lease refused", { status: r.status, code: r.code, message: r.message });
-        await this.changed.wait(Math.min(30_000, 500 * 2 ** refusals++));
+        await this.stopping.wait(Math.min(30_000, 500 * 2 ** refusals++));
         const link = this.link;
         if (link?.registered && link.session.hello) {
           link.registered = false;
@@ -346,7 +362,9 @@ export class Sidecar {
         void this.serial.run(key, () => this.createChildren(link, att, call, attemptNo, msg.calls as CallSpec[]));
         return;
       case "watch":
-        void this.serial.run(key, () => link.waiter.watch((msg.ids as string[]) ?? []));
+        void this.serial.run(key, () =>
+          link.waiter.watch(Array.isArray(msg.ids) ? (msg.ids as string[]) : [], att?.request ?? requestOf(call)),
+        );
         return;
       case "result":
       case "tail":
@@ -423,8 +441,11 @@ export class Sidecar {
         link.waiter.failCreation(spec.id, spec.function, `call id ${spec.id} is not a child of ${call}`);
         continue;
       }
+      // The operator refuses a call spec over ~1 MiB: when the inputs are large together, store
+      // all but the small ones as blobs.
+      const limit = jsonSize(spec) > CHILD_INLINE_BUDGET ? Math.min(this.blobs.limit, 1024) : this.blobs.limit;
       try {
-        children.push(await childFromSpec(spec, n, (form, where) => this.blobs.outbound(form, call, where)));
+        children.push(await childFromSpec(spec, n, (form, where) => this.blobs.outbound(form, call, where, limit)));
       } catch (e) {
         link.waiter.failCreation(spec.id, spec.function, `cannot create call ${spec.id}: ${(e as Error).message}`);
       }
@@ -590,6 +611,13 @@ export class Sidecar {
     this.changed.notify();
     this.expireHeld("the pod is shutting down");
     void this.beat();
+    // A new lease answers the parked one at once (the operator keeps one lease per pod); capacity
+    // 0 takes nothing new, and anything it returns is given back as infrastructure failures.
+    if (this.leaseInFlight) {
+      void this.api.lease({ capacity: 0, waitMs: 0 }, 2).then((r) => {
+        if (r.ok) for (const a of r.body.assignments) this.begin(a);
+      });
+    }
     this.link?.session.send({ type: "shutdown", drain: true, deadline: deadlineSeconds });
     while ((this.running > 0 || this.leaseInFlight) && Date.now() < end) await this.changed.wait(end - Date.now());
     for (const a of [...this.attempts.values()]) {

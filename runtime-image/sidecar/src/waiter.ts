@@ -1,6 +1,7 @@
 // Watches of the worker: each id gets exactly one `resolved` once its call is final. Ids are
-// long-polled on POST /wait (mode any) in groups: the watches that arrive together (same tick)
-// form a group, which polls again for its ids not yet final until none is left. Groups never
+// long-polled on POST /wait (mode any) in groups: the watches of one request that arrive together
+// (same tick) form a group (the operator waits on one request at a time), which polls again for
+// its ids not yet final until none is left. Groups never
 // abort one another, so no answer is lost and a new watch never waits for an older poll.
 import type { Logger } from "../../../operator/src/kube/log.js";
 import type { Outcome } from "../../../operator/src/runtime-api/messages.js";
@@ -15,7 +16,8 @@ export class Waiter {
   private readonly polling = new Set<string>();
   /** Outcomes known without asking (children that already existed, failed creations). */
   private readonly known = new Map<string, Outcome>();
-  private batch: string[] = [];
+  /** Ids to poll, by request, collected during the current tick. */
+  private batch = new Map<string, string[]>();
   private scheduled = false;
   private closed = false;
   readonly stats = { polls: 0 };
@@ -42,7 +44,8 @@ export class Waiter {
     });
   }
 
-  watch(ids: string[]): void {
+  /** `request`: the request of the watching call (every id watched belongs to it). */
+  watch(ids: string[], request: string): void {
     if (this.closed) return;
     for (const id of ids) {
       const o = this.known.get(id);
@@ -51,18 +54,22 @@ export class Waiter {
         this.deliver(o);
       } else if (!this.polling.has(id)) {
         this.polling.add(id);
-        this.batch.push(id);
+        const list = this.batch.get(request);
+        if (list) list.push(id);
+        else this.batch.set(request, [id]);
       }
     }
-    if (this.batch.length && !this.scheduled) {
+    if (this.batch.size && !this.scheduled) {
       this.scheduled = true;
       // Same-tick watches (one socket read) share a poll; no timer, so no delay.
       queueMicrotask(() => {
         this.scheduled = false;
-        const ids = this.batch;
-        this.batch = [];
-        for (let i = 0; i < ids.length; i += MAX_IDS_PER_WAIT)
-          void this.group(new Set(ids.slice(i, i + MAX_IDS_PER_WAIT)));
+        const batch = this.batch;
+        this.batch = new Map();
+        for (const ids of batch.values()) {
+          for (let i = 0; i < ids.length; i += MAX_IDS_PER_WAIT)
+            void this.group(new Set(ids.slice(i, i + MAX_IDS_PER_WAIT)));
+        }
       });
     }
   }
