@@ -152,6 +152,8 @@ STARTED+=(kubelet)
 
 await "kube-apiserver /readyz ok" 60 apiserver_ready
 
+# Client rate limits well above the defaults (20/30): the namespace controller alone makes a
+# hundred calls to empty a namespace, and tests create and delete one per test.
 proc_start kube-controller-manager "$(trellis_bin kube-controller-manager)" \
   --kubeconfig="$TRELLIS_CLUSTER_DIR/controller-manager.kubeconfig" \
   --authentication-kubeconfig="$TRELLIS_CLUSTER_DIR/controller-manager.kubeconfig" \
@@ -161,6 +163,7 @@ proc_start kube-controller-manager "$(trellis_bin kube-controller-manager)" \
   --use-service-account-credentials=true \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
   --service-cluster-ip-range="$SERVICE_CIDR" --cluster-name=trellis \
+  --kube-api-qps=200 --kube-api-burst=400 \
   --profiling=false --v=1
 STARTED+=(kube-controller-manager)
 

@@ -2,7 +2,7 @@
 // kubelet and containerd. Each test works in its own namespace and removes it.
 import { createServer } from "node:net";
 import { AppsV1Api, CoreV1Api, type V1Deployment, type V1Pod } from "@kubernetes/client-node";
-import { describe, expect, it, onTestFailed, onTestFinished } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import {
   RUNTIME_IMAGE,
   componentLogHint,
@@ -18,14 +18,16 @@ const kc = loadKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 
-/** A namespace for one test, removed when it ends; on failure its events and the logs are shown. */
+/** A namespace for one test, removed when it ends; on failure its events and the logs are shown first. */
 async function testNamespace(prefix: string): Promise<string> {
   const ns = await createTestNamespace(core, prefix);
-  onTestFailed(async () => {
-    const events = await namespaceEvents(core, ns).catch((err: Error) => `(events unavailable: ${err.message})`);
-    console.error(`events in ${ns}:\n${events}\n${componentLogHint()}`);
+  onTestFinished(async ({ task }) => {
+    if (task.result?.state === "fail") {
+      const events = await namespaceEvents(core, ns).catch((err: Error) => `(events unavailable: ${err.message})`);
+      console.error(`events in ${ns}:\n${events}\n${componentLogHint()}`);
+    }
+    await deleteTestNamespace(core, ns);
   });
-  onTestFinished(() => deleteTestNamespace(core, ns));
   return ns;
 }
 

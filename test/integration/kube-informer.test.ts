@@ -142,6 +142,18 @@ describe("informer on a real apiserver", () => {
     expect(inf.stats.relists).toBeGreaterThanOrEqual(2);
   });
 
+  it("observe(): a written object is in the cache at once and its watch echo is not delivered twice", async () => {
+    const ns = await namespace();
+    const { inf, events } = informer(ns);
+    await inf.start();
+    const created = await writer.create(cm(ns, "mine", "red"));
+    expect(inf.observe(created)).toBe(true);
+    expect(inf.get(`${ns}/mine`)?.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+    await writer.create(cm(ns, "marker", "red"));
+    await until("ADDED marker", () => events.includes("ADDED marker"));
+    expect(events).toEqual(["ADDED mine", "ADDED marker"]);
+  });
+
   it("watches a custom resource cluster-wide and stops cleanly", async () => {
     const ns = await namespace();
     const inf = createInformer<KubeObject>(client, {

@@ -76,9 +76,13 @@ export async function waitFor<T>(
 export async function createTestNamespace(core: CoreV1Api, prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString("hex")}`;
   await core.createNamespace({ body: { metadata: { name, labels: { "trellis.dev/test": prefix } } } });
-  // Pods need the namespace's default ServiceAccount (created by the controller-manager).
+  // Pods need the namespace's default ServiceAccount and the kube-root-ca.crt ConfigMap (both
+  // made by the controller-manager); a pod created before them waits on volume-mount retries.
   await waitFor(`ServiceAccount ${name}/default`, async () =>
     core.readNamespacedServiceAccount({ name: "default", namespace: name }).then(() => true),
+  );
+  await waitFor(`ConfigMap ${name}/kube-root-ca.crt`, async () =>
+    core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace: name }).then(() => true),
   );
   return name;
 }
