@@ -138,6 +138,12 @@ build_pause() {
   trellis_log "pause image: $dir/pause.oci.tar"
 }
 
+if [[ "$what" != pause ]]; then
+  command -v go >/dev/null || trellis_die "go not found on PATH: build.sh needs Go >= 1.24 (Kubernetes $K8S_VERSION)"
+  gov="$(go env GOVERSION)" && gov="${gov#go}"
+  IFS=. read -r gomaj gomin _ <<<"$gov"
+  ((gomaj > 1 || gomin >= 24)) || trellis_die "Go $gov is too old: Kubernetes $K8S_VERSION needs Go >= 1.24"
+fi
 mkdir -p "$SRC_DIR"
 t_all=$SECONDS
 if [[ "$what" == all || "$what" == go ]]; then

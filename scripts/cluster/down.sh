@@ -23,6 +23,7 @@ for a in "$@"; do
   esac
 done
 [[ "$(id -u)" == 0 ]] || trellis_die "down.sh must run as root"
+cluster_lock
 D="$TRELLIS_CLUSTER_DIR"
 T0=$SECONDS
 

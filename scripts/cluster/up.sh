@@ -11,6 +11,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib/config.sh"
 
 [[ "$(id -u)" == 0 ]] || trellis_die "up.sh must run as root (containerd, kubelet, network namespaces)"
+cluster_lock
 T0=$SECONDS
 ADMIN_KUBECONFIG="$TRELLIS_CLUSTER_DIR/kubeconfig"
 KUBECTL="$TRELLIS_ROOT/.tools/bin/kubectl"

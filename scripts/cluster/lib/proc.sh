@@ -16,6 +16,19 @@ proc_pid() {
   printf '%s\n' "$pid"
 }
 
+# cluster_lock: one up.sh/down.sh at a time per cluster dir (up.sh calls down.sh, which then
+# runs under the lock it inherited). The lock file sits beside the dir so --purge keeps it.
+cluster_lock() {
+  [[ -z "${TRELLIS_CLUSTER_LOCKED:-}" ]] || return 0
+  mkdir -p "$(dirname "$TRELLIS_CLUSTER_DIR")"
+  exec 9>"$TRELLIS_CLUSTER_DIR.lock"
+  if ! flock -n 9; then
+    trellis_log "another cluster up/down holds $TRELLIS_CLUSTER_DIR.lock: waiting"
+    flock 9
+  fi
+  export TRELLIS_CLUSTER_LOCKED=1
+}
+
 # proc_start NAME BINARY ARGS...: new session, stdin closed, output to logs/NAME.log.
 proc_start() {
   local name="$1" bin="$2" pid
@@ -23,7 +36,8 @@ proc_start() {
   mkdir -p "$TRELLIS_RUN_DIR" "$TRELLIS_LOG_DIR"
   [[ -f "$TRELLIS_LOG_DIR/$name.log" ]] && mv -f "$TRELLIS_LOG_DIR/$name.log" "$TRELLIS_LOG_DIR/$name.previous.log"
   # setsid execs in place (a background child of a script is no group leader), so $! is the daemon.
-  setsid "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 &
+  # 9>&-: the daemon must not inherit the up/down lock (see cluster_lock).
+  setsid "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 9>&- &
   pid=$!
   printf '%s %s\n' "$pid" "$(readlink -f "$bin")" >"$(proc_pidfile "$name")"
   trellis_log "started $name (pid $pid, log $TRELLIS_LOG_DIR/$name.log)"
