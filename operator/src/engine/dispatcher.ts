@@ -32,7 +32,7 @@ export interface DispatcherDeps {
   clock: Clock;
   config: Pick<EngineConfig, "heartbeatTimeoutMs" | "heartbeatIntervalMs">;
   policy: (call: Call) => CallPolicy;
-  /** Calls whose attempt may have been lost (pod gone or silent): reconcile them. */
+  /** Calls to reconcile again: an attempt may be lost (pod gone or silent), or a Running write failed. */
   onLost: (keys: string[]) => void;
   /** A call was assigned: how long it waited ready (ms), for the dispatch-latency histogram. */
   onDispatched?: (namespace: string, application: string, fn: string, queuedMs: number) => void;
@@ -181,7 +181,15 @@ export class Dispatcher implements DispatcherView {
   }
 
   private async assign(q: ReadyQueue, w: LeaseWaiter, taken: { name: string; readyAt: number }[]): Promise<void> {
-    const results = await Promise.all(taken.map((t) => this.start(q, w.pod, t.name, t.readyAt).catch(() => undefined)));
+    const results = await Promise.all(
+      taken.map((t) =>
+        this.start(q, w.pod, t.name, t.readyAt).catch(() => {
+          // The Running write failed (API error): the call left the queue; its reconcile puts it back.
+          this.d.onLost([callKey(q.namespace, t.name)]);
+          return undefined;
+        }),
+      ),
+    );
     const out = results.filter((a): a is Assignment => a !== undefined);
     this.assignments += out.length;
     if (out.length > 0 || this.d.clock.now() >= w.deadline || w.done) {

@@ -38,6 +38,17 @@ describe("engine on fakes: the call path", () => {
     expect(h.api.writesOf("r1")).toEqual(["create", "status:Running", "status:Succeeded"]);
   });
 
+  it("a failed Running write puts the call back: the next lease gets it", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    h.api.failNextStatus.add("r1");
+    await h.createRoot("r1");
+    await h.until("queued", () => h.engine.dispatcher.queuedAndRunning("ns", "app", "f").queued === 1);
+    const [a] = await lease("p1");
+    expect(a).toMatchObject({ call: "r1", attempt: 1 });
+    expect(h.api.writesOf("r1")).toEqual(["create", "status:Running", "status:Running"]);
+  });
+
   it("a lease arriving when calls wait is answered with up to `capacity` calls, oldest first", async () => {
     h = await harness();
     h.pods.set("p1", "f");

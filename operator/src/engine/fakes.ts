@@ -29,6 +29,8 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
   private readonly handlers: Handler[] = [];
   private rv = 100;
   private uid = 0;
+  /** Names whose next status write fails with 500 (an API hiccup). */
+  readonly failNextStatus = new Set<string>();
   readonly writes: { verb: "create" | "patchStatus" | "delete"; name: string; patch?: Record<string, unknown> }[] = [];
 
   get(key: string): Call | undefined {
@@ -74,6 +76,7 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
   ): Promise<T> {
     const key = `${ref.namespace}/${ref.name}`;
     this.writes.push({ verb: "patchStatus", name: ref.name, patch: status });
+    if (this.failNextStatus.delete(ref.name)) throw new KubeApiError(500, "InternalError", "etcd hiccup", "PATCH", key);
     const cur = this.objects.get(key);
     if (!cur) throw new KubeApiError(404, "NotFound", `${key} not found`, "PATCH", key);
     const next = structuredClone(cur);
