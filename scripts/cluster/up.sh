@@ -11,6 +11,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib/config.sh"
 
 [[ "$(id -u)" == 0 ]] || trellis_die "up.sh must run as root (containerd, kubelet, network namespaces)"
+# Unix socket paths are limited to 108 bytes.
+((${#CONTAINERD_ADDRESS} <= 100)) ||
+  trellis_die "TRELLIS_CLUSTER_DIR is too long for a unix socket path ($CONTAINERD_ADDRESS): pick a shorter directory"
 cluster_lock
 T0=$SECONDS
 ADMIN_KUBECONFIG="$TRELLIS_CLUSTER_DIR/kubeconfig"
