@@ -64,6 +64,8 @@ if [[ -d /sys/fs/cgroup/pids/kubepods ]]; then
     trellis_log "killing leftover pod process $pid"
     kill -KILL "$pid" 2>/dev/null || true
   done
+  pods_empty() { [[ -z "$(find /sys/fs/cgroup/pids/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null)" ]]; }
+  wait_for "pod processes to exit" 10 pods_empty || true
 fi
 
 # 5. Mounts under the cluster dir (kubelet volumes, its rshared bind mount, containerd rootfs/shm),

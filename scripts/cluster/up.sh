@@ -60,10 +60,15 @@ await() { # await DESCRIPTION TIMEOUT CHECK...
 
 [[ -x "$KUBECTL" ]] || bash "$TRELLIS_ROOT/scripts/tools/install.sh"
 
-if all_alive && apiserver_ready && node_ready; then
-  trellis_log "cluster already running"
-  echo "$ADMIN_KUBECONFIG"
-  exit 0
+healthy() { apiserver_ready && node_ready; }
+if all_alive; then
+  # A busy cluster can answer slowly: give it time before calling it broken and restarting it.
+  if wait_for "the running cluster to answer healthy" 60 healthy; then
+    trellis_log "cluster already running"
+    echo "$ADMIN_KUBECONFIG"
+    exit 0
+  fi
+  trellis_log "cluster processes are running but not healthy after 60 s: restarting the cluster"
 fi
 if any_alive || [[ -d "$TRELLIS_RUN_DIR" ]]; then
   trellis_log "partial or stale cluster found: cleaning it up first"
