@@ -3,32 +3,22 @@
 // heartbeats both sides, and turns every way a worker can be lost into infrastructure failures.
 import type { z } from "zod";
 import type { Logger } from "../../../operator/src/kube/log.js";
-import type { Assignment, failureRequest, Outcome } from "../../../operator/src/runtime-api/messages.js";
+import type { Assignment, failureRequest } from "../../../operator/src/runtime-api/messages.js";
 import { RuntimeApi } from "./api.js";
 import { type Attempt, ProgressGate, SeqFinder, Serial, attemptKey, requestOf } from "./attempts.js";
+import { GraphRelay } from "./graph-relay.js";
 import { Blobs } from "./blobs.js";
 import type { SidecarConfig } from "./config.js";
 import type { WorkerMessage } from "./framing.js";
 import type { OperatorClient, Reply } from "./operator-client.js";
-import {
-  type CallSpec,
-  type WorkerError,
-  childFromSpec,
-  errorForWorker,
-  failureFromWorker,
-  functionTable,
-} from "./translate.js";
+import { type CallSpec, type WorkerError, failureFromWorker, functionTable } from "./translate.js";
 import { hasBlob, toWorker, type WorkerForm } from "./values.js";
-import { Waiter } from "./waiter.js";
+import type { Waiter } from "./waiter.js";
 import { type Fatal, type Hello, type Session, WorkerServer } from "./worker-link.js";
 import { handleState } from "./state.js";
 import { Notifier } from "./notifier.js";
 
 type Failure = z.input<typeof failureRequest>;
-const MAX_CHILDREN_PER_REQUEST = 10_000;
-const CHILD_INLINE_BUDGET = 512 * 1024;
-const jsonSize = (v: unknown): number => Buffer.byteLength(JSON.stringify(v), "utf8");
-const MAX_REMEMBERED_FUNCTIONS = 100_000;
 
 export interface SidecarDeps {
   config: SidecarConfig;
@@ -55,8 +45,7 @@ export class Sidecar {
   private readonly progress: ProgressGate<{ current: number; total: number; message?: string }>;
   private readonly changed = new Notifier();
   private readonly stopping = new Notifier();
-  /** Function of each child id, so a failure's message names it. */
-  private readonly functionOf = new Map<string, string>();
+  private readonly graph: GraphRelay;
   private link: Link | undefined;
   private capacity = 1;
   private settings = { heartbeatIntervalMs: 5_000, leaseWaitMs: 20_000 };
@@ -73,6 +62,7 @@ export class Sidecar {
     this.log = deps.log;
     this.api = new RuntimeApi(deps.client);
     this.blobs = new Blobs(this.api);
+    this.graph = new GraphRelay(this.api, this.blobs, this.log);
     this.serial = new Serial((key, e) =>
       this.log.error("relaying a worker message failed", { attempt: key, error: e }),
     );
@@ -111,12 +101,7 @@ export class Sidecar {
   // -- the worker connection ----------------------------------------------------------------
   private onReady(session: Session, hello: Hello): void {
     this.link?.waiter.close();
-    const waiter = new Waiter(
-      this.api,
-      (o) => this.deliver(link, o),
-      () => this.settings.leaseWaitMs,
-      this.log,
-    );
+    const waiter = this.graph.waiter(session, () => this.settings.leaseWaitMs);
     const link: Link = { session, waiter, registered: false };
     this.link = link;
     this.capacity =
@@ -263,6 +248,11 @@ export class Sidecar {
 
   private begin(a: Assignment): void {
     const key = attemptKey(a.call, a.attempt);
+    if (this.attempts.has(key)) {
+      // Delivered twice (an answer lost and re-sent): it runs once.
+      this.log.warn("ignoring an assignment this pod already has", { attempt: key });
+      return;
+    }
     const att: Attempt = {
       key,
       call: a.call,
@@ -359,7 +349,9 @@ export class Sidecar {
     switch (msg.type) {
       case "calls":
         // Even for an attempt that is over: creation is idempotent and harmless.
-        void this.serial.run(key, () => this.createChildren(link, att, call, attemptNo, msg.calls as CallSpec[]));
+        void this.serial.run(key, () =>
+          this.graph.create(link.waiter, att?.seq, call, attemptNo, msg.calls as CallSpec[]),
+        );
         return;
       case "watch":
         void this.serial.run(key, () =>
@@ -422,82 +414,6 @@ export class Sidecar {
       default:
         this.log.warn("ignoring an unknown message from the worker", { type: msg.type });
     }
-  }
-
-  private async createChildren(
-    link: Link,
-    att: Attempt | undefined,
-    call: string,
-    attemptNo: number,
-    specs: CallSpec[],
-  ): Promise<void> {
-    if (!Array.isArray(specs) || specs.length === 0) return;
-    const seq = att?.seq ?? new SeqFinder(requestOf(call), call);
-    const children = [];
-    for (const spec of specs) {
-      this.remember(spec.id, spec.function);
-      const n = seq.find(spec.id);
-      if (n === undefined) {
-        link.waiter.failCreation(spec.id, spec.function, `call id ${spec.id} is not a child of ${call}`);
-        continue;
-      }
-      // The operator refuses a call spec over ~1 MiB: when the inputs are large together, store
-      // all but the small ones as blobs.
-      const limit = jsonSize(spec) > CHILD_INLINE_BUDGET ? Math.min(this.blobs.limit, 1024) : this.blobs.limit;
-      try {
-        children.push(await childFromSpec(spec, n, (form, where) => this.blobs.outbound(form, call, where, limit)));
-      } catch (e) {
-        link.waiter.failCreation(spec.id, spec.function, `cannot create call ${spec.id}: ${(e as Error).message}`);
-      }
-    }
-    for (let i = 0; i < children.length; i += MAX_CHILDREN_PER_REQUEST) {
-      const chunk = children.slice(i, i + MAX_CHILDREN_PER_REQUEST);
-      const r = await this.api.children(call, { attempt: attemptNo, calls: chunk });
-      if (r.ok) link.waiter.prime(r.body.finished);
-      else {
-        this.log.error("creating child calls failed", {
-          call,
-          calls: chunk.length,
-          status: r.status,
-          code: r.code,
-          message: r.message,
-        });
-        for (const c of chunk)
-          link.waiter.failCreation(c.name, c.function, `creating call ${c.name} failed: ${r.code}: ${r.message}`);
-      }
-    }
-  }
-
-  private remember(id: string, fn: string): void {
-    if (this.functionOf.size >= MAX_REMEMBERED_FUNCTIONS) {
-      for (const k of [...this.functionOf.keys()].slice(0, MAX_REMEMBERED_FUNCTIONS / 2)) this.functionOf.delete(k);
-    }
-    this.functionOf.set(id, fn);
-  }
-
-  /** A watched call is final: tell the worker (fetching a large output first). */
-  private deliver(link: Link, o: Outcome): void {
-    const fn = this.functionOf.get(o.call);
-    if (o.phase !== "Succeeded") {
-      link.session.send({ type: "resolved", id: o.call, error: errorForWorker(o, fn) });
-      return;
-    }
-    this.blobs.inbound(o.output ?? { value: null }, `output of ${o.call}`).then(
-      (output) => link.session.send({ type: "resolved", id: o.call, output }),
-      (e: Error) =>
-        link.session.send({
-          type: "resolved",
-          id: o.call,
-          error: {
-            type: "InternalError",
-            message: e.message,
-            call: o.call,
-            function: fn,
-            reason: "internal",
-            retryable: false,
-          },
-        }),
-    );
   }
 
   // -- the end of an attempt ------------------------------------------------------------------
