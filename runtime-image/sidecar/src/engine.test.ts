@@ -19,7 +19,7 @@ describe("sidecars against the operator's engine", { timeout: 60_000 }, () => {
   let dir: string;
   const sidecars: Sidecar[] = [];
   const workers: Worker[] = [];
-  const logs: string[] = [];
+  let logs: string[] = [];
 
   afterEach(async (ctx) => {
     for (const s of sidecars.splice(0)) s.stop();
@@ -34,7 +34,7 @@ describe("sidecars against the operator's engine", { timeout: 60_000 }, () => {
   });
 
   async function pods(functions: string[], limit?: number): Promise<void> {
-    logs.length = 0;
+    logs = []; // a fresh array: sidecars of the previous test may still log into theirs
     h = await harness(
       { heartbeatIntervalMs: 200, leaseWaitMs: 2_000, ...(limit ? { inlineValueLimitBytes: limit } : {}) },
       { entrypoint: "pair_sum" },

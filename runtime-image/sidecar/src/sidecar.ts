@@ -445,6 +445,8 @@ export class Sidecar {
         const r = await send();
         if (!r.ok && r.verdict === "stale")
           this.log.info("the operator says the attempt is no longer current", { attempt: att.key, message: r.message });
+        else if (!r.ok && r.verdict === "closed")
+          this.log.warn("report not delivered: the sidecar stopped", { attempt: att.key });
         else if (!r.ok)
           this.log.error("the operator refused a report", {
             attempt: att.key,
