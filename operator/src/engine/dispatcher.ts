@@ -91,7 +91,7 @@ export class Dispatcher implements DispatcherView {
   // ---- leases ---------------------------------------------------------------------------------
 
   /** Long-polls for up to `capacity` calls for the pod's function. */
-  lease(id: PodIdentity, capacity: number, waitMs: number): Promise<Assignment[]> {
+  lease(id: PodIdentity, capacity: number, waitMs: number, signal?: AbortSignal): Promise<Assignment[]> {
     const pod = this.touch(id);
     this.markRegistered(pod);
     if (pod.waiter && !pod.waiter.done) this.finish(pod.waiter, []);
@@ -108,6 +108,9 @@ export class Dispatcher implements DispatcherView {
         done: false,
       };
       pod.waiter = w;
+      // The pod hung up: no call may be assigned to a lease nobody reads (those being written
+      // already go to the pod's next lease).
+      signal?.addEventListener("abort", () => this.finish(w, []), { once: true });
       this.park(q, w);
       this.schedulePump(q);
     });
@@ -413,6 +416,12 @@ export class Dispatcher implements DispatcherView {
       r.watchdog.unref?.();
     }
     return rec;
+  }
+
+  /** Whether the pod has a lease parked (long-polling). */
+  leaseWaiting(namespace: string, pod: string): boolean {
+    const w = this.pods.get(podKey(namespace, pod))?.waiter;
+    return w !== undefined && !w.done;
   }
 
   /** Names of the calls a pod runs now. */

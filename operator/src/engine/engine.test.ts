@@ -49,6 +49,20 @@ describe("engine on fakes: the call path", () => {
     expect(h.api.writesOf("r1")).toEqual(["create", "status:Running", "status:Running"]);
   });
 
+  it("a lease whose pod hung up takes no call; the next lease does", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    const hangUp = new AbortController();
+    const id = { namespace: "ns", pod: "p1", application: "app", function: "f" };
+    const first = h.engine.dispatcher.lease(id, 1, 5000, hangUp.signal);
+    hangUp.abort();
+    expect(await first).toEqual([]);
+    await h.createRoot("r1");
+    await h.until("queued", () => h.engine.dispatcher.queuedAndRunning("ns", "app", "f").queued === 1);
+    expect(h.call("r1")!.status?.phase).toBeUndefined();
+    expect((await lease("p1"))[0]).toMatchObject({ call: "r1" });
+  });
+
   it("a lease arriving when calls wait is answered with up to `capacity` calls, oldest first", async () => {
     h = await harness();
     h.pods.set("p1", "f");

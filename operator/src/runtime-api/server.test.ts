@@ -333,3 +333,32 @@ describe("runtime API: values, blobs, state, progress", () => {
     expect(h.api.writes.filter((w) => w.patch?.progress !== undefined).length).toBe(2);
   });
 });
+
+describe("runtime API over a real socket", () => {
+  it("a long-poll lease whose connection closes takes no call", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    await h.engine.runtimeApi.listen({ host: "127.0.0.1", port: 0 });
+    const addr = h.engine.runtimeApi.server.address() as { port: number };
+    const hangUp = new AbortController();
+    const polling = fetch(`http://127.0.0.1:${addr.port}${RUNTIME_API_PREFIX}/lease`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-trellis-pod": "ns/p1",
+        authorization: `Bearer ${podToken(KEY, "ns", "p1")}`,
+      },
+      body: JSON.stringify({ capacity: 1, waitMs: 5000 }),
+      signal: hangUp.signal,
+    }).catch((e: Error) => e.name);
+    await h.until("lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "p1"));
+    hangUp.abort();
+    expect(await polling).toBe("AbortError");
+    await h.until("lease dropped", () => !h.engine.dispatcher.leaseWaiting("ns", "p1"));
+    await h.createRoot("r1");
+    await h.until("queued", () => h.engine.dispatcher.queuedAndRunning("ns", "app", "f").queued === 1);
+    expect(h.call("r1")!.status?.phase).toBeUndefined();
+    const got = await h.req("p1", "POST", "/lease", { capacity: 1, waitMs: 1000 });
+    expect(got.json().assignments[0].call).toBe("r1");
+  });
+});

@@ -31,9 +31,13 @@ export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (ap
     return {};
   });
 
-  app.post("/lease", async (req) => {
+  app.post("/lease", async (req, reply) => {
     const body = parse(leaseRequest, req.body);
-    const assignments = await core.dispatcher.lease(podOf(req), body.capacity, body.waitMs);
+    const hangUp = new AbortController();
+    reply.raw.on("close", () => {
+      if (!reply.raw.writableFinished) hangUp.abort();
+    });
+    const assignments = await core.dispatcher.lease(podOf(req), body.capacity, body.waitMs, hangUp.signal);
     return { assignments };
   });
 
