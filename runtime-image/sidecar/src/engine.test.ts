@@ -34,7 +34,8 @@ describe("sidecars against the operator's engine", { timeout: 60_000 }, () => {
   });
 
   async function pods(functions: string[], limit?: number): Promise<void> {
-    logs = []; // a fresh array: sidecars of the previous test may still log into theirs
+    const mine: string[] = []; // sidecars of the previous test may still log into theirs
+    logs = mine;
     h = await harness(
       { heartbeatIntervalMs: 200, leaseWaitMs: 2_000, ...(limit ? { inlineValueLimitBytes: limit } : {}) },
       { entrypoint: "pair_sum" },
@@ -46,7 +47,7 @@ describe("sidecars against the operator's engine", { timeout: 60_000 }, () => {
     for (const fn of functions) {
       const pod = `app-${fn.replace(/_/g, "-")}-x1y2z`;
       h.pods.set(pod, fn);
-      const log = createLogger({ level: "info", fields: { pod }, sink: (l) => logs.push(l) });
+      const log = createLogger({ level: "info", fields: { pod }, sink: (l) => mine.push(l) });
       const token = podToken(KEY, "ns", pod);
       const client = new OperatorClient({ url, namespace: "ns", pod, token, log });
       const socket = join(dir, `${pod}.sock`);
