@@ -20,9 +20,17 @@ export function succeed(output: ValueRef, now: number): Action {
   };
 }
 
+/** The CRD's bounds on error text (a composed message must not make the write invalid). */
+const MAX_MESSAGE = 32768;
+const MAX_TRACEBACK = 65536;
+
 export function fail(error: CallError, now: number): Action {
-  return { type: "status", patch: { phase: "Failed", error, completionTime: isoTime(now), retryAfter: null } };
+  const e: CallError = { ...error, message: clip(error.message, MAX_MESSAGE) };
+  if (e.traceback !== undefined) e.traceback = clip(e.traceback, MAX_TRACEBACK);
+  return { type: "status", patch: { phase: "Failed", error: e, completionTime: isoTime(now), retryAfter: null } };
 }
+
+const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 export function cancelled(message: string, now: number): Action {
   return {

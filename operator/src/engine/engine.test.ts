@@ -82,6 +82,28 @@ describe("engine on fakes: the call path", () => {
     expect(h.api.writesOf("q1")).toEqual(["create", "status:Queued"]);
   });
 
+  it("a call waiting on an input longer than the threshold gets Blocked written; then runs", async () => {
+    h = await harness({ waitingPhaseWriteAfterMs: 20 });
+    h.pods.set("pf", "f");
+    h.pods.set("pg", "g");
+    await h.createRoot("r");
+    await lease("pf");
+    const [a, b] = [childName("r", "r", 0), childName("r", "r", 1)];
+    await h.req("pf", "POST", "/calls/r/children", {
+      attempt: 1,
+      calls: [
+        { name: a, sequence: 0, function: "g" },
+        { name: b, sequence: 1, function: "g", args: [{ call: a }] },
+      ],
+    });
+    const [ga] = await lease("pg");
+    await h.until("Blocked", () => h.call(b)?.status?.phase === "Blocked");
+    await result("pg", ga!.call, 1, { value: 1 });
+    const [gb] = await lease("pg");
+    expect(gb).toMatchObject({ call: b, args: [{ value: 1 }] });
+    expect(h.api.writesOf(b)).toEqual(["create", "status:Blocked", "status:Running"]);
+  });
+
   it("children, wait and inputs by reference: a dependent runs when its input Succeeded", async () => {
     h = await harness();
     h.pods.set("pf", "f");
