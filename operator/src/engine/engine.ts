@@ -192,8 +192,8 @@ export function createEngine(deps: EngineDeps): Engine {
     graph.delegatorsOf(ns, name).forEach(add);
     const parent = c.spec.parent ? graph.get(ns, c.spec.parent) : undefined;
     if (parent && isCollection(parent)) add(c.spec.parent!);
-    if (next) queue.add(key);
-    else itemsCache.delete(key);
+    if (next && isRoot(c)) queue.add(key); // its TTL
+    if (!next) itemsCache.delete(key);
     const failed = !next || phaseOf(next) === "Failed" || phaseOf(next) === "Cancelled";
     if (failed && isRoot(c)) graph.callsOfRequest(ns, name).forEach(add);
     if (failed && isCollection(c)) graph.childrenOf(ns, name).forEach(add);

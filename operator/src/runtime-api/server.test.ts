@@ -307,6 +307,8 @@ describe("runtime API: values, blobs, state, progress", () => {
     expect((await put(data, "")).statusCode).toBe(201); // one request running: inferred
     const other = await h.req("pf", "GET", "/blobs/other/r/x");
     expect(other.json().code).toBe("forbidden_blob");
+    const otherRequest = await h.req("pf", "GET", "/blobs/ns/r9/x");
+    expect(otherRequest.json()).toMatchObject({ code: "forbidden_blob", message: expect.stringMatching(/request r9/) });
     const missing = await h.req("pf", "GET", "/blobs/ns/r/none");
     expect(missing.json().code).toBe("blob_not_found");
     const dots = await h.req("pf", "GET", "/blobs/ns/../x");

@@ -99,6 +99,12 @@ export const dataRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (a
     if (why) throw new ApiError("invalid_body", `path: blob ref ${why}`);
     if (!ref.startsWith(`${id.namespace}/`))
       throw new ApiError("forbidden_blob", `path: blob ${ref} is not in namespace ${id.namespace}`);
+    const request = ref.split("/")[1]!;
+    if (!podRunsRequest(core, id, request))
+      throw new ApiError(
+        "forbidden_blob",
+        `path: blob ${ref} belongs to request ${request}, which pod ${id.pod} runs no call of`,
+      );
     const blob = await core.blobs.get(ref);
     if (!blob) throw new ApiError("blob_not_found", `path: no blob ${ref}`);
     reply.header("content-type", "application/octet-stream").header("content-length", String(blob.size));
