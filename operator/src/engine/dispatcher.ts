@@ -290,6 +290,11 @@ export class Dispatcher implements DispatcherView {
     return this.discoveredByApp.get(`${namespace}/${app}`)?.find((f) => f.name === fn);
   }
 
+  /** The whole function table the runtime last reported for an application. */
+  discoveredTable(namespace: string, app: string): DiscoveredFunction[] | undefined {
+    return this.discoveredByApp.get(`${namespace}/${app}`);
+  }
+
   /**
    * A heartbeat: the calls the pod runs. The answer lists those it must abort: cancelled, no
    * longer assigned to it (re-queued, timed out, deleted) or a stale attempt.

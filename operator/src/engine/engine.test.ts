@@ -251,6 +251,26 @@ describe("engine on fakes: failures", () => {
     expect(h.events.events.map((e) => e.reason)).toEqual(["CallRetried"]);
   });
 
+  it("a function without retries of its own takes the application's (decorator table from register)", async () => {
+    h = await harness();
+    h.pods.set("pg", "g");
+    const retries = { maxRetries: 2, initialDelaySeconds: 0, maxDelaySeconds: 0, delayMultiplier: 1 };
+    await h.req("pg", "POST", "/register", {
+      function: "g",
+      capacity: 1,
+      sidecarVersion: "1",
+      functions: [
+        { name: "f", async: false, application: true, retries },
+        { name: "g", async: false, timeoutSeconds: 7 },
+      ],
+    });
+    await h.createRoot("r", { function: "g" });
+    const [a] = await lease("pg");
+    expect(a!.timeoutSeconds).toBe(7);
+    await h.req("pg", "POST", "/calls/r/failure", { attempt: 1, kind: "user", error: { type: "E", message: "m" } });
+    expect(h.call("r")!.status!.phase).toBe("Queued");
+  });
+
   it("retries spent: Failed with type, message and traceback; awaiting callers get the failure", async () => {
     h = await harness();
     h.pods.set("pf", "f");

@@ -6,7 +6,7 @@ import { type Call, callKey } from "./calls.js";
 import type { EngineConfig } from "./config.js";
 import type { Dispatcher } from "./dispatcher.js";
 import type { CallGraph } from "./graph.js";
-import { type CallPolicy, resolvePolicy } from "./policy.js";
+import { type CallPolicy, type DiscoveredSettings, resolvePolicy } from "./policy.js";
 import { inlineItems } from "./values.js";
 
 export type ApplicationObject = Application & KubeObject;
@@ -23,9 +23,15 @@ export interface ViewDeps {
 export function policyOf(d: Pick<ViewDeps, "applications" | "dispatcher" | "config">, call: Call): CallPolicy {
   const ns = call.metadata.namespace ?? "";
   const app = d.applications.get(`${ns}/${call.spec.application}`);
-  const discovered =
-    d.dispatcher.discovered(ns, call.spec.application, call.spec.function) ??
-    app?.status?.discovered?.find((f) => f.name === call.spec.function);
+  type Entry = DiscoveredSettings & { name: string; application?: boolean };
+  const table: Entry[] = d.dispatcher.discoveredTable(ns, call.spec.application) ?? app?.status?.discovered ?? [];
+  const own = table.find((f) => f.name === call.spec.function);
+  // A function without retries of its own takes the application's (carried by the entry point).
+  const appLevel = table.find((f) => f.application);
+  const retries = own?.retries ?? appLevel?.retries;
+  const discovered: DiscoveredSettings = {};
+  if (own?.timeoutSeconds !== undefined) discovered.timeoutSeconds = own.timeoutSeconds;
+  if (retries !== undefined) discovered.retries = retries;
   return resolvePolicy(call, app, discovered, d.config.defaultTimeoutSeconds);
 }
 
