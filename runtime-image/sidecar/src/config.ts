@@ -1,5 +1,24 @@
 // Sidecar configuration: read once from the environment (the pod builder sets these, see
 // operator/src/application/names.ts) and validated, so a bad pod spec fails with the variable named.
+//
+//   TRELLIS_OPERATOR_URL        runtime API base URL (required)
+//   TRELLIS_POD_NAMESPACE/NAME  this pod (required; downward API)
+//   TRELLIS_POD_TOKEN           per-pod credential, or TRELLIS_POD_TOKEN_FILE (one required)
+//   TRELLIS_FUNCTION            the function this pod serves (required)
+//   TRELLIS_APPLICATION         for logs
+//   TRELLIS_CONCURRENCY         capacity; default: the worker's (hello.concurrency)
+//   TRELLIS_SOCKET              worker socket (/run/trellis/worker.sock)
+//   TRELLIS_SDK_SOURCE          SDK to copy (/opt/trellis/python; "" = no copy)
+//   TRELLIS_SDK_DIR             where to copy it (/run/trellis/python)
+//   TRELLIS_READY_FILE          written once serving (<socket dir>/sidecar.ready)
+//   TRELLIS_HEARTBEAT_INTERVAL_MS      override of the operator's interval
+//   TRELLIS_WORKER_HEARTBEAT_MS        sidecar → worker heartbeat (5000)
+//   TRELLIS_WORKER_HEARTBEAT_TIMEOUT_MS  no answer this long = hung worker (15000)
+//   TRELLIS_TIMEOUT_GRACE_MS    attempt backstop: timeout + this (10000; the operator uses 15000)
+//   TRELLIS_WORKER_RETURN_MS    calls leased while no worker is connected wait this long (60000)
+//   TRELLIS_DRAIN_DEADLINE_SECONDS  SIGTERM drain deadline (50, under the pod's 60 s grace)
+//   TRELLIS_PROGRESS_INTERVAL_MS    at most one progress report per call per interval (250)
+//   TRELLIS_LOG_LEVEL           debug | info | warn | error (info)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";

@@ -40,7 +40,7 @@ describe("sidecar with the real worker", { timeout: 30_000 }, () => {
       sdkDir: join(dir, "sdk"),
       readyFile: join(dir, "ready"),
       workerHeartbeatMs: 100,
-      workerHeartbeatTimeoutMs: 1_000,
+      workerHeartbeatTimeoutMs: 3_000, // a loaded test machine must not look like a hung worker
       timeoutGraceMs: 200,
       workerReturnMs: 10_000,
       drainDeadlineSeconds: 10,
@@ -170,7 +170,7 @@ describe("sidecar with the real worker", { timeout: 30_000 }, () => {
     op.addRoot("r-hung", "sleepy", [{ value: 30 }]);
     await op.until("the call to run", () => op.calls.get("r-hung")!.phase === "Running");
     worker.proc.kill("SIGSTOP");
-    await op.until("the infrastructure failure", () => op.calls.get("r-hung")!.failures.length === 1, 5_000);
+    await op.until("the infrastructure failure", () => op.calls.get("r-hung")!.failures.length === 1, 10_000);
     expect(op.calls.get("r-hung")!.failures[0]).toMatchObject({
       kind: "infrastructure",
       error: { message: expect.stringMatching(/no heartbeat answer/) },
@@ -276,7 +276,7 @@ describe("sidecar with a worker whose code does not import", { timeout: 30_000 }
       sdkDir: "",
       readyFile: join(dir, "ready"),
       workerHeartbeatMs: 100,
-      workerHeartbeatTimeoutMs: 1000,
+      workerHeartbeatTimeoutMs: 3000,
       timeoutGraceMs: 200,
       workerReturnMs: 1000,
       drainDeadlineSeconds: 1,
