@@ -36,6 +36,11 @@ describe("engine on fakes: the call path", () => {
     expect((await result("p1", "r1", 1, { value: 42 })).status).toBe(200);
     expect(h.call("r1")!.status).toMatchObject({ phase: "Succeeded", output: { value: 42 } });
     expect(h.api.writesOf("r1")).toEqual(["create", "status:Running", "status:Succeeded"]);
+    expect(h.engine.stats()).toMatchObject({
+      calls: new Map([["ns/app/f", { Succeeded: 1 }]]),
+      writes: 2,
+      assignments: 1,
+    });
   });
 
   it("a failed Running write puts the call back: the next lease gets it", async () => {

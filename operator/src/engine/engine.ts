@@ -89,9 +89,20 @@ export interface Engine {
   runtimeApi: FastifyInstance;
   /** Loads the informer's current list into the graph and queues every call (after it synced). */
   start(): void;
+  /** For /metrics (read at scrape time): calls by phase and function, writes, assignments, waiters. */
+  stats(): EngineStats;
   /** A function pod was deleted (from the pod informer): its running calls are re-run. */
   podGone(namespace: string, pod: string): void;
   stop(): Promise<void>;
+}
+
+export interface EngineStats {
+  /** Calls in the cache by "namespace/application/function" and phase. */
+  calls: Map<string, Record<string, number>>;
+  writes: number;
+  assignments: number;
+  /** Calls someone waits on through /wait. */
+  waitedCalls: number;
 }
 
 /** The parts of the engine the runtime API uses. */
@@ -241,6 +252,17 @@ export function createEngine(deps: EngineDeps): Engine {
       for (const c of deps.calls.list()) graph.observe(c);
     },
     podGone: (ns, pod) => dispatcher.podGone(ns, pod),
+    stats() {
+      const calls = new Map<string, Record<string, number>>();
+      for (const c of graph.all()) {
+        const k = `${namespaceOf(c)}/${c.spec.application}/${c.spec.function}`;
+        let byPhase = calls.get(k);
+        if (!byPhase) calls.set(k, (byPhase = {}));
+        const p = phaseOf(c);
+        byPhase[p] = (byPhase[p] ?? 0) + 1;
+      }
+      return { calls, writes: store.writes, assignments: dispatcher.assignments, waitedCalls: waiters.size() };
+    },
     async stop() {
       controller.marker.stop();
       dispatcher.stop();

@@ -6,7 +6,14 @@
 //   await engine.runtimeApi.listen({ host, port });
 //   podInformer.onEvent((t, pod) => t === "DELETED" && engine.podGone(ns, name));
 //   applicationController uses engine.dispatcher as its DispatcherView (queued/running counts).
-export { type Engine, type EngineCore, type EngineDeps, type EngineHooks, createEngine } from "./engine.js";
+export {
+  type Engine,
+  type EngineCore,
+  type EngineDeps,
+  type EngineHooks,
+  type EngineStats,
+  createEngine,
+} from "./engine.js";
 export { type EngineConfig, defaultEngineConfig, engineConfig } from "./config.js";
 export { FUNCTION_CALL_INDEXERS } from "./graph.js";
 export { childName } from "./names.js";
