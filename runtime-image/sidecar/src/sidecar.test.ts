@@ -234,6 +234,7 @@ describe("sidecar with the real worker", { timeout: 30_000 }, () => {
     expect(op.state.get("r-state/seen")).toEqual({ value: 41 });
     expect(op.progress).toEqual([{ call: "r-state", body: { current: 1, total: 2, message: "half" } }]);
     expect(logs.some((l) => l.includes("metrics of the attempt") && l.includes('"counter:calls":1'))).toBe(true);
+    expect(sidecar.metrics.get("counter:calls")).toBe(1);
   });
 
   it("drains on request: running calls finish, the worker exits 0, then the sidecar stops", async () => {

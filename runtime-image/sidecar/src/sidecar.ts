@@ -46,6 +46,8 @@ export class Sidecar {
   private readonly changed = new Notifier();
   private readonly stopping = new Notifier();
   private readonly graph: GraphRelay;
+  /** User metrics of every attempt (the runtime API has no route for them): logged. */
+  readonly metrics = new Map<string, number>();
   private link: Link | undefined;
   private capacity = 1;
   private settings = { heartbeatIntervalMs: 5_000, leaseWaitMs: 20_000 };
@@ -402,6 +404,7 @@ export class Sidecar {
         if (att && typeof msg.name === "string" && typeof msg.value === "number") {
           const name = `${String(msg.kind)}:${msg.name}`;
           att.metrics.set(name, (att.metrics.get(name) ?? 0) + msg.value);
+          this.metrics.set(name, (this.metrics.get(name) ?? 0) + msg.value);
         }
         return;
       case "state_get":
@@ -549,7 +552,11 @@ export class Sidecar {
     while (this.link && Date.now() < end) await this.changed.wait(end - Date.now());
     await this.beat();
     this.stop();
-    this.log.info("drained", { operatorRequests: this.deps.client.stats, blobs: this.blobs.stats });
+    this.log.info("drained", {
+      metrics: Object.fromEntries(this.metrics),
+      operatorRequests: this.deps.client.stats,
+      blobs: this.blobs.stats,
+    });
   }
 
   stop(): void {
