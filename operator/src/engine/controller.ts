@@ -91,10 +91,10 @@ export class CallController {
           dispatcher.dequeue(ns, name, call.spec.application, call.spec.function);
           break;
         case "cancelAttempt":
-          dispatcher.cancel(ns, a.pod, name);
+          dispatcher.pods.cancel(ns, a.pod, name);
           break;
         case "track":
-          dispatcher.track(call, a.pod, a.attempt);
+          dispatcher.pods.track(call, a.pod, a.attempt);
           break;
         case "event":
           this.d.events.record(call, a.eventType, a.reason, a.message);

@@ -185,7 +185,7 @@ export function createEngine(deps: EngineDeps): Engine {
         next.status?.pod !== prevPod ||
         next.status?.attempts !== prev.status?.attempts)
     )
-      dispatcher.release(ns, prevPod, name);
+      dispatcher.pods.release(ns, prevPod, name);
     if (next && prev) {
       const p = phaseOf(next);
       // Running arms the operator's timeout; Delegated may find its tail already finished.
@@ -251,7 +251,7 @@ export function createEngine(deps: EngineDeps): Engine {
     start() {
       for (const c of deps.calls.list()) graph.observe(c);
     },
-    podGone: (ns, pod) => dispatcher.podGone(ns, pod),
+    podGone: (ns, pod) => dispatcher.pods.podGone(ns, pod),
     stats() {
       const calls = new Map<string, Record<string, number>>();
       for (const c of graph.all()) {

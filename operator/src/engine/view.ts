@@ -24,7 +24,7 @@ export function policyOf(d: Pick<ViewDeps, "applications" | "dispatcher" | "conf
   const ns = call.metadata.namespace ?? "";
   const app = d.applications.get(`${ns}/${call.spec.application}`);
   type Entry = DiscoveredSettings & { name: string; application?: boolean };
-  const table: Entry[] = d.dispatcher.discoveredTable(ns, call.spec.application) ?? app?.status?.discovered ?? [];
+  const table: Entry[] = d.dispatcher.pods.discoveredTable(ns, call.spec.application) ?? app?.status?.discovered ?? [];
   const own = table.find((f) => f.name === call.spec.function);
   // A function without retries of its own takes the application's (carried by the entry point).
   const appLevel = table.find((f) => f.application);
@@ -47,7 +47,7 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
     childStats: (p) => graph.childStats(namespace, p),
     requestError: (r) => graph.requestErrorOf(namespace, r),
     policy: (c) => policyOf(d, c),
-    pod: (pod, call, attempt) => d.dispatcher.attemptState(namespace, pod, call, attempt),
+    pod: (pod, call, attempt) => d.dispatcher.pods.attemptState(namespace, pod, call, attempt),
     items: (n) => {
       const inline = inlineItems(graph.get(namespace, n)?.status?.output);
       if (inline) return inline;

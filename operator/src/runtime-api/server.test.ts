@@ -98,7 +98,7 @@ describe("runtime API: validation and ownership", () => {
       sidecarVersion: "1",
     });
     expect(ok.json()).toEqual({ heartbeatIntervalMs: 5000, leaseWaitMs: 20000, inlineValueLimitBytes: 65536 });
-    expect(h.engine.dispatcher.discovered("ns", "app", "f")).toMatchObject({ timeoutSeconds: 9 });
+    expect(h.engine.dispatcher.pods.discovered("ns", "app", "f")).toMatchObject({ timeoutSeconds: 9 });
     expect(h.engine.dispatcher.podActivity("ns", "p1")).toMatchObject({ registered: true, running: 0 });
     const bad = await h.req("p1", "POST", "/register", {
       function: "g",

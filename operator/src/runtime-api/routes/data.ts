@@ -16,7 +16,7 @@ import { type RuntimeApiDeps, parse, podOf } from "../server.js";
 
 /** Whether the pod runs a call of `request` now (reads are limited to the pod's own requests). */
 export function podRunsRequest(core: EngineCore, id: PodIdentity, request: string): boolean {
-  return core.dispatcher.runningOn(id.namespace, id.pod).some((n) => {
+  return core.dispatcher.pods.runningOn(id.namespace, id.pod).some((n) => {
     const c = core.graph.get(id.namespace, n);
     return c !== undefined && requestOf(c) === request;
   });
@@ -66,7 +66,7 @@ export const dataRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (a
       request = requestOf(cur!);
     } else {
       const requests = new Set(
-        core.dispatcher.runningOn(id.namespace, id.pod).map((n) => {
+        core.dispatcher.pods.runningOn(id.namespace, id.pod).map((n) => {
           const c = core.graph.get(id.namespace, n);
           return c ? requestOf(c) : "";
         }),

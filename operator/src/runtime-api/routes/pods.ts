@@ -15,7 +15,7 @@ export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (ap
         "invalid_body",
         `body.function: pod ${id.pod} runs function ${id.function} (its trellis.dev/function label), not ${body.function}`,
       );
-    core.dispatcher.register(id, body.functions);
+    core.dispatcher.pods.register(id, body.functions);
     deps.onDiscovered?.(id.namespace, id.application, body.functions);
     return {
       heartbeatIntervalMs: core.config.heartbeatIntervalMs,
@@ -43,6 +43,6 @@ export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (ap
 
   app.post("/heartbeat", async (req) => {
     const body = parse(heartbeatRequest, req.body);
-    return { cancel: core.dispatcher.heartbeat(podOf(req), body.calls, body.draining) };
+    return { cancel: core.dispatcher.pods.heartbeat(podOf(req), body.calls, body.draining) };
   });
 };
