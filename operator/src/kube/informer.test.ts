@@ -126,6 +126,23 @@ describe("KubeInformer loop", () => {
     expect(inf.stats.staleEvents).toBe(2);
   });
 
+  it("observe() puts own writes in the cache at once; their echo is dropped, other events are not", async () => {
+    const src = new Scripted();
+    src.lists.push({ items: [cm("x", "5"), cm("y", "6")], resourceVersion: "10" });
+    const { inf, seen } = make(src);
+    await inf.start();
+    await until(() => src.sessions.length === 1);
+    expect(inf.observe(cm("x", "15", "b"))).toBe(true);
+    expect(inf.get("ns/x")?.metadata.resourceVersion).toBe("15");
+    expect(inf.byIndex("app", "b").length).toBe(1);
+    expect(inf.observe(cm("x", "15", "b"))).toBe(false);
+    src.sessions[0]!.emit({ type: "MODIFIED", object: cm("y", "12") }); // older than 15, other object: applied
+    src.sessions[0]!.emit({ type: "MODIFIED", object: cm("x", "15", "b") }); // the echo: dropped
+    src.sessions[0]!.emit({ type: "MODIFIED", object: cm("x", "16", "c") });
+    expect(seen.slice(2)).toEqual(["MODIFIED x@15", "MODIFIED y@12", "MODIFIED x@16"]);
+    expect(inf.stats.observed).toBe(1);
+  });
+
   it("relists on 410 Gone and emits what changed meanwhile", async () => {
     const src = new Scripted();
     src.lists.push({ items: [cm("x", "2"), cm("y", "3")], resourceVersion: "3" });

@@ -42,6 +42,8 @@ export interface InformerStats {
   events: number;
   bookmarks: number;
   staleEvents: number;
+  /** Own writes put into the cache by observe(). */
+  observed: number;
   lastEventAt: number | undefined;
 }
 
@@ -80,6 +82,7 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
     events: 0,
     bookmarks: 0,
     staleEvents: 0,
+    observed: 0,
     lastEventAt: undefined,
   };
   private readonly store: Store<T>;
@@ -138,6 +141,22 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
   /** The last resourceVersion the informer has seen (list, event or bookmark). */
   lastResourceVersion(): string {
     return this.resourceVersion;
+  }
+
+  /**
+   * Puts an object this process just wrote (the API server's answer) into the cache at once, so
+   * that readers and handlers need not wait for the watch to echo it; the echo is then a duplicate
+   * and is dropped. Only this object's entry moves (never the informer's own version), so events
+   * of other objects still in flight are unaffected. Returns false if the cache already holds
+   * this version or a newer one.
+   */
+  observe(obj: T): boolean {
+    if (!this.store.synced()) return false; // before the first list the cache is not authoritative
+    const change = this.store.apply("MODIFIED", this.o.transform(obj));
+    if (!change) return false;
+    this.stats.observed++;
+    this.notify([change]);
+    return true;
   }
 
   onEvent(handler: Handler<T>): void {
