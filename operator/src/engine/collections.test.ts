@@ -44,6 +44,13 @@ describe("map", () => {
     });
     expect(a.at(-1)).toEqual({ type: "markWaiting", phase: "Running" });
   });
+  it("a request that is itself a map (kubectl) expands under itself", () => {
+    const rm = mkCall("rm", { function: "g", map: { items: [{ value: 1 }] } });
+    const kids = created(decideCall(rm, memoryView([rm]), NOW));
+    expect(kids.map((k) => [k.metadata.name, k.spec.request, k.metadata.ownerReferences![0]!.name])).toEqual([
+      [childName("rm", "rm", 0), "rm", "rm"],
+    ]);
+  });
   it("creates only the missing children", () => {
     expect(created(decide(m, [item("m", 0), item("m", 2)])).map((k) => k.spec.sequence)).toEqual([1]);
   });

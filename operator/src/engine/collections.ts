@@ -38,7 +38,7 @@ function ensureChildren(
   view: CallView,
   n: number,
   describe: (i: number) => ChildRequest,
-): { byIndex: (Call | undefined)[]; create?: Action } {
+): { children: Call[] } | { actions: Action[] } {
   const byIndex: (Call | undefined)[] = new Array(n);
   let found = 0;
   for (const c of view.children(nameOf(call))) {
@@ -48,15 +48,15 @@ function ensureChildren(
       found++;
     }
   }
-  if (found === n) return { byIndex };
+  if (found === n) return { children: byIndex as Call[] };
   const root = view.call(requestOf(call));
-  if (!root) return { byIndex };
+  const waiting: Action = { type: "markWaiting", phase: "Running" };
+  if (!root) return { actions: [waiting] }; // the request is going away: decideStop cancels this call
   const missing: Call[] = [];
   for (let i = 0; i < n; i++) if (byIndex[i] === undefined) missing.push(buildChild(call, root, describe(i)));
-  return { byIndex, create: { type: "create", calls: missing } };
+  return { actions: [{ type: "create", calls: missing }, waiting] };
 }
 
-/** The outcome of a collection whose children all exist: first failure, or all Succeeded. */
 /**
  * While a collection runs, its children's counts decide without listing them (each item's
  * completion requeues the collection: this keeps that O(1) until the last one).
@@ -72,6 +72,7 @@ function quickSettle(call: Call, view: CallView, n: number, now: number): Action
   return undefined;
 }
 
+/** The outcome of a collection whose children all exist: first failure, or all Succeeded. */
 function settle(children: Call[], now: number, onSuccess: () => Action): Action[] {
   let done = 0;
   for (const c of children) {
@@ -92,14 +93,14 @@ export function decideMap(call: Call, view: CallView, now: number): Action[] {
   const items = r.items;
   const quick = quickSettle(call, view, items.length, now);
   if (quick) return quick;
-  const { byIndex, create } = ensureChildren(call, view, items.length, (i) => ({
+  const e = ensureChildren(call, view, items.length, (i) => ({
     name: childName(request, name, i),
     sequence: i,
     function: call.spec.function,
     args: [items[i]!],
   }));
-  if (create) return [create, { type: "markWaiting", phase: "Running" }];
-  const children = byIndex as Call[];
+  if ("actions" in e) return e.actions;
+  const children = e.children;
   return settle(children, now, () => ({ ...succeed({ value: null }, now), output: assemble(children) }));
 }
 
@@ -133,14 +134,14 @@ export function decideReduce(call: Call, view: CallView, now: number): Action[] 
   const stepName = (k: number) => childName(request, name, k);
   const quick = quickSettle(call, view, rest.length, now);
   if (quick) return quick;
-  const { byIndex, create } = ensureChildren(call, view, rest.length, (k) => ({
+  const e = ensureChildren(call, view, rest.length, (k) => ({
     name: stepName(k),
     sequence: k,
     function: call.spec.function,
     args: [k === 0 ? first : { call: stepName(k - 1) }, rest[k]!],
   }));
-  if (create) return [create, { type: "markWaiting", phase: "Running" }];
-  const steps = byIndex as Call[];
+  if ("actions" in e) return e.actions;
+  const steps = e.children;
   const last = steps[steps.length - 1]!;
   return settle(steps, now, () => succeed(last.status?.output ?? { value: null }, now));
 }
