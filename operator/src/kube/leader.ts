@@ -168,7 +168,7 @@ export class LeaderElector {
         if (!this.leading) {
           this.leading = true;
           this.o.log.info("started leading", { lease: this.o.name, identity: this.o.identity });
-          this.o.onStartedLeading?.();
+          this.callback("onStartedLeading", this.o.onStartedLeading);
         }
       } else if (this.leading && this.o.now() - this.lastRenewAt >= this.o.renewDeadlineMs) {
         this.stepDown("renew deadline passed");
@@ -279,13 +279,22 @@ export class LeaderElector {
     this.leading = false;
     this.lastWritten = undefined;
     this.o.log.warn("stopped leading", { lease: this.o.name, identity: this.o.identity, why });
-    this.o.onStoppedLeading?.();
+    this.callback("onStoppedLeading", this.o.onStoppedLeading);
   }
 
   private noteLeader(holder: string): void {
     if (holder === this.knownLeader) return;
     this.knownLeader = holder;
-    if (holder) this.o.onNewLeader?.(holder);
+    if (holder) this.callback("onNewLeader", () => this.o.onNewLeader?.(holder));
+  }
+
+  /** A throwing callback must not end the election loop. */
+  private callback(name: string, fn: (() => void) | undefined): void {
+    try {
+      fn?.();
+    } catch (e) {
+      this.o.log.error("leader election callback threw", { callback: name, err: e });
+    }
   }
 
   private sleep(ms: number): Promise<void> {
