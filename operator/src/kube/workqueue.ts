@@ -153,6 +153,15 @@ export class KeyedWorkQueue implements WorkQueue {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Metrics hooks must never wedge a key in `running`. */
+  private hook(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.opts.log.error("work queue hook threw", { queue: this.opts.name, err: e });
+    }
+  }
+
   private schedulePump(): void {
     if (this.pumpScheduled || !this.reconciler) return;
     this.pumpScheduled = true;
@@ -179,7 +188,7 @@ export class KeyedWorkQueue implements WorkQueue {
 
   private async process(key: ObjectKey, addedAt: number): Promise<void> {
     const start = this.opts.now();
-    this.opts.hooks.onStart?.(key, start - addedAt);
+    this.hook(() => this.opts.hooks.onStart?.(key, start - addedAt));
     this.counters.reconciles++;
     let error: unknown;
     let requeueAfterMs: number | undefined;
@@ -189,7 +198,7 @@ export class KeyedWorkQueue implements WorkQueue {
     } catch (e) {
       error = e ?? new Error("reconcile threw a nullish value");
     }
-    this.opts.hooks.onDone?.(key, this.opts.now() - start, error);
+    this.hook(() => this.opts.hooks.onDone?.(key, this.opts.now() - start, error));
     this.running.delete(key);
     if (error !== undefined) {
       this.counters.errors++;
