@@ -1,6 +1,7 @@
 // Building child FunctionCall objects: for map items and reduce steps (the engine) and for the
 // calls a running function makes (the runtime API). Pure.
 import { API_VERSION, LABELS, type FunctionCallSpec } from "../api/v1alpha1/index.js";
+import { functionLabelValue } from "../application/names.js";
 import { type Call, START_AFTER_ANNOTATION, nameOf, namespaceOf, requestOf } from "./calls.js";
 
 export interface ChildRequest {
@@ -39,7 +40,7 @@ export function buildChild(parent: Call, root: Pick<Call, "metadata">, c: ChildR
       labels: {
         [LABELS.application]: parent.spec.application,
         [LABELS.request]: request,
-        [LABELS.function]: c.function,
+        [LABELS.function]: functionLabelValue(c.function),
         [LABELS.parent]: nameOf(parent),
       },
       ...(c.startAfter ? { annotations: { [START_AFTER_ANNOTATION]: c.startAfter } } : {}),

@@ -103,8 +103,10 @@ describe("engine on fakes: the call path", () => {
     });
     const [ga] = await lease("pg");
     await h.until("Blocked", () => h.call(b)?.status?.phase === "Blocked");
+    const waiting = lease("pg");
+    await h.until("lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pg"));
     await result("pg", ga!.call, 1, { value: 1 });
-    const [gb] = await lease("pg");
+    const [gb] = await waiting;
     expect(gb).toMatchObject({ call: b, args: [{ value: 1 }] });
     expect(h.api.writesOf(b)).toEqual(["create", "status:Blocked", "status:Running"]);
   });

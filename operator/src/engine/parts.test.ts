@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../kube/types.js";
 import { CallGraph } from "./graph.js";
 import { ReadyQueue } from "./ready-queue.js";
 import { mkCall, mkChild } from "./testing.js";
@@ -116,5 +117,33 @@ describe("list outputs read from blobs (itemsFrom)", () => {
     });
     expect(itemsOfDocument(Buffer.from("{}"))).toMatchObject({ error: expect.any(String) });
     expect(itemsOfDocument(Buffer.from("nope"))).toMatchObject({ error: expect.any(String) });
+  });
+});
+
+describe("pod identity", () => {
+  it("application from the label, function from the annotation (exact Python name)", async () => {
+    const { podIdentityFromCache } = await import("./pod-identity.js");
+    const pods = new Map([
+      [
+        "ns/p1",
+        {
+          metadata: {
+            name: "p1",
+            labels: { "trellis.dev/application": "app", "trellis.dev/function": "priv.abc" },
+            annotations: { "trellis.dev/function-name": "_priv" },
+          },
+        },
+      ],
+      [
+        "ns/p2",
+        { metadata: { name: "p2", labels: { "trellis.dev/application": "app", "trellis.dev/function": "f" } } },
+      ],
+      ["ns/p3", { metadata: { name: "p3", labels: {} } }],
+    ]);
+    const id = podIdentityFromCache({ get: (k: string) => pods.get(k) as KubeObject | undefined });
+    expect(id("ns", "p1")).toEqual({ application: "app", function: "_priv" });
+    expect(id("ns", "p2")).toEqual({ application: "app", function: "f" });
+    expect(id("ns", "p3")).toBeUndefined();
+    expect(id("ns", "nope")).toBeUndefined();
   });
 });

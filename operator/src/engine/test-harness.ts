@@ -76,7 +76,8 @@ export async function harness(
     operatorKey: KEY,
     podIdentity: (ns, pod) =>
       ns === "ns" && pods.has(pod) ? { application: "app", function: pods.get(pod)! } : undefined,
-    config,
+    // Exact write lists in tests: no deferred waiting-phase writes unless a test asks for them.
+    config: { waitingPhaseWriteAfterMs: 60_000, ...config },
     ...extra,
   });
   queue.run(engine.reconciler, 4);
