@@ -1,0 +1,73 @@
+// The operator's configuration: environment variables parsed once, with zod, in main.ts.
+import { hostname } from "node:os";
+import { z } from "zod";
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const port = z.coerce.number().int().min(0).max(65535);
+const list = z.string().transform((v) =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+/** Env var → field. Every error names the variable. */
+const env = z.object({
+  KUBECONFIG: z.string().optional(),
+  TRELLIS_NAMESPACE: z.string().min(1).default("trellis-system"),
+  TRELLIS_WATCH_NAMESPACES: list.default([]),
+  TRELLIS_IDENTITY: z.string().min(1).default(hostname()),
+  TRELLIS_LEADER_ELECTION: bool.default(true),
+  TRELLIS_LEASE_NAME: z.string().min(1).default("trellis-operator"),
+  TRELLIS_KEY_SECRET: z.string().min(1).default("trellis-operator-key"),
+  TRELLIS_RUNTIME_API_HOST: z.string().default("0.0.0.0"),
+  TRELLIS_RUNTIME_API_PORT: port.default(8081),
+  TRELLIS_HTTP_HOST: z.string().default("0.0.0.0"),
+  TRELLIS_HTTP_PORT: port.default(8080),
+  TRELLIS_OPERATOR_URL: z.url({ message: "must be a URL the function pods can reach" }).optional(),
+  TRELLIS_RUNTIME_IMAGE: z.string().min(1).default("localhost/trellis-runtime:dev"),
+  TRELLIS_RUNTIME_IMAGE_PULL_POLICY: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
+  TRELLIS_HOST_NETWORK: bool.default(false),
+  TRELLIS_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(0).default(300),
+  TRELLIS_BLOB_DIR: z.string().min(1).default("/var/lib/trellis/blobs"),
+  TRELLIS_CALL_WORKERS: z.coerce.number().int().min(1).max(256).default(16),
+  TRELLIS_APP_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
+  TRELLIS_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(1).optional(),
+  TRELLIS_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+export type OperatorConfig = ReturnType<typeof parseConfig>;
+
+export function parseConfig(source: NodeJS.ProcessEnv = process.env) {
+  const r = env.safeParse(source);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  const e = r.data;
+  return {
+    kubeconfig: e.KUBECONFIG,
+    namespace: e.TRELLIS_NAMESPACE,
+    watchNamespaces: e.TRELLIS_WATCH_NAMESPACES,
+    identity: e.TRELLIS_IDENTITY,
+    leaderElection: e.TRELLIS_LEADER_ELECTION,
+    leaseName: e.TRELLIS_LEASE_NAME,
+    keySecret: e.TRELLIS_KEY_SECRET,
+    runtimeApi: { host: e.TRELLIS_RUNTIME_API_HOST, port: e.TRELLIS_RUNTIME_API_PORT },
+    http: { host: e.TRELLIS_HTTP_HOST, port: e.TRELLIS_HTTP_PORT },
+    // Function pods reach the runtime API through the Service unless told otherwise.
+    operatorUrl:
+      e.TRELLIS_OPERATOR_URL ?? `http://trellis-operator.${e.TRELLIS_NAMESPACE}.svc:${e.TRELLIS_RUNTIME_API_PORT}`,
+    runtimeImage: e.TRELLIS_RUNTIME_IMAGE,
+    runtimeImagePullPolicy: e.TRELLIS_RUNTIME_IMAGE_PULL_POLICY,
+    hostNetwork: e.TRELLIS_HOST_NETWORK,
+    idleTimeoutSeconds: e.TRELLIS_IDLE_TIMEOUT_SECONDS,
+    blobDir: e.TRELLIS_BLOB_DIR,
+    callWorkers: e.TRELLIS_CALL_WORKERS,
+    appWorkers: e.TRELLIS_APP_WORKERS,
+    heartbeatTimeoutMs: e.TRELLIS_HEARTBEAT_TIMEOUT_MS,
+    logLevel: e.TRELLIS_LOG_LEVEL,
+  };
+}

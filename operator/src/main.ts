@@ -1,0 +1,242 @@
+// The operator process: the only place that knows the world. Parses the config, connects to the
+// API server, takes the leader Lease, then runs the informers, the two controllers and the
+// runtime API. Losing the Lease ends the process (a restarted replica starts clean).
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import Fastify from "fastify";
+import type { FunctionCall } from "./api/v1alpha1/index.js";
+import {
+  ApplicationController,
+  MANAGED_SELECTOR,
+  applicationIndexers,
+  applicationSettings,
+  podFunction,
+} from "./application/index.js";
+import type { ApplicationObject, Pod } from "./application/index.js";
+import { type OperatorConfig, parseConfig } from "./config.js";
+import { FUNCTION_CALL_INDEXERS, createEngine } from "./engine/index.js";
+import {
+  type Indexers,
+  type Informer,
+  KeyedWorkQueue,
+  KubeEventRecorder,
+  type KubeClient,
+  KubeObjectWriter,
+  type KubeObject,
+  LeaderElector,
+  type Logger,
+  connect,
+  createInformer,
+  createLogger,
+  isAlreadyExists,
+  isNotFound,
+  resourcePath,
+} from "./kube/index.js";
+import { MultiNamespaceInformer } from "./kube/multi-informer.js";
+import { FileBlobStore } from "./runtime-api/blobstore.js";
+import { podToken } from "./runtime-api/credentials.js";
+
+type ConfigMap = KubeObject & { data?: Record<string, string> };
+type Secret = KubeObject & { data?: Record<string, string> };
+
+/** Informers for every watched namespace (all when the list is empty). */
+function informerFor<T extends KubeObject>(
+  client: KubeClient,
+  cfg: OperatorConfig,
+  log: Logger,
+  o: { apiVersion: string; kind: string; labelSelector?: string; indexers?: Indexers<T> },
+): Informer<T> {
+  if (cfg.watchNamespaces.length === 0) return createInformer<T>(client, { ...o, log });
+  return new MultiNamespaceInformer(
+    new Map(cfg.watchNamespaces.map((ns) => [ns, createInformer<T>(client, { ...o, namespace: ns, log })])),
+  );
+}
+
+/** The HMAC key of the per-pod credentials, kept in a Secret so every replica and restart shares it. */
+async function operatorKey(client: KubeClient, writer: KubeObjectWriter, cfg: OperatorConfig): Promise<Buffer> {
+  const path = resourcePath({ apiVersion: "v1", kind: "Secret", namespace: cfg.namespace, name: cfg.keySecret });
+  for (;;) {
+    try {
+      const s = await client.request<Secret>("GET", path);
+      const key = s.data?.key;
+      if (!key) throw new Error(`Secret ${cfg.namespace}/${cfg.keySecret} has no data.key`);
+      return Buffer.from(key, "base64");
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    try {
+      await writer.create<Secret>({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: cfg.keySecret, namespace: cfg.namespace, labels: { "app.kubernetes.io/part-of": "trellis" } },
+        data: { key: randomBytes(32).toString("base64") },
+      });
+    } catch (e) {
+      if (!isAlreadyExists(e)) throw e; // another replica made it first: read theirs
+    }
+  }
+}
+
+async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
+  const client = await connect({ kubeconfig: cfg.kubeconfig, log });
+  const writer = new KubeObjectWriter(client);
+  const events = new KubeEventRecorder({ writer, log });
+  let leading = !cfg.leaderElection;
+  let ready = false;
+
+  // Liveness and readiness first, so a passive replica answers its probes while it waits.
+  const health = Fastify({ logger: false });
+  health.get("/healthz", async () => ({ ok: true }));
+  health.get("/readyz", async (_req, reply) =>
+    leading && ready ? { ok: true } : reply.code(503).send({ ok: false, leading }),
+  );
+  await health.listen({ host: cfg.http.host, port: cfg.http.port });
+
+  if (cfg.leaderElection) {
+    let started: () => void = () => {};
+    const gotLease = new Promise<void>((resolve) => (started = resolve));
+    const elector = new LeaderElector({
+      writer,
+      namespace: cfg.namespace,
+      name: cfg.leaseName,
+      identity: cfg.identity,
+      log,
+      onStartedLeading: () => started(),
+      onStoppedLeading: () => {
+        log.error("lost the leader lease: exiting so that a fresh process takes over");
+        process.exit(1);
+      },
+    });
+    elector.start();
+    log.info("waiting for the leader lease", { lease: `${cfg.namespace}/${cfg.leaseName}`, identity: cfg.identity });
+    await gotLease;
+    leading = true;
+    process.once("SIGTERM", () => void elector.stop());
+  }
+  log.info("leading", { identity: cfg.identity });
+
+  const key = await operatorKey(client, writer, cfg);
+  mkdirSync(cfg.blobDir, { recursive: true });
+  const blobs = new FileBlobStore(cfg.blobDir);
+
+  const calls = informerFor<FunctionCall & KubeObject>(client, cfg, log, {
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "FunctionCall",
+    indexers: FUNCTION_CALL_INDEXERS,
+  });
+  const applications = informerFor<ApplicationObject>(client, cfg, log, {
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "Application",
+  });
+  const pods = informerFor<Pod>(client, cfg, log, {
+    apiVersion: "v1",
+    kind: "Pod",
+    labelSelector: MANAGED_SELECTOR,
+    indexers: applicationIndexers,
+  });
+  const configMaps = informerFor<ConfigMap>(client, cfg, log, {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    labelSelector: MANAGED_SELECTOR,
+    indexers: applicationIndexers,
+  });
+
+  const callQueue = new KeyedWorkQueue({ name: "functioncalls", log });
+  const appQueue = new KeyedWorkQueue({ name: "applications", log });
+  // The engine and the Application controller call each other; the engine is made first.
+  const late: { appCtl?: ApplicationController } = {};
+  const engine = createEngine({
+    calls,
+    applications,
+    writer,
+    events,
+    queue: callQueue,
+    blobs,
+    operatorKey: key,
+    podIdentity: (ns, name) => {
+      const pod = pods.get(`${ns}/${name}`);
+      const application = pod?.metadata.labels?.["trellis.dev/application"];
+      const fn = pod ? podFunction(pod) : undefined;
+      return application && fn ? { application, function: fn } : undefined;
+    },
+    onDiscovered: (ns, app) => late.appCtl?.onBacklogChanged(ns, app),
+    onCodeLoadFailure: (ns, app, pod, failure) => {
+      const obj = applications.get(`${ns}/${app}`);
+      if (obj)
+        events.record(
+          obj,
+          "Warning",
+          "CodeLoadFailed",
+          `pod ${pod}: ${failure.error?.message ?? "the code failed to load"}`,
+        );
+      late.appCtl?.onBacklogChanged(ns, app);
+    },
+    hooks: {
+      backlogChanged: (ns, app) => late.appCtl?.onBacklogChanged(ns, app),
+      podActivityChanged: (ns, pod) => late.appCtl?.onPodActivityChanged(ns, pod),
+    },
+    config: cfg.heartbeatTimeoutMs ? { heartbeatTimeoutMs: cfg.heartbeatTimeoutMs } : {},
+    logger: log,
+  });
+  const appCtl = new ApplicationController({
+    applications,
+    pods,
+    configMaps,
+    writer,
+    events,
+    clock: { now: () => Date.now() },
+    dispatcher: engine.dispatcher,
+    queue: appQueue,
+    issueToken: (ns, pod) => podToken(key, ns, pod),
+    settings: applicationSettings.parse({
+      runtimeImage: cfg.runtimeImage,
+      runtimeImagePullPolicy: cfg.runtimeImagePullPolicy,
+      operatorUrl: cfg.operatorUrl,
+      hostNetwork: cfg.hostNetwork,
+      idleTimeoutSeconds: cfg.idleTimeoutSeconds,
+    }),
+    log,
+  });
+  late.appCtl = appCtl;
+  pods.onEvent((type, pod) => {
+    if (type === "DELETED") engine.podGone(pod.metadata.namespace ?? "", pod.metadata.name ?? "");
+  });
+
+  await Promise.all([calls.start(), applications.start(), pods.start(), configMaps.start()]);
+  engine.start();
+  callQueue.run(engine.reconciler, cfg.callWorkers);
+  appQueue.run(appCtl.reconcile, cfg.appWorkers);
+  await engine.runtimeApi.listen({ host: cfg.runtimeApi.host, port: cfg.runtimeApi.port });
+  ready = true;
+  log.info("operator ready", {
+    runtimeApi: `${cfg.runtimeApi.host}:${cfg.runtimeApi.port}`,
+    operatorUrl: cfg.operatorUrl,
+  });
+
+  const shutdown = async (signal: string) => {
+    log.info("shutting down", { signal });
+    ready = false;
+    await engine.runtimeApi.close();
+    await Promise.all([callQueue.shutdown(), appQueue.shutdown()]);
+    for (const i of [calls, applications, pods, configMaps]) i.stop();
+    await engine.stop();
+    await health.close();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+}
+
+const cfg = (() => {
+  try {
+    return parseConfig();
+  } catch (e) {
+    console.error(String((e as Error).message));
+    process.exit(2);
+  }
+})();
+const log = createLogger({ level: cfg.logLevel });
+run(cfg, log).catch((e: unknown) => {
+  log.error("operator failed", { err: e });
+  process.exit(1);
+});
