@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Assignment } from "../runtime-api/messages.js";
 import { childName } from "./names.js";
@@ -372,6 +374,28 @@ describe("engine on fakes: failures", () => {
     expect(hb.json().cancel).toEqual(["r"]);
   });
 
+  it("a request deleted by a user takes its blobs; its running calls are told to stop", async () => {
+    h = await harness({ inlineValueLimitBytes: 16 });
+    h.pods.set("p1", "f");
+    await h.createRoot("r");
+    await lease("p1");
+    const c = childName("r", "r", 0);
+    await h.req("p1", "POST", "/calls/r/children", { attempt: 1, calls: [{ name: c, sequence: 0, function: "f" }] });
+    await lease("p1");
+    await h.req("p1", "PUT", "/requests/r/state/k", { value: { value: "a value longer than sixteen bytes" } });
+    expect(existsSync(join(h.blobDir, "blobs", "ns", "r"))).toBe(true);
+    await h.api.delete({ namespace: "ns", name: "r" });
+    await h.until("blobs removed", () => !existsSync(join(h.blobDir, "blobs", "ns", "r")));
+    await h.until("child cancelled", () => h.call(c)?.status?.phase === "Cancelled");
+    const hb = await h.req("p1", "POST", "/heartbeat", {
+      calls: [
+        { call: "r", attempt: 1 },
+        { call: c, attempt: 1 },
+      ],
+    });
+    expect(hb.json().cancel.sort()).toEqual(["r", c].sort());
+  });
+
   it("TTL after the request finished deletes the root and its blobs", async () => {
     h = await harness({ inlineValueLimitBytes: 16 }, { requests: { ttlSecondsAfterFinished: 0 } });
     h.pods.set("p1", "f");
@@ -380,6 +404,7 @@ describe("engine on fakes: failures", () => {
     await result("p1", "r", 1, { value: "a value longer than sixteen bytes" });
     await h.until("deleted", () => !h.api.get("ns/r"));
     expect(h.api.writesOf("r")).toEqual(["create", "status:Running", "status:Succeeded", "delete"]);
+    await h.until("blobs removed", () => !existsSync(join(h.blobDir, "blobs", "ns", "r")));
   });
 });
 

@@ -15,7 +15,7 @@ import type {
   Reconciler,
   WorkQueue,
 } from "../kube/types.js";
-import type { BlobStore } from "../runtime-api/blobstore.js";
+import { type BlobStore, requestPrefix } from "../runtime-api/blobstore.js";
 import { type RuntimeApiDeps, buildRuntimeApi } from "../runtime-api/server.js";
 import type { ItemsResult } from "./actions.js";
 import {
@@ -205,6 +205,11 @@ export function createEngine(deps: EngineDeps): Engine {
     if (parent && isCollection(parent)) add(c.spec.parent!);
     if (next && isRoot(c)) queue.add(key); // its TTL
     if (!next) itemsCache.delete(key);
+    // A deleted request takes its blobs (outputs, uploads, state) with it.
+    if (!next && isRoot(c))
+      void deps.blobs
+        .deletePrefix(requestPrefix(ns, name))
+        .catch((err: unknown) => deps.logger?.warn("deleting a request's blobs failed", { request: key, err }));
     const failed = !next || phaseOf(next) === "Failed" || phaseOf(next) === "Cancelled";
     if (failed && isRoot(c)) graph.callsOfRequest(ns, name).forEach(add);
     if (failed && isCollection(c)) graph.childrenOf(ns, name).forEach(add);
