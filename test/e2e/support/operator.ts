@@ -1,0 +1,101 @@
+// Runs the operator from the source tree as a local process for the end-to-end suite (the chart
+// suite runs the installed operator instead). Function pods use hostNetwork and reach its runtime
+// API on 127.0.0.1.
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { kubeconfigPath, kubectl, repoRoot, waitFor } from "../../support/kube.js";
+
+export const OPERATOR_NAMESPACE = "trellis-system";
+const RUNTIME_PORT = Number(process.env.TRELLIS_E2E_RUNTIME_PORT ?? 18081);
+const HTTP_PORT = Number(process.env.TRELLIS_E2E_HTTP_PORT ?? 18080);
+
+export interface OperatorProcess {
+  logPath: string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  restart(signal?: NodeJS.Signals): Promise<void>;
+  /** The last lines of the operator's log, for failure messages. */
+  tail(lines?: number): string;
+}
+
+export async function prepareCluster(): Promise<void> {
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "crds")]);
+  await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    "crd/functioncalls.trellis.dev",
+    "crd/applications.trellis.dev",
+  ]);
+  await kubectl(["create", "namespace", OPERATOR_NAMESPACE]).catch((e: Error) => {
+    if (!/AlreadyExists/.test(e.message)) throw e;
+  });
+}
+
+export async function startOperator(name: string, env: Record<string, string> = {}): Promise<OperatorProcess> {
+  await prepareCluster();
+  const dir = join(repoRoot, ".test-results", "e2e");
+  mkdirSync(dir, { recursive: true });
+  const logPath = join(dir, `operator-${name}.log`);
+  let child: ChildProcess | undefined;
+
+  const launch = async () => {
+    const fd = openSync(logPath, "a");
+    child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "operator/src/main.ts")], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfigPath(),
+        TRELLIS_NAMESPACE: OPERATOR_NAMESPACE,
+        TRELLIS_IDENTITY: `e2e-${name}-${process.pid}`,
+        TRELLIS_OPERATOR_URL: `http://127.0.0.1:${RUNTIME_PORT}`,
+        TRELLIS_RUNTIME_API_HOST: "127.0.0.1",
+        TRELLIS_RUNTIME_API_PORT: String(RUNTIME_PORT),
+        TRELLIS_HTTP_HOST: "127.0.0.1",
+        TRELLIS_HTTP_PORT: String(HTTP_PORT),
+        TRELLIS_HOST_NETWORK: "true",
+        TRELLIS_RUNTIME_IMAGE_PULL_POLICY: "Never",
+        TRELLIS_BLOB_DIR: join(dir, "blobs"),
+        TRELLIS_IDLE_TIMEOUT_SECONDS: "30",
+        // A lease left by a killed process expires in 15 s; a test restart releases it first.
+        TRELLIS_LEADER_ELECTION: "true",
+        ...env,
+      },
+      stdio: ["ignore", fd, fd],
+    });
+    closeSync(fd);
+    await waitFor(
+      `operator ready on 127.0.0.1:${HTTP_PORT} (log: ${logPath})`,
+      async () => {
+        if (child?.exitCode !== null) throw new Error(`operator exited with ${child?.exitCode}: ${tail(20)}`);
+        const r = await fetch(`http://127.0.0.1:${HTTP_PORT}/readyz`).catch(() => undefined);
+        return r?.ok ? true : undefined;
+      },
+      60_000,
+    );
+  };
+  const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill(signal);
+    await exited;
+  };
+  const tail = (lines = 40) => {
+    try {
+      return readFileSync(logPath, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  };
+  await launch();
+  return {
+    logPath,
+    stop,
+    restart: async (signal) => {
+      await stop(signal);
+      await launch();
+    },
+    tail,
+  };
+}

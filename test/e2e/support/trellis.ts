@@ -1,0 +1,114 @@
+// Helpers of the end-to-end suite: deploy Applications and invoke them with kubectl, as a user would.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { kubectl, repoRoot, waitFor } from "../../support/kube.js";
+
+export interface CallStatus {
+  phase?: string;
+  attempts?: number;
+  infrastructureFailures?: number;
+  pod?: string;
+  output?: { value?: unknown; pickle?: string; list?: unknown[]; blob?: string };
+  tailCall?: string;
+  error?: { type: string; message: string; traceback?: string; reason?: string; cause?: string };
+}
+
+export interface SeedCase {
+  file: string;
+  app: string;
+  args: unknown[];
+  expected: unknown;
+}
+
+const SEED_DIR = join(repoRoot, "runtime-image/python/tests/seed_examples");
+
+/** The seed examples and their expected outputs, from the Python suite's own table. */
+export function seedCases(): { cases: SeedCase[]; failing: SeedCase[]; sources: Record<string, string> } {
+  const script = `
+import json, sys
+sys.path.insert(0, ${JSON.stringify(SEED_DIR)})
+import cases
+row = lambda c: dict(file=c[0], app=c[1], args=c[2], expected=c[3])
+files = sorted({c[0] for c in cases.CASES + cases.FAILING_VERBATIM})
+print(json.dumps(dict(cases=[row(c) for c in cases.CASES], failing=[row(c) for c in cases.FAILING_VERBATIM],
+                      sources={f: cases.source(f) for f in files})))
+`;
+  return JSON.parse(execFileSync("python3", ["-c", script], { encoding: "utf8" }));
+}
+
+export const appName = (file: string) => file.replace(/\.py$/, "").replace(/_/g, "-").toLowerCase();
+
+export async function deployApp(
+  namespace: string,
+  name: string,
+  source: string,
+  entrypoint: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const app = {
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "Application",
+    metadata: { name, namespace },
+    spec: { entrypoint, source: { inline: source }, ...extra },
+  };
+  await kubectl(["apply", "-f", "-"], JSON.stringify(app));
+}
+
+let seq = 0;
+/** Creates a request (a root FunctionCall) with kubectl; returns its name. */
+export async function invoke(namespace: string, application: string, fn: string, args: unknown[]): Promise<string> {
+  const name = `r${Date.now().toString(36)}${(seq++).toString(36)}`;
+  const call = {
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "FunctionCall",
+    metadata: { name, namespace },
+    spec: { application, function: fn, args: args.map((value) => ({ value })) },
+  };
+  await kubectl(["create", "-f", "-"], JSON.stringify(call));
+  return name;
+}
+
+export async function callStatus(namespace: string, name: string): Promise<CallStatus> {
+  const out = await kubectl(["get", "fc", name, "-n", namespace, "-o", "jsonpath={.status}"]);
+  return out ? (JSON.parse(out) as CallStatus) : {};
+}
+
+export async function waitFinished(namespace: string, name: string, timeoutMs = 120_000): Promise<CallStatus> {
+  return waitFor(
+    `FunctionCall ${namespace}/${name} to finish`,
+    async () => {
+      const s = await callStatus(namespace, name);
+      return s.phase === "Succeeded" || s.phase === "Failed" || s.phase === "Cancelled" ? s : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+export async function waitPhase(
+  namespace: string,
+  name: string,
+  phase: string,
+  timeoutMs = 120_000,
+): Promise<CallStatus> {
+  return waitFor(
+    `FunctionCall ${namespace}/${name} to reach ${phase}`,
+    async () => {
+      const s = await callStatus(namespace, name);
+      return s.phase === phase ? s : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Every FunctionCall of a request, as kubectl lists them. */
+export async function requestCalls(
+  namespace: string,
+  request: string,
+): Promise<{ name: string; fn: string; status: CallStatus }[]> {
+  const out = JSON.parse(await kubectl(["get", "fc", "-n", namespace, "-o", "json"])) as {
+    items: { metadata: { name: string }; spec: { function: string; request?: string }; status?: CallStatus }[];
+  };
+  return out.items
+    .filter((i) => i.metadata.name === request || i.spec.request === request)
+    .map((i) => ({ name: i.metadata.name, fn: i.spec.function, status: i.status ?? {} }));
+}
