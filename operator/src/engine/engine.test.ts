@@ -352,6 +352,17 @@ describe("engine on fakes: failures", () => {
     expect(h.events.events.map((e) => e.reason)).toEqual(["PodLost", "AttemptLost"]);
   });
 
+  it("a result that arrives after the operator gave the attempt up as lost is kept (no re-run)", async () => {
+    h = await harness({ heartbeatTimeoutMs: 50 });
+    h.pods.set("p1", "f");
+    await h.createRoot("r");
+    await lease("p1", 1, 10);
+    await h.until("re-queued", () => h.call("r")?.status?.phase === "Queued");
+    expect((await result("p1", "r", 1, { value: "late" })).status).toBe(200);
+    expect(h.call("r")!.status).toMatchObject({ phase: "Succeeded", output: { value: "late" }, attempts: 1 });
+    expect(h.engine.dispatcher.queuedAndRunning("ns", "app", "f").queued).toBe(0);
+  });
+
   it("a pod that stops heartbeating loses its calls", async () => {
     h = await harness({ heartbeatTimeoutMs: 50 });
     h.pods.set("p1", "f");

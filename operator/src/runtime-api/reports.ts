@@ -9,9 +9,16 @@ import { ApiError, errors } from "./errors.js";
 
 /**
  * The call if `attempt` is its running attempt on this pod; "duplicate" if that attempt already
- * ended (a retried report); throws otherwise.
+ * ended (a retried report); throws otherwise. With `lateSuccess`, an attempt the operator gave up
+ * on as lost (re-queued, not started again) still counts: its work is done, so it is kept.
  */
-export function currentAttempt(core: EngineCore, id: PodIdentity, name: string, attempt: number): Call | "duplicate" {
+export function currentAttempt(
+  core: EngineCore,
+  id: PodIdentity,
+  name: string,
+  attempt: number,
+  lateSuccess = false,
+): Call | "duplicate" {
   const cur = core.graph.get(id.namespace, name);
   if (!cur) throw errors.callNotFound(name);
   if (cur.status?.pod !== id.pod) throw errors.notAssigned(name, id.pod);
@@ -20,6 +27,7 @@ export function currentAttempt(core: EngineCore, id: PodIdentity, name: string, 
   if (current !== attempt) throw errors.staleAttempt(name, attempt, current, phase);
   if (phase === "Running") return cur;
   if (isTerminal(cur) || phase === "Delegated") return "duplicate";
+  if (lateSuccess && phase === "Queued" && cur.status?.retryAfter === undefined) return cur;
   throw errors.staleAttempt(name, attempt, current, phase);
 }
 
@@ -31,9 +39,9 @@ function checkBlobRef(v: ValueRef, namespace: string, field: string): void {
 export async function reportResult(core: EngineCore, id: PodIdentity, name: string, attempt: number, output: ValueRef) {
   checkBlobRef(output, id.namespace, "body.output");
   await core.store.withLock(callKey(id.namespace, name), async () => {
-    const cur = currentAttempt(core, id, name, attempt);
+    const cur = currentAttempt(core, id, name, attempt, true);
     if (cur === "duplicate") return;
-    await core.controller.apply(cur, [succeed(output, core.clock.now())]);
+    await core.controller.apply(cur, [{ type: "dequeue" }, succeed(output, core.clock.now())]);
   });
 }
 
@@ -64,7 +72,7 @@ export async function reportFailure(
 
 export async function reportTail(core: EngineCore, id: PodIdentity, name: string, attempt: number, tailCall: string) {
   await core.store.withLock(callKey(id.namespace, name), async () => {
-    const cur = currentAttempt(core, id, name, attempt);
+    const cur = currentAttempt(core, id, name, attempt, true);
     if (cur === "duplicate") return;
     const tail = core.graph.get(id.namespace, tailCall);
     if (!tail || tailCall === name || requestOf(tail) !== requestOf(cur))
@@ -72,6 +80,6 @@ export async function reportTail(core: EngineCore, id: PodIdentity, name: string
         "unknown_tail_call",
         `body.tailCall: ${tailCall} is not a call of request ${requestOf(cur)} (create it with /children first)`,
       );
-    await core.controller.apply(cur, [delegate(tailCall)]);
+    await core.controller.apply(cur, [{ type: "dequeue" }, delegate(tailCall)]);
   });
 }
