@@ -1,0 +1,40 @@
+# Durability on the cluster: every function counts its executions in the request's state, so a
+# test can tell a re-attached child from one that ran again.
+import time
+
+from tensorlake.applications import RequestContext, application, function
+
+
+def bump(name: str) -> int:
+    ctx = RequestContext.get()
+    runs = ctx.state.get(name, 0) + 1
+    ctx.state.set(name, runs)
+    return runs
+
+
+@function()
+def quick(x: int) -> int:
+    bump("quick_runs")
+    return x + 1
+
+
+@function()
+def slow(x: int, seconds: float) -> int:
+    bump("slow_runs")
+    time.sleep(seconds)
+    return x * 2
+
+
+@application()
+@function()
+def pipeline(x: int, seconds: float) -> dict:
+    bump("root_runs")
+    a = quick(x)
+    b = slow(a, seconds)
+    state = RequestContext.get().state
+    return {
+        "value": b,
+        "root_runs": state.get("root_runs"),
+        "quick_runs": state.get("quick_runs"),
+        "slow_runs": state.get("slow_runs"),
+    }

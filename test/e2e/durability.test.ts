@@ -1,0 +1,61 @@
+// Durability on the cluster: a function pod deleted mid-call, and an operator killed mid-request.
+// The request completes, and children that had finished are not executed again.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNamespace, deleteNamespace, kubectl, waitFor } from "../support/kube.js";
+import { type OperatorProcess, startOperator } from "./support/operator.js";
+import { deployApp, invoke, requestCalls, waitFinished } from "./support/trellis.js";
+
+let op: OperatorProcess;
+let ns = "";
+const APP = "durability";
+
+beforeAll(async () => {
+  op = await startOperator("durability");
+  ns = await createNamespace("durable");
+  await deployApp(ns, APP, readFileSync(join(import.meta.dirname, "apps/durability.py"), "utf8"), "pipeline");
+});
+afterAll(async () => {
+  await deleteNamespace(ns);
+  await op?.stop();
+});
+
+/** Waits until the request's `slow` child runs: `quick` has finished and the root waits. */
+async function whenSlowRuns(req: string) {
+  return waitFor(`${req}: slow running`, async () => {
+    const calls = await requestCalls(ns, req);
+    const slow = calls.find((c) => c.fn === "slow");
+    return slow?.status.phase === "Running" ? calls : undefined;
+  });
+}
+
+describe("durability on the cluster", () => {
+  it("a function pod deleted mid-call: the call re-runs on another pod and re-attaches to finished children", async () => {
+    const req = await invoke(ns, APP, "pipeline", [1, 6]);
+    const calls = await whenSlowRuns(req);
+    const root = calls.find((c) => c.name === req)!;
+    expect(root.status.phase).toBe("Running");
+    const lostPod = root.status.pod!;
+    await kubectl(["delete", "pod", lostPod, "-n", ns, "--grace-period=0", "--force"]);
+
+    const status = await waitFinished(ns, req, 120_000);
+    expect(status.error, JSON.stringify(status.error)).toBeUndefined();
+    expect(status.phase).toBe("Succeeded");
+    expect(status.pod).not.toBe(lostPod);
+    expect(status.infrastructureFailures).toBe(1);
+    expect(status.output?.value).toEqual({ value: 4, root_runs: 2, quick_runs: 1, slow_runs: 1 });
+  });
+
+  it("the operator killed mid-request: the request completes and nothing that had finished runs again", async () => {
+    const req = await invoke(ns, APP, "pipeline", [2, 6]);
+    await whenSlowRuns(req);
+    await op.restart("SIGKILL");
+
+    const status = await waitFinished(ns, req, 120_000);
+    expect(status.error, JSON.stringify(status.error)).toBeUndefined();
+    expect(status.phase).toBe("Succeeded");
+    expect(status.output?.value).toEqual({ value: 6, root_runs: 1, quick_runs: 1, slow_runs: 1 });
+    for (const c of await requestCalls(ns, req)) expect(c.status.attempts, c.name).toBe(1);
+  });
+});
