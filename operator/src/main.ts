@@ -33,6 +33,7 @@ import {
   resourcePath,
 } from "./kube/index.js";
 import { MultiNamespaceInformer } from "./kube/multi-informer.js";
+import { createMetrics } from "./metrics/index.js";
 import { FileBlobStore } from "./runtime-api/blobstore.js";
 import { podToken } from "./runtime-api/credentials.js";
 
@@ -83,6 +84,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   const events = new KubeEventRecorder({ writer, log });
   let leading = !cfg.leaderElection;
   let ready = false;
+  const metrics = createMetrics();
 
   // Liveness and readiness first, so a passive replica answers its probes while it waits.
   const health = Fastify({ logger: false });
@@ -90,6 +92,10 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   health.get("/readyz", async (_req, reply) =>
     leading && ready ? { ok: true } : reply.code(503).send({ ok: false, leading }),
   );
+  health.get("/metrics", async (_req, reply) => {
+    const m = await metrics.scrape();
+    return reply.type(m.contentType).send(m.body);
+  });
   await health.listen({ host: cfg.http.host, port: cfg.http.port });
 
   if (cfg.leaderElection) {
@@ -114,6 +120,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     process.once("SIGTERM", () => void elector.stop());
   }
   log.info("leading", { identity: cfg.identity });
+  metrics.setLeader(true);
 
   const key = await operatorKey(client, writer, cfg);
   mkdirSync(cfg.blobDir, { recursive: true });
@@ -141,8 +148,12 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     indexers: applicationIndexers,
   });
 
-  const callQueue = new KeyedWorkQueue({ name: "functioncalls", log });
-  const appQueue = new KeyedWorkQueue({ name: "applications", log });
+  const callQueue = new KeyedWorkQueue({ name: "functioncalls", log, hooks: metrics.queueHooks("functioncalls") });
+  const appQueue = new KeyedWorkQueue({ name: "applications", log, hooks: metrics.queueHooks("applications") });
+  metrics.attachQueue("functioncalls", callQueue);
+  metrics.attachQueue("applications", appQueue);
+  for (const [resource, i] of Object.entries({ functioncalls: calls, applications, pods, configmaps: configMaps }))
+    metrics.attachInformer(resource, i);
   // The engine and the Application controller call each other; the engine is made first.
   const late: { appCtl?: ApplicationController } = {};
   const engine = createEngine({
@@ -172,6 +183,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
       late.appCtl?.onBacklogChanged(ns, app);
     },
     hooks: {
+      ...metrics.engineHooks,
       backlogChanged: (ns, app) => late.appCtl?.onBacklogChanged(ns, app),
       podActivityChanged: (ns, pod) => late.appCtl?.onPodActivityChanged(ns, pod),
     },
@@ -198,6 +210,9 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     log,
   });
   late.appCtl = appCtl;
+  metrics.attachEngine(engine);
+  metrics.attachPods(pods);
+  metrics.instrumentServer(engine.runtimeApi);
   pods.onEvent((type, pod) => {
     if (type === "DELETED") engine.podGone(pod.metadata.namespace ?? "", pod.metadata.name ?? "");
   });

@@ -1,0 +1,290 @@
+// Prometheus metrics of the operator: one prom-client Registry, `trellis_` names, base units.
+// Counters and histograms are fed by hooks (engine, work queues, runtime API); gauges of state
+// (calls by phase, queue depth, pods) are computed at scrape time from the caches, so they are
+// never out of step with the informers. No label ever carries a call or request name: the
+// cardinality is bounded by namespaces × applications × functions.
+import type { FastifyInstance } from "fastify";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { podFunction } from "../application/pod-builder.js";
+import type { Pod, PodActivity } from "../application/types.js";
+import { type Call, isRoot, isTerminal, phaseOf } from "../engine/calls.js";
+import type { EngineHooks } from "../engine/engine.js";
+import type { InformerStats } from "../kube/informer.js";
+import type { Cache } from "../kube/types.js";
+import type { WorkQueueHooks } from "../kube/workqueue.js";
+
+/** The parts of the engine the metrics read (a structural subset of `Engine`). */
+export interface MetricsEngine {
+  graph: {
+    all(): Iterable<Call>;
+    onChange(l: (key: string, prev: Call | undefined, next: Call | undefined) => void): void;
+  };
+  dispatcher: {
+    queuedAndRunning(namespace: string, app: string, fn: string): { queued: number; running: number };
+    podActivity(namespace: string, pod: string): PodActivity | undefined;
+  };
+}
+
+export interface MetricsDeps {
+  /** Process metrics (CPU, memory, event loop, GC); off in unit tests. */
+  defaultMetrics?: boolean;
+  /** Wall clock in ms (request durations use creationTimestamp). */
+  now?: () => number;
+}
+
+export interface Metrics {
+  registry: Registry;
+  /** Pass into createEngine's `hooks` (merged with the controller's own hooks). */
+  engineHooks: Required<Pick<EngineHooks, "dispatched" | "finished">>;
+  /** Hooks for the KeyedWorkQueue of one controller. */
+  queueHooks(controller: string): WorkQueueHooks;
+  /** Calls by phase, queue depth, end-to-end latency and retries come from the engine. */
+  attachEngine(engine: MetricsEngine): void;
+  /** Function pods by state, read at scrape time. */
+  attachPods(pods: Cache<Pod>): void;
+  attachQueue(name: string, queue: { length(): number }): void;
+  /** Watch restarts of the informer(s) of one resource. */
+  attachInformer(resource: string, informer: unknown): void;
+  /** Request counts and durations of a fastify server, by route template (never the raw URL). */
+  instrumentServer(app: FastifyInstance): void;
+  setLeader(leading: boolean): void;
+  /** The text exposition, for a /metrics handler. */
+  scrape(): Promise<{ contentType: string; body: string }>;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const REQUEST_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600];
+const CALL_LABELS = ["namespace", "application", "function", "phase"] as const;
+
+/** Informer stats of one informer or of a MultiNamespaceInformer's members. */
+function informerStats(informer: unknown): InformerStats[] {
+  const i = informer as { stats?: InformerStats; byNamespace?: Map<string, unknown> };
+  if (i.stats) return [i.stats];
+  if (i.byNamespace instanceof Map) return [...i.byNamespace.values()].flatMap(informerStats);
+  return [];
+}
+
+/** A pod's state as an operator sees it: Kubernetes phase, with Running split by activity. */
+export function podState(pod: Pod, activity: PodActivity | undefined): string {
+  if (pod.metadata.deletionTimestamp) return "Terminating";
+  const phase = pod.status?.phase ?? "Pending";
+  if (phase !== "Running") return phase;
+  if (!activity?.registered) return "Starting";
+  return activity.running > 0 ? "Busy" : "Idle";
+}
+
+export function createMetrics(deps: MetricsDeps = {}): Metrics {
+  const registry = new Registry();
+  const now = deps.now ?? (() => Date.now());
+  if (deps.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "trellis_" });
+  let engine: MetricsEngine | undefined;
+  let pods: Cache<Pod> | undefined;
+  const queues = new Map<string, { length(): number }>();
+  const informers = new Map<string, unknown[]>();
+
+  const callsTotal = new Counter({
+    name: "trellis_function_calls_total",
+    help: "Function calls that finished (Succeeded, Failed or Cancelled).",
+    labelNames: CALL_LABELS,
+    registers: [registry],
+  });
+  new Gauge({
+    name: "trellis_function_calls",
+    help: "Function calls in the operator's cache by phase.",
+    labelNames: CALL_LABELS,
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (!engine) return;
+      for (const c of engine.graph.all())
+        this.inc({
+          namespace: c.metadata.namespace ?? "",
+          application: c.spec.application,
+          function: c.spec.function,
+          phase: phaseOf(c),
+        });
+    },
+  });
+  new Gauge({
+    name: "trellis_queue_depth",
+    help: "Ready calls waiting for a container, by function.",
+    labelNames: ["namespace", "application", "function"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (!engine) return;
+      const seen = new Set<string>();
+      for (const c of engine.graph.all()) {
+        const ns = c.metadata.namespace ?? "";
+        const k = `${ns}\0${c.spec.application}\0${c.spec.function}`;
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const { queued } = engine.dispatcher.queuedAndRunning(ns, c.spec.application, c.spec.function);
+        this.set({ namespace: ns, application: c.spec.application, function: c.spec.function }, queued);
+      }
+    },
+  });
+  const dispatchLatency = new Histogram({
+    name: "trellis_dispatch_latency_seconds",
+    help: "Time a ready call waited in its queue before a container took it.",
+    labelNames: ["application", "function"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const requestDuration = new Histogram({
+    name: "trellis_request_duration_seconds",
+    help: "End-to-end duration of requests: root call created to finished.",
+    labelNames: ["application", "phase"],
+    buckets: REQUEST_BUCKETS,
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: "trellis_call_retries_total",
+    help: "Attempts of calls that were run again, by reason (function_error, function_timeout, infrastructure).",
+    labelNames: ["application", "function", "reason"],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "trellis_pods",
+    help: "Function pods by state (Pending, Starting, Idle, Busy, Terminating, Succeeded, Failed, Unknown).",
+    labelNames: ["namespace", "application", "function", "state"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (!pods) return;
+      for (const p of pods.list()) {
+        const application = p.metadata.labels?.["trellis.dev/application"];
+        const fn = podFunction(p);
+        if (!application || !fn) continue;
+        const ns = p.metadata.namespace ?? "";
+        const activity = engine?.dispatcher.podActivity(ns, p.metadata.name ?? "");
+        this.inc({ namespace: ns, application, function: fn, state: podState(p, activity) });
+      }
+    },
+  });
+  const reconcileDuration = new Histogram({
+    name: "trellis_reconcile_duration_seconds",
+    help: "Duration of one reconcile, by controller.",
+    labelNames: ["controller"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const reconcileErrors = new Counter({
+    name: "trellis_reconcile_errors_total",
+    help: "Reconciles that threw (retried with backoff), by controller.",
+    labelNames: ["controller"],
+    registers: [registry],
+  });
+  const queueWait = new Histogram({
+    name: "trellis_workqueue_wait_seconds",
+    help: "Time a key waited in a work queue before its reconcile started.",
+    labelNames: ["queue"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  new Gauge({
+    name: "trellis_workqueue_depth",
+    help: "Keys waiting in a work queue.",
+    labelNames: ["queue"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, q] of queues) this.set({ queue: name }, q.length());
+    },
+  });
+  const apiRequests = new Counter({
+    name: "trellis_runtime_api_requests_total",
+    help: "Requests to the runtime API by route template and status code.",
+    labelNames: ["route", "code"],
+    registers: [registry],
+  });
+  const apiDuration = new Histogram({
+    name: "trellis_runtime_api_request_duration_seconds",
+    help: "Duration of runtime API requests by route template (lease and wait are long polls).",
+    labelNames: ["route"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const leader = new Gauge({
+    name: "trellis_leader",
+    help: "1 while this replica holds the leader Lease.",
+    registers: [registry],
+  });
+  leader.set(0);
+  // Informer stats are plain counters; the exported counter follows them by their increase.
+  const lastRestarts = new Map<string, number>();
+  new Counter({
+    name: "trellis_watch_restarts_total",
+    help: "Watches of a resource that ended (closed, silent or failed) and were started again.",
+    labelNames: ["resource"],
+    registers: [registry],
+    collect() {
+      for (const [resource, list] of informers) {
+        const total = list
+          .flatMap(informerStats)
+          .reduce((n, s) => n + s.watchRestarts + s.watchdogRestarts + s.watchErrors + s.gone, 0);
+        const delta = total - (lastRestarts.get(resource) ?? 0);
+        this.inc({ resource }, Math.max(0, delta));
+        lastRestarts.set(resource, total);
+      }
+    },
+  });
+
+  function onCallChange(prev: Call | undefined, next: Call | undefined): void {
+    if (!prev || !next) return;
+    const application = next.spec.application;
+    const fn = next.spec.function;
+    const ps = prev.status ?? {};
+    const ns = next.status ?? {};
+    if ((ns.infrastructureFailures ?? 0) > (ps.infrastructureFailures ?? 0))
+      retries.inc({ application, function: fn, reason: "infrastructure" });
+    else if (ns.retryAfter && ns.retryAfter !== ps.retryAfter)
+      retries.inc({ application, function: fn, reason: ns.error?.reason ?? "function_error" });
+    if (isRoot(next) && isTerminal(next) && !isTerminal(prev)) {
+      const created = new Date(next.metadata.creationTimestamp ?? NaN).getTime();
+      if (Number.isFinite(created))
+        requestDuration.observe({ application, phase: phaseOf(next) }, Math.max(0, now() - created) / 1000);
+    }
+  }
+
+  return {
+    registry,
+    engineHooks: {
+      dispatched: (_ns, application, fn, queuedMs) =>
+        dispatchLatency.observe({ application, function: fn }, Math.max(0, queuedMs) / 1000),
+      finished: (namespace, application, fn, phase) => callsTotal.inc({ namespace, application, function: fn, phase }),
+    },
+    queueHooks: (controller) => ({
+      onStart: (_key, waitedMs) => queueWait.observe({ queue: controller }, Math.max(0, waitedMs) / 1000),
+      onDone: (_key, durationMs, error) => {
+        reconcileDuration.observe({ controller }, Math.max(0, durationMs) / 1000);
+        if (error !== undefined) reconcileErrors.inc({ controller });
+      },
+    }),
+    attachEngine(e) {
+      engine = e;
+      e.graph.onChange((_key, prev, next) => onCallChange(prev, next));
+    },
+    attachPods(p) {
+      pods = p;
+    },
+    attachQueue(name, q) {
+      queues.set(name, q);
+      reconcileErrors.inc({ controller: name }, 0);
+    },
+    attachInformer(resource, informer) {
+      informers.set(resource, [...(informers.get(resource) ?? []), informer]);
+    },
+    instrumentServer(app) {
+      app.addHook("onResponse", async (req, reply) => {
+        const route = req.routeOptions.url ?? "unmatched";
+        apiRequests.inc({ route, code: String(reply.statusCode) });
+        apiDuration.observe({ route }, reply.elapsedTime / 1000);
+      });
+    },
+    setLeader: (leading) => leader.set(leading ? 1 : 0),
+    async scrape() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
