@@ -1,0 +1,109 @@
+// The bench's view of the local cluster: other operators, process groups for CPU figures, requests
+// and the FunctionCalls of a request (read with the operator's own client).
+import { execFileSync } from "node:child_process";
+import { API_VERSION, type FunctionCall } from "../operator/src/api/v1alpha1/index.js";
+import type { KubeClient } from "../operator/src/kube/client.js";
+import { resourcePath } from "../operator/src/kube/resources.js";
+import type { KubeObject } from "../operator/src/kube/types.js";
+import type { ProcessGroups } from "./stats.js";
+
+export type Call = FunctionCall & KubeObject;
+
+/** Operators started from the source tree by anyone but this process. */
+export function otherOperators(): number[] {
+  let out: string;
+  try {
+    out = execFileSync("pgrep", ["-f", "operator/src/main.ts"], { encoding: "utf8" });
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => pid !== process.pid && pid !== process.ppid);
+}
+
+/** Waits until no other operator runs (an e2e test owns the cluster meanwhile). */
+export async function waitForClusterFree(timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    const pids = otherOperators();
+    if (pids.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `another Trellis operator is running (pids ${pids.join(", ")}): npm run bench expects to own the cluster; ` +
+          `stop the e2e suite or wait for it (TRELLIS_BENCH_WAIT_SECONDS)`,
+      );
+    }
+    if (!told) console.error(`waiting for the operator(s) ${pids.join(", ")} to exit (an e2e test is running)`);
+    told = true;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+/** The processes whose CPU the bench reports: this cluster's apiserver and etcd, the operator, the pods. */
+export function processGroups(apiPort: string, clusterDir: string, operatorPid: () => number | undefined): ProcessGroups {
+  return {
+    apiserver: (cmd) => cmd.includes("kube-apiserver") && cmd.includes(`--secure-port=${apiPort}`),
+    etcd: (cmd) => /\betcd\b/.test(cmd.split(" ")[0] ?? "") && cmd.includes(clusterDir),
+    operator: (_cmd, pid) => pid === operatorPid(),
+    sidecars: (cmd) => cmd.includes("sidecar.mjs"),
+    workers: (cmd) => cmd.includes("trellis.worker"),
+    bench: (_cmd, pid) => pid === process.pid,
+  };
+}
+
+/** The operator this process spawned (a direct child running main.ts). */
+export function childOperatorPid(): number | undefined {
+  try {
+    const out = execFileSync("pgrep", ["-P", String(process.pid), "-f", "operator/src/main.ts"], { encoding: "utf8" });
+    const pid = Number(out.split("\n")[0]);
+    return Number.isFinite(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const fcPath = (namespace: string, name?: string) =>
+  resourcePath({ apiVersion: API_VERSION, kind: "FunctionCall", namespace, name });
+
+/** Creates a request (root FunctionCall) with the given JSON args; returns its name. */
+export async function createRequest(client: KubeClient, namespace: string, app: string, fn: string, args: unknown[]) {
+  const name = `b${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  await client.request("POST", fcPath(namespace), {
+    body: {
+      apiVersion: API_VERSION,
+      kind: "FunctionCall",
+      metadata: { name, namespace },
+      spec: { application: app, function: fn, args: args.map((value) => ({ value })) },
+    },
+  });
+  return name;
+}
+
+/** Polls the root until it finishes (100 ms apart, so the polling adds little apiserver load). */
+export async function waitFinished(client: KubeClient, namespace: string, name: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = await client.request<Call>("GET", fcPath(namespace, name));
+    const phase = c.status?.phase;
+    if (phase === "Succeeded") return c;
+    if (phase === "Failed" || phase === "Cancelled") {
+      throw new Error(`request ${namespace}/${name} ${phase}: ${JSON.stringify(c.status?.error)}`);
+    }
+    if (Date.now() > deadline) throw new Error(`request ${namespace}/${name} not finished after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Every FunctionCall of a request except the root. */
+export async function childrenOf(client: KubeClient, namespace: string, request: string): Promise<Call[]> {
+  const list = await client.request<{ items: Call[] }>("GET", fcPath(namespace), {
+    query: { labelSelector: `trellis.dev/request=${request}` },
+  });
+  return list.items.filter((c) => c.metadata.name !== request);
+}
+
+export const ms = (iso: string | undefined): number => (iso ? Date.parse(iso) : NaN);

@@ -1,0 +1,72 @@
+// The bench's printed table: each figure with its target, the baseline it is compared with, and
+// where the CPU went while it was measured (what limits it).
+import type { RawWrites } from "./raw-writes.js";
+import type { CpuUse, Summary } from "./stats.js";
+
+export interface BenchResults {
+  machine: { cpus: number; loadavgAtEnd: number[] };
+  rawWrites: { before: RawWrites; after: RawWrites; perCallMeanMs: number };
+  chain: {
+    calls: number;
+    loopMs: number;
+    perCallOverheadMs: number;
+    ratioToRawWrites: number;
+    runningMs: Summary;
+    gapToNextStartMs: Summary;
+  };
+  dependentDispatchGap: { links: number; between: string; gapMs: Summary };
+  map: { items: number; rootMapMs: number; callsPerSecond: number; callsPerSecondItemWindow: number };
+  phases: Record<string, { cpu: CpuUse; loadavg: number[] }>;
+}
+
+const pad = (s: string, n: number) => s.padEnd(n);
+const ok = (pass: boolean) => (pass ? "met" : "NOT met");
+
+export function printReport(r: BenchResults): void {
+  const raw = r.rawWrites;
+  const g = r.dependentDispatchGap.gapMs;
+  const rows: [string, string, string, string][] = [
+    [
+      "raw writes per call (create+Running+Succeeded), before",
+      `p50 ${raw.before.perCallMs.p50} ms, mean ${raw.before.perCallMs.mean} ms`,
+      "baseline",
+      `create p50 ${raw.before.createMs.p50}, patch p50 ${raw.before.runningPatchMs.p50}/${raw.before.succeededPatchMs.p50}`,
+    ],
+    [
+      "raw writes per call, after",
+      `p50 ${raw.after.perCallMs.p50} ms, mean ${raw.after.perCallMs.mean} ms`,
+      "baseline",
+      `create p50 ${raw.after.createMs.p50}, patch p50 ${raw.after.runningPatchMs.p50}/${raw.after.succeededPatchMs.p50}`,
+    ],
+    [
+      `sequential chain (${r.chain.calls} calls) overhead per call`,
+      `${r.chain.perCallOverheadMs} ms = ${r.chain.ratioToRawWrites}x raw`,
+      `<= 2x: ${ok(r.chain.ratioToRawWrites <= 2)}`,
+      `running p50 ${r.chain.runningMs.p50} ms, to next start p50 ${r.chain.gapToNextStartMs.p50} ms`,
+    ],
+    [
+      `dependent dispatch gap (${r.dependentDispatchGap.links} links)`,
+      `p50 ${g.p50} ms, p99 ${g.p99} ms`,
+      `p50<=10 ${ok(g.p50 <= 10)}, p99<=50 ${ok(g.p99 <= 50)}`,
+      `mean ${g.mean}, max ${g.max} (includes the Succeeded write)`,
+    ],
+    [
+      `map of ${r.map.items} items`,
+      `${r.map.callsPerSecond} calls/s`,
+      `>= 300: ${ok(r.map.callsPerSecond >= 300)}`,
+      `root saw ${r.map.rootMapMs} ms; items' first start→last end: ${r.map.callsPerSecondItemWindow} calls/s`,
+    ],
+  ];
+  const w = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+  console.log(`\nTrellis bench (${r.machine.cpus} CPUs)\n`);
+  for (const row of rows) console.log(`${pad(row[0], w[0]!)}  ${pad(row[1], w[1]!)}  ${pad(row[2], w[2]!)}  ${row[3]}`);
+  console.log(`\nCPU while measuring (cores busy on average; machine = all processes):`);
+  const names = Object.keys(Object.values(r.phases)[0]?.cpu.groupCores ?? {});
+  console.log(`${pad("phase", 16)}${pad("wall s", 8)}${pad("machine", 9)}${names.map((n) => pad(n, 10)).join("")}loadavg`);
+  for (const [phase, p] of Object.entries(r.phases)) {
+    console.log(
+      `${pad(phase, 16)}${pad(String(p.cpu.wallSeconds), 8)}${pad(String(p.cpu.machineCores), 9)}` +
+        `${names.map((n) => pad(String(p.cpu.groupCores[n]), 10)).join("")}${p.loadavg.join(" ")}`,
+    );
+  }
+}
