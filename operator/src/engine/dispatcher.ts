@@ -212,7 +212,11 @@ export class Dispatcher implements DispatcherView {
 
   /** Assignments persisted for a lease that was superseded meanwhile: the pod's next lease gets them. */
   private giveBack(pod: PodRecord, out: Assignment[]): void {
-    pod.undelivered.push(...out);
+    const parked = pod.waiter;
+    // A newer lease is parked (not being answered): it takes them now.
+    if (parked && !parked.done && parked.timer !== undefined)
+      this.finish(parked, [...pod.undelivered.splice(0), ...out]);
+    else pod.undelivered.push(...out);
   }
 
   /** Persists the assignment of one call to the pod; undefined if it is no longer dispatchable. */

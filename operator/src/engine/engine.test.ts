@@ -70,6 +70,21 @@ describe("engine on fakes: the call path", () => {
     expect((await lease("p1"))[0]).toMatchObject({ call: "r1" });
   });
 
+  it("calls persisted for a lease that a newer lease superseded go to the newer lease", async () => {
+    h = await harness();
+    h.pods.set("p1", "f");
+    let open!: () => void;
+    h.api.statusGates.set("r1", new Promise<void>((r) => (open = r)));
+    const id = { namespace: "ns", pod: "p1", application: "app", function: "f" };
+    const first = h.engine.dispatcher.lease(id, 1, 5000);
+    await h.createRoot("r1");
+    await h.until("Running write in flight", () => h.api.writesOf("r1").includes("status:Running"));
+    const second = h.engine.dispatcher.lease(id, 1, 5000);
+    expect(await first).toEqual([]);
+    open();
+    expect((await second).map((a) => a.call)).toEqual(["r1"]);
+  });
+
   it("a lease arriving when calls wait is answered with up to `capacity` calls, oldest first", async () => {
     h = await harness();
     h.pods.set("p1", "f");

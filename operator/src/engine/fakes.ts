@@ -31,6 +31,8 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
   private uid = 0;
   /** Names whose next status write fails with 500 (an API hiccup). */
   readonly failNextStatus = new Set<string>();
+  /** Status writes of these names wait for the promise (to hold a write in flight). */
+  readonly statusGates = new Map<string, Promise<void>>();
   readonly writes: { verb: "create" | "patchStatus" | "delete"; name: string; patch?: Record<string, unknown> }[] = [];
 
   get(key: string): Call | undefined {
@@ -76,6 +78,8 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
   ): Promise<T> {
     const key = `${ref.namespace}/${ref.name}`;
     this.writes.push({ verb: "patchStatus", name: ref.name, patch: status });
+    const gate = this.statusGates.get(ref.name);
+    if (gate) await gate;
     if (this.failNextStatus.delete(ref.name)) throw new KubeApiError(500, "InternalError", "etcd hiccup", "PATCH", key);
     const cur = this.objects.get(key);
     if (!cur) throw new KubeApiError(404, "NotFound", `${key} not found`, "PATCH", key);
