@@ -16,6 +16,7 @@ record_check() { # name, exit code: static checks count as one test each
 step "lint"; npm run -s lint; record_check lint $?
 step "typecheck"; npm run -s typecheck; record_check typecheck $?
 step "crds in sync with the zod schemas"; npm run -s crds:check; record_check crds $?
+step "examples in sync with the seed files"; node scripts/examples.mjs --check; record_check examples $?
 
 step "unit (vitest)"
 npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
