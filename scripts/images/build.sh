@@ -33,10 +33,11 @@ log "image $TRELLIS_IMAGE (base $TRELLIS_BASE_IMAGE, storage driver $STORAGE_DRI
 
 step "base image" bash "$IMAGES_DIR/base.sh" "${BASE_ARGS[@]}"
 step "sidecar bundle" node runtime-image/sidecar/build.mjs
+step "operator bundle" node operator/build.mjs
 
 VERSION=$(node -p 'require("./package.json").version')
 REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain -- runtime-image 2>/dev/null)" ]; then REVISION="$REVISION-dirty"; fi
+if [ -n "$(git status --porcelain -- runtime-image operator 2>/dev/null)" ]; then REVISION="$REVISION-dirty"; fi
 
 # --layers keeps the user/dirs step cached, so a warm build only redoes the COPYs.
 OLD_ID=$(buildah images -q --no-trunc "$TRELLIS_IMAGE" 2>/dev/null | head -1 || true)

@@ -1,0 +1,24 @@
+{{/* Rules the operator needs in every namespace it serves (exactly the verbs it uses). */}}
+{{- define "trellis.watchedRules" -}}
+# FunctionCalls: the engine creates children, writes status, deletes finished requests.
+- apiGroups: [trellis.dev]
+  resources: [functioncalls, functioncalls/status]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [trellis.dev]
+  resources: [applications, applications/status]
+  verbs: [get, list, watch, patch]
+# Function pods carry an ownerReference (blockOwnerDeletion) to their Application.
+- apiGroups: [trellis.dev]
+  resources: [applications/finalizers]
+  verbs: [update]
+- apiGroups: [""]
+  resources: [pods, configmaps]
+  verbs: [get, list, watch, create, delete]
+# Per-pod credential Secrets (owned by their pod); never read back.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
