@@ -107,3 +107,15 @@ export async function childrenOf(client: KubeClient, namespace: string, request:
 }
 
 export const ms = (iso: string | undefined): number => (iso ? Date.parse(iso) : NaN);
+
+/** Sum (s) and count of the operator's trellis_dispatch_latency_seconds for one function. */
+export async function dispatchLatency(httpPort: string, fn: string): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const pick = (suffix: string) => {
+    const line = text
+      .split("\n")
+      .find((l) => l.startsWith(`trellis_dispatch_latency_seconds_${suffix}{`) && l.includes(`function="${fn}"`));
+    return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+  };
+  return { sum: pick("sum"), count: pick("count") };
+}

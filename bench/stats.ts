@@ -65,6 +65,7 @@ export interface CpuSample {
 }
 
 export function sampleCpu(groups: ProcessGroups): CpuSample {
+  const at = performance.now();
   const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
   const idle = (line[3] ?? 0) + (line[4] ?? 0);
   const total = line.slice(0, 8).reduce((a, b) => a + b, 0);
@@ -74,7 +75,7 @@ export function sampleCpu(groups: ProcessGroups): CpuSample {
     if (!cmd) continue;
     for (const [name, match] of Object.entries(groups)) if (match(cmd, pid)) out[name]! += cpuSeconds(pid);
   }
-  return { at: performance.now(), machineBusy: (total - idle) / TICKS_PER_SECOND, groups: out };
+  return { at, machineBusy: (total - idle) / TICKS_PER_SECOND, groups: out };
 }
 
 export interface CpuUse {
