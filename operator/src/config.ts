@@ -26,6 +26,12 @@ const env = z.object({
   TRELLIS_RUNTIME_API_PORT: port.default(8081),
   TRELLIS_HTTP_HOST: z.string().default("0.0.0.0"),
   TRELLIS_HTTP_PORT: port.default(8080),
+  TRELLIS_HTTP_AUTH: z.enum(["kubernetes", "none"], { message: "must be kubernetes or none" }).default("kubernetes"),
+  TRELLIS_HTTP_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
   TRELLIS_OPERATOR_URL: z.url({ message: "must be a URL the function pods can reach" }).optional(),
   TRELLIS_RUNTIME_IMAGE: z.string().min(1).default("localhost/trellis-runtime:dev"),
   TRELLIS_RUNTIME_IMAGE_PULL_POLICY: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
@@ -56,7 +62,13 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env) {
     leaseName: e.TRELLIS_LEASE_NAME,
     keySecret: e.TRELLIS_KEY_SECRET,
     runtimeApi: { host: e.TRELLIS_RUNTIME_API_HOST, port: e.TRELLIS_RUNTIME_API_PORT },
-    http: { host: e.TRELLIS_HTTP_HOST, port: e.TRELLIS_HTTP_PORT },
+    http: {
+      host: e.TRELLIS_HTTP_HOST,
+      port: e.TRELLIS_HTTP_PORT,
+      // "none" is for local development only: anyone who reaches the port may invoke.
+      auth: e.TRELLIS_HTTP_AUTH,
+      bodyLimit: e.TRELLIS_HTTP_BODY_LIMIT_BYTES,
+    },
     // Function pods reach the runtime API through the Service unless told otherwise.
     operatorUrl:
       e.TRELLIS_OPERATOR_URL ?? `http://trellis-operator.${e.TRELLIS_NAMESPACE}.svc:${e.TRELLIS_RUNTIME_API_PORT}`,

@@ -3,7 +3,7 @@
 // runtime API. Losing the Lease ends the process (a restarted replica starts clean).
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import Fastify from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { FunctionCall } from "./api/v1alpha1/index.js";
 import {
   ApplicationController,
@@ -16,6 +16,7 @@ import type { ApplicationObject, Pod } from "./application/index.js";
 import { type OperatorConfig, parseConfig } from "./config.js";
 import { FUNCTION_CALL_INDEXERS, createEngine } from "./engine/index.js";
 import {
+  type Cache,
   type Indexers,
   type Informer,
   KeyedWorkQueue,
@@ -32,10 +33,21 @@ import {
   isNotFound,
   resourcePath,
 } from "./kube/index.js";
+import { CallWatch, KubernetesAuthorizer, allowAll, buildHttpApi } from "./http-api/index.js";
 import { MultiNamespaceInformer } from "./kube/multi-informer.js";
 import { createMetrics } from "./metrics/index.js";
 import { FileBlobStore } from "./runtime-api/blobstore.js";
 import { podToken } from "./runtime-api/credentials.js";
+
+/** A cache that is empty until the informer behind it exists (the HTTP server starts first). */
+function lateCache<T extends KubeObject>(get: () => Cache<T> | undefined): Cache<T> {
+  return {
+    get: (k) => get()?.get(k),
+    list: (ns) => get()?.list(ns) ?? [],
+    byIndex: (i, v) => get()?.byIndex(i, v) ?? [],
+    synced: () => get()?.synced() ?? false,
+  };
+}
 
 type ConfigMap = KubeObject & { data?: Record<string, string> };
 type Secret = KubeObject & { data?: Record<string, string> };
@@ -86,16 +98,50 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   let ready = false;
   const metrics = createMetrics();
 
-  // Liveness and readiness first, so a passive replica answers its probes while it waits.
-  const health = Fastify({ logger: false });
-  health.get("/healthz", async () => ({ ok: true }));
-  health.get("/readyz", async (_req, reply) =>
-    leading && ready ? { ok: true } : reply.code(503).send({ ok: false, leading }),
+  // Liveness, readiness, metrics and the invoke API first, so a passive replica answers its probes
+  // while it waits (the v1 routes answer 503 until this replica leads and its caches are synced).
+  const httpLate: { calls?: Cache<FunctionCall & KubeObject>; applications?: Cache<ApplicationObject> } = {};
+  const callWatch = new CallWatch();
+  if (cfg.http.auth === "none")
+    log.warn("TRELLIS_HTTP_AUTH=none: the invoke API accepts anyone; use this for local development only");
+  const metricsRoute: FastifyPluginAsync = async (app) => {
+    app.get("/metrics", async (_req, reply) => {
+      const m = await metrics.scrape();
+      return reply.type(m.contentType).send(m.body);
+    });
+  };
+  const health = await buildHttpApi(
+    {
+      calls: lateCache(() => httpLate.calls),
+      applications: lateCache(() => httpLate.applications),
+      watchCall: callWatch.watch,
+      createCall: (c) => writer.create(c),
+      getCall: async (namespace, name) => {
+        try {
+          return await client.request<FunctionCall & KubeObject>(
+            "GET",
+            resourcePath({ apiVersion: "trellis.dev/v1alpha1", kind: "FunctionCall", namespace, name }),
+          );
+        } catch (e) {
+          if (isNotFound(e)) return undefined;
+          throw e;
+        }
+      },
+      deleteCall: (namespace, name) =>
+        writer.delete(
+          { apiVersion: "trellis.dev/v1alpha1", kind: "FunctionCall", namespace, name },
+          { propagation: "Background" },
+        ),
+      // The blob store exists once leading; the v1 routes are not served before that.
+      blobs: { read: (ref) => blobs.read(ref), put: (ref, data) => blobs.put(ref, data) },
+      authorizer: cfg.http.auth === "none" ? allowAll : new KubernetesAuthorizer(client),
+      log,
+      bodyLimit: cfg.http.bodyLimit,
+      serving: () => leading && ready,
+      readiness: () => (leading && ready ? { ok: true } : { ok: false, leading }),
+    },
+    { extraRoutes: [metricsRoute] },
   );
-  health.get("/metrics", async (_req, reply) => {
-    const m = await metrics.scrape();
-    return reply.type(m.contentType).send(m.body);
-  });
   await health.listen({ host: cfg.http.host, port: cfg.http.port });
 
   if (cfg.leaderElection) {
@@ -217,6 +263,9 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     if (type === "DELETED") engine.podGone(pod.metadata.namespace ?? "", pod.metadata.name ?? "");
   });
 
+  calls.onEvent(callWatch.onEvent);
+  httpLate.calls = calls;
+  httpLate.applications = applications;
   await Promise.all([calls.start(), applications.start(), pods.start(), configMaps.start()]);
   engine.start();
   callQueue.run(engine.reconciler, cfg.callWorkers);

@@ -1,0 +1,92 @@
+// Bearer tokens checked by Kubernetes: TokenReview says who the caller is, SubjectAccessReview
+// whether RBAC lets them act on FunctionCalls (or Applications) in the namespace. Decisions are
+// cached briefly so that a burst of calls costs two API requests, not two per call.
+import { createHash } from "node:crypto";
+import type { AccessCheck, AuthDecision, Authorizer } from "./types.js";
+
+export interface ReviewClient {
+  request<T>(method: string, path: string, opts?: { body?: unknown }): Promise<T>;
+}
+
+interface TokenReview {
+  status?: {
+    authenticated?: boolean;
+    error?: string;
+    user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+  };
+}
+interface SubjectAccessReview {
+  status?: { allowed?: boolean; denied?: boolean; reason?: string };
+}
+
+export const AUTH_CACHE_TTL_MS = 10_000;
+
+export class KubernetesAuthorizer implements Authorizer {
+  private readonly cache = new Map<string, { until: number; decision: AuthDecision }>();
+
+  constructor(
+    private readonly client: ReviewClient,
+    private readonly opts: { ttlMs?: number; now?: () => number; maxEntries?: number } = {},
+  ) {}
+
+  async authorize(token: string | undefined, check: AccessCheck): Promise<AuthDecision> {
+    if (!token)
+      return { allowed: false, status: 401, message: "missing bearer token: send Authorization: Bearer <token>" };
+    const now = (this.opts.now ?? Date.now)();
+    const key = `${createHash("sha256").update(token).digest("hex")}|${check.namespace}|${check.verb}|${check.resource}`;
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit.decision;
+    const decision = await this.review(token, check);
+    if (this.cache.size >= (this.opts.maxEntries ?? 10_000)) this.cache.clear();
+    this.cache.set(key, { until: now + (this.opts.ttlMs ?? AUTH_CACHE_TTL_MS), decision });
+    return decision;
+  }
+
+  private async review(token: string, check: AccessCheck): Promise<AuthDecision> {
+    const tr = await this.client.request<TokenReview>("POST", "/apis/authentication.k8s.io/v1/tokenreviews", {
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } },
+    });
+    const user = tr.status?.user;
+    if (!tr.status?.authenticated || !user?.username)
+      return {
+        allowed: false,
+        status: 401,
+        message: `invalid bearer token${tr.status?.error ? `: ${tr.status.error}` : ""}`,
+      };
+    const sar = await this.client.request<SubjectAccessReview>(
+      "POST",
+      "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+      {
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            user: user.username,
+            uid: user.uid,
+            groups: user.groups,
+            extra: user.extra,
+            resourceAttributes: {
+              namespace: check.namespace,
+              verb: check.verb,
+              group: "trellis.dev",
+              resource: check.resource,
+            },
+          },
+        },
+      },
+    );
+    if (sar.status?.allowed) return { allowed: true, user: user.username };
+    return {
+      allowed: false,
+      status: 403,
+      message: `${user.username} may not ${check.verb} ${check.resource}.trellis.dev in namespace ${check.namespace}${
+        sar.status?.reason ? ` (${sar.status.reason})` : ""
+      }`,
+    };
+  }
+}
+
+/** Local development only: everyone may do everything. */
+export const allowAll: Authorizer = {
+  authorize: async () => ({ allowed: true, user: "anonymous" }),
+};

@@ -1,0 +1,109 @@
+// POST /v1/namespaces/:namespace/applications/:application — creates a request (the root
+// FunctionCall). JSON body → first positional argument; multipart → several arguments;
+// Idempotency-Key → a deterministic name, so a retry returns the same request;
+// Accept: text/event-stream → the request's progress and outcome as server-sent events.
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { LABELS } from "../../api/v1alpha1/index.js";
+import { functionLabelValue } from "../../application/names.js";
+import { isAlreadyExists, isInvalid } from "../../kube/index.js";
+import { newBlobRef } from "../../runtime-api/blobstore.js";
+import { parseInputs, storeValue } from "../inputs.js";
+import { appParams, errorBody, invokeHeaders, invokeResponse } from "../schemas.js";
+import { streamRequest } from "../sse.js";
+import type { CallObject, HttpApiDeps } from "../types.js";
+import { requestName } from "../views.js";
+
+/** Request headers worth giving to the functions (request context); never credentials. */
+const FORWARDED = (h: string) => !["authorization", "cookie", "proxy-authorization", "content-length"].includes(h);
+
+export function invokeRoutes(deps: HttpApiDeps) {
+  return async (app: FastifyInstance) => {
+    app.post(
+      "/v1/namespaces/:namespace/applications/:application",
+      {
+        schema: {
+          summary: "Invoke an application (creates a request)",
+          description:
+            "application/json: the body is the first positional argument. multipart/form-data: part `args` (JSON list), part `kwargs` (JSON object), any other part a keyword argument. Pickled values are refused.",
+          tags: ["requests"],
+          params: appParams,
+          headers: invokeHeaders,
+          body: z.unknown().optional(),
+          bodyContent: {
+            "application/json": { schema: { description: "The first positional argument (any JSON value)." } },
+            "multipart/form-data": {
+              schema: {
+                type: "object",
+                properties: { args: { type: "string", description: "JSON list" }, kwargs: { type: "string" } },
+              },
+            },
+          },
+          response: { 200: invokeResponse, 201: invokeResponse, 400: errorBody, 404: errorBody, 415: errorBody },
+        },
+        config: { access: { verb: "create", resource: "functioncalls" } },
+      },
+      async (req, reply) => {
+        const { namespace, application } = req.params as { namespace: string; application: string };
+        const appObj = deps.applications.get(`${namespace}/${application}`);
+        if (!appObj)
+          return reply
+            .code(404)
+            .send({ code: "not_found", message: `application ${application} not found in namespace ${namespace}` });
+        const inputs = await parseInputs(req.body);
+        const idem = req.headers["idempotency-key"] as string | undefined;
+        const name = requestName(namespace, application, idem);
+        const ref = () => newBlobRef(namespace, name);
+        const put = (r: string, d: Uint8Array) => deps.blobs.put(r, d);
+        const args = await Promise.all(inputs.args.map((v) => storeValue(v, ref, put)));
+        const kwargs: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(inputs.kwargs)) kwargs[k] = await storeValue(v, ref, put);
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers))
+          if (typeof v === "string" && FORWARDED(k) && Object.keys(headers).length < 64) headers[k] = v.slice(0, 8192);
+        const fn = appObj.spec.entrypoint;
+        const call: CallObject = {
+          apiVersion: "trellis.dev/v1alpha1",
+          kind: "FunctionCall",
+          metadata: {
+            name,
+            namespace,
+            labels: {
+              [LABELS.application]: application,
+              [LABELS.request]: name,
+              [LABELS.function]: functionLabelValue(fn),
+            },
+            ...(idem ? { annotations: { "trellis.dev/idempotency-key": idem.slice(0, 256) } } : {}),
+          },
+          spec: {
+            application,
+            function: fn,
+            ...(args.length ? { args: args as CallObject["spec"]["args"] } : {}),
+            ...(Object.keys(kwargs).length ? { kwargs: kwargs as CallObject["spec"]["kwargs"] } : {}),
+            headers,
+          },
+        };
+        let created: CallObject | undefined;
+        let existed = false;
+        try {
+          created = await deps.createCall(call);
+        } catch (e) {
+          if (isAlreadyExists(e) && idem) {
+            existed = true;
+            created = deps.calls.get(`${namespace}/${name}`) ?? (await deps.getCall(namespace, name));
+          } else if (isInvalid(e)) {
+            return reply.code(400).send({ code: "invalid", message: (e as Error).message });
+          } else throw e;
+        }
+        req.log.info({ request: name, application, existed }, "request created");
+        if (String(req.headers.accept ?? "").includes("text/event-stream")) {
+          streamRequest(reply, deps, `${namespace}/${name}`, created, [
+            { event: "request_created", data: { request_id: name } },
+          ]);
+          return reply;
+        }
+        return reply.code(existed ? 200 : 201).send({ request_id: name });
+      },
+    );
+  };
+}

@@ -1,0 +1,153 @@
+// The requests of an application: list, status, output, progress (SSE) and delete.
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { z } from "zod";
+import { isNotFound } from "../../kube/index.js";
+import { appParams, errorBody, listQuery, requestList, requestParams, requestView } from "../schemas.js";
+import { streamRequest } from "../sse.js";
+import type { CallObject, HttpApiDeps } from "../types.js";
+import { PickledOutputError, decodeOutput, finished, isRoot, requestView as view } from "../views.js";
+
+const PICKLE = "application/python-pickle";
+type Params = { namespace: string; application: string; request: string };
+
+export function requestRoutes(deps: HttpApiDeps) {
+  /** The request's root call, from the cache or (just created) the API server. */
+  const find = async (p: Params): Promise<CallObject | undefined> => {
+    const c = deps.calls.get(`${p.namespace}/${p.request}`) ?? (await deps.getCall(p.namespace, p.request));
+    return c && isRoot(c) && c.spec.application === p.application ? c : undefined;
+  };
+  const notFound = (reply: FastifyReply, p: Params) =>
+    reply.code(404).send({
+      code: "not_found",
+      message: `request ${p.request} of application ${p.application} not found in namespace ${p.namespace}`,
+    });
+
+  return async (app: FastifyInstance) => {
+    app.get(
+      "/v1/namespaces/:namespace/applications/:application/requests",
+      {
+        schema: {
+          summary: "List an application's requests, newest first",
+          tags: ["requests"],
+          params: appParams,
+          querystring: listQuery,
+          response: { 200: requestList },
+        },
+        config: { access: { verb: "list", resource: "functioncalls" } },
+      },
+      async (req) => {
+        const { namespace, application } = req.params as Params;
+        const { limit } = req.query as { limit: number };
+        const time = (c: CallObject) => new Date(c.metadata.creationTimestamp ?? 0).getTime();
+        const roots = deps.calls
+          .list(namespace)
+          .filter((c) => isRoot(c) && c.spec.application === application)
+          .sort((a, b) => time(b) - time(a) || (b.metadata.name ?? "").localeCompare(a.metadata.name ?? ""));
+        return { requests: roots.slice(0, limit).map(view) };
+      },
+    );
+
+    app.get(
+      "/v1/namespaces/:namespace/applications/:application/requests/:request",
+      {
+        schema: {
+          summary: "A request's status and outcome",
+          tags: ["requests"],
+          params: requestParams,
+          response: { 200: requestView, 404: errorBody },
+        },
+        config: { access: { verb: "get", resource: "functioncalls" } },
+      },
+      async (req, reply) => {
+        const p = req.params as Params;
+        const c = await find(p);
+        return c ? view(c) : notFound(reply, p);
+      },
+    );
+
+    app.delete(
+      "/v1/namespaces/:namespace/applications/:application/requests/:request",
+      {
+        schema: {
+          summary: "Delete a request: its calls are cancelled and its graph is garbage-collected",
+          tags: ["requests"],
+          params: requestParams,
+          response: { 200: z.object({ id: z.string(), deleted: z.boolean() }), 404: errorBody },
+        },
+        config: { access: { verb: "delete", resource: "functioncalls" } },
+      },
+      async (req, reply) => {
+        const p = req.params as Params;
+        if (!(await find(p))) return notFound(reply, p);
+        try {
+          await deps.deleteCall(p.namespace, p.request);
+        } catch (e) {
+          if (isNotFound(e)) return notFound(reply, p);
+          throw e;
+        }
+        return { id: p.request, deleted: true };
+      },
+    );
+
+    app.get(
+      "/v1/namespaces/:namespace/applications/:application/requests/:request/output",
+      {
+        schema: {
+          summary: "The request's output (JSON; a Python pickle only with Accept: application/python-pickle)",
+          tags: ["requests"],
+          params: requestParams,
+          response: { 404: errorBody, 406: errorBody, 409: errorBody },
+        },
+        config: { access: { verb: "get", resource: "functioncalls" } },
+      },
+      async (req, reply) => {
+        const p = req.params as Params;
+        const c = await find(p);
+        if (!c) return notFound(reply, p);
+        const v = view(c);
+        if (!finished(c))
+          return reply.code(409).send({ code: "not_finished", message: `request ${p.request} is ${v.status}` });
+        if (v.status !== "success") {
+          const why = v.request_error?.message ?? v.error?.message ?? v.failure_reason ?? "failed";
+          return reply
+            .code(409)
+            .send({ code: "request_failed", message: `request ${p.request} failed (${v.failure_reason}): ${why}` });
+        }
+        let out;
+        try {
+          out = await decodeOutput(c.status?.output, (ref) => deps.blobs.read(ref));
+        } catch (e) {
+          if (e instanceof PickledOutputError)
+            return reply.code(406).send({ code: "not_acceptable", message: `${e.message}: it has no JSON form` });
+          throw e;
+        }
+        if (out.kind === "json") return reply.type("application/json").send(JSON.stringify(out.value));
+        if (String(req.headers.accept ?? "").includes(PICKLE)) return reply.type(PICKLE).send(out.bytes);
+        return reply.code(406).send({
+          code: "not_acceptable",
+          message: `the output of request ${p.request} is a Python pickle (not JSON): a Python client may ask for it with Accept: ${PICKLE}`,
+        });
+      },
+    );
+
+    app.get(
+      "/v1/namespaces/:namespace/applications/:application/requests/:request/progress",
+      {
+        schema: {
+          summary: "Server-sent events: status and progress updates, then the outcome",
+          tags: ["requests"],
+          params: requestParams,
+          response: { 404: errorBody },
+        },
+        config: { access: { verb: "get", resource: "functioncalls" } },
+      },
+      async (req, reply) => {
+        const p = req.params as Params;
+        const c = await find(p);
+        if (!c) return notFound(reply, p);
+        streamRequest(reply, deps, `${p.namespace}/${p.request}`, c);
+        return reply;
+      },
+    );
+  };
+}

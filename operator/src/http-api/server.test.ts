@@ -1,0 +1,348 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { FastifyInstance } from "fastify";
+import { KubeApiError } from "../kube/errors.js";
+import { silentLogger } from "../kube/index.js";
+import { KubernetesAuthorizer, allowAll, buildHttpApi } from "./index.js";
+import type { ApplicationObj, Authorizer, CallObject, HttpApiDeps } from "./types.js";
+import { CallWatch } from "./watch.js";
+
+class MapCache<T extends { metadata: { namespace?: string; name?: string } }> {
+  readonly m = new Map<string, T>();
+  get = (k: string) => this.m.get(k);
+  list = (ns?: string) => [...this.m.values()].filter((o) => ns === undefined || o.metadata.namespace === ns);
+  byIndex = () => [] as T[];
+  synced = () => true;
+  put(o: T) {
+    this.m.set(`${o.metadata.namespace}/${o.metadata.name}`, o);
+  }
+}
+
+function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
+  const calls = new MapCache<CallObject>();
+  const apps = new MapCache<ApplicationObj>();
+  const blobs = new Map<string, Buffer>();
+  const watch = new CallWatch();
+  const deleted: string[] = [];
+  apps.put({
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "Application",
+    metadata: { name: "greet", namespace: "team", creationTimestamp: "2026-01-01T00:00:00Z" },
+    spec: { entrypoint: "hello", source: { inline: "x" } },
+    status: {
+      conditions: [{ type: "Ready", status: "True" } as never],
+      discovered: [{ name: "hello" }, { name: "shout" }],
+    },
+  } as ApplicationObj);
+  let clock = 0;
+  const deps: HttpApiDeps = {
+    calls,
+    applications: apps,
+    watchCall: watch.watch,
+    createCall: async (c) => {
+      const key = `${c.metadata.namespace}/${c.metadata.name}`;
+      if (calls.get(key)) throw new KubeApiError(409, "AlreadyExists", "exists", "POST", "/x");
+      const made = { ...c, metadata: { ...c.metadata, creationTimestamp: new Date(++clock * 1000).toISOString() } };
+      calls.put(made);
+      return made;
+    },
+    getCall: async (ns, name) => calls.get(`${ns}/${name}`),
+    deleteCall: async (ns, name) => {
+      deleted.push(`${ns}/${name}`);
+      calls.m.delete(`${ns}/${name}`);
+    },
+    blobs: {
+      read: async (r) => blobs.get(r),
+      put: async (r, d) => (blobs.set(r, Buffer.from(d)), d.length),
+    },
+    authorizer,
+    log: silentLogger,
+    ...(bodyLimit ? { bodyLimit } : {}),
+  };
+  /** Moves a call's status forward, as the operator would, and tells the watchers. */
+  const update = (name: string, status: CallObject["status"]) => {
+    const c = calls.get(`team/${name}`)!;
+    const next = { ...c, status: { ...c.status, ...status } };
+    calls.put(next);
+    watch.onEvent("MODIFIED", next);
+  };
+  return { deps, calls, blobs, deleted, update };
+}
+
+const asJson = (v: unknown, headers: Record<string, string> = {}) => ({
+  payload: JSON.stringify(v),
+  headers: { "content-type": "application/json", ...headers },
+});
+const BASE = "/v1/namespaces/team/applications/greet";
+let app: FastifyInstance;
+afterEach(async () => app?.close());
+
+describe("invoke", () => {
+  it("creates the root FunctionCall with the JSON body as first argument, labels and headers", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const r = await app.inject({ method: "POST", url: BASE, payload: { who: "ada" }, headers: { "x-trace": "t1" } });
+    expect(r.statusCode).toBe(201);
+    const id = r.json().request_id as string;
+    const c = w.calls.get(`team/${id}`)!;
+    expect(c.spec).toMatchObject({ application: "greet", function: "hello", args: [{ value: { who: "ada" } }] });
+    expect(c.spec.headers?.["x-trace"]).toBe("t1");
+    expect(c.metadata.labels).toEqual({
+      "trellis.dev/application": "greet",
+      "trellis.dev/request": id,
+      "trellis.dev/function": "hello",
+    });
+  });
+
+  it("returns the same request for a retry with the same Idempotency-Key", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const send = () => app.inject({ method: "POST", url: BASE, payload: [1], headers: { "idempotency-key": "abc" } });
+    const a = await send();
+    const b = await send();
+    expect(a.statusCode).toBe(201);
+    expect(b.statusCode).toBe(200);
+    expect(b.json().request_id).toBe(a.json().request_id);
+    expect(w.calls.m.size).toBe(1);
+  });
+
+  it("takes several arguments and keyword arguments from multipart/form-data", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const form = new FormData();
+    form.append("args", JSON.stringify([1, "two"]));
+    form.append("kwargs", JSON.stringify({ flag: true }));
+    form.append("name", "plain text");
+    const req = new Request("http://x", { method: "POST", body: form });
+    const r = await app.inject({
+      method: "POST",
+      url: BASE,
+      payload: Buffer.from(await req.arrayBuffer()),
+      headers: { "content-type": req.headers.get("content-type")! },
+    });
+    expect(r.statusCode).toBe(201);
+    const c = w.calls.get(`team/${r.json().request_id}`)!;
+    expect(c.spec.args).toEqual([{ value: 1 }, { value: "two" }]);
+    expect(c.spec.kwargs).toEqual({ flag: { value: true }, name: { value: "plain text" } });
+  });
+
+  it("puts a large input in the blob store", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const big = "x".repeat(100_000);
+    const r = await app.inject({ method: "POST", url: BASE, payload: { big } });
+    const c = w.calls.get(`team/${r.json().request_id}`)!;
+    const ref = c.spec.args?.[0]?.blob as string;
+    expect(ref.startsWith(`team/${r.json().request_id}/`)).toBe(true);
+    expect(JSON.parse(w.blobs.get(ref)!.toString())).toEqual({ value: { big } });
+  });
+
+  it("refuses pickles, malformed JSON, unknown media types, unknown applications and oversized bodies", async () => {
+    const w = world(allowAll, 1024);
+    app = await buildHttpApi(w.deps);
+    const pickled = await app.inject({ method: "POST", url: BASE, payload: { a: [{ pickle: "gAM=" }] } });
+    expect(pickled.statusCode).toBe(400);
+    expect(pickled.json().message).toBe("body.a[0].pickle: pickled values are not accepted over HTTP; send JSON");
+    const raw = await app.inject({
+      method: "POST",
+      url: BASE,
+      payload: Buffer.from([0x80, 3]),
+      headers: { "content-type": "application/python-pickle" },
+    });
+    expect(raw.statusCode).toBe(415);
+    const bad = await app.inject({
+      method: "POST",
+      url: BASE,
+      payload: "{nope",
+      headers: { "content-type": "application/json" },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/^body: /);
+    const xml = await app.inject({
+      method: "POST",
+      url: BASE,
+      payload: "<a/>",
+      headers: { "content-type": "text/xml" },
+    });
+    expect(xml.statusCode).toBe(415);
+    const missing = await app.inject({ method: "POST", url: "/v1/namespaces/team/applications/nope", ...asJson(1) });
+    expect(missing.statusCode).toBe(404);
+    const badName = await app.inject({
+      method: "POST",
+      url: "/v1/namespaces/team/applications/Bad_Name",
+      ...asJson(1),
+    });
+    expect(badName.statusCode).toBe(400);
+    expect(badName.json().message).toMatch(/^params\.application: must be a lowercase RFC 1123 name/);
+    const big = await app.inject({ method: "POST", url: BASE, payload: { s: "y".repeat(2000) } });
+    expect(big.statusCode).toBe(413);
+    expect(big.json().message).toBe("body: larger than the limit of 1024 bytes");
+    expect(w.calls.m.size).toBe(0);
+  });
+});
+
+describe("requests", () => {
+  it("reports pending, success with the JSON output, and lists newest first", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const a = (await app.inject({ method: "POST", url: BASE, ...asJson(1) })).json().request_id;
+    const b = (await app.inject({ method: "POST", url: BASE, ...asJson(2) })).json().request_id;
+    const pending = await app.inject({ url: `${BASE}/requests/${a}` });
+    expect(pending.json()).toMatchObject({ id: a, status: "pending", outcome: null });
+    expect((await app.inject({ url: `${BASE}/requests/${a}/output` })).statusCode).toBe(409);
+    w.update(a, { phase: "Succeeded", output: { value: "hi" } });
+    expect((await app.inject({ url: `${BASE}/requests/${a}` })).json()).toMatchObject({ outcome: "success" });
+    const out = await app.inject({ url: `${BASE}/requests/${a}/output` });
+    expect(out.headers["content-type"]).toMatch(/^application\/json/);
+    expect(out.json()).toBe("hi");
+    const list = await app.inject({ url: `${BASE}/requests` });
+    expect(list.json().requests.map((r: { id: string }) => r.id)).toEqual([b, a]);
+  });
+
+  it("reports a request_error failure with its message", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const id = (await app.inject({ method: "POST", url: BASE, ...asJson(1) })).json().request_id;
+    w.update(id, { phase: "Failed", error: { type: "RequestError", message: "bad input", reason: "request_error" } });
+    const r = (await app.inject({ url: `${BASE}/requests/${id}` })).json();
+    expect(r).toMatchObject({
+      status: "failure",
+      outcome: { failure: "request_error" },
+      request_error: { message: "bad input" },
+    });
+    const out = await app.inject({ url: `${BASE}/requests/${id}/output` });
+    expect(out.statusCode).toBe(409);
+    expect(out.json().message).toContain("bad input");
+  });
+
+  it("serves outputs from the blob store, and pickles only to a client that asks", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const a = (await app.inject({ method: "POST", url: BASE, ...asJson(1) })).json().request_id;
+    w.blobs.set("team/x/1", Buffer.from(JSON.stringify({ list: [{ value: 1 }, { value: [2] }] })));
+    w.update(a, { phase: "Succeeded", output: { blob: "team/x/1" } });
+    expect((await app.inject({ url: `${BASE}/requests/${a}/output` })).json()).toEqual([1, [2]]);
+    w.update(a, { phase: "Succeeded", output: { pickle: Buffer.from("PKL").toString("base64") } });
+    const refused = await app.inject({ url: `${BASE}/requests/${a}/output` });
+    expect(refused.statusCode).toBe(406);
+    expect(refused.json().message).toContain("Accept: application/python-pickle");
+    const asked = await app.inject({
+      url: `${BASE}/requests/${a}/output`,
+      headers: { accept: "application/python-pickle" },
+    });
+    expect(asked.headers["content-type"]).toBe("application/python-pickle");
+    expect(asked.body).toBe("PKL");
+  });
+
+  it("deletes the root call, and 404s for calls of other applications or unknown ids", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const id = (await app.inject({ method: "POST", url: BASE, ...asJson(1) })).json().request_id;
+    expect((await app.inject({ url: `/v1/namespaces/team/applications/other/requests/${id}` })).statusCode).toBe(404);
+    const d = await app.inject({ method: "DELETE", url: `${BASE}/requests/${id}` });
+    expect(d.json()).toEqual({ id, deleted: true });
+    expect(w.deleted).toEqual([`team/${id}`]);
+    expect((await app.inject({ method: "DELETE", url: `${BASE}/requests/${id}` })).statusCode).toBe(404);
+  });
+
+  it("streams progress and the outcome as server-sent events", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    const id = (await app.inject({ method: "POST", url: BASE, ...asJson(1) })).json().request_id;
+    const res = await fetch(`http://127.0.0.1:${port}${BASE}/requests/${id}/progress`);
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = "";
+    const readUntil = async (s: string) => {
+      while (!text.includes(s)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    };
+    await readUntil("event: status");
+    w.update(id, { phase: "Running", progress: { current: 1, total: 4 } });
+    await readUntil('"current":1');
+    w.update(id, { phase: "Succeeded", output: { value: 3 } });
+    await readUntil("event: completed");
+    await readUntil("\n\n");
+    expect(text).toContain('event: progress\ndata: {"current":1,"total":4}');
+    expect(text).toMatch(/event: completed\ndata: \{[^\n]*"outcome":"success"/);
+  });
+});
+
+describe("applications, auth, openapi", () => {
+  it("lists and describes applications", async () => {
+    app = await buildHttpApi(world().deps);
+    const list = await app.inject({ url: "/v1/namespaces/team/applications" });
+    expect(list.json().applications).toEqual([
+      {
+        name: "greet",
+        namespace: "team",
+        entrypoint: "hello",
+        functions: ["hello", "shout"],
+        ready: true,
+        created_at: "2026-01-01T00:00:00Z",
+      },
+    ]);
+    expect((await app.inject({ url: "/v1/namespaces/team/applications/greet" })).json().ready).toBe(true);
+    expect((await app.inject({ url: "/v1/namespaces/team/applications/none" })).statusCode).toBe(404);
+  });
+
+  it("asks TokenReview and SubjectAccessReview with the route's verb, and caches the decision", async () => {
+    const sent: { path: string; body: { spec: Record<string, unknown> } }[] = [];
+    const client = {
+      request: async <T>(_m: string, path: string, o?: { body?: unknown }): Promise<T> => {
+        const body = o?.body as { spec: { token?: string; resourceAttributes: { verb: string } } };
+        sent.push({ path, body });
+        if (path.endsWith("tokenreviews"))
+          return (
+            body.spec.token === "good"
+              ? { status: { authenticated: true, user: { username: "alice", groups: ["dev"] } } }
+              : { status: { authenticated: false } }
+          ) as T;
+        return { status: { allowed: body.spec.resourceAttributes.verb !== "delete" } } as T;
+      },
+    };
+    app = await buildHttpApi(world(new KubernetesAuthorizer(client)).deps);
+    expect((await app.inject({ method: "POST", url: BASE, ...asJson(1) })).statusCode).toBe(401);
+    const bad = await app.inject({ method: "POST", url: BASE, ...asJson(1, { authorization: "Bearer bad" }) });
+    expect(bad.statusCode).toBe(401);
+    const auth = { authorization: "Bearer good" };
+    const ok = await app.inject({ method: "POST", url: BASE, ...asJson(1, auth) });
+    expect(ok.statusCode).toBe(201);
+    const sar = sent.find((s) => s.path.endsWith("subjectaccessreviews"))!.body.spec;
+    expect(sar).toMatchObject({
+      user: "alice",
+      groups: ["dev"],
+      resourceAttributes: { namespace: "team", verb: "create", group: "trellis.dev", resource: "functioncalls" },
+    });
+    const id = ok.json().request_id;
+    const del = await app.inject({ method: "DELETE", url: `${BASE}/requests/${id}`, headers: auth });
+    expect(del.statusCode).toBe(403);
+    expect(del.json().message).toBe("alice may not delete functioncalls.trellis.dev in namespace team");
+    const before = sent.length;
+    await app.inject({ method: "POST", url: BASE, ...asJson(2, auth) });
+    expect(sent.length).toBe(before); // cached
+  });
+
+  it("serves an OpenAPI document generated from the route schemas", async () => {
+    app = await buildHttpApi(world().deps, {
+      extraRoutes: [async (a) => void a.get("/metrics", async () => "m 1")],
+    });
+    const doc = (await app.inject({ url: "/openapi.json" })).json();
+    expect(doc.openapi).toBe("3.0.3");
+    const invoke = doc.paths["/v1/namespaces/{namespace}/applications/{application}"].post;
+    expect(invoke.parameters.map((p: { name: string }) => p.name)).toEqual([
+      "namespace",
+      "application",
+      "idempotency-key",
+    ]);
+    expect(Object.keys(invoke.requestBody.content)).toEqual(["application/json", "multipart/form-data"]);
+    expect(doc.paths["/v1/namespaces/{namespace}/applications/{application}/requests/{request}"].delete).toBeDefined();
+    expect(doc.paths["/healthz"]).toBeUndefined();
+    expect((await app.inject({ url: "/metrics" })).body).toBe("m 1");
+    expect((await app.inject({ url: "/healthz" })).json()).toEqual({ ok: true });
+  });
+});

@@ -1,0 +1,109 @@
+// The operator's public HTTP server: health, the v1 invoke API (Tensorlake's routes), and the
+// OpenAPI document. buildHttpApi() makes the fastify instance without listening, so tests use
+// inject() and main.ts decides where it listens. Other parts register their routes (e.g.
+// /metrics) through `extraRoutes`.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
+import { InputError, MultipartBody } from "./inputs.js";
+import { applicationRoutes } from "./routes/applications.js";
+import { invokeRoutes } from "./routes/invoke.js";
+import { requestRoutes } from "./routes/requests.js";
+import type { AccessCheck, HttpApiDeps } from "./types.js";
+import { type RouteDoc, openApiDocument, useZod } from "./zod-schemas.js";
+
+/** Default body limit: 10 MiB (TRELLIS_HTTP_BODY_LIMIT_BYTES). Inputs over 64 KiB go to the blob store. */
+export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    access?: Omit<AccessCheck, "namespace">;
+  }
+}
+
+export interface BuildOptions {
+  /** Plugins registered on the same server (e.g. the metrics engineer's /metrics). */
+  extraRoutes?: FastifyPluginAsync[];
+}
+
+export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const app = Fastify({ logger: false, bodyLimit });
+  const routes: RouteDoc[] = [];
+  useZod(app, routes);
+
+  app.addContentTypeParser(
+    "multipart/form-data",
+    { parseAs: "buffer" },
+    async (req: { headers: Record<string, unknown> }, body: Buffer) => {
+      const type = String(req.headers["content-type"]);
+      try {
+        return new MultipartBody(
+          await new Response(new Uint8Array(body), { headers: { "content-type": type } }).formData(),
+        );
+      } catch (e) {
+        throw new InputError(`body: malformed multipart/form-data (${(e as Error).message})`);
+      }
+    },
+  );
+  app.addContentTypeParser("application/python-pickle", (_req, _payload, done) =>
+    done(new InputError("body: pickled values are not accepted over HTTP; send application/json", 415)),
+  );
+
+  app.setErrorHandler((err: FastifyError | InputError, req, reply) => {
+    if (err instanceof InputError)
+      return reply.code(err.statusCode).send({ code: "invalid_input", message: err.message });
+    const fe = err as FastifyError;
+    if (fe.validation || fe.validationContext)
+      return reply.code(400).send({ code: "invalid_request", message: fe.message });
+    if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE")
+      return reply
+        .code(413)
+        .send({ code: "body_too_large", message: `body: larger than the limit of ${bodyLimit} bytes` });
+    if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE")
+      return reply.code(415).send({
+        code: "unsupported_media_type",
+        message: `body: content type ${req.headers["content-type"]} is not supported; send application/json or multipart/form-data`,
+      });
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
+      return reply.code(fe.statusCode).send({ code: fe.code ?? "bad_request", message: `body: ${fe.message}` });
+    deps.log.error("http api error", { err, method: req.method, url: req.url });
+    return reply.code(500).send({ code: "internal", message: (err as Error).message });
+  });
+
+  // Kubernetes RBAC decides: every v1 route names its verb and resource.
+  app.addHook("preHandler", async (req, reply) => {
+    const access = req.routeOptions.config.access;
+    if (!access) return;
+    if (deps.serving && !deps.serving())
+      return reply
+        .code(503)
+        .send({
+          code: "unavailable",
+          message: "the operator is not serving yet (waiting for the leader lease or its caches)",
+        });
+    const namespace = (req.params as { namespace?: string }).namespace ?? "";
+    const header = req.headers.authorization;
+    const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+    const d = await deps.authorizer.authorize(token || undefined, { namespace, ...access });
+    if (!d.allowed)
+      return reply.code(d.status).send({ code: d.status === 401 ? "unauthorized" : "forbidden", message: d.message });
+  });
+
+  app.get("/healthz", { schema: { hide: true } as object }, async () => ({ ok: true }));
+  app.get("/readyz", { schema: { hide: true } as object }, async (_req, reply) => {
+    const r = deps.readiness?.() ?? { ok: true };
+    return r.ok ? r : reply.code(503).send(r);
+  });
+  app.get("/openapi.json", { schema: { hide: true } as object }, async () =>
+    openApiDocument(routes, {
+      title: "Trellis invoke API",
+      version: "v1",
+      description: `Tensorlake-compatible v1 routes; namespaces are Kubernetes namespaces. Bearer tokens are checked with TokenReview and SubjectAccessReview on functioncalls.trellis.dev. Body limit: ${bodyLimit} bytes.`,
+    }),
+  );
+
+  await app.register(applicationRoutes(deps));
+  await app.register(invokeRoutes(deps));
+  await app.register(requestRoutes(deps));
+  for (const r of opts.extraRoutes ?? []) await app.register(r);
+  return app;
+}

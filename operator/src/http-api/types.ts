@@ -1,0 +1,46 @@
+// The narrow dependencies of the HTTP invoke API, so that it is testable with in-memory fakes.
+import type { Application, FunctionCall } from "../api/v1alpha1/index.js";
+import type { Cache, KubeObject, Logger } from "../kube/index.js";
+
+export type CallObject = FunctionCall & KubeObject;
+export type ApplicationObj = Application & KubeObject;
+
+/** The verbs the API asks Kubernetes RBAC about. */
+export type Verb = "create" | "get" | "list" | "delete";
+
+export interface AccessCheck {
+  namespace: string;
+  verb: Verb;
+  resource: "functioncalls" | "applications";
+}
+
+export type AuthDecision = { allowed: true; user: string } | { allowed: false; status: 401 | 403; message: string };
+
+export interface Authorizer {
+  /** Decides whether the bearer token (undefined when absent) may do `check`. */
+  authorize(token: string | undefined, check: AccessCheck): Promise<AuthDecision>;
+}
+
+export interface HttpApiDeps {
+  calls: Cache<CallObject>;
+  applications: Cache<ApplicationObj>;
+  /** Calls `fn` after the cached FunctionCall "ns/name" changed or went away; returns an unsubscribe. */
+  watchCall(key: string, fn: (call: CallObject | undefined) => void): () => void;
+  /** Creates the root FunctionCall; rejects with a KubeApiError (409 AlreadyExists, 422 Invalid, ...). */
+  createCall(call: CallObject): Promise<CallObject>;
+  /** Reads one FunctionCall from the API server (for a just-created call the cache has not seen). */
+  getCall(namespace: string, name: string): Promise<CallObject | undefined>;
+  deleteCall(namespace: string, name: string): Promise<void>;
+  blobs: { read(ref: string): Promise<Buffer | undefined>; put(ref: string, data: Uint8Array): Promise<number> };
+  authorizer: Authorizer;
+  log: Logger;
+  /** Largest request body in bytes (413 past it). */
+  bodyLimit?: number;
+  /** False while the v1 routes cannot answer (a passive replica, caches not synced): they answer 503. */
+  serving?: () => boolean;
+  /** Readiness for /readyz; /healthz always answers. */
+  readiness?: () => { ok: boolean; [k: string]: unknown };
+  /** Interval of SSE keep-alive comments. */
+  sseKeepAliveMs?: number;
+  now?: () => number;
+}
