@@ -72,13 +72,10 @@ export const parseTime = (s: string | undefined): number | undefined => {
 };
 export const isoTime = (ms: number): string => new Date(ms).toISOString();
 
-/** Annotation holding `run_later`'s start time (children created with delaySeconds). */
-export const START_AFTER_ANNOTATION = "trellis.dev/start-after";
-
 /** The call may not start before this (retry backoff or run_later); undefined when it may now. */
 export function notBeforeOf(c: Call): number | undefined {
   const a = parseTime(c.status?.retryAfter);
-  const b = parseTime(c.metadata.annotations?.[START_AFTER_ANNOTATION]);
+  const b = parseTime(c.spec.startAfter);
   if (a === undefined) return b;
   return b === undefined ? a : Math.max(a, b);
 }

@@ -2,7 +2,7 @@
 // calls a running function makes (the runtime API). Pure.
 import { API_VERSION, LABELS, type FunctionCallSpec } from "../api/v1alpha1/index.js";
 import { functionLabelValue } from "../application/names.js";
-import { type Call, START_AFTER_ANNOTATION, nameOf, namespaceOf, requestOf } from "./calls.js";
+import { type Call, nameOf, namespaceOf, requestOf } from "./calls.js";
 
 export interface ChildRequest {
   name: string;
@@ -31,6 +31,7 @@ export function buildChild(parent: Call, root: Pick<Call, "metadata">, c: ChildR
   if (c.map) spec.map = c.map;
   if (c.reduce) spec.reduce = c.reduce;
   if (parent.spec.headers) spec.headers = parent.spec.headers;
+  if (c.startAfter) spec.startAfter = c.startAfter;
   return {
     apiVersion: API_VERSION,
     kind: "FunctionCall",
@@ -43,7 +44,6 @@ export function buildChild(parent: Call, root: Pick<Call, "metadata">, c: ChildR
         [LABELS.function]: functionLabelValue(c.function),
         [LABELS.parent]: nameOf(parent),
       },
-      ...(c.startAfter ? { annotations: { [START_AFTER_ANNOTATION]: c.startAfter } } : {}),
       ownerReferences: [
         {
           apiVersion: API_VERSION,

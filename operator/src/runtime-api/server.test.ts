@@ -253,7 +253,7 @@ describe("runtime API: values, blobs, state, progress", () => {
       attempt: 1,
       calls: [{ name: c, sequence: 0, function: "g", delaySeconds: 0.2 }],
     });
-    expect(h.call(c)!.metadata.annotations?.["trellis.dev/start-after"]).toBeDefined();
+    expect(h.call(c)!.spec.startAfter).toBeDefined();
     const [a] = (await h.req("pg", "POST", "/lease", { capacity: 1, waitMs: 2000 })).json().assignments;
     expect(a.call).toBe(c);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);

@@ -73,6 +73,10 @@ export const functionCallSpec = z
         description: "Request headers given to the request's functions.",
         maxProperties: 64,
       }),
+    startAfter: z.string().optional().meta({
+      description: "Do not start before this time (Future.run_later).",
+      format: "date-time",
+    }),
     timeoutSeconds: z
       .number()
       .int()
