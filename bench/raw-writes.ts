@@ -21,46 +21,82 @@ export interface RawWrites {
   succeededPatchMs: Summary;
 }
 
-export async function rawWrites(writer: KubeObjectWriter, namespace: string, n: number, tag: string): Promise<RawWrites> {
-  const root = await writer.create<Call>({
+/** The three writes of call `i` under `root`; returns the four instants around them (ms). */
+async function oneCall(writer: KubeObjectWriter, root: Call, i: number): Promise<[number, number, number, number]> {
+  const namespace = root.metadata.namespace!;
+  const name = childName(root.metadata.name!, root.metadata.name!, i);
+  const child = buildChild(root, root, { name, sequence: i, function: "step", args: [{ value: i }] });
+  const ref = { apiVersion: API_VERSION, kind: "FunctionCall", namespace, name };
+  const t0 = performance.now();
+  await writer.create(child);
+  const t1 = performance.now();
+  const now = new Date().toISOString();
+  await writer.patchStatus(ref, {
+    phase: "Running",
+    pod: "raw-step-0",
+    attempts: 1,
+    startTime: now,
+    retryAfter: null,
+    queuedTime: now,
+  });
+  const t2 = performance.now();
+  await writer.patchStatus(ref, {
+    phase: "Succeeded",
+    completionTime: new Date().toISOString(),
+    error: null,
+    retryAfter: null,
+    output: { value: i + 1 },
+  });
+  return [t0, t1, t2, performance.now()];
+}
+
+const makeRoot = (writer: KubeObjectWriter, namespace: string, name: string, n: number) =>
+  writer.create<Call>({
     apiVersion: API_VERSION,
     kind: "FunctionCall",
-    metadata: { name: `raw-${tag}`, namespace },
+    metadata: { name, namespace },
     spec: { application: "raw", function: "chain", args: [{ value: n }] },
   } as Call);
+
+/**
+ * The same writes for `n` calls with `concurrency` calls in flight (each call's three writes in
+ * order): the most calls per second this client and apiserver sustain, the map's ceiling.
+ */
+export async function rawWritesConcurrent(
+  writer: KubeObjectWriter,
+  namespace: string,
+  n: number,
+  concurrency: number,
+  tag: string,
+): Promise<{ calls: number; concurrency: number; callsPerSecond: number; perCallMs: Summary }> {
+  const root = await makeRoot(writer, namespace, `raw-${tag}`, n);
+  const per: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const t = await oneCall(writer, root, next++);
+        per.push(t[3] - t[0]);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  return { calls: n, concurrency, callsPerSecond: Math.round(n / secs), perCallMs: summarize(per) };
+}
+
+export async function rawWrites(writer: KubeObjectWriter, namespace: string, n: number, tag: string): Promise<RawWrites> {
+  const root = await makeRoot(writer, namespace, `raw-${tag}`, n);
   const per: number[] = [];
   const create: number[] = [];
   const running: number[] = [];
   const succeeded: number[] = [];
   for (let i = 0; i < n; i++) {
-    const name = childName(root.metadata.name!, root.metadata.name!, i);
-    const child = buildChild(root, root, { name, sequence: i, function: "step", args: [{ value: i }] });
-    const ref = { apiVersion: API_VERSION, kind: "FunctionCall", namespace, name };
-    const t0 = performance.now();
-    await writer.create(child);
-    const t1 = performance.now();
-    const readyAt = new Date().toISOString();
-    await writer.patchStatus(ref, {
-      phase: "Running",
-      pod: "raw-step-0",
-      attempts: 1,
-      startTime: new Date().toISOString(),
-      retryAfter: null,
-      queuedTime: readyAt,
-    });
-    const t2 = performance.now();
-    await writer.patchStatus(ref, {
-      phase: "Succeeded",
-      completionTime: new Date().toISOString(),
-      error: null,
-      retryAfter: null,
-      output: { value: i + 1 },
-    });
-    const t3 = performance.now();
-    per.push(t3 - t0);
-    create.push(t1 - t0);
-    running.push(t2 - t1);
-    succeeded.push(t3 - t2);
+    const t = await oneCall(writer, root, i);
+    per.push(t[3] - t[0]);
+    create.push(t[1] - t[0]);
+    running.push(t[2] - t[1]);
+    succeeded.push(t[3] - t[2]);
   }
   return {
     calls: n,

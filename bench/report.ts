@@ -4,7 +4,8 @@ import type { RawWrites } from "./raw-writes.js";
 import type { CpuUse, Summary } from "./stats.js";
 
 export interface BenchResults {
-  machine: { cpus: number; loadavgAtEnd: number[] };
+  machine: { cpus: number; loadavgAtStart: number[]; loadavgAtEnd: number[] };
+  otherOperatorsDuringRun: number[];
   rawWrites: { before: RawWrites; after: RawWrites; perCallMeanMs: number };
   chain: {
     calls: number;
@@ -21,7 +22,14 @@ export interface BenchResults {
     readyToDispatchMeanMs: number;
     succeededPatchP50Ms: number;
   };
-  map: { items: number; rootMapMs: number; callsPerSecond: number; callsPerSecondItemWindow: number };
+  map: {
+    items: number;
+    rootMapMs: number;
+    callsPerSecond: number;
+    callsPerSecondItemWindow: number;
+    rawWritesCeiling: { callsPerSecond: number; concurrency: number };
+    ratioToRawCeiling: number;
+  };
   phases: Record<string, { cpu: CpuUse; loadavg: number[] }>;
 }
 
@@ -64,8 +72,24 @@ export function printReport(r: BenchResults): void {
       `root saw ${r.map.rootMapMs} ms; items' first start→last end: ${r.map.callsPerSecondItemWindow} calls/s`,
     ],
   ];
+  rows.push([
+    `raw writes of ${r.map.items} calls, ${r.map.rawWritesCeiling.concurrency} in flight`,
+    `${r.map.rawWritesCeiling.callsPerSecond} calls/s`,
+    "baseline",
+    `map reaches ${r.map.ratioToRawCeiling}x of it`,
+  ]);
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
-  console.log(`\nTrellis bench (${r.machine.cpus} CPUs)\n`);
+  const load = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(" ");
+  console.log(
+    `\nTrellis bench (${r.machine.cpus} CPUs, load average ${load(r.machine.loadavgAtStart)} at start, ` +
+      `${load(r.machine.loadavgAtEnd)} at end)\n`,
+  );
+  if (r.otherOperatorsDuringRun.length > 0) {
+    console.log(
+      `WARNING: other operators (pids ${r.otherOperatorsDuringRun.join(", ")}) ran during the bench and acted ` +
+        `on its calls too: these figures are not valid.\n`,
+    );
+  }
   for (const row of rows) console.log(`${pad(row[0], w[0]!)}  ${pad(row[1], w[1]!)}  ${pad(row[2], w[2]!)}  ${row[3]}`);
   console.log(`\nCPU while measuring (cores busy on average; machine = all processes):`);
   const names = Object.keys(Object.values(r.phases)[0]?.cpu.groupCores ?? {});
