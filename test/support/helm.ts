@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
-import { kubeconfigPath, repoRoot } from "./kube.js";
+import { kubeconfigPath, kubectl, repoRoot, waitFor } from "./kube.js";
 
 const run = promisify(execFile);
 export const chartDir = join(repoRoot, "charts/trellis");
@@ -65,4 +65,45 @@ export function localClusterValues(httpPort: number, runtimePort: number): Recor
     "ports.http": httpPort,
     "ports.runtimeApi": runtimePort,
   };
+}
+
+interface LeaseItem {
+  metadata: { namespace: string; name: string };
+  spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
+}
+
+/** Trellis operator Leases held and renewed within their duration (an operator is running). */
+export async function heldOperatorLeases(exclude: string[] = []): Promise<string[]> {
+  const out = JSON.parse(await kubectl(["get", "leases", "--all-namespaces", "-o", "json"])) as {
+    items: LeaseItem[];
+  };
+  const now = Date.now();
+  return out.items
+    .filter(
+      (l) => l.metadata.name.includes("trellis") && !exclude.includes(`${l.metadata.namespace}/${l.metadata.name}`),
+    )
+    .filter((l) => {
+      const s = l.spec ?? {};
+      if (!s.holderIdentity || !s.renewTime) return false;
+      return now - Date.parse(s.renewTime) < ((s.leaseDurationSeconds ?? 15) + 5) * 1000;
+    })
+    .map((l) => `${l.metadata.namespace}/${l.metadata.name} (${l.spec?.holderIdentity})`);
+}
+
+/**
+ * Waits until no other Trellis operator holds a Lease: two operators would fight over the same
+ * calls. Within `npm test` the e2e files run one after another, so this returns at once.
+ */
+export async function waitNoOtherOperator(timeoutMs = 240_000): Promise<void> {
+  let held: string[] = [];
+  await waitFor(
+    "no other Trellis operator to run",
+    async () => {
+      held = await heldOperatorLeases();
+      return held.length === 0 ? true : undefined;
+    },
+    timeoutMs,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; still leading: ${held.join(", ")}`);
+  });
 }

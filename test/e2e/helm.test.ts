@@ -1,0 +1,209 @@
+// The chart installed for real on the local cluster: the operator runs from the runtime image as
+// a Deployment (hostNetwork, since the local cluster has no kube-proxy), serves a seed example
+// request, survives an upgrade, and uninstall leaves nothing of the release but the CRDs.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chartDir, helm, localClusterValues, setFlags, waitNoOtherOperator } from "../support/helm.js";
+import { createNamespace, deleteNamespace, kubectl, waitFor } from "../support/kube.js";
+import { appName, deployApp, invoke, requestCalls, seedCases, waitFinished } from "./support/trellis.js";
+
+// Not the ports of the source-tree operator of the other e2e files (18080/18081).
+const HTTP_PORT = 28080;
+const RUNTIME_PORT = 28081;
+const RELEASE = "trellis-e2e";
+const CRDS = ["applications.trellis.dev", "functioncalls.trellis.dev"];
+const { cases, sources } = seedCases();
+const seed = cases.find((c) => c.file === "ex03_gather.py")!;
+
+let ns = "";
+let appNs = "";
+let installed = false;
+
+const values = () => ({
+  ...localClusterValues(HTTP_PORT, RUNTIME_PORT),
+  "operator.idleTimeoutSeconds": 30,
+  "resources.limits.memory": "768Mi",
+});
+const helmArgs = (extra: Record<string, string | number | boolean> = {}) => [
+  chartDir,
+  "--namespace",
+  ns,
+  ...setFlags({ ...values(), ...extra }),
+  "--set",
+  `operator.watchNamespaces={${appNs}}`,
+  "--wait",
+  "--timeout",
+  "180s",
+];
+
+/** Lets the release adopt CRDs that exist already (applied by kubectl in the other suites). */
+async function adoptCrds(): Promise<void> {
+  for (const crd of CRDS) {
+    const exists = await kubectl(["get", "crd", crd, "-o", "name"]).catch(() => "");
+    if (!exists) continue;
+    await kubectl(["label", "--overwrite", "crd", crd, "app.kubernetes.io/managed-by=Helm"]);
+    await kubectl([
+      "annotate",
+      "--overwrite",
+      "crd",
+      crd,
+      `meta.helm.sh/release-name=${RELEASE}`,
+      `meta.helm.sh/release-namespace=${ns}`,
+    ]);
+  }
+}
+
+/** Back to CRDs nobody's release owns, as the other suites expect. */
+async function releaseCrds(): Promise<void> {
+  for (const crd of CRDS) {
+    await kubectl(["annotate", "crd", crd, "meta.helm.sh/release-name-", "meta.helm.sh/release-namespace-"]).catch(
+      () => undefined,
+    );
+  }
+}
+
+/** The release's operator pods; terminating ones only when asked. */
+async function operatorPods(terminating = false): Promise<{ name: string; ready: boolean; image: string }[]> {
+  const out = JSON.parse(
+    await kubectl(["get", "pods", "-n", ns, "-l", `app.kubernetes.io/instance=${RELEASE}`, "-o", "json"]),
+  ) as {
+    items: {
+      metadata: { name: string; deletionTimestamp?: string };
+      spec: { containers: { image: string }[] };
+      status: { conditions?: { type: string; status: string }[] };
+    }[];
+  };
+  return out.items
+    .filter((p) => terminating || !p.metadata.deletionTimestamp)
+    .map((p) => ({
+      name: p.metadata.name,
+      image: p.spec.containers[0]!.image,
+      ready: p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    }));
+}
+
+async function operatorLog(): Promise<string> {
+  return kubectl(["logs", "-n", ns, `deploy/${RELEASE}`, "--tail", "40"]).catch((e: Error) => e.message);
+}
+
+async function runSeedRequest(): Promise<void> {
+  const req = await invoke(appNs, appName(seed.file), seed.app, seed.args);
+  const status = await waitFinished(appNs, req, 180_000).catch(async (e: Error) => {
+    throw new Error(`${e.message}\noperator log:\n${await operatorLog()}`);
+  });
+  expect(status.error, JSON.stringify(status.error)).toBeUndefined();
+  expect(status.phase).toBe("Succeeded");
+  expect(status.output?.value).toEqual(seed.expected);
+  const calls = await requestCalls(appNs, req);
+  expect(calls.length).toBeGreaterThan(1);
+  expect(calls.every((c) => c.status.phase === "Succeeded")).toBe(true);
+}
+
+beforeAll(async () => {
+  await waitNoOtherOperator();
+  ns = await createNamespace("helm-rel");
+  appNs = await createNamespace("helm-app");
+  await adoptCrds();
+});
+
+afterAll(async () => {
+  if (installed) await helm(["uninstall", RELEASE, "--namespace", ns, "--wait"]).catch(() => undefined);
+  await deleteNamespace(appNs);
+  await deleteNamespace(ns);
+  await releaseCrds();
+});
+
+describe("the chart on the local cluster", () => {
+  it("installs a working operator that runs a seed example", async () => {
+    await helm(["install", RELEASE, ...helmArgs()]).catch(async (e: Error) => {
+      throw new Error(`${e.message}\noperator log:\n${await operatorLog()}`);
+    });
+    installed = true;
+    const pods = await operatorPods();
+    expect(pods).toHaveLength(1);
+    expect(pods[0]).toMatchObject({ ready: true, image: "localhost/trellis-runtime:dev" });
+    const health = await fetch(`http://127.0.0.1:${HTTP_PORT}/readyz`);
+    expect(health.status).toBe(200);
+
+    await deployApp(appNs, appName(seed.file), sources[seed.file]!, seed.app);
+    await runSeedRequest();
+    // The function pods reach the operator's runtime API on the chart's port.
+    const fnPods = JSON.parse(await kubectl(["get", "pods", "-n", appNs, "-o", "json"])) as {
+      items: { spec: { initContainers?: { env?: { name: string; value?: string }[] }[] } }[];
+    };
+    const urls = fnPods.items.flatMap((p) =>
+      (p.spec.initContainers ?? []).flatMap((c) => (c.env ?? []).map((e) => e.value ?? "")),
+    );
+    expect(urls).toContain(`http://127.0.0.1:${RUNTIME_PORT}`);
+    const metrics = await (await fetch(`http://127.0.0.1:${HTTP_PORT}/metrics`)).text();
+    expect(metrics).toMatch(/^trellis_leader 1$/m);
+    expect(metrics).toMatch(
+      new RegExp(`^trellis_function_calls_total\\{namespace="${appNs}",.*phase="Succeeded"\\} \\d+`, "m"),
+    );
+  });
+
+  it("keeps working across an upgrade that changes a value, with the same credential key", async () => {
+    const key = await kubectl(["get", "secret", "-n", ns, `${RELEASE}-key`, "-o", "jsonpath={.data.key}"]);
+    const before = (await operatorPods()).map((p) => p.name);
+    await helm(["upgrade", RELEASE, ...helmArgs({ "operator.logLevel": "debug" })]);
+    await waitFor(
+      "the upgraded operator pod to be the only one, and Ready",
+      async () => {
+        const pods = await operatorPods();
+        return pods.length === 1 && pods[0]!.ready && !before.includes(pods[0]!.name) ? true : undefined;
+      },
+      120_000,
+    );
+    const env = await kubectl([
+      "get",
+      "deploy",
+      "-n",
+      ns,
+      RELEASE,
+      "-o",
+      'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="TRELLIS_LOG_LEVEL")].value}',
+    ]);
+    expect(env).toBe("debug");
+    expect(await kubectl(["get", "secret", "-n", ns, `${RELEASE}-key`, "-o", "jsonpath={.data.key}"])).toBe(key);
+    await runSeedRequest();
+  });
+
+  it("uninstalls without leaving anything of the release behind but the kept CRDs", async () => {
+    await helm(["uninstall", RELEASE, "--namespace", ns, "--wait"]);
+    installed = false;
+    await waitFor(
+      "the operator pods to be gone",
+      async () => ((await operatorPods(true)).length === 0 ? true : undefined),
+      120_000,
+    );
+    const left = await kubectl([
+      "get",
+      "deploy,rs,pods,svc,sa,secrets,configmaps,roles,rolebindings,leases,pdb,pvc",
+      "-n",
+      ns,
+      "-l",
+      `app.kubernetes.io/instance=${RELEASE}`,
+      "-o",
+      "name",
+    ]);
+    expect(left.trim()).toBe("");
+    // Nothing unlabelled either: only what Kubernetes puts into every namespace.
+    const all = (await kubectl(["get", "sa,secrets,configmaps,roles,rolebindings,leases,svc", "-n", ns, "-o", "name"]))
+      .trim()
+      .split("\n")
+      .filter(Boolean);
+    expect(all.sort()).toEqual(["configmap/kube-root-ca.crt", "serviceaccount/default"]);
+    expect((await kubectl(["get", "roles,rolebindings", "-n", appNs, "-o", "name"])).trim()).toBe("");
+    const clusterWide = await kubectl(["get", "clusterroles,clusterrolebindings", "-o", "name"]);
+    expect(clusterWide).not.toContain(`${RELEASE}-${ns}`);
+    for (const crd of CRDS) {
+      const kept = await kubectl([
+        "get",
+        "crd",
+        crd,
+        "-o",
+        "jsonpath={.metadata.annotations.helm\\.sh/resource-policy}",
+      ]);
+      expect(kept).toBe("keep");
+    }
+  });
+});
