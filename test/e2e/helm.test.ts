@@ -35,11 +35,28 @@ const helmArgs = (extra: Record<string, string | number | boolean> = {}) => [
   "180s",
 ];
 
+// Metadata Helm reads or writes on the CRDs; saved before the test and put back after it.
+const HELM_LABELS = [
+  "app.kubernetes.io/managed-by",
+  "app.kubernetes.io/name",
+  "app.kubernetes.io/instance",
+  "app.kubernetes.io/component",
+  "app.kubernetes.io/version",
+  "app.kubernetes.io/part-of",
+  "helm.sh/chart",
+];
+const HELM_ANNOTATIONS = ["meta.helm.sh/release-name", "meta.helm.sh/release-namespace", "helm.sh/resource-policy"];
+const savedCrdMeta = new Map<string, { labels: Record<string, string>; annotations: Record<string, string> }>();
+
 /** Lets the release adopt CRDs that exist already (applied by kubectl in the other suites). */
 async function adoptCrds(): Promise<void> {
   for (const crd of CRDS) {
-    const exists = await kubectl(["get", "crd", crd, "-o", "name"]).catch(() => "");
-    if (!exists) continue;
+    const found = await kubectl(["get", "crd", crd, "-o", "json"]).catch(() => "");
+    if (!found) continue;
+    const meta = (
+      JSON.parse(found) as { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } }
+    ).metadata;
+    savedCrdMeta.set(crd, { labels: meta.labels ?? {}, annotations: meta.annotations ?? {} });
     await kubectl(["label", "--overwrite", "crd", crd, "app.kubernetes.io/managed-by=Helm"]);
     await kubectl([
       "annotate",
@@ -52,10 +69,14 @@ async function adoptCrds(): Promise<void> {
   }
 }
 
-/** Back to CRDs nobody's release owns, as the other suites expect. */
-async function releaseCrds(): Promise<void> {
+/** The CRDs' Helm metadata as it was before the test (absent keys removed). */
+async function restoreCrds(): Promise<void> {
   for (const crd of CRDS) {
-    await kubectl(["annotate", "crd", crd, "meta.helm.sh/release-name-", "meta.helm.sh/release-namespace-"]).catch(
+    const saved = savedCrdMeta.get(crd) ?? { labels: {}, annotations: {} };
+    const args = (keys: string[], old: Record<string, string>) =>
+      keys.map((k) => (old[k] === undefined ? `${k}-` : `${k}=${old[k]}`));
+    await kubectl(["label", "--overwrite", "crd", crd, ...args(HELM_LABELS, saved.labels)]).catch(() => undefined);
+    await kubectl(["annotate", "--overwrite", "crd", crd, ...args(HELM_ANNOTATIONS, saved.annotations)]).catch(
       () => undefined,
     );
   }
@@ -109,7 +130,7 @@ afterAll(async () => {
   if (installed) await helm(["uninstall", RELEASE, "--namespace", ns, "--wait"]).catch(() => undefined);
   await deleteNamespace(appNs);
   await deleteNamespace(ns);
-  await releaseCrds();
+  await restoreCrds();
 });
 
 describe("the chart on the local cluster", () => {
