@@ -1,6 +1,7 @@
 // The bench's view of the local cluster: other operators, process groups for CPU figures, requests
 // and the FunctionCalls of a request (read with the operator's own client).
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:net";
 import { API_VERSION, type FunctionCall } from "../operator/src/api/v1alpha1/index.js";
 import type { KubeClient } from "../operator/src/kube/client.js";
 import { resourcePath } from "../operator/src/kube/resources.js";
@@ -44,7 +45,11 @@ export async function waitForClusterFree(timeoutMs: number): Promise<void> {
 }
 
 /** The processes whose CPU the bench reports: this cluster's apiserver and etcd, the operator, the pods. */
-export function processGroups(apiPort: string, clusterDir: string, operatorPid: () => number | undefined): ProcessGroups {
+export function processGroups(
+  apiPort: string,
+  clusterDir: string,
+  operatorPid: () => number | undefined,
+): ProcessGroups {
   return {
     apiserver: (cmd) => cmd.includes("kube-apiserver") && cmd.includes(`--secure-port=${apiPort}`),
     etcd: (cmd) => /\betcd\b/.test(cmd.split(" ")[0] ?? "") && cmd.includes(clusterDir),
@@ -84,9 +89,16 @@ export async function createRequest(client: KubeClient, namespace: string, app: 
 }
 
 /** Polls the root until it finishes (100 ms apart, so the polling adds little apiserver load). */
-export async function waitFinished(client: KubeClient, namespace: string, name: string, timeoutMs: number) {
+export async function waitFinished(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+  check: () => void = () => {},
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    check();
     const c = await client.request<Call>("GET", fcPath(namespace, name));
     const phase = c.status?.phase;
     if (phase === "Succeeded") return c;
@@ -118,4 +130,19 @@ export async function dispatchLatency(httpPort: string, fn: string): Promise<{ s
     return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
   };
   return { sum: pick("sum"), count: pick("count") };
+}
+
+/** Rejects when something already listens on 127.0.0.1:port (an operator still shutting down). */
+export function portFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", (e) =>
+      reject(
+        new Error(
+          `port 127.0.0.1:${port} is in use (${String(e)}); set TRELLIS_E2E_HTTP_PORT / TRELLIS_E2E_RUNTIME_PORT`,
+        ),
+      ),
+    );
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve()));
+  });
 }

@@ -85,7 +85,12 @@ export async function rawWritesConcurrent(
   return { calls: n, concurrency, callsPerSecond: Math.round(n / secs), perCallMs: summarize(per) };
 }
 
-export async function rawWrites(writer: KubeObjectWriter, namespace: string, n: number, tag: string): Promise<RawWrites> {
+export async function rawWrites(
+  writer: KubeObjectWriter,
+  namespace: string,
+  n: number,
+  tag: string,
+): Promise<RawWrites> {
   const root = await makeRoot(writer, namespace, `raw-${tag}`, n);
   const per: number[] = [];
   const create: number[] = [];

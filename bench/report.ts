@@ -93,7 +93,9 @@ export function printReport(r: BenchResults): void {
   for (const row of rows) console.log(`${pad(row[0], w[0]!)}  ${pad(row[1], w[1]!)}  ${pad(row[2], w[2]!)}  ${row[3]}`);
   console.log(`\nCPU while measuring (cores busy on average; machine = all processes):`);
   const names = Object.keys(Object.values(r.phases)[0]?.cpu.groupCores ?? {});
-  console.log(`${pad("phase", 16)}${pad("wall s", 8)}${pad("machine", 9)}${names.map((n) => pad(n, 10)).join("")}loadavg`);
+  console.log(
+    `${pad("phase", 16)}${pad("wall s", 8)}${pad("machine", 9)}${names.map((n) => pad(n, 10)).join("")}loadavg`,
+  );
   for (const [phase, p] of Object.entries(r.phases)) {
     console.log(
       `${pad(phase, 16)}${pad(String(p.cpu.wallSeconds), 8)}${pad(String(p.cpu.machineCores), 9)}` +

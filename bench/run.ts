@@ -15,6 +15,7 @@ import {
   childrenOf,
   otherOperators,
   createRequest,
+  portFree,
   dispatchLatency,
   ms,
   processGroups,
@@ -62,6 +63,8 @@ async function measured<T>(name: string, fn: () => Promise<T>): Promise<T> {
   return out;
 }
 
+for (const port of [process.env.TRELLIS_E2E_RUNTIME_PORT!, process.env.TRELLIS_E2E_HTTP_PORT!])
+  await portFree(Number(port));
 const t0 = Date.now();
 const op = await startOperator("bench", {
   TRELLIS_WATCH_NAMESPACES: ns,
@@ -70,6 +73,11 @@ const op = await startOperator("bench", {
   TRELLIS_IDLE_TIMEOUT_SECONDS: "900",
   TRELLIS_BLOB_DIR: join(repoRoot, ".test-results", "bench", "blobs"),
 });
+const operatorPid = childOperatorPid();
+if (operatorPid === undefined) throw new Error(`the bench's operator is not running (log: ${op.logPath})`);
+const operatorAlive = () => {
+  if (childOperatorPid() !== operatorPid) throw new Error(`the bench's operator exited (log: ${op.logPath})`);
+};
 // Another operator appearing meanwhile (an e2e test) would also act on the bench's calls.
 const intruders = new Set<number>();
 const watchCluster = setInterval(() => {
@@ -115,7 +123,7 @@ try {
 
   const run = async (app: string, n: number, timeoutMs = 300_000) => {
     const name = await createRequest(client, ns, app, app, [n]);
-    const root = await waitFinished(client, ns, name, timeoutMs);
+    const root = await waitFinished(client, ns, name, timeoutMs, operatorAlive);
     return { name, root, out: root.status?.output?.value as { value: number; loop_s: number; pure_s?: number } };
   };
   await measured("warmup", async () => {
@@ -150,7 +158,8 @@ try {
     const prev = input ? byName.get(input) : undefined;
     if (prev) depGaps.push(ms(c.status?.startTime) - ms(prev.status?.completionTime));
   }
-  if (depGaps.length !== N_DEP - 1) throw new Error(`dependents: ${depGaps.length} links with an input, expected ${N_DEP - 1}`);
+  if (depGaps.length !== N_DEP - 1)
+    throw new Error(`dependents: ${depGaps.length} links with an input, expected ${N_DEP - 1}`);
 
   // 4. Map throughput.
   const map = await measured("map", () => run("fanout", N_MAP));
