@@ -45,12 +45,22 @@ export interface Metrics {
   attachQueue(name: string, queue: { length(): number }): void;
   /** Watch restarts of the informer(s) of one resource. */
   attachInformer(resource: string, informer: unknown): void;
-  /** Request counts and durations of a fastify server, by route template (never the raw URL). */
-  instrumentServer(app: FastifyInstance): void;
+  /**
+   * Request counts and durations of a fastify server by route template (never the raw URL):
+   * `trellis_<server>_requests_total{route,code}` and `trellis_<server>_request_duration_seconds{route}`.
+   */
+  instrumentServer(app: FastifyInstance, server?: ServerName): void;
   setLeader(leading: boolean): void;
   /** The text exposition, for a /metrics handler. */
   scrape(): Promise<{ contentType: string; body: string }>;
 }
+
+/** The operator's HTTP servers: sidecars' runtime API, and the public invoke API. */
+export type ServerName = "runtime_api" | "http_api";
+const SERVER_HELP: Record<ServerName, string> = {
+  runtime_api: "the runtime API (lease and wait are long polls)",
+  http_api: "the HTTP invoke API (progress streams last as long as the request)",
+};
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const REQUEST_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600];
@@ -192,19 +202,30 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
       for (const [name, q] of queues) this.set({ queue: name }, q.length());
     },
   });
-  const apiRequests = new Counter({
-    name: "trellis_runtime_api_requests_total",
-    help: "Requests to the runtime API by route template and status code.",
-    labelNames: ["route", "code"],
-    registers: [registry],
-  });
-  const apiDuration = new Histogram({
-    name: "trellis_runtime_api_request_duration_seconds",
-    help: "Duration of runtime API requests by route template (lease and wait are long polls).",
-    labelNames: ["route"],
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
+  const servers = new Map<ServerName, { requests: Counter<"route" | "code">; duration: Histogram<"route"> }>();
+  const serverMetrics = (server: ServerName) => {
+    let m = servers.get(server);
+    if (!m) {
+      m = {
+        requests: new Counter({
+          name: `trellis_${server}_requests_total`,
+          help: `Requests to ${SERVER_HELP[server]} by route template and status code.`,
+          labelNames: ["route", "code"],
+          registers: [registry],
+        }),
+        duration: new Histogram({
+          name: `trellis_${server}_request_duration_seconds`,
+          help: `Duration of requests to ${SERVER_HELP[server]} by route template.`,
+          labelNames: ["route"],
+          buckets: LATENCY_BUCKETS,
+          registers: [registry],
+        }),
+      };
+      servers.set(server, m);
+    }
+    return m;
+  };
+  serverMetrics("runtime_api");
   const leader = new Gauge({
     name: "trellis_leader",
     help: "1 while this replica holds the leader Lease.",
@@ -275,11 +296,12 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
     attachInformer(resource, informer) {
       informers.set(resource, [...(informers.get(resource) ?? []), informer]);
     },
-    instrumentServer(app) {
+    instrumentServer(app, server = "runtime_api") {
+      const m = serverMetrics(server);
       app.addHook("onResponse", async (req, reply) => {
         const route = req.routeOptions.url ?? "unmatched";
-        apiRequests.inc({ route, code: String(reply.statusCode) });
-        apiDuration.observe({ route }, reply.elapsedTime / 1000);
+        m.requests.inc({ route, code: String(reply.statusCode) });
+        m.duration.observe({ route }, reply.elapsedTime / 1000);
       });
     },
     setLeader: (leading) => leader.set(leading ? 1 : 0),

@@ -235,6 +235,18 @@ describe("metrics", () => {
       await sample(m, "trellis_runtime_api_request_duration_seconds_count", { route: "/runtime/v1/calls/:name" }),
     ).toBe(2);
     await app.close();
+    // The public HTTP API gets its own names on the same registry.
+    const api = Fastify();
+    m.instrumentServer(api, "http_api");
+    api.get("/v1/namespaces/:ns/applications", async () => []);
+    await api.inject({ method: "GET", url: "/v1/namespaces/a/applications" });
+    expect(
+      await sample(m, "trellis_http_api_requests_total", { route: "/v1/namespaces/:ns/applications", code: "200" }),
+    ).toBe(1);
+    expect(
+      await sample(m, "trellis_runtime_api_requests_total", { route: "/v1/namespaces/:ns/applications", code: "200" }),
+    ).toBeUndefined();
+    await api.close();
 
     expect(await sample(m, "trellis_leader")).toBe(0);
     m.setLeader(true);
