@@ -88,6 +88,8 @@ describe("rendered objects", () => {
     expect(e.TRELLIS_LEADER_ELECTION).toBe("true");
     expect(e.TRELLIS_WATCH_NAMESPACES).toBe("");
     expect(e.TRELLIS_HOST_NETWORK).toBe("false");
+    expect(e.TRELLIS_HTTP_AUTH).toBe("kubernetes");
+    expect(e.TRELLIS_HTTP_BODY_LIMIT_BYTES).toBe("10485760");
     expect(e).not.toHaveProperty("KUBERNETES_SERVICE_HOST");
     expect(podSpec(objects).hostNetwork).toBeUndefined();
     // Only the leader Lease and the key Secret the operator uses are the release's.
@@ -228,6 +230,7 @@ describe("rendered objects", () => {
     await expect(render({ "operator.operatorUrl": "trellis:8081" })).rejects.toThrow(/operatorUrl/);
     await expect(render({ "ports.http": 70000 })).rejects.toThrow(/ports\/http.*maximum/s);
     await expect(render({ unknownKey: 1 })).rejects.toThrow(/unknownKey/);
+    await expect(render({ "httpApi.auth": "off" })).rejects.toThrow(/httpApi\/auth/);
   });
 });
 
