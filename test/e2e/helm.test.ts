@@ -162,6 +162,33 @@ describe("the chart on the local cluster", () => {
     );
   });
 
+  it("authenticates HTTP API callers with TokenReview and SubjectAccessReview under the chart's RBAC", async () => {
+    const url = `http://127.0.0.1:${HTTP_PORT}/v1/namespaces/${appNs}/applications`;
+    await kubectl(["create", "serviceaccount", "-n", appNs, "invoker"]);
+    await kubectl(["create", "serviceaccount", "-n", appNs, "nobody"]);
+    await kubectl(["create", "role", "-n", appNs, "list-apps", "--verb=list", "--resource=applications.trellis.dev"]);
+    await kubectl([
+      "create",
+      "rolebinding",
+      "-n",
+      appNs,
+      "invoker",
+      "--role=list-apps",
+      `--serviceaccount=${appNs}:invoker`,
+    ]);
+    const token = async (sa: string) => (await kubectl(["create", "token", "-n", appNs, sa])).trim();
+    expect((await fetch(url)).status).toBe(401);
+    const denied = await fetch(url, { headers: { authorization: `Bearer ${await token("nobody")}` } });
+    expect(denied.status).toBe(403);
+    const invoker = await token("invoker");
+    // RBAC changes reach the authorizer's cache within a poll.
+    const listed = await waitFor("the invoker to list applications", async () => {
+      const r = await fetch(url, { headers: { authorization: `Bearer ${invoker}` } });
+      return r.status === 200 ? ((await r.json()) as unknown) : undefined;
+    });
+    expect(JSON.stringify(listed)).toContain(appName(seed.file));
+  });
+
   it("keeps working across an upgrade that changes a value, with the same credential key", async () => {
     const key = await kubectl(["get", "secret", "-n", ns, `${RELEASE}-key`, "-o", "jsonpath={.data.key}"]);
     const before = (await operatorPods()).map((p) => p.name);
@@ -213,7 +240,12 @@ describe("the chart on the local cluster", () => {
       .split("\n")
       .filter(Boolean);
     expect(all.sort()).toEqual(["configmap/kube-root-ca.crt", "serviceaccount/default"]);
-    expect((await kubectl(["get", "roles,rolebindings", "-n", appNs, "-o", "name"])).trim()).toBe("");
+    // The test's own invoker Role stays; the release's are gone.
+    const appRbac = await kubectl(["get", "roles,rolebindings", "-n", appNs, "-o", "name"]);
+    expect(appRbac.trim().split("\n").sort()).toEqual([
+      "role.rbac.authorization.k8s.io/list-apps",
+      "rolebinding.rbac.authorization.k8s.io/invoker",
+    ]);
     const clusterWide = await kubectl(["get", "clusterroles,clusterrolebindings", "-o", "name"]);
     expect(clusterWide).not.toContain(`${RELEASE}-${ns}`);
     for (const crd of CRDS) {
