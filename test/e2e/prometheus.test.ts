@@ -1,7 +1,7 @@
 // Prometheus from Debian scrapes the operator's /metrics while a seed example runs on the local
 // cluster; PromQL over Prometheus's HTTP API then returns the request's call count and a
 // dispatch latency histogram with samples.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -52,6 +52,11 @@ async function query(expr: string): Promise<{ metric: Record<string, string>; va
 }
 
 beforeAll(async () => {
+  try {
+    execFileSync("prometheus", ["--version"], { stdio: "ignore" });
+  } catch {
+    throw new Error("prometheus is not installed: run scripts/cluster/deps.sh (Debian package prometheus)");
+  }
   await waitNoOtherOperator();
   op = await startOperator("prometheus");
   ns = await createNamespace("prom");

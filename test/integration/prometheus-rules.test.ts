@@ -19,7 +19,11 @@ async function promtool(args: string[]): Promise<string> {
     const { stdout, stderr } = await run("promtool", args, { cwd: dir });
     return stdout + stderr;
   } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; message: string };
+    const err = e as { code?: unknown; stdout?: string; stderr?: string; message: string };
+    if (err.code === "ENOENT")
+      throw new Error("promtool is not installed: run scripts/cluster/deps.sh (Debian package prometheus)", {
+        cause: e,
+      });
     throw new Error(`promtool ${args.join(" ")} failed: ${err.stdout ?? ""}${err.stderr ?? err.message}`, { cause: e });
   }
 }
