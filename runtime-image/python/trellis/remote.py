@@ -1,20 +1,28 @@
 """Client of the operator's invoke API (Tensorlake's v1 routes), for run_remote_application.
 
-Configuration: TRELLIS_API_URL (e.g. http://127.0.0.1:8080), TRELLIS_NAMESPACE (default
-"default"), TRELLIS_TOKEN (a bearer token, optional).
+Configuration: the keyword options url=, namespace=, token= of run_remote_application (they are
+not passed to the application), else TRELLIS_API_URL (e.g. http://127.0.0.1:8080),
+TRELLIS_NAMESPACE (default "default"), TRELLIS_TOKEN (a bearer token, optional).
 
-Routes and shapes used (those of Tensorlake's v1 API):
-  POST {base}/v1/namespaces/{ns}/applications/{app}         JSON body -> {"request_id": "..."}
+Routes and shapes used (those of Tensorlake's v1 API, served by the operator's http-api):
+  POST {base}/v1/namespaces/{ns}/applications/{app}         one positional input: JSON body;
+                                                             several, or keywords: multipart/form-data
+                                                             (part "args": JSON list, part "kwargs":
+                                                             JSON object) -> {"request_id": "..."}
   GET  .../applications/{app}/requests/{id}                  -> {"outcome": null | "success" |
                                                                   {"failure": reason},
                                                                  "request_error": null | {"message"}}
-  GET  .../applications/{app}/requests/{id}/output           -> the output bytes; Content-Type
-                                                                 application/json, or another type
-                                                                 for a File
+  GET  .../applications/{app}/requests/{id}/output           -> the output: application/json, or
+                                                                 application/python-pickle for a
+                                                                 value with no JSON form (asked for
+                                                                 with Accept), or another type for
+                                                                 a File
 """
 
 import json
 import os
+import pickle
+import uuid
 import time
 import urllib.error
 import urllib.parse
@@ -34,15 +42,18 @@ from .interface.request import Request
 from ._core import values
 
 
-def _config() -> tuple[str, str, dict]:
-    base = os.environ.get("TRELLIS_API_URL")
+PICKLE = "application/python-pickle"
+
+
+def _config(url: str | None = None, namespace: str | None = None, token: str | None = None) -> tuple[str, str, dict]:
+    base = url or os.environ.get("TRELLIS_API_URL")
     if not base:
-        raise SDKUsageError("run_remote_application needs TRELLIS_API_URL (the operator's HTTP API base URL)")
+        raise SDKUsageError("run_remote_application needs url= or TRELLIS_API_URL (the operator's HTTP API base URL)")
     headers = {"Accept": "application/json"}
-    token = os.environ.get("TRELLIS_TOKEN")
+    token = token or os.environ.get("TRELLIS_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    return base.rstrip("/"), os.environ.get("TRELLIS_NAMESPACE", "default"), headers
+    return base.rstrip("/"), namespace or os.environ.get("TRELLIS_NAMESPACE", "default"), headers
 
 
 def _http(method: str, url: str, headers: dict, body: bytes | None = None) -> tuple[int, str, bytes]:
@@ -68,12 +79,13 @@ def _json(status: int, body: bytes, what: str) -> Any:
 
 
 class RemoteRequest(Request):
-    def __init__(self, id: str, app: str) -> None:
+    def __init__(self, id: str, app: str, config: tuple[str, str, dict] | None = None) -> None:
         super().__init__(id)
         self._app = app
+        self._config = config
 
     def _url(self, suffix: str = "") -> tuple[str, dict]:
-        base, ns, headers = _config()
+        base, ns, headers = self._config or _config()
         app = urllib.parse.quote(self._app, safe="")
         return f"{base}/v1/namespaces/{ns}/applications/{app}/requests/{self._id}{suffix}", headers
 
@@ -100,32 +112,58 @@ class RemoteRequest(Request):
             time.sleep(delay)  # polls the API until the request finishes (bounded by timeout)
             delay = min(delay * 2, 1.0)
         url, headers = self._url("/output")
-        status, content_type, body = _http("GET", url, dict(headers, Accept="*/*"))
+        # A Python client may take a pickled output (from its own cluster); other clients get 406.
+        status, content_type, body = _http("GET", url, dict(headers, Accept=f"application/json, {PICKLE}, */*"))
         if status >= 300:
             _json(status, body, f"output of request {self._id}")
-        if content_type.split(";")[0].strip() == "application/json":
+        kind = content_type.split(";")[0].strip()
+        if kind == "application/json":
             return json.loads(body) if body else None
+        if kind == PICKLE:
+            return pickle.loads(body)
         return File(body, content_type or "application/octet-stream")
 
 
+def _multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
+    boundary = f"trellis-{uuid.uuid4().hex}"
+    out = b""
+    for name, value in fields.items():
+        out += (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n"
+            "Content-Type: application/json\r\n\r\n"
+        ).encode() + json.dumps(value).encode() + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def _json_input(value: Any) -> Any:
+    dumped = values._pydantic_dump(value)
+    value = dumped if dumped is not None else value
+    if not values.is_json_exact(value):
+        raise SerializationError("the inputs of a remote application must be JSON (or a File)")
+    return value
+
+
 def run_remote(name: str, args: list, kwargs: dict) -> RemoteRequest:
-    base, ns, headers = _config()
-    if args and kwargs:
-        raise SDKUsageError("run_remote_application takes the input positionally or as keywords, not both")
-    body: Any = kwargs if kwargs else (args[0] if len(args) == 1 else list(args))
-    if isinstance(body, File):
-        data, content_type = body.content, body.content_type
+    config = _config(kwargs.pop("url", None), kwargs.pop("namespace", None), kwargs.pop("token", None))
+    base, ns, headers = config
+    if len(args) == 1 and not kwargs and isinstance(args[0], File):
+        data, content_type = args[0].content, args[0].content_type
+    elif len(args) == 1 and not kwargs:
+        data, content_type = json.dumps(_json_input(args[0])).encode(), "application/json"
+    elif not args and not kwargs:
+        data, content_type = b"", "application/json"
     else:
-        dumped = values._pydantic_dump(body)
-        body = dumped if dumped is not None else body
-        if not values.is_json_exact(body):
-            raise SerializationError("the request input of a remote application must be JSON (or a File)")
-        data, content_type = json.dumps(body).encode(), "application/json"
+        fields: dict[str, Any] = {}
+        if args:
+            fields["args"] = [_json_input(a) for a in args]
+        if kwargs:
+            fields["kwargs"] = {k: _json_input(v) for k, v in kwargs.items()}
+        data, content_type = _multipart(fields)
     app = urllib.parse.quote(name, safe="")
     status, _, resp = _http("POST", f"{base}/v1/namespaces/{ns}/applications/{app}",
-                            dict(headers, **{"Content-Type": content_type}), data)
+                            dict(headers, **{"Content-Type": content_type}), data or None)
     meta = _json(status, resp, f"invoke {name}")
     request_id = meta.get("request_id") or meta.get("id")
     if not request_id:
         raise RemoteAPIError(status, f"invoke {name}: the response has no request_id: {meta}")
-    return RemoteRequest(request_id, name)
+    return RemoteRequest(request_id, name, config)

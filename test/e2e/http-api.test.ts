@@ -1,0 +1,200 @@
+// The HTTP invoke API on the local cluster: an operator from the source tree with Kubernetes auth
+// (TokenReview + SubjectAccessReview), requests invoked with tokens of ServiceAccounts that RBAC
+// allows or not, outputs, SSE progress, deletion, and the Python SDK's run_remote_application.
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNamespace, deleteNamespace, kubectl, repoRoot, waitFor } from "../support/kube.js";
+import { type OperatorProcess, startOperator } from "./support/operator.js";
+import { deployApp, requestCalls } from "./support/trellis.js";
+
+const API = `http://127.0.0.1:${process.env.TRELLIS_E2E_HTTP_PORT ?? 18080}`;
+const SOURCE = `
+from tensorlake.applications import RequestContext, RequestError, application, function
+
+
+@function()
+def square(x: int) -> int:
+    return x * x
+
+
+@application()
+@function()
+def work(n: int, scale: int = 1) -> dict:
+    ctx = RequestContext.get()
+    ctx.progress.update(1, 2, "halfway")
+    if n < 0:
+        raise RequestError("n must be >= 0")
+    return {"n": n, "square": square(n) * scale, "trace": ctx.headers.get("x-trace") or ""}
+
+
+@application()
+@function()
+def boxed(n: int) -> frozenset:
+    return frozenset(range(n))
+`;
+
+let op: OperatorProcess;
+let ns = "";
+const tokens: Record<string, string> = {};
+
+async function serviceAccount(name: string, verbs: string[]): Promise<string> {
+  await kubectl(["create", "serviceaccount", name, "-n", ns]);
+  await kubectl([
+    "create",
+    "role",
+    name,
+    "-n",
+    ns,
+    `--verb=${verbs.join(",")}`,
+    "--resource=functioncalls.trellis.dev",
+  ]);
+  await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
+  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h"])).trim();
+}
+
+const api = (path: string, init: RequestInit & { token?: string } = {}) =>
+  fetch(`${API}${path}`, {
+    ...init,
+    headers: { ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...(init.headers ?? {}) },
+  });
+const post = (app: string, body: unknown, token: string, headers: Record<string, string> = {}) =>
+  api(`/v1/namespaces/${ns}/applications/${app}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json", ...headers },
+    token,
+  });
+
+async function finished(app: string, id: string, token: string) {
+  return waitFor(
+    `request ${id} to finish`,
+    async () => {
+      const r = await (await api(`/v1/namespaces/${ns}/applications/${app}/requests/${id}`, { token })).json();
+      return r.outcome === null ? undefined : r;
+    },
+    120_000,
+  );
+}
+
+beforeAll(async () => {
+  op = await startOperator("http-api");
+  ns = await createNamespace("http");
+  await deployApp(ns, "work", SOURCE, "work");
+  await deployApp(ns, "boxed", SOURCE, "boxed");
+  tokens.invoker = await serviceAccount("invoker", ["create", "get", "list", "delete"]);
+  tokens.reader = await serviceAccount("reader", ["get", "list"]);
+});
+afterAll(async () => {
+  await deleteNamespace(ns);
+  await op?.stop();
+});
+
+describe("HTTP invoke API on the cluster", () => {
+  it("lets RBAC decide: no token 401, a reader may not invoke (403), an invoker may", async () => {
+    expect((await post("work", 2, "")).status).toBe(401);
+    const denied = await post("work", 2, tokens.reader!);
+    expect(denied.status).toBe(403);
+    expect((await denied.json()).message).toContain(`system:serviceaccount:${ns}:reader may not create`);
+    const ok = await post("work", 3, tokens.invoker!, { "x-trace": "abc" });
+    expect(ok.status).toBe(201);
+    const { request_id } = await ok.json();
+    const r = await finished("work", request_id, tokens.reader!);
+    expect(r).toMatchObject({ id: request_id, status: "success", outcome: "success", request_error: null });
+    const out = await api(`/v1/namespaces/${ns}/applications/work/requests/${request_id}/output`, {
+      token: tokens.reader!,
+    });
+    expect(await out.json()).toEqual({ n: 3, square: 9, trace: "abc" });
+    const calls = await requestCalls(ns, request_id);
+    expect(calls.map((c) => c.fn).sort()).toEqual(["square", "work"]);
+    const list = await (await api(`/v1/namespaces/${ns}/applications/work/requests`, { token: tokens.reader! })).json();
+    expect(list.requests[0].id).toBe(request_id);
+  });
+
+  it("reports a RequestError with its message, and an Idempotency-Key retry returns the same request", async () => {
+    const send = () => post("work", -1, tokens.invoker!, { "idempotency-key": "once" });
+    const a = await send();
+    const b = await send();
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(200);
+    const id = (await a.json()).request_id;
+    expect((await b.json()).request_id).toBe(id);
+    const r = await finished("work", id, tokens.invoker!);
+    expect(r).toMatchObject({
+      status: "failure",
+      outcome: { failure: "request_error" },
+      request_error: { message: "n must be >= 0" },
+    });
+  });
+
+  it("streams progress then the outcome with Accept: text/event-stream", async () => {
+    const res = await post("work", 4, tokens.invoker!, { accept: "text/event-stream" });
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const text = await res.text(); // the server ends the stream after "completed"
+    expect(text).toMatch(/^event: request_created\ndata: \{"request_id":"work-/);
+    const events = text
+      .trim()
+      .split("\n\n")
+      .map((e) => e.split("\n"))
+      .map(([ev, data]) => ({ event: ev!.slice(7), data: JSON.parse(data!.slice(6)) }));
+    expect(events.find((e) => e.event === "progress")?.data).toEqual({ current: 1, total: 2, message: "halfway" });
+    expect(events.at(-1)?.event).toBe("completed");
+    expect(text).toMatch(/event: completed\ndata: \{[^\n]*"outcome":"success"/);
+  });
+
+  it("serves a pickled output only to a client that asks for it", async () => {
+    const id = (await (await post("boxed", 5, tokens.invoker!)).json()).request_id;
+    await finished("boxed", id, tokens.invoker!);
+    const path = `/v1/namespaces/${ns}/applications/boxed/requests/${id}/output`;
+    const refused = await api(path, { token: tokens.invoker! });
+    expect(refused.status).toBe(406);
+    const asked = await api(path, { token: tokens.invoker!, headers: { accept: "application/python-pickle" } });
+    expect(asked.headers.get("content-type")).toBe("application/python-pickle");
+    expect(Buffer.from(await asked.arrayBuffer())[0]).toBe(0x80); // a pickle's PROTO opcode
+  });
+
+  it("deletes a request with its graph", async () => {
+    const id = (await (await post("work", 6, tokens.invoker!)).json()).request_id;
+    await finished("work", id, tokens.invoker!);
+    const del = await api(`/v1/namespaces/${ns}/applications/work/requests/${id}`, {
+      method: "DELETE",
+      token: tokens.invoker!,
+    });
+    expect(await del.json()).toEqual({ id, deleted: true });
+    await waitFor(`request ${id}'s calls to go`, async () =>
+      (await requestCalls(ns, id)).length === 0 ? true : undefined,
+    );
+  });
+
+  it("lists applications and refuses bad input with a message naming the problem", async () => {
+    // The invoker's Role covers functioncalls only: applications need their own grant.
+    expect((await api(`/v1/namespaces/${ns}/applications`, { token: tokens.invoker! })).status).toBe(403);
+    const bad = await api(`/v1/namespaces/${ns}/applications/work`, {
+      method: "POST",
+      body: JSON.stringify({ x: { pickle: "gAM=" } }),
+      headers: { "content-type": "application/json" },
+      token: tokens.invoker!,
+    });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).message).toBe("body.x.pickle: pickled values are not accepted over HTTP; send JSON");
+    const doc = await (await api("/openapi.json")).json();
+    expect(Object.keys(doc.paths)).toContain(
+      "/v1/namespaces/{namespace}/applications/{application}/requests/{request}/output",
+    );
+  });
+
+  it("runs an application with the Python SDK's run_remote_application", async () => {
+    const script = `
+from tensorlake.applications import run_remote_application
+r = run_remote_application("work", 7, scale=2, url="${API}", namespace="${ns}", token="${tokens.invoker}")
+print(r.output(timeout=120))
+r = run_remote_application("boxed", 8, url="${API}", namespace="${ns}", token="${tokens.invoker}")
+print(sorted(r.output(timeout=120)))
+`;
+    const { stdout } = await promisify(execFile)("python3", ["-c", script], {
+      env: { ...process.env, PYTHONPATH: join(repoRoot, "runtime-image/python") },
+    });
+    expect(stdout.trim().split("\n")).toEqual(["{'n': 7, 'square': 98, 'trace': ''}", "[0, 1, 2, 3, 4, 5, 6, 7]"]);
+  });
+});
