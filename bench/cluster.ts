@@ -146,3 +146,19 @@ export function portFree(port: number): Promise<void> {
     srv.listen(port, "127.0.0.1", () => srv.close(() => resolve()));
   });
 }
+
+/**
+ * The operator's event-loop delay since the previous scrape (prom-client resets its histogram on
+ * every scrape): how long ready work could wait for the operator's thread.
+ */
+export async function eventLoopLag(httpPort: string): Promise<{ p99Ms: number; maxMs: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const value = (name: string) => {
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+    return line ? Math.round(Number(line.slice(name.length + 1)) * 1e5) / 100 : NaN;
+  };
+  return {
+    p99Ms: value("trellis_nodejs_eventloop_lag_p99_seconds"),
+    maxMs: value("trellis_nodejs_eventloop_lag_max_seconds"),
+  };
+}

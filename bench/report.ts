@@ -30,7 +30,7 @@ export interface BenchResults {
     rawWritesCeiling: { callsPerSecond: number; concurrency: number };
     ratioToRawCeiling: number;
   };
-  phases: Record<string, { cpu: CpuUse; loadavg: number[] }>;
+  phases: Record<string, { cpu: CpuUse; loadavg: number[]; operatorEventLoopLag: { p99Ms: number; maxMs: number } }>;
 }
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -99,7 +99,8 @@ export function printReport(r: BenchResults): void {
   for (const [phase, p] of Object.entries(r.phases)) {
     console.log(
       `${pad(phase, 16)}${pad(String(p.cpu.wallSeconds), 8)}${pad(String(p.cpu.machineCores), 9)}` +
-        `${names.map((n) => pad(String(p.cpu.groupCores[n]), 10)).join("")}${p.loadavg.join(" ")}`,
+        `${names.map((n) => pad(String(p.cpu.groupCores[n]), 10)).join("")}` +
+        `${pad(`${p.operatorEventLoopLag.p99Ms}/${p.operatorEventLoopLag.maxMs}`, 24)}${p.loadavg.join(" ")}`,
     );
   }
 }

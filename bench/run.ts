@@ -17,6 +17,7 @@ import {
   createRequest,
   portFree,
   dispatchLatency,
+  eventLoopLag,
   ms,
   processGroups,
   waitFinished,
@@ -54,11 +55,18 @@ const ns = `bench-${tag}`;
 const rawNs = `bench-raw-${tag}`;
 for (const name of [ns, rawNs]) await writer.create({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
 
-const phases: Record<string, { cpu: CpuUse; loadavg: number[] }> = {};
+const httpPort = process.env.TRELLIS_E2E_HTTP_PORT!;
+const phases: Record<
+  string,
+  { cpu: CpuUse; loadavg: number[]; operatorEventLoopLag: { p99Ms: number; maxMs: number } }
+> = {};
 async function measured<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  await eventLoopLag(httpPort);
   const a = sampleCpu(groups);
   const out = await fn();
-  phases[name] = { cpu: cpuBetween(a, sampleCpu(groups)), loadavg: loadavg().map((x) => Number(x.toFixed(2))) };
+  const cpu = cpuBetween(a, sampleCpu(groups));
+  const lag = await eventLoopLag(httpPort);
+  phases[name] = { cpu, loadavg: loadavg().map((x) => Number(x.toFixed(2))), operatorEventLoopLag: lag };
   console.error(`${name}: done in ${phases[name]!.cpu.wallSeconds} s`);
   return out;
 }
@@ -143,7 +151,6 @@ try {
   });
 
   // 3. Dependent dispatch gap: link k's input is link k-1 ({call} reference).
-  const httpPort = process.env.TRELLIS_E2E_HTTP_PORT!;
   const queued0 = await dispatchLatency(httpPort, "link");
   const dep = await measured("dependents", () => run("dependents", N_DEP));
   const queued1 = await dispatchLatency(httpPort, "link");
@@ -153,11 +160,15 @@ try {
   const depCalls = await childrenOf(client, ns, dep.name);
   const byName = new Map(depCalls.map((c) => [c.metadata.name!, c]));
   const depGaps: number[] = [];
+  const depGapAt: { at: string; ms: number }[] = [];
   for (const c of depCalls) {
     const input = c.spec.args?.[0]?.call;
     const prev = input ? byName.get(input) : undefined;
-    if (prev) depGaps.push(ms(c.status?.startTime) - ms(prev.status?.completionTime));
+    if (!prev) continue;
+    depGaps.push(ms(c.status?.startTime) - ms(prev.status?.completionTime));
+    depGapAt.push({ at: prev.status!.completionTime!, ms: depGaps[depGaps.length - 1]! });
   }
+  depGapAt.sort((a, b) => b.ms - a.ms);
   if (depGaps.length !== N_DEP - 1)
     throw new Error(`dependents: ${depGaps.length} links with an input, expected ${N_DEP - 1}`);
 
@@ -215,6 +226,7 @@ try {
       // From the operator's /metrics: the part of the gap a ready link waited in its queue for a container.
       readyToDispatchMeanMs: queuedMeanMs,
       dispatchedCalls: queuedCount,
+      largestGaps: depGapAt.slice(0, 5),
       succeededPatchP50Ms: rawAfter.succeededPatchMs.p50,
       targets: { p50Ms: 10, p99Ms: 50 },
       loopMs: Math.round(dep.out.loop_s * 1000),
