@@ -1,0 +1,114 @@
+// The plugin's view of the cluster: a client from KUBECONFIG (like kubectl), the current
+// namespace, and checks that turn "nothing works" into a sentence saying what is missing.
+import type { FunctionCall } from "../operator/src/api/v1alpha1/index.js";
+import { KubeApiError } from "../operator/src/kube/errors.js";
+import { type KubeClient, type KubeObject, connect, loadKubeConfig } from "../operator/src/kube/index.js";
+
+export type Call = FunctionCall & KubeObject;
+
+export class CliError extends Error {}
+
+export interface Ctx {
+  client: KubeClient;
+  namespace: string;
+  server: string;
+  operatorNamespace: string;
+}
+
+export async function context(opts: { namespace?: string; operatorNamespace?: string }): Promise<Ctx> {
+  let kc;
+  try {
+    kc = loadKubeConfig(process.env.KUBECONFIG?.split(":")[0] || undefined);
+  } catch (e) {
+    throw new CliError(`no usable kubeconfig: ${(e as Error).message}`);
+  }
+  const current = kc.getContextObject(kc.getCurrentContext());
+  const client = await connect({
+    kubeconfig: process.env.KUBECONFIG?.split(":")[0] || undefined,
+    requestTimeoutMs: 15_000,
+  });
+  return {
+    client,
+    namespace: opts.namespace ?? current?.namespace ?? "default",
+    server: kc.getCurrentCluster()?.server ?? "(unknown)",
+    operatorNamespace: opts.operatorNamespace ?? process.env.TRELLIS_OPERATOR_NAMESPACE ?? "trellis-system",
+  };
+}
+
+/** Runs a request; network failures become "cannot reach the cluster". */
+export async function kube<T>(
+  ctx: Ctx,
+  method: string,
+  path: string,
+  opts: { body?: unknown; contentType?: string; query?: Record<string, string> } = {},
+): Promise<T> {
+  try {
+    return await ctx.client.request<T>(method, path, opts);
+  } catch (e) {
+    if (e instanceof KubeApiError) throw e;
+    throw new CliError(
+      `cannot reach the cluster at ${ctx.server}: ${(e as Error).message} (check KUBECONFIG and that the cluster is running)`,
+    );
+  }
+}
+
+const FC = (ns: string) => `/apis/trellis.dev/v1alpha1/namespaces/${ns}/functioncalls`;
+export const fcPath = (ns: string, name?: string) => (name ? `${FC(ns)}/${name}` : FC(ns));
+export const appPath = (ns: string, name?: string) =>
+  `/apis/trellis.dev/v1alpha1/namespaces/${ns}/applications${name ? `/${name}` : ""}`;
+
+/** The Trellis CRDs are installed (else a sentence saying how to install them). */
+export async function requireCrds(ctx: Ctx): Promise<void> {
+  try {
+    const r = await kube<{ resources?: { name: string }[] }>(ctx, "GET", "/apis/trellis.dev/v1alpha1");
+    const names = new Set((r.resources ?? []).map((x) => x.name));
+    if (names.has("functioncalls") && names.has("applications")) return;
+  } catch (e) {
+    if (!(e instanceof KubeApiError && e.statusCode === 404)) throw e;
+  }
+  throw new CliError(
+    `the Trellis CRDs (applications.trellis.dev, functioncalls.trellis.dev) are not installed on ${ctx.server}: install the chart (helm install trellis charts/trellis) or kubectl apply -f crds/`,
+  );
+}
+
+/** An operator holds the leader Lease and renewed it recently (else nothing would run a request). */
+export async function requireOperator(ctx: Ctx): Promise<void> {
+  const name = process.env.TRELLIS_LEASE_NAME ?? "trellis-operator";
+  let lease: { spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number } };
+  try {
+    lease = await kube(ctx, "GET", `/apis/coordination.k8s.io/v1/namespaces/${ctx.operatorNamespace}/leases/${name}`);
+  } catch (e) {
+    if (e instanceof KubeApiError && e.statusCode === 404)
+      throw new CliError(
+        `no Trellis operator is running: lease ${ctx.operatorNamespace}/${name} does not exist (install the chart, or pass --operator-namespace)`,
+      );
+    throw e;
+  }
+  const renewed = lease.spec?.renewTime ? Date.parse(lease.spec.renewTime) : 0;
+  const ttl = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
+  if (!lease.spec?.holderIdentity || Date.now() - renewed > ttl * 2)
+    throw new CliError(
+      `no Trellis operator is running: lease ${ctx.operatorNamespace}/${name} was last renewed ${
+        renewed ? `${Math.round((Date.now() - renewed) / 1000)}s ago` : "never"
+      } (is the operator Deployment ready?)`,
+    );
+}
+
+export async function getCall(ctx: Ctx, name: string): Promise<Call> {
+  try {
+    return await kube<Call>(ctx, "GET", fcPath(ctx.namespace, name));
+  } catch (e) {
+    if (e instanceof KubeApiError && e.statusCode === 404)
+      throw new CliError(`FunctionCall ${name} not found in namespace ${ctx.namespace}`);
+    throw e;
+  }
+}
+
+/** The root and every call of a request. */
+export async function requestCalls(ctx: Ctx, request: string): Promise<Call[]> {
+  const root = await getCall(ctx, request);
+  const rest = await kube<{ items: Call[] }>(ctx, "GET", fcPath(ctx.namespace), {
+    query: { labelSelector: `trellis.dev/request=${request}` },
+  });
+  return [root, ...rest.items.filter((c) => c.metadata.name !== request)];
+}

@@ -1,0 +1,102 @@
+// graph: a request's call tree (phase, duration, attempts, pod); logs: the worker log of the pod
+// that ran a call.
+import { KubeApiError } from "../operator/src/kube/errors.js";
+import { type Call, CliError, type Ctx, getCall, kube, requestCalls, requireCrds } from "./cluster.js";
+
+function duration(c: Call, now: number): string {
+  const s = c.status ?? {};
+  const from = Date.parse(String(s.startTime ?? c.metadata.creationTimestamp ?? ""));
+  if (Number.isNaN(from)) return "-";
+  const to = s.completionTime ? Date.parse(s.completionTime) : now;
+  const ms = Math.max(0, to - from);
+  return ms < 1000
+    ? `${ms}ms`
+    : ms < 60_000
+      ? `${(ms / 1000).toFixed(1)}s`
+      : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+/** Rows of the tree, depth-first, children in call order; an iterative walk (graphs can be deep). */
+export function treeRows(calls: Call[], root: string, now = Date.now()): string[][] {
+  const kids = new Map<string, Call[]>();
+  for (const c of calls) {
+    const p = c.spec.parent;
+    if (p) kids.set(p, [...(kids.get(p) ?? []), c]);
+  }
+  for (const list of kids.values()) list.sort((a, b) => (a.spec.sequence ?? 0) - (b.spec.sequence ?? 0));
+  const byName = new Map(calls.map((c) => [c.metadata.name ?? "", c]));
+  const rows: string[][] = [];
+  const stack: { c: Call; prefix: string; branch: string }[] = [];
+  const top = byName.get(root);
+  if (top) stack.push({ c: top, prefix: "", branch: "" });
+  while (stack.length) {
+    const { c, prefix, branch } = stack.pop()!;
+    const s = c.status ?? {};
+    const extra = s.tailCall ? ` → ${s.tailCall}` : c.spec.map ? " (map)" : c.spec.reduce ? " (reduce)" : "";
+    rows.push([
+      `${prefix}${branch}${c.metadata.name}`,
+      `${c.spec.function}${extra}`,
+      s.phase ?? "Pending",
+      duration(c, now),
+      String(s.attempts ?? 0),
+      s.pod ?? "-",
+    ]);
+    const children = kids.get(c.metadata.name ?? "") ?? [];
+    const childPrefix = prefix + (branch === "├─ " ? "│  " : branch === "└─ " ? "   " : "");
+    for (let i = children.length - 1; i >= 0; i--)
+      stack.push({ c: children[i]!, prefix: childPrefix, branch: i === children.length - 1 ? "└─ " : "├─ " });
+  }
+  return rows;
+}
+
+export function table(header: string[], rows: string[][]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => [...(r[i] ?? "")].length)));
+  return all
+    .map((r) => r.map((v, i) => (i === r.length - 1 ? v : v + " ".repeat(widths[i]! - [...v].length))).join("  "))
+    .join("\n");
+}
+
+export async function graph(ctx: Ctx, request: string): Promise<number> {
+  await requireCrds(ctx);
+  const calls = await requestCalls(ctx, request);
+  const root = calls[0]!;
+  if (root.spec.parent)
+    throw new CliError(
+      `${request} is not a request but a call inside request ${root.spec.request}: kubectl trellis graph ${root.spec.request}`,
+    );
+  process.stdout.write(
+    `${table(["CALL", "FUNCTION", "PHASE", "DURATION", "ATTEMPTS", "POD"], treeRows(calls, request))}\n`,
+  );
+  return 0;
+}
+
+export async function logs(ctx: Ctx, call: string, opts: { tail?: number }): Promise<number> {
+  await requireCrds(ctx);
+  const c = await getCall(ctx, call);
+  const pod = c.status?.pod;
+  if (!pod) throw new CliError(`call ${call} has not run on a pod yet (phase ${c.status?.phase ?? "Pending"})`);
+  let text: string;
+  try {
+    // The log endpoint answers text/plain: read the stream raw.
+    const res = await ctx.client.stream(
+      `/api/v1/namespaces/${ctx.namespace}/pods/${pod}/log`,
+      { container: "worker", ...(opts.tail ? { tailLines: opts.tail } : {}) },
+      new AbortController().signal,
+    );
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    text = Buffer.concat(chunks).toString("utf8");
+  } catch (e) {
+    if (e instanceof KubeApiError && e.statusCode === 404)
+      throw new CliError(
+        `pod ${pod} that ran call ${call} is gone (pods scale to zero when idle); its logs went with it`,
+      );
+    if (e instanceof KubeApiError) throw e;
+    throw new CliError(`cannot read the logs of pod ${pod}: ${(e as Error).message}`);
+  }
+  process.stdout.write(text);
+  return 0;
+}
+
+export { kube };

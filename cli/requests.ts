@@ -1,0 +1,250 @@
+// invoke and output: a request goes through the HTTP API when it answers, else straight to the
+// cluster as a root FunctionCall; its progress is followed with a watch on the request's calls.
+import { randomBytes } from "node:crypto";
+import { createInterface } from "node:readline";
+import type { ValueRef } from "../operator/src/api/v1alpha1/index.js";
+import { functionLabelValue } from "../operator/src/application/names.js";
+import { KubeApiError } from "../operator/src/kube/errors.js";
+import { decodeOutput } from "../operator/src/http-api/views.js";
+import {
+  type Call,
+  CliError,
+  type Ctx,
+  appPath,
+  fcPath,
+  getCall,
+  kube,
+  requestCalls,
+  requireCrds,
+  requireOperator,
+} from "./cluster.js";
+
+export interface ApiOpts {
+  url?: string;
+  token?: string;
+}
+
+const TERMINAL = ["Succeeded", "Failed", "Cancelled"];
+const INLINE_LIMIT = 64 * 1024;
+
+async function api(o: ApiOpts, method: string, path: string, body?: unknown, accept = "application/json") {
+  const headers: Record<string, string> = { accept };
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  return fetch(`${o.url!.replace(/\/$/, "")}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+}
+
+async function apiError(r: Response, what: string): Promise<CliError> {
+  const text = await r.text();
+  let message = text;
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? text;
+  } catch {
+    // not JSON: keep the text
+  }
+  return new CliError(`${what}: HTTP ${r.status}: ${message}`);
+}
+
+export async function invoke(
+  ctx: Ctx,
+  app: string,
+  opts: { input?: string; api: ApiOpts; quiet?: boolean },
+): Promise<number> {
+  let input: unknown;
+  if (opts.input !== undefined) {
+    try {
+      input = JSON.parse(opts.input);
+    } catch (e) {
+      throw new CliError(`--input: must be JSON (${(e as Error).message})`);
+    }
+  }
+  await requireCrds(ctx);
+  await requireOperator(ctx);
+  let appObj: { spec: { entrypoint: string } };
+  try {
+    appObj = await kube(ctx, "GET", appPath(ctx.namespace, app));
+  } catch (e) {
+    if (e instanceof KubeApiError && e.statusCode === 404)
+      throw new CliError(`application ${app} not found in namespace ${ctx.namespace} (kubectl trellis deploy FILE.py)`);
+    throw e;
+  }
+
+  let request: string | undefined;
+  let via = "cluster";
+  if (opts.api.url) {
+    const r = await api(
+      opts.api,
+      "POST",
+      `/v1/namespaces/${ctx.namespace}/applications/${app}`,
+      input === undefined ? undefined : input,
+    ).catch((e: Error) => {
+      process.stderr.write(
+        `note: the HTTP API at ${opts.api.url} does not answer (${e.message}); creating the FunctionCall directly\n`,
+      );
+      return undefined;
+    });
+    if (r) {
+      if (!r.ok) throw await apiError(r, `invoke ${app}`);
+      request = ((await r.json()) as { request_id: string }).request_id;
+      via = opts.api.url;
+    }
+  }
+  if (!request) {
+    if (input !== undefined && JSON.stringify(input).length > INLINE_LIMIT)
+      throw new CliError(`--input: larger than ${INLINE_LIMIT} bytes; large inputs need the HTTP API (--api URL)`);
+    const name = `${app.slice(0, 40).replace(/[.-]+$/, "")}-${randomBytes(6).toString("hex")}`;
+    const fn = appObj.spec.entrypoint;
+    await kube(ctx, "POST", fcPath(ctx.namespace), {
+      body: {
+        apiVersion: "trellis.dev/v1alpha1",
+        kind: "FunctionCall",
+        metadata: {
+          name,
+          namespace: ctx.namespace,
+          labels: {
+            "trellis.dev/application": app,
+            "trellis.dev/request": name,
+            "trellis.dev/function": functionLabelValue(fn),
+          },
+        },
+        spec: { application: app, function: fn, ...(input === undefined ? {} : { args: [{ value: input }] }) },
+      },
+    });
+    request = name;
+  }
+  process.stderr.write(`request ${request} created (via ${via}) in namespace ${ctx.namespace}\n`);
+  const root = await follow(ctx, request, !opts.quiet);
+  return printOutcome(ctx, root, opts.api);
+}
+
+/** Watches the request's calls until the root finishes, drawing one progress line. */
+async function follow(ctx: Ctx, request: string, show: boolean): Promise<Call> {
+  const calls = new Map<string, Call>();
+  const started = Date.now();
+  const tty = process.stderr.isTTY;
+  let last = "";
+  const draw = (final = false) => {
+    if (!show) return;
+    const root = calls.get(request);
+    const counts: Record<string, number> = {};
+    for (const c of calls.values())
+      counts[c.status?.phase ?? "Pending"] = (counts[c.status?.phase ?? "Pending"] ?? 0) + 1;
+    const p = root?.status?.progress;
+    const line = [
+      `${request} ${root?.status?.phase ?? "Pending"}`,
+      `calls ${calls.size} (${Object.entries(counts)
+        .map(([k, v]) => `${v} ${k.toLowerCase()}`)
+        .join(", ")})`,
+      ...(p ? [`progress ${p.current}/${p.total}${p.message ? ` ${p.message}` : ""}`] : []),
+      `${((Date.now() - started) / 1000).toFixed(1)}s`,
+    ].join(" · ");
+    if (tty) process.stderr.write(`\r\x1b[K${line}${final ? "\n" : ""}`);
+    else if (line.replace(/ · [\d.]+s$/, "") !== last.replace(/ · [\d.]+s$/, "") || final)
+      process.stderr.write(`${line}\n`);
+    last = line;
+  };
+  const ticker = show && tty ? setInterval(() => draw(), 200) : undefined;
+  try {
+    for (;;) {
+      const list = await kube<{ items: Call[]; metadata: { resourceVersion: string } }>(
+        ctx,
+        "GET",
+        fcPath(ctx.namespace),
+        {
+          query: { labelSelector: `trellis.dev/request=${request}` },
+        },
+      );
+      calls.clear();
+      for (const c of list.items) calls.set(c.metadata.name ?? "", c);
+      if (!calls.has(request)) calls.set(request, await getCall(ctx, request));
+      draw();
+      const root = calls.get(request)!;
+      if (TERMINAL.includes(root.status?.phase ?? "")) return root;
+      const ac = new AbortController();
+      const res = await ctx.client.stream(
+        fcPath(ctx.namespace),
+        {
+          watch: "true",
+          labelSelector: `trellis.dev/request=${request}`,
+          resourceVersion: list.metadata.resourceVersion,
+          timeoutSeconds: 300,
+        },
+        ac.signal,
+      );
+      try {
+        for await (const line of createInterface({ input: res })) {
+          if (!line.trim()) continue;
+          const ev = JSON.parse(line) as { type: string; object: Call };
+          if (ev.type === "ERROR") break; // expired: list again
+          const name = ev.object.metadata.name ?? "";
+          if (ev.type === "DELETED") {
+            if (name === request) throw new CliError(`request ${request} was deleted`);
+            calls.delete(name);
+          } else calls.set(name, ev.object);
+          draw();
+          if (name === request && TERMINAL.includes(ev.object.status?.phase ?? "")) return ev.object;
+        }
+      } finally {
+        ac.abort();
+      }
+    }
+  } finally {
+    if (ticker) clearInterval(ticker);
+    draw(true);
+  }
+}
+
+/** Prints the output (stdout) or the failure (stderr); the exit code. */
+async function printOutcome(ctx: Ctx, root: Call, apiOpts: ApiOpts): Promise<number> {
+  const s = root.status ?? {};
+  if (s.phase !== "Succeeded") {
+    const e = s.error;
+    process.stderr.write(
+      `request ${root.metadata.name} ${s.phase?.toLowerCase() ?? "failed"}${e?.reason ? ` (${e.reason})` : ""}: ${e?.type ?? "Error"}: ${e?.message ?? ""}\n`,
+    );
+    if (e?.traceback) process.stderr.write(`${e.traceback.trimEnd()}\n`);
+    return 1;
+  }
+  const value = await outputValue(ctx, root, apiOpts);
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  return 0;
+}
+
+async function outputValue(ctx: Ctx, root: Call, apiOpts: ApiOpts): Promise<unknown> {
+  const name = root.metadata.name ?? "";
+  const viaApi = async () => {
+    if (!apiOpts.url)
+      throw new CliError(
+        `the output of ${name} is in the operator's blob store: pass --api URL (or set TRELLIS_API_URL) to read it`,
+      );
+    const r = await api(
+      apiOpts,
+      "GET",
+      `/v1/namespaces/${ctx.namespace}/applications/${root.spec.application}/requests/${name}/output`,
+    );
+    if (!r.ok) throw await apiError(r, `output of ${name}`);
+    return r.json();
+  };
+  const hasBlob = (v: ValueRef | undefined): boolean =>
+    !!v && (v.blob !== undefined || (v.list ?? []).some((i) => hasBlob(i as ValueRef)));
+  if (hasBlob(s(root))) return viaApi();
+  const out = await decodeOutput(s(root), async () => undefined);
+  if (out.kind === "pickle")
+    throw new CliError(`the output of ${name} is a Python pickle (no JSON form): read it with the Python SDK`);
+  return out.value;
+}
+const s = (c: Call) => c.status?.output;
+
+export async function output(ctx: Ctx, request: string, apiOpts: ApiOpts): Promise<number> {
+  await requireCrds(ctx);
+  const root = await getCall(ctx, request);
+  const phase = root.status?.phase ?? "Pending";
+  if (!TERMINAL.includes(phase)) throw new CliError(`request ${request} is not finished (phase ${phase})`);
+  return printOutcome(ctx, root, apiOpts);
+}
+
+export { requestCalls };
