@@ -74,12 +74,10 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
     const access = req.routeOptions.config.access;
     if (!access) return;
     if (deps.serving && !deps.serving())
-      return reply
-        .code(503)
-        .send({
-          code: "unavailable",
-          message: "the operator is not serving yet (waiting for the leader lease or its caches)",
-        });
+      return reply.code(503).send({
+        code: "unavailable",
+        message: "the operator is not serving yet (waiting for the leader lease or its caches)",
+      });
     const namespace = (req.params as { namespace?: string }).namespace ?? "";
     const header = req.headers.authorization;
     const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
