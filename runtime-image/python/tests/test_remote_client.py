@@ -2,6 +2,7 @@
 named in trellis/remote.py); the operator's real API is tested by the operator's suites."""
 
 import json
+import pickle
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -73,3 +74,51 @@ def test_remote_request_failures(api):
         run_remote_application("doubler", -1).output(timeout=10)
     with pytest.raises(RequestFailed, match="^function_timeout$"):
         run_remote_application("doubler", -2).output(timeout=10)
+
+
+class FormApi(BaseHTTPRequestHandler):
+    """Records what run_remote_application sends for several inputs; answers a pickled output."""
+
+    seen: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, data: bytes, content_type: str):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        FormApi.seen.append((self.path, dict(self.headers), body))
+        self._send(201, json.dumps({"request_id": "r1"}).encode(), "application/json")
+
+    def do_GET(self):
+        if self.path.endswith("/output"):
+            assert "application/python-pickle" in self.headers["Accept"]
+            return self._send(200, pickle.dumps({1, 2}), "application/python-pickle")
+        self._send(200, json.dumps({"outcome": "success", "request_error": None}).encode(), "application/json")
+
+
+def test_remote_options_multipart_and_pickled_output(monkeypatch):
+    for k in ("TRELLIS_API_URL", "TRELLIS_NAMESPACE", "TRELLIS_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FormApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        request = run_remote_application("calc", 1, [2], scale=3, url=url, namespace="ns1", token="tk")
+        assert request.output(timeout=10) == {1, 2}
+        path, headers, body = FormApi.seen[-1]
+        assert path == "/v1/namespaces/ns1/applications/calc"
+        assert headers["Authorization"] == "Bearer tk"
+        assert headers["Content-Type"].startswith("multipart/form-data; boundary=")
+        text = body.decode()
+        assert 'name="args"' in text and "[1, [2]]" in text
+        assert 'name="kwargs"' in text and '{"scale": 3}' in text
+    finally:
+        server.shutdown()
+        server.server_close()
