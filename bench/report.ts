@@ -30,7 +30,10 @@ export interface BenchResults {
     rawWritesCeiling: { callsPerSecond: number; concurrency: number };
     ratioToRawCeiling: number;
   };
-  phases: Record<string, { cpu: CpuUse; loadavg: number[]; operatorEventLoopLag: { p99Ms: number; maxMs: number } }>;
+  phases: Record<
+    string,
+    { cpu: CpuUse; loadavg: number[]; operatorEventLoopLag: { p99Ms: number; maxMs: number }; otherOperators: number[] }
+  >;
 }
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -87,7 +90,7 @@ export function printReport(r: BenchResults): void {
   if (r.otherOperatorsDuringRun.length > 0) {
     console.log(
       `WARNING: other operators (pids ${r.otherOperatorsDuringRun.join(", ")}) ran during the bench and acted ` +
-        `on its calls too: these figures are not valid.\n`,
+        `on its calls too: figures of the phases marked INVALID below are not valid.\n`,
     );
   }
   for (const row of rows) console.log(`${pad(row[0], w[0]!)}  ${pad(row[1], w[1]!)}  ${pad(row[2], w[2]!)}  ${row[3]}`);
@@ -100,7 +103,8 @@ export function printReport(r: BenchResults): void {
     console.log(
       `${pad(phase, 16)}${pad(String(p.cpu.wallSeconds), 8)}${pad(String(p.cpu.machineCores), 9)}` +
         `${names.map((n) => pad(String(p.cpu.groupCores[n]), 10)).join("")}` +
-        `${pad(`${p.operatorEventLoopLag.p99Ms}/${p.operatorEventLoopLag.maxMs}`, 24)}${p.loadavg.join(" ")}`,
+        `${pad(`${p.operatorEventLoopLag.p99Ms}/${p.operatorEventLoopLag.maxMs}`, 24)}${p.loadavg.join(" ")}` +
+        (p.otherOperators.length > 0 ? `  INVALID: other operator ${p.otherOperators.join(", ")}` : ""),
     );
   }
 }

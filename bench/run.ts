@@ -58,15 +58,23 @@ for (const name of [ns, rawNs]) await writer.create({ apiVersion: "v1", kind: "N
 const httpPort = process.env.TRELLIS_E2E_HTTP_PORT!;
 const phases: Record<
   string,
-  { cpu: CpuUse; loadavg: number[]; operatorEventLoopLag: { p99Ms: number; maxMs: number } }
+  { cpu: CpuUse; loadavg: number[]; operatorEventLoopLag: { p99Ms: number; maxMs: number }; otherOperators: number[] }
 > = {};
+// Other operators seen while the current phase ran (the watcher below adds to it).
+let current = new Set<number>();
 async function measured<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  current = new Set(otherOperators().filter((pid) => pid !== childOperatorPid()));
   await eventLoopLag(httpPort);
   const a = sampleCpu(groups);
   const out = await fn();
   const cpu = cpuBetween(a, sampleCpu(groups));
   const lag = await eventLoopLag(httpPort);
-  phases[name] = { cpu, loadavg: loadavg().map((x) => Number(x.toFixed(2))), operatorEventLoopLag: lag };
+  phases[name] = {
+    cpu,
+    loadavg: loadavg().map((x) => Number(x.toFixed(2))),
+    operatorEventLoopLag: lag,
+    otherOperators: [...current],
+  };
   console.error(`${name}: done in ${phases[name]!.cpu.wallSeconds} s`);
   return out;
 }
@@ -90,7 +98,11 @@ const operatorAlive = () => {
 const intruders = new Set<number>();
 const watchCluster = setInterval(() => {
   const mine = childOperatorPid();
-  for (const pid of otherOperators()) if (pid !== mine) intruders.add(pid);
+  for (const pid of otherOperators())
+    if (pid !== mine) {
+      intruders.add(pid);
+      current.add(pid);
+    }
 }, 1000);
 let cleaned = false;
 const cleanup = async () => {
