@@ -25,20 +25,32 @@ export function otherOperators(): number[] {
     .filter((pid) => pid !== process.pid && pid !== process.ppid);
 }
 
-/** Waits until no other operator runs (an e2e test owns the cluster meanwhile). */
+/** vitest runs of the end-to-end suite (they start an operator per test file). */
+function e2eRuns(): number[] {
+  try {
+    return execFileSync("pgrep", ["-f", "vitest.* --project e2e"], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Waits until no other operator and no e2e run is there (an e2e test owns the cluster meanwhile). */
 export async function waitForClusterFree(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let told = false;
   for (;;) {
-    const pids = otherOperators();
+    const pids = [...otherOperators(), ...e2eRuns()];
     if (pids.length === 0) return;
     if (Date.now() > deadline) {
       throw new Error(
-        `another Trellis operator is running (pids ${pids.join(", ")}): npm run bench expects to own the cluster; ` +
+        `another Trellis operator or e2e run is there (pids ${pids.join(", ")}): npm run bench expects to own the cluster; ` +
           `stop the e2e suite or wait for it (TRELLIS_BENCH_WAIT_SECONDS)`,
       );
     }
-    if (!told) console.error(`waiting for the operator(s) ${pids.join(", ")} to exit (an e2e test is running)`);
+    if (!told) console.error(`waiting for ${pids.join(", ")} to exit (an e2e run or another operator)`);
     told = true;
     await new Promise((r) => setTimeout(r, 2000));
   }
