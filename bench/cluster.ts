@@ -6,6 +6,7 @@ import { API_VERSION, type FunctionCall } from "../operator/src/api/v1alpha1/ind
 import type { KubeClient } from "../operator/src/kube/client.js";
 import { resourcePath } from "../operator/src/kube/resources.js";
 import type { KubeObject } from "../operator/src/kube/types.js";
+import { kubectl } from "../test/support/kube.js";
 import type { ProcessGroups } from "./stats.js";
 
 export type Call = FunctionCall & KubeObject;
@@ -173,4 +174,24 @@ export async function eventLoopLag(httpPort: string): Promise<{ p99Ms: number; m
     p99Ms: value("trellis_nodejs_eventloop_lag_p99_seconds"),
     maxMs: value("trellis_nodejs_eventloop_lag_max_seconds"),
   };
+}
+
+/**
+ * FunctionCall writes the apiserver counted (apiserver_request_total, every client): creates,
+ * status patches and other writes. Deltas over a phase give the writes per call.
+ */
+export async function apiserverCallWrites(): Promise<{ creates: number; statusPatches: number; otherWrites: number }> {
+  const text = await kubectl(["get", "--raw", "/metrics"]);
+  const out = { creates: 0, statusPatches: 0, otherWrites: 0 };
+  for (const line of String(text).split("\n")) {
+    if (!line.startsWith("apiserver_request_total{") || !line.includes('resource="functioncalls"')) continue;
+    const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? "";
+    const sub = /subresource="([a-z]*)"/.exec(line)?.[1] ?? "";
+    const n = Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (verb === "POST") out.creates += n;
+    else if ((verb === "PATCH" || verb === "PUT") && sub === "status") out.statusPatches += n;
+    else if (verb === "PATCH" || verb === "PUT" || verb === "DELETE" || verb === "DELETECOLLECTION")
+      out.otherWrites += n;
+  }
+  return out;
 }

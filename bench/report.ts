@@ -32,7 +32,13 @@ export interface BenchResults {
   };
   phases: Record<
     string,
-    { cpu: CpuUse; loadavg: number[]; operatorEventLoopLag: { p99Ms: number; maxMs: number }; otherOperators: number[] }
+    {
+      cpu: CpuUse;
+      loadavg: number[];
+      operatorEventLoopLag: { p99Ms: number; maxMs: number };
+      otherOperators: number[];
+      functionCallWrites: { creates: number; statusPatches: number; other: number };
+    }
   >;
 }
 
@@ -95,6 +101,11 @@ export function printReport(r: BenchResults): void {
   }
   for (const row of rows) console.log(`${pad(row[0], w[0]!)}  ${pad(row[1], w[1]!)}  ${pad(row[2], w[2]!)}  ${row[3]}`);
   console.log(`\nCPU while measuring (cores busy on average; machine = all processes):`);
+  console.log(`\nFunctionCall writes the apiserver counted per phase (creates / status patches / other):`);
+  for (const [phase, p] of Object.entries(r.phases)) {
+    const w = p.functionCallWrites;
+    console.log(`${pad(phase, 16)}${w.creates} / ${w.statusPatches} / ${w.other}`);
+  }
   const names = Object.keys(Object.values(r.phases)[0]?.cpu.groupCores ?? {});
   console.log(
     `${pad("phase", 16)}${pad("wall s", 8)}${pad("machine", 9)}${names.map((n) => pad(n, 10)).join("")}loadavg`,

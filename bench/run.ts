@@ -16,6 +16,7 @@ import {
   otherOperators,
   createRequest,
   portFree,
+  apiserverCallWrites,
   dispatchLatency,
   eventLoopLag,
   ms,
@@ -58,22 +59,36 @@ for (const name of [ns, rawNs]) await writer.create({ apiVersion: "v1", kind: "N
 const httpPort = process.env.TRELLIS_E2E_HTTP_PORT!;
 const phases: Record<
   string,
-  { cpu: CpuUse; loadavg: number[]; operatorEventLoopLag: { p99Ms: number; maxMs: number }; otherOperators: number[] }
+  {
+    cpu: CpuUse;
+    loadavg: number[];
+    operatorEventLoopLag: { p99Ms: number; maxMs: number };
+    otherOperators: number[];
+    /** FunctionCall writes the apiserver counted during the phase (all clients). */
+    functionCallWrites: { creates: number; statusPatches: number; other: number };
+  }
 > = {};
 // Other operators seen while the current phase ran (the watcher below adds to it).
 let current = new Set<number>();
 async function measured<T>(name: string, fn: () => Promise<T>): Promise<T> {
   current = new Set(otherOperators().filter((pid) => pid !== childOperatorPid()));
+  const w0 = await apiserverCallWrites();
   await eventLoopLag(httpPort);
   const a = sampleCpu(groups);
   const out = await fn();
   const cpu = cpuBetween(a, sampleCpu(groups));
   const lag = await eventLoopLag(httpPort);
+  const w1 = await apiserverCallWrites();
   phases[name] = {
     cpu,
     loadavg: loadavg().map((x) => Number(x.toFixed(2))),
     operatorEventLoopLag: lag,
     otherOperators: [...current],
+    functionCallWrites: {
+      creates: w1.creates - w0.creates,
+      statusPatches: w1.statusPatches - w0.statusPatches,
+      other: w1.otherWrites - w0.otherWrites,
+    },
   };
   console.error(`${name}: done in ${phases[name]!.cpu.wallSeconds} s`);
   return out;
@@ -213,6 +228,11 @@ try {
   const chainPureMs = (chain.out.pure_s ?? 0) * 1000;
   const chainOverheadMs = (chainLoopMs - chainPureMs) / N_CHAIN;
   const rawPerCall = (rawBefore.perCallMs.mean + rawAfter.perCallMs.mean) / 2;
+  // FunctionCall writes per call of a phase, as the apiserver counted them (3 on the common path).
+  const writesPerCall = (phase: string, calls: number) => {
+    const w = phases[phase]!.functionCallWrites;
+    return Math.round(((w.creates + w.statusPatches) / calls) * 100) / 100;
+  };
   const results = {
     at: new Date().toISOString(),
     durationSeconds: Math.round((Date.now() - t0) / 1000),
@@ -227,6 +247,7 @@ try {
       perCallOverheadMs: Math.round(chainOverheadMs * 100) / 100,
       ratioToRawWrites: Math.round((chainOverheadMs / rawPerCall) * 100) / 100,
       target: "<= 2x raw writes",
+      writesPerCall: writesPerCall("chain", N_CHAIN + 1),
       // Running: startTime → completionTime of a call; gap: completionTime → the next call's startTime.
       runningMs: summarize(chainRunning),
       gapToNextStartMs: summarize(chainGaps),
@@ -241,6 +262,7 @@ try {
       largestGaps: depGapAt.slice(0, 5),
       succeededPatchP50Ms: rawAfter.succeededPatchMs.p50,
       targets: { p50Ms: 10, p99Ms: 50 },
+      writesPerCall: writesPerCall("dependents", N_DEP + 1),
       loopMs: Math.round(dep.out.loop_s * 1000),
     },
     map: {
@@ -251,6 +273,7 @@ try {
       itemWindowSeconds: itemWindowS,
       callsPerSecondItemWindow: Math.round(N_MAP / itemWindowS),
       target: ">= 300 calls/s",
+      writesPerCall: writesPerCall("map", N_MAP + 2),
       // The same three writes per item by a plain client, 64 items in flight: the ceiling here.
       rawWritesCeiling: rawMap,
       ratioToRawCeiling: Math.round((N_MAP / map.out.loop_s / rawMap.callsPerSecond) * 100) / 100,
