@@ -100,15 +100,14 @@ export function printReport(r: BenchResults): void {
     );
   }
   for (const row of rows) console.log(`${pad(row[0], w[0]!)}  ${pad(row[1], w[1]!)}  ${pad(row[2], w[2]!)}  ${row[3]}`);
-  console.log(`\nCPU while measuring (cores busy on average; machine = all processes):`);
-  console.log(`\nFunctionCall writes the apiserver counted per phase (creates / status patches / other):`);
-  for (const [phase, p] of Object.entries(r.phases)) {
-    const w = p.functionCallWrites;
-    console.log(`${pad(phase, 16)}${w.creates} / ${w.statusPatches} / ${w.other}`);
-  }
+  console.log(
+    `\nCPU while measuring (cores busy on average; machine = all processes; the operator's event-loop ` +
+      `delay includes prom-client's 10 ms sampling):`,
+  );
   const names = Object.keys(Object.values(r.phases)[0]?.cpu.groupCores ?? {});
   console.log(
-    `${pad("phase", 16)}${pad("wall s", 8)}${pad("machine", 9)}${names.map((n) => pad(n, 10)).join("")}loadavg`,
+    `${pad("phase", 16)}${pad("wall s", 8)}${pad("machine", 9)}${names.map((n) => pad(n, 10)).join("")}` +
+      `${pad("op loop lag p99/max ms", 24)}loadavg`,
   );
   for (const [phase, p] of Object.entries(r.phases)) {
     console.log(
@@ -117,5 +116,12 @@ export function printReport(r: BenchResults): void {
         `${pad(`${p.operatorEventLoopLag.p99Ms}/${p.operatorEventLoopLag.maxMs}`, 24)}${p.loadavg.join(" ")}` +
         (p.otherOperators.length > 0 ? `  INVALID: other operator ${p.otherOperators.join(", ")}` : ""),
     );
+  }
+  console.log(
+    `\nFunctionCall writes the apiserver counted per phase (all clients; creates / status patches / other writes):`,
+  );
+  for (const [phase, p] of Object.entries(r.phases)) {
+    const w = p.functionCallWrites;
+    console.log(`${pad(phase, 16)}${w.creates} / ${w.statusPatches} / ${w.other}`);
   }
 }
