@@ -48,6 +48,24 @@ const ref = (o: KubeObject) => ({
 });
 
 describe("object writer on a real apiserver", () => {
+  it("replaces status whole, keeping nulls inside values (a merge patch would drop them)", async () => {
+    const ns = await namespace();
+    const fc = await writer.create<KubeObject & { status?: Record<string, unknown> }>({
+      apiVersion: "trellis.dev/v1alpha1",
+      kind: "FunctionCall",
+      metadata: { namespace: ns, name: "nulls" },
+      spec: { application: "a", function: "f" },
+    } as KubeObject);
+    const output = { value: { trace: null, items: [1, null] } };
+    const out = await writer.replaceStatus<typeof fc>(ref(fc), { phase: "Succeeded", output });
+    expect(out.status).toEqual({ phase: "Succeeded", output });
+    const stale = writer.replaceStatus(
+      { ...ref(fc), resourceVersion: fc.metadata.resourceVersion },
+      { phase: "Failed" },
+    );
+    await expect(stale).rejects.toThrow();
+  });
+
   it("patches status by merge, and a stale resourceVersion is a conflict", async () => {
     const ns = await namespace();
     const created = await writer.create(app(ns, "a"));

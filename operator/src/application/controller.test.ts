@@ -59,6 +59,9 @@ class MemServer implements ObjectWriter {
     this.log.push(`create ${k}`);
     return structuredClone(o);
   }
+  async replaceStatus<T extends KubeObject>(): Promise<T> {
+    throw new Error("MemServer.replaceStatus: not used by the Application controller");
+  }
   async patchStatus<T extends KubeObject>(
     ref: { kind: string; namespace: string; name: string; resourceVersion?: string },
     status: Record<string, unknown>,

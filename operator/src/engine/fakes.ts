@@ -76,6 +76,26 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
     ref: { namespace: string; name: string },
     status: Record<string, unknown>,
   ): Promise<T> {
+    return this.writeStatus(ref, status, (cur) => mergePatch(cur, status));
+  }
+
+  /** Recorded as the patch that leads from the current status to `status`. */
+  async replaceStatus<T extends KubeObject>(
+    ref: { namespace: string; name: string },
+    status: Record<string, unknown>,
+  ): Promise<T> {
+    const cur = (this.objects.get(`${ref.namespace}/${ref.name}`)?.status ?? {}) as Record<string, unknown>;
+    const patch: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(status)) if (JSON.stringify(cur[k]) !== JSON.stringify(v)) patch[k] = v;
+    for (const k of Object.keys(cur)) if (!(k in status)) patch[k] = null;
+    return this.writeStatus(ref, patch, () => structuredClone(status));
+  }
+
+  private async writeStatus<T extends KubeObject>(
+    ref: { namespace: string; name: string },
+    status: Record<string, unknown>,
+    nextStatus: (cur: Record<string, unknown>) => unknown,
+  ): Promise<T> {
     const key = `${ref.namespace}/${ref.name}`;
     this.writes.push({ verb: "patchStatus", name: ref.name, patch: status });
     const gate = this.statusGates.get(ref.name);
@@ -84,7 +104,7 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
     const cur = this.objects.get(key);
     if (!cur) throw new KubeApiError(404, "NotFound", `${key} not found`, "PATCH", key);
     const next = structuredClone(cur);
-    next.status = mergePatch((cur.status ?? {}) as Record<string, unknown>, status) as Call["status"];
+    next.status = nextStatus((cur.status ?? {}) as Record<string, unknown>) as Call["status"];
     next.metadata.resourceVersion = String(++this.rv);
     this.objects.set(key, next);
     this.emit("MODIFIED", next, cur);

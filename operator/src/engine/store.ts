@@ -38,11 +38,17 @@ export class CallStore {
     return run;
   }
 
-  /** Merge-patches status; undefined when the call is gone. Call with the key's lock held. */
+  /** Updates status (see below); undefined when the call is gone. Call with the key's lock held. */
   async patchStatus(call: Call, patch: Record<string, unknown>): Promise<Call | undefined> {
     this.writes++;
     try {
-      const out = await this.writer.patchStatus<Call>(ref(call), patch);
+      // Top-level keys merge (null removes one); each value is written whole, nulls inside kept.
+      const status: Record<string, unknown> = { ...(call.status ?? {}) };
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === null || v === undefined) delete status[k];
+        else status[k] = v;
+      }
+      const out = await this.writer.replaceStatus<Call>(ref(call), status);
       this.graph.observe(out);
       return out;
     } catch (err) {

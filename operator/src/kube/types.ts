@@ -79,6 +79,14 @@ export interface ObjectWriter {
     ref: { apiVersion: string; kind: string; namespace: string; name: string; resourceVersion?: string },
     status: Record<string, unknown>,
   ): Promise<T>;
+  /**
+   * Replaces the whole status (JSON patch `add /status`). Unlike a merge patch it keeps `null`
+   * inside values, so a function's JSON output such as {"trace": null} survives as written.
+   */
+  replaceStatus<T extends KubeObject>(
+    ref: { apiVersion: string; kind: string; namespace: string; name: string; resourceVersion?: string },
+    status: Record<string, unknown>,
+  ): Promise<T>;
   patchMeta<T extends KubeObject>(
     ref: { apiVersion: string; kind: string; namespace: string; name: string },
     meta: {

@@ -54,6 +54,21 @@ export class KubeObjectWriter implements ObjectWriter {
     });
   }
 
+  async replaceStatus<T extends KubeObject>(
+    ref: { apiVersion: string; kind: string; namespace: string; name: string; resourceVersion?: string },
+    status: Record<string, unknown>,
+  ): Promise<T> {
+    const ops: unknown[] = [];
+    if (ref.resourceVersion) ops.push({ op: "test", path: "/metadata/resourceVersion", value: ref.resourceVersion });
+    ops.push({ op: "add", path: "/status", value: status });
+    this.stats.statusPatches++;
+    return this.client.request<T>("PATCH", resourcePath(ref, "status"), {
+      body: ops,
+      contentType: "application/json-patch+json",
+      query: this.query,
+    });
+  }
+
   /** Labels/annotations merge (null removes a key); `finalizers` replaces the whole list. */
   async patchMeta<T extends KubeObject>(
     ref: { apiVersion: string; kind: string; namespace: string; name: string },
