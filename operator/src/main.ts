@@ -90,6 +90,22 @@ async function operatorKey(client: KubeClient, writer: KubeObjectWriter, cfg: Op
   }
 }
 
+/** The Service selects the leader's pod by this label, so sidecars and callers reach the leader only. */
+const LEADER_LABEL = "trellis.dev/leader";
+
+async function labelSelf(writer: KubeObjectWriter, cfg: OperatorConfig, leader: boolean, log: Logger): Promise<void> {
+  if (!cfg.podName) return; // not running in a pod (tests, local development)
+  try {
+    await writer.patchMeta(
+      { apiVersion: "v1", kind: "Pod", namespace: cfg.namespace, name: cfg.podName },
+      { labels: { [LEADER_LABEL]: leader ? "true" : null } },
+    );
+  } catch (e) {
+    if (leader) throw e;
+    log.warn("could not clear the leader label of this pod", { err: e });
+  }
+}
+
 async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   const client = await connect({ kubeconfig: cfg.kubeconfig, log });
   const writer = new KubeObjectWriter(client);
@@ -138,11 +154,14 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
       log,
       bodyLimit: cfg.http.bodyLimit,
       serving: () => leading && ready,
-      readiness: () => (leading && ready ? { ok: true } : { ok: false, leading }),
+      // A standby is ready (it may take over); the Service reaches only the pod labelled leader.
+      readiness: () => (!leading || ready ? { ok: true, leading } : { ok: false, leading }),
     },
     { extraRoutes: [metricsRoute] },
   );
   await health.listen({ host: cfg.http.host, port: cfg.http.port });
+  // A process restarted in a pod that led before must not keep the leader label while standby.
+  await labelSelf(writer, cfg, false, log);
 
   if (cfg.leaderElection) {
     let started: () => void = () => {};
@@ -272,6 +291,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   appQueue.run(appCtl.reconcile, cfg.appWorkers);
   await engine.runtimeApi.listen({ host: cfg.runtimeApi.host, port: cfg.runtimeApi.port });
   ready = true;
+  await labelSelf(writer, cfg, true, log);
   log.info("operator ready", {
     runtimeApi: `${cfg.runtimeApi.host}:${cfg.runtimeApi.port}`,
     operatorUrl: cfg.operatorUrl,

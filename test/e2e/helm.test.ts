@@ -144,6 +144,20 @@ describe("the chart on the local cluster", () => {
     expect(pods[0]).toMatchObject({ ready: true, image: "localhost/trellis-runtime:dev" });
     const health = await fetch(`http://127.0.0.1:${HTTP_PORT}/readyz`);
     expect(health.status).toBe(200);
+    // The Service selects the leader alone: the pod labels itself once it leads.
+    const endpoints = await waitFor("the Service's endpoints to name the leader pod", async () => {
+      const out = await kubectl([
+        "get",
+        "endpoints",
+        RELEASE,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.subsets[*].addresses[*].targetRef.name}",
+      ]);
+      return out.trim() ? out.trim().split(/\s+/) : undefined;
+    });
+    expect(endpoints).toEqual([pods[0]!.name]);
 
     await deployApp(appNs, appName(seed.file), sources[seed.file]!, seed.app);
     await runSeedRequest();
