@@ -71,27 +71,46 @@ export async function requireCrds(ctx: Ctx): Promise<void> {
   );
 }
 
-/** An operator holds the leader Lease and renewed it recently (else nothing would run a request). */
+/**
+ * An operator holds a leader Lease in the operator namespace and renewed it recently (else
+ * nothing would run a request). Leases are the operator's own `trellis-operator` or the chart's
+ * (labelled part-of=trellis, component=operator), unless TRELLIS_LEASE_NAME names one.
+ */
 export async function requireOperator(ctx: Ctx): Promise<void> {
-  const name = process.env.TRELLIS_LEASE_NAME ?? "trellis-operator";
-  let lease: { spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number } };
-  try {
-    lease = await kube(ctx, "GET", `/apis/coordination.k8s.io/v1/namespaces/${ctx.operatorNamespace}/leases/${name}`);
-  } catch (e) {
-    if (e instanceof KubeApiError && e.statusCode === 404)
-      throw new CliError(
-        `no Trellis operator is running: lease ${ctx.operatorNamespace}/${name} does not exist (install the chart, or pass --operator-namespace)`,
-      );
-    throw e;
-  }
-  const renewed = lease.spec?.renewTime ? Date.parse(lease.spec.renewTime) : 0;
-  const ttl = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
-  if (!lease.spec?.holderIdentity || Date.now() - renewed > ttl * 2)
+  type Lease = {
+    metadata: { name: string; labels?: Record<string, string> };
+    spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
+  };
+  const wanted = process.env.TRELLIS_LEASE_NAME;
+  const list = await kube<{ items: Lease[] }>(
+    ctx,
+    "GET",
+    `/apis/coordination.k8s.io/v1/namespaces/${ctx.operatorNamespace}/leases`,
+  );
+  const leases = list.items.filter((l) =>
+    wanted
+      ? l.metadata.name === wanted
+      : l.metadata.name === "trellis-operator" ||
+        (l.metadata.labels?.["app.kubernetes.io/part-of"] === "trellis" &&
+          l.metadata.labels?.["app.kubernetes.io/component"] === "operator"),
+  );
+  if (leases.length === 0)
     throw new CliError(
-      `no Trellis operator is running: lease ${ctx.operatorNamespace}/${name} was last renewed ${
-        renewed ? `${Math.round((Date.now() - renewed) / 1000)}s ago` : "never"
+      `no Trellis operator is running: no operator lease in namespace ${ctx.operatorNamespace} (install the chart, or pass --operator-namespace)`,
+    );
+  const age = (l: Lease) => {
+    const renewed = l.spec?.renewTime ? Date.parse(l.spec.renewTime) : 0;
+    return l.spec?.holderIdentity && renewed ? Date.now() - renewed : Infinity;
+  };
+  const live = leases.find((l) => age(l) <= (l.spec?.leaseDurationSeconds ?? 15) * 2000);
+  if (!live) {
+    const newest = Math.min(...leases.map(age));
+    throw new CliError(
+      `no Trellis operator is running: its lease in ${ctx.operatorNamespace} was last renewed ${
+        Number.isFinite(newest) ? `${Math.round(newest / 1000)}s ago` : "never"
       } (is the operator Deployment ready?)`,
     );
+  }
 }
 
 export async function getCall(ctx: Ctx, name: string): Promise<Call> {

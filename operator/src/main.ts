@@ -1,7 +1,7 @@
 // The operator process: the only place that knows the world. Parses the config, connects to the
 // API server, takes the leader Lease, then runs the informers, the two controllers and the
 // runtime API. Losing the Lease ends the process (a restarted replica starts clean).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { FastifyPluginAsync } from "fastify";
 import type { FunctionCall } from "./api/v1alpha1/index.js";
@@ -271,6 +271,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
       operatorUrl: cfg.operatorUrl,
       hostNetwork: cfg.hostNetwork,
       idleTimeoutSeconds: cfg.idleTimeoutSeconds,
+      credentialKeyId: createHash("sha256").update(key).digest("hex").slice(0, 12),
     }),
     log,
   });

@@ -218,6 +218,8 @@ describe("buildFunctionPod", () => {
     const a3 = app({ functions: [{ name: "main", maxContainers: 3 }] });
     expect(podTemplateHash(a3, fnOf(a3, "main"), settings)).toBe(h); // scaling bounds are not in the pod
     expect(podTemplateHash(a1, fnOf(a1, "main"), defaultApplicationSettings({ runtimeImage: "other:1" }))).not.toBe(h);
+    // Another credential key (a reinstalled operator) outdates every pod.
+    expect(podTemplateHash(a1, fnOf(a1, "main"), { ...settings, credentialKeyId: "k2" })).not.toBe(h);
     // The code hash follows the code only.
     const a4 = app({ env: [{ name: "X", value: "1" }] });
     expect(podTemplateHash(a4, fnOf(a4, "main"), settings)).not.toBe(h);

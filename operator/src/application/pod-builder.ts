@@ -259,7 +259,9 @@ export function codeHash(app: AppRef, settings: Pick<ApplicationSettings, "runti
  * differs were built from an older spec, code or operator setting and are replaced.
  */
 export function podTemplateHash(app: AppRef, fn: EffectiveFunctionSettings, settings: ApplicationSettings): string {
-  return shortHash(JSON.stringify(podSpec(app, fn, settings, "")), 10);
+  const spec = JSON.stringify(podSpec(app, fn, settings, ""));
+  // Pods whose token came from another operator key (a reinstall) cannot authenticate: replace them.
+  return shortHash(settings.credentialKeyId ? `${spec}\n${settings.credentialKeyId}` : spec, 10);
 }
 
 /**

@@ -28,6 +28,8 @@ export const applicationSettings = z.object({
   /** Pods stuck in a container-config error this long are reported (the token Secret races pod start). */
   configErrorGraceSeconds: z.number().int().min(0).max(3600).default(20),
   workerReadOnlyRootFilesystem: z.boolean().default(true),
+  /** Fingerprint of the per-pod credential key: pods issued under another key are replaced. */
+  credentialKeyId: z.string().default(""),
   sidecarResources: z
     .object({
       requests: z.record(z.string(), quantity).default({ cpu: "10m", memory: "64Mi" }),
