@@ -57,8 +57,11 @@ export TRELLIS_TOKEN TRELLIS_API_URL="http://127.0.0.1:$HTTP_PORT"
 step "kubectl trellis invoke ex03-gather --input '\"Ada\"' (through the HTTP API)"
 export PATH="$ROOT/bin:$PATH"
 out=$(kubectl trellis invoke ex03-gather -n "$DEMO_NS" --input '"Ada"' | tee /dev/stderr)
-request=$(kubectl get fc -n "$DEMO_NS" -l trellis.dev/application=ex03-gather --sort-by=.metadata.creationTimestamp \
-  -o jsonpath='{.items[-1:].metadata.name}')
+# The newest request (a root call: no parent) of the application.
+request=$(kubectl get fc -n "$DEMO_NS" -l trellis.dev/application=ex03-gather -o json | python3 -c '
+import json, sys
+roots = [i for i in json.load(sys.stdin)["items"] if not i["spec"].get("parent")]
+print(max(roots, key=lambda i: i["metadata"]["creationTimestamp"])["metadata"]["name"] if roots else "")')
 
 step "done: the output is ${out##*$'\n'}"
 cat <<TXT

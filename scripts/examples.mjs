@@ -18,7 +18,9 @@ function entrypoint(source, file) {
 
 export function renderExamples() {
   const files = new Map();
-  for (const file of readdirSync(seedDir).filter((f) => /^ex\d+_.*\.py$/.test(f)).sort()) {
+  for (const file of readdirSync(seedDir)
+    .filter((f) => /^ex\d+_.*\.py$/.test(f))
+    .sort()) {
     const source = readFileSync(join(seedDir, file), "utf8");
     const name = file.replace(/\.py$/, "").replace(/_/g, "-");
     const app = {

@@ -33,6 +33,13 @@ if [ -z "${KUBECONFIG:-}" ]; then
   npm run -s images || status=1
 fi
 export KUBECONFIG
+# The suites start operators that watch every namespace; the demo's operator would act on the same
+# objects, so the demo release (if any) is removed first.
+if [ -x .tools/bin/helm ] && .tools/bin/helm status trellis -n trellis-system >/dev/null 2>&1; then
+  step "removing the demo release (npm run demo installs it again)"
+  .tools/bin/helm uninstall trellis -n trellis-system --wait >/dev/null || true
+  .tools/bin/kubectl delete namespace trellis-demo --ignore-not-found --wait=false >/dev/null || true
+fi
 step "integration (vitest, real apiserver: $KUBECONFIG)"
 npx vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
 if compgen -G "test/e2e/*.test.ts" > /dev/null; then
