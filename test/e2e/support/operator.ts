@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { kubeconfigPath, kubectl, repoRoot, waitFor } from "../../support/kube.js";
+import { startChartOperator } from "./chart-operator.js";
 
 export const OPERATOR_NAMESPACE = "trellis-system";
 const RUNTIME_PORT = Number(process.env.TRELLIS_E2E_RUNTIME_PORT ?? 18081);
@@ -34,6 +35,7 @@ export async function prepareCluster(): Promise<void> {
 
 export async function startOperator(name: string, env: Record<string, string> = {}): Promise<OperatorProcess> {
   await prepareCluster();
+  if (process.env.TRELLIS_E2E_OPERATOR === "chart") return startChartOperator(name, HTTP_PORT, RUNTIME_PORT, env);
   const dir = join(repoRoot, ".test-results", "e2e");
   mkdirSync(dir, { recursive: true });
   const logPath = join(dir, `operator-${name}.log`);
