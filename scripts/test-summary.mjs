@@ -1,5 +1,5 @@
 // Sums the suites' reports into the one closing line CI reads: "N passed, N failed".
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const dir = process.argv[2] ?? ".test-results";
@@ -7,7 +7,8 @@ let passed = 0;
 let failed = 0;
 const rows = [];
 for (const file of existsSync(dir) ? readdirSync(dir).sort() : []) {
-  if (file === "summary.txt") continue;
+  // Only the suites' reports count (operator logs and such live in subfolders).
+  if (!/\.(json|xml|jsonl)$/.test(file) || !statSync(join(dir, file)).isFile()) continue;
   const text = readFileSync(join(dir, file), "utf8");
   let p = 0;
   let f = 0;
