@@ -29,6 +29,9 @@ step "runtime image (buildah, loaded into the cluster's containerd)"
 bash scripts/images/build.sh
 
 step "CRDs and the Helm chart (release $RELEASE in namespace $OPERATOR_NS, watching $DEMO_NS)"
+# Blobs and request state on the node, so they outlive the operator pod (uid 10001 writes them).
+BLOB_DIR=/var/lib/trellis-demo/blobs
+mkdir -p "$BLOB_DIR" && chown 10001:10001 "$BLOB_DIR"
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl create namespace "$DEMO_NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 helm upgrade --install "$RELEASE" charts/trellis --namespace "$OPERATOR_NS" --create-namespace \
@@ -37,6 +40,7 @@ helm upgrade --install "$RELEASE" charts/trellis --namespace "$OPERATOR_NS" --cr
   --set image.repository=localhost/trellis-runtime --set image.tag=dev --set image.pullPolicy=Never \
   --set ports.http="$HTTP_PORT" --set ports.runtimeApi="$RUNTIME_PORT" \
   --set "operator.watchNamespaces={$DEMO_NS}" \
+  --set blobs.hostPath="$BLOB_DIR" \
   --wait --timeout 180s
 kubectl rollout status -n "$OPERATOR_NS" "deploy/$RELEASE" --timeout=120s
 

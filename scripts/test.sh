@@ -45,6 +45,9 @@ npx vitest run --project integration --reporter=default --reporter=json --output
 if compgen -G "test/e2e/*.test.ts" > /dev/null; then
   step "end to end (vitest, local cluster)"
   npx vitest run --project e2e --reporter=default --reporter=json --outputFile.json="$results/e2e.json" || status=1
+  step "end to end again, against the installed Helm chart"
+  TRELLIS_E2E_OPERATOR=chart npx vitest run --project e2e --reporter=default --reporter=json \
+    --outputFile.json="$results/e2e-chart.json" || status=1
 fi
 
 node scripts/test-summary.mjs "$results" || status=1
