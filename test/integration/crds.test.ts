@@ -1,15 +1,12 @@
 // The CRDs on a real apiserver: established, explained, and admission rejects bad manifests with
 // a message that names the field.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNamespace, deleteNamespace, kubectl, repoRoot, waitFor } from "../support/kube.js";
+import { applyCrds, createNamespace, deleteNamespace, kubectl, waitFor } from "../support/kube.js";
 
 let ns = "";
 
 beforeAll(async () => {
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", `${repoRoot}/crds/`]);
-  for (const crd of ["applications.trellis.dev", "functioncalls.trellis.dev"]) {
-    await kubectl(["wait", "--for=condition=Established", "--timeout=60s", `crd/${crd}`]);
-  }
+  await applyCrds();
   ns = await createNamespace("crds");
 });
 afterAll(async () => {

@@ -14,7 +14,7 @@ import {
   loadKubeConfig,
   waitFor,
 } from "./support/cluster.js";
-import { kubectl, repoRoot } from "../support/kube.js";
+import { applyCrds } from "../support/kube.js";
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -25,8 +25,7 @@ let client: KubeClient;
 let writer: KubeObjectWriter;
 
 beforeAll(async () => {
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", `${repoRoot}/crds/`]);
-  await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/applications.trellis.dev"]);
+  await applyCrds();
   client = await KubeClient.create(loadKc(kubeconfigPath()));
   writer = new KubeObjectWriter(client);
 });

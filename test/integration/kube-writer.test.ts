@@ -8,7 +8,7 @@ import { isAlreadyExists, isConflict, isInvalid, isNotFound } from "../../operat
 import type { KubeObject } from "../../operator/src/kube/types.js";
 import { KubeObjectWriter } from "../../operator/src/kube/writer.js";
 import { createTestNamespace, deleteTestNamespace, kubeconfigPath, loadKubeConfig } from "./support/cluster.js";
-import { kubectl, repoRoot } from "../support/kube.js";
+import { applyCrds } from "../support/kube.js";
 
 interface App extends KubeObject {
   spec: Record<string, unknown>;
@@ -20,8 +20,7 @@ let client: KubeClient;
 let writer: KubeObjectWriter;
 
 beforeAll(async () => {
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", `${repoRoot}/crds/`]);
-  await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/applications.trellis.dev"]);
+  await applyCrds();
   client = await KubeClient.create(loadKc(kubeconfigPath()), { maxSockets: 16 });
   writer = new KubeObjectWriter(client);
 });

@@ -90,3 +90,15 @@ export async function deleteNamespace(name: string): Promise<void> {
     .deleteNamespace({ name })
     .catch(() => undefined);
 }
+
+/** Applies crds/ (server-side, so repeated runs are no-ops) and waits until both are Established. */
+export async function applyCrds(): Promise<void> {
+  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "crds")]);
+  await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    "crd/applications.trellis.dev",
+    "crd/functioncalls.trellis.dev",
+  ]);
+}

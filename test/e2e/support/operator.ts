@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { kubeconfigPath, kubectl, repoRoot, waitFor } from "../../support/kube.js";
+import { applyCrds, kubeconfigPath, kubectl, repoRoot, waitFor } from "../../support/kube.js";
 import { startChartOperator } from "./chart-operator.js";
 
 export const OPERATOR_NAMESPACE = "trellis-system";
@@ -20,14 +20,7 @@ export interface OperatorProcess {
 }
 
 export async function prepareCluster(): Promise<void> {
-  await kubectl(["apply", "--server-side", "--force-conflicts", "-f", join(repoRoot, "crds")]);
-  await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd/functioncalls.trellis.dev",
-    "crd/applications.trellis.dev",
-  ]);
+  await applyCrds();
   await kubectl(["create", "namespace", OPERATOR_NAMESPACE]).catch((e: Error) => {
     if (!/AlreadyExists/.test(e.message)) throw e;
   });
