@@ -6,7 +6,12 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["operator/**/*.test.ts", "runtime-image/sidecar/**/*.test.ts", "test/unit/**/*.test.ts"],
+          include: [
+            "protocol/**/*.test.ts",
+            "operator/**/*.test.ts",
+            "runtime-image/sidecar/**/*.test.ts",
+            "test/unit/**/*.test.ts",
+          ],
           exclude: ["**/node_modules/**", "**/dist/**"],
           environment: "node",
         },

@@ -2,7 +2,7 @@
 // and the FunctionCalls of a request (read with the operator's own client).
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:net";
-import { API_VERSION, type FunctionCall } from "../operator/src/api/v1alpha1/index.js";
+import { API_VERSION, type FunctionCall, newRequest } from "../protocol/index.js";
 import type { KubeClient } from "../operator/src/kube/client.js";
 import { resourcePath } from "../operator/src/kube/resources.js";
 import type { KubeObject } from "../operator/src/kube/types.js";
@@ -90,14 +90,8 @@ const fcPath = (namespace: string, name?: string) =>
 /** Creates a request (root FunctionCall) with the given JSON args; returns its name. */
 export async function createRequest(client: KubeClient, namespace: string, app: string, fn: string, args: unknown[]) {
   const name = `b${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  await client.request("POST", fcPath(namespace), {
-    body: {
-      apiVersion: API_VERSION,
-      kind: "FunctionCall",
-      metadata: { name, namespace },
-      spec: { application: app, function: fn, args: args.map((value) => ({ value })) },
-    },
-  });
+  const root = newRequest({ namespace, application: app, function: fn, name, args: args.map((value) => ({ value })) });
+  await client.request("POST", fcPath(namespace), { body: root });
   return name;
 }
 

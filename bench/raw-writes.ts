@@ -3,9 +3,8 @@
 // status Running (pod, attempts, startTime, queuedTime) and Succeeded (output, completionTime),
 // the same patches dispatcher.ts and attempts.ts write. Same client code as the operator
 // (KubeClient + KubeObjectWriter), in a namespace no operator watches.
-import { API_VERSION, type FunctionCall } from "../operator/src/api/v1alpha1/index.js";
+import { API_VERSION, childName, type FunctionCall } from "../protocol/index.js";
 import { buildChild } from "../operator/src/engine/children.js";
-import { childName } from "../operator/src/engine/names.js";
 import type { KubeObject } from "../operator/src/kube/types.js";
 import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
 import { type Summary, summarize } from "./stats.js";

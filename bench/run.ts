@@ -27,6 +27,7 @@ import {
 import { printReport } from "./report.js";
 import { rawWrites, rawWritesConcurrent } from "./raw-writes.js";
 import { type CpuUse, cpuBetween, sampleCpu, summarize } from "./stats.js";
+import { API_VERSION } from "../protocol/index.js";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -137,7 +138,7 @@ try {
   // Warm containers: every function keeps its pods (minContainers) and the idle timeout is long.
   const deploy = (name: string, source: string, entrypoint: string, functions: object[]) =>
     writer.create({
-      apiVersion: "trellis.dev/v1alpha1",
+      apiVersion: API_VERSION,
       kind: "Application",
       metadata: { name, namespace: ns },
       spec: { entrypoint, source: { inline: source }, functions },

@@ -1,6 +1,6 @@
 // The plugin's view of the cluster: a client from KUBECONFIG (like kubectl), the current
 // namespace, and checks that turn "nothing works" into a sentence saying what is missing.
-import type { FunctionCall } from "../operator/src/api/v1alpha1/index.js";
+import type { FunctionCall } from "../protocol/index.js";
 import { KubeApiError } from "../operator/src/kube/errors.js";
 import { type KubeClient, type KubeObject, connect, loadKubeConfig } from "../operator/src/kube/index.js";
 

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { dnsStem } from "../operator/src/application/names.js";
+import { API_VERSION, dnsStem } from "../protocol/index.js";
 import { KubeApiError } from "../operator/src/kube/errors.js";
 import { CliError, type Ctx, appPath, kube, requireCrds } from "./cluster.js";
 
@@ -76,7 +76,7 @@ export async function deploy(
   }
   const name = opts.name ?? dnsStem(entrypoint!);
   const app = {
-    apiVersion: "trellis.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "Application",
     metadata: { name, namespace: ctx.namespace, labels: { "app.kubernetes.io/managed-by": "kubectl-trellis" } },
     spec: {

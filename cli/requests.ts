@@ -1,9 +1,7 @@
 // invoke and output: a request goes through the HTTP API when it answers, else straight to the
 // cluster as a root FunctionCall; its progress is followed with a watch on the request's calls.
-import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
-import type { ValueRef } from "../operator/src/api/v1alpha1/index.js";
-import { functionLabelValue } from "../operator/src/application/names.js";
+import { type ValueRef, newRequest } from "../protocol/index.js";
 import { KubeApiError } from "../operator/src/kube/errors.js";
 import { decodeOutput } from "../operator/src/http-api/views.js";
 import {
@@ -96,24 +94,14 @@ export async function invoke(
   if (!request) {
     if (input !== undefined && JSON.stringify(input).length > INLINE_LIMIT)
       throw new CliError(`--input: larger than ${INLINE_LIMIT} bytes; large inputs need the HTTP API (--api URL)`);
-    const name = `${app.slice(0, 40).replace(/[.-]+$/, "")}-${randomBytes(6).toString("hex")}`;
-    const fn = appObj.spec.entrypoint;
-    await kube(ctx, "POST", fcPath(ctx.namespace), {
-      body: {
-        apiVersion: "trellis.dev/v1alpha1",
-        kind: "FunctionCall",
-        metadata: {
-          name,
-          namespace: ctx.namespace,
-          labels: {
-            "trellis.dev/application": app,
-            "trellis.dev/request": name,
-            "trellis.dev/function": functionLabelValue(fn),
-          },
-        },
-        spec: { application: app, function: fn, ...(input === undefined ? {} : { args: [{ value: input }] }) },
-      },
+    const root = newRequest({
+      namespace: ctx.namespace,
+      application: app,
+      function: appObj.spec.entrypoint,
+      ...(input === undefined ? {} : { args: [{ value: input }] }),
     });
+    await kube(ctx, "POST", fcPath(ctx.namespace), { body: root });
+    const name = root.metadata.name!;
     request = name;
   }
   process.stderr.write(`request ${request} created (via ${via}) in namespace ${ctx.namespace}\n`);

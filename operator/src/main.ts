@@ -4,14 +4,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { FastifyPluginAsync } from "fastify";
-import type { FunctionCall } from "./api/v1alpha1/index.js";
-import {
-  ApplicationController,
-  MANAGED_SELECTOR,
-  applicationIndexers,
-  applicationSettings,
-  podFunction,
-} from "./application/index.js";
+import { API_VERSION, type FunctionCall, type Logger, MANAGED_SELECTOR, createLogger } from "../../protocol/index.js";
+import { ApplicationController, applicationIndexers, applicationSettings, podFunction } from "./application/index.js";
 import type { ApplicationObject, Pod } from "./application/index.js";
 import { type OperatorConfig, parseConfig } from "./config.js";
 import { FUNCTION_CALL_INDEXERS, createEngine } from "./engine/index.js";
@@ -25,10 +19,8 @@ import {
   KubeObjectWriter,
   type KubeObject,
   LeaderElector,
-  type Logger,
   connect,
   createInformer,
-  createLogger,
   isAlreadyExists,
   isNotFound,
   resourcePath,
@@ -136,7 +128,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
         try {
           return await client.request<FunctionCall & KubeObject>(
             "GET",
-            resourcePath({ apiVersion: "trellis.dev/v1alpha1", kind: "FunctionCall", namespace, name }),
+            resourcePath({ apiVersion: API_VERSION, kind: "FunctionCall", namespace, name }),
           );
         } catch (e) {
           if (isNotFound(e)) return undefined;
@@ -145,7 +137,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
       },
       deleteCall: (namespace, name) =>
         writer.delete(
-          { apiVersion: "trellis.dev/v1alpha1", kind: "FunctionCall", namespace, name },
+          { apiVersion: API_VERSION, kind: "FunctionCall", namespace, name },
           { propagation: "Background" },
         ),
       // The blob store exists once leading; the v1 routes are not served before that.
@@ -192,12 +184,12 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   const blobs = new FileBlobStore(cfg.blobDir);
 
   const calls = informerFor<FunctionCall & KubeObject>(client, cfg, log, {
-    apiVersion: "trellis.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "FunctionCall",
     indexers: FUNCTION_CALL_INDEXERS,
   });
   const applications = informerFor<ApplicationObject>(client, cfg, log, {
-    apiVersion: "trellis.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "Application",
   });
   const pods = informerFor<Pod>(client, cfg, log, {

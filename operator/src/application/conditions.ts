@@ -1,5 +1,5 @@
 // The one way conditions are written: lastTransitionTime moves only when the status changes.
-import type { Condition } from "../api/v1alpha1/index.js";
+import type { Condition } from "../../../protocol/index.js";
 
 export type ConditionStatus = Condition["status"];
 export interface ConditionInput {

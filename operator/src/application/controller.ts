@@ -1,8 +1,7 @@
 // The Application reconciler: reads the caches and the dispatcher, calls the pure
 // decideApplication, and applies its actions through the writer and the event recorder.
 import { isAlreadyExists, isConflict } from "../kube/errors.js";
-import { type Logger, silentLogger } from "../kube/log.js";
-import { API_VERSION } from "../api/v1alpha1/index.js";
+import { API_VERSION, LABEL, type Logger, silentLogger } from "../../../protocol/index.js";
 import type {
   Clock,
   EventRecorder,
@@ -15,7 +14,7 @@ import type {
 } from "../kube/types.js";
 import { splitKey } from "../kube/types.js";
 import { decideApplication, type Action } from "./decide-application.js";
-import { LABEL, randomPodSuffix } from "./names.js";
+import { randomPodSuffix } from "./names.js";
 import { buildFunctionPod, buildPodSecret } from "./pod-builder.js";
 import type { ApplicationSettings } from "./settings.js";
 import type { ApplicationObject, ConfigMap, DispatcherView, Pod } from "./types.js";

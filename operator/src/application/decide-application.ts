@@ -1,7 +1,6 @@
 // The pure decision of the Application reconciler: observed state in, actions out.
-import type { ApplicationStatus } from "../api/v1alpha1/index.js";
+import { type ApplicationStatus, LABEL } from "../../../protocol/index.js";
 import { findCondition } from "./conditions.js";
-import { LABEL } from "./names.js";
 import { buildSourceConfigMap, codeHash, podTemplateHash } from "./pod-builder.js";
 import { observePod, type ObservedPod } from "./pod-health.js";
 import { decideScale, type DeleteReason } from "./scale-decide.js";

@@ -3,16 +3,6 @@ export { ApplicationController, APPLICATION_INDEX, applicationIndexers } from ".
 export type { ApplicationControllerDeps, ApplicationControllerStats } from "./controller.js";
 export { applicationSettings, defaultApplicationSettings, effectiveFunctionSettings } from "./settings.js";
 export type { ApplicationSettings, EffectiveFunctionSettings } from "./settings.js";
-export {
-  MANAGED_SELECTOR,
-  LABEL,
-  ANNOTATION,
-  SIDECAR_ENV,
-  POD_PATHS,
-  POD_TOKEN_KEY,
-  CONTAINER,
-  functionLabelValue,
-} from "./names.js";
 /** The Python function a pod serves: use this, not the label (names like `_x` are encoded there). */
 export { podFunction } from "./pod-builder.js";
 export type { ApplicationObject, Backlog, DiscoveredFunction, DispatcherView, Pod, PodActivity } from "./types.js";

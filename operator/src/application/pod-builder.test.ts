@@ -7,7 +7,8 @@ import {
   podFunction,
   podTemplateHash,
 } from "./pod-builder.js";
-import { functionLabelValue, podNamePrefix, randomPodSuffix } from "./names.js";
+import { functionLabelValue } from "../../../protocol/index.js";
+import { podNamePrefix, randomPodSuffix } from "./names.js";
 import { defaultApplicationSettings, effectiveFunctionSettings } from "./settings.js";
 import type { ApplicationObject } from "./types.js";
 

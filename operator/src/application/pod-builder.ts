@@ -1,21 +1,19 @@
 // Pure builders of the objects the Application controller creates: function pods, the
 // content-addressed ConfigMap of inline source, and the per-pod token Secret.
 import type { V1Container, V1EnvVar, V1PodSpec, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
-import { API_VERSION } from "../api/v1alpha1/index.js";
 import {
   ANNOTATION,
+  API_VERSION,
   CONTAINER,
+  functionLabelValue,
   LABEL,
   MANAGED_BY,
   POD_PATHS,
   POD_TOKEN_KEY,
-  SIDECAR_ENV,
-  functionLabelValue,
-  podNamePrefix,
-  podSecretName,
   shortHash,
-  sourceConfigMapName,
-} from "./names.js";
+  SIDECAR_ENV,
+} from "../../../protocol/index.js";
+import { podNamePrefix, podSecretName, sourceConfigMapName } from "./names.js";
 import type { ApplicationSettings, EffectiveFunctionSettings } from "./settings.js";
 import type { ApplicationObject, ConfigMap, Pod, Secret } from "./types.js";
 

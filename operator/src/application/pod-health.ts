@@ -1,7 +1,8 @@
 // Pure reading of a function pod's status: is it ready, failed, terminating, stuck, and did its
 // worker fail to load the user's code.
 import type { V1ContainerStatus } from "@kubernetes/client-node";
-import { CONTAINER, LABEL, podSecretName } from "./names.js";
+import { CONTAINER, LABEL } from "../../../protocol/index.js";
+import { podSecretName } from "./names.js";
 import { WORKER_EXIT_CODE_LOAD_FAILED, podFunction } from "./pod-builder.js";
 import type { Pod } from "./types.js";
 

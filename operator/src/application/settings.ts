@@ -1,7 +1,7 @@
 // Operator-level settings of the Application controller, and the effective settings of one
 // function (spec.functions[name] > spec.defaults > decorator values > operator defaults).
 import { z } from "zod";
-import type { Application, FunctionSpec } from "../api/v1alpha1/index.js";
+import type { Application, FunctionSpec } from "../../../protocol/index.js";
 import type { DiscoveredFunction } from "./types.js";
 
 const quantity = z.string().regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, {

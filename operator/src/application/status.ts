@@ -1,5 +1,5 @@
 // Application status: conditions, per-function counts, the discovered function table. Pure.
-import type { ApplicationSpec, ApplicationStatus, Condition } from "../api/v1alpha1/index.js";
+import type { ApplicationSpec, ApplicationStatus, Condition } from "../../../protocol/index.js";
 import { setCondition, type ConditionInput } from "./conditions.js";
 import type { PodProblem } from "./pod-health.js";
 import type { DiscoveredFunction } from "./types.js";

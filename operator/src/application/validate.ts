@@ -1,6 +1,6 @@
 // Validation of an Application beyond what admission checked: the zod schema (the same source
 // as the CRD) plus the cross-field rules, each error naming the field and the rule.
-import { applicationSpec, type ApplicationSpec } from "../api/v1alpha1/index.js";
+import { applicationSpec, type ApplicationSpec } from "../../../protocol/index.js";
 import type { ApplicationObject } from "./types.js";
 
 export type Validated = { ok: true; spec: ApplicationSpec } | { ok: false; errors: string[] };

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { application, functionCall } from "../api/v1alpha1/index.js";
+import { application, functionCall } from "../../../protocol/index.js";
 import { buildCrd, schemaOf } from "./crd-from-zod.js";
 import { crdSources } from "./sources.js";
 import { renderCrds } from "./render.js";

@@ -1,6 +1,5 @@
-import { applicationSpec, applicationStatus } from "../api/v1alpha1/application.js";
-import { GROUP, VERSION } from "../api/v1alpha1/common.js";
-import { functionCallSpec, functionCallStatus } from "../api/v1alpha1/functioncall.js";
+import { applicationSpec, applicationStatus, functionCallSpec, functionCallStatus, GROUP, VERSION } from "../../../protocol/index.js";
+
 import type { CrdSource } from "./crd-from-zod.js";
 
 // Short names avoid Argo CD's app/apps and Argo Workflows' wf/cwf.

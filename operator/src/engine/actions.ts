@@ -1,5 +1,5 @@
 // What a decision asks for. Decisions are pure; the controller's apply step performs these.
-import type { ValueRef } from "../api/v1alpha1/index.js";
+import type { ValueRef } from "../../../protocol/index.js";
 import type { Call } from "./calls.js";
 import type { CallPolicy } from "./policy.js";
 

@@ -1,6 +1,6 @@
 // Pure decisions on the end of an attempt: a result, a failure (retry, re-run or fail), a tail
 // call, a timeout. Shared by the reconciler (timeouts, lost pods) and the runtime API (reports).
-import type { CallError, ValueRef } from "../api/v1alpha1/index.js";
+import type { CallError, ValueRef } from "../../../protocol/index.js";
 import type { Action } from "./actions.js";
 import { type Call, isoTime, nameOf } from "./calls.js";
 import { type CallPolicy, backoffMs } from "./policy.js";

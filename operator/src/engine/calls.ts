@@ -1,11 +1,11 @@
 // Small readers over FunctionCall objects shared by the graph, the decisions and the dispatcher.
 import {
-  TERMINAL_PHASES,
   type CallError,
   type FunctionCall,
   type Phase,
+  TERMINAL_PHASES,
   type ValueRef,
-} from "../api/v1alpha1/index.js";
+} from "../../../protocol/index.js";
 import type { KubeObject } from "../kube/types.js";
 
 export type Call = FunctionCall & KubeObject;

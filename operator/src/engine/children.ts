@@ -1,7 +1,6 @@
 // Building child FunctionCall objects: for map items and reduce steps (the engine) and for the
 // calls a running function makes (the runtime API). Pure.
-import { API_VERSION, LABELS, type FunctionCallSpec } from "../api/v1alpha1/index.js";
-import { functionLabelValue } from "../application/names.js";
+import { API_VERSION, type FunctionCallSpec, functionLabelValue, LABEL } from "../../../protocol/index.js";
 import { type Call, nameOf, namespaceOf, requestOf } from "./calls.js";
 
 export interface ChildRequest {
@@ -39,10 +38,10 @@ export function buildChild(parent: Call, root: Pick<Call, "metadata">, c: ChildR
       name: c.name,
       namespace: namespaceOf(parent),
       labels: {
-        [LABELS.application]: parent.spec.application,
-        [LABELS.request]: request,
-        [LABELS.function]: functionLabelValue(c.function),
-        [LABELS.parent]: nameOf(parent),
+        [LABEL.application]: parent.spec.application,
+        [LABEL.request]: request,
+        [LABEL.function]: functionLabelValue(c.function),
+        [LABEL.parent]: nameOf(parent),
       },
       ownerReferences: [
         {

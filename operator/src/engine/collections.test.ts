@@ -3,7 +3,7 @@ import type { Action } from "./actions.js";
 import { decideAttemptFailure } from "./attempts.js";
 import type { Call } from "./calls.js";
 import { decideCall } from "./decide-call.js";
-import { childName } from "./names.js";
+import { childName } from "../../../protocol/index.js";
 import { backoffMs, resolvePolicy } from "./policy.js";
 import { memoryView, mkCall, mkChild, type ViewOptions } from "./testing.js";
 

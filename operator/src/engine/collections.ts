@@ -1,12 +1,11 @@
 // Map and reduce calls never run in a pod: the engine expands them into children (map item i and
 // reduce step k are named childName(request, <collection call>, i|k)) and assembles the output.
-import type { CallError, ValueRef } from "../api/v1alpha1/index.js";
+import { type CallError, childName, type ValueRef } from "../../../protocol/index.js";
 import type { Action, CallView, OutputDoc } from "./actions.js";
 import { fail, succeed } from "./attempts.js";
 import { type Call, nameOf, phaseOf, requestOf } from "./calls.js";
 import { buildChild, type ChildRequest } from "./children.js";
 import { inputFailure } from "./inputs.js";
-import { childName } from "./names.js";
 
 type Items = { items: ValueRef[] } | { actions: Action[] };
 

@@ -1,7 +1,7 @@
 // Operator-level settings of the FunctionCall engine. main.ts parses them (zod) and passes them
 // down; every field has a default so tests name only what they exercise.
 import { z } from "zod";
-import { INLINE_VALUE_LIMIT_BYTES } from "../api/v1alpha1/index.js";
+import { INLINE_VALUE_LIMIT_BYTES } from "../../../protocol/index.js";
 
 export const engineConfig = z.object({
   /** Timeout of one attempt when neither the call, the Application nor the decorator sets one. */

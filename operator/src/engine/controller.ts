@@ -1,7 +1,7 @@
 // The FunctionCall reconciler: read the graph, decideCall, apply the actions. Writes to a call
 // happen under its key's lock, so reports from pods and reconciles never interleave on one call.
 import type { Clock, EventRecorder, ObjectKey, ReconcileResult, Reconciler, WorkQueue } from "../kube/types.js";
-import type { Logger } from "../kube/log.js";
+import type { Logger } from "../../../protocol/index.js";
 import { type BlobStore, requestPrefix } from "../runtime-api/blobstore.js";
 import type { Action, CallView, ItemsResult } from "./actions.js";
 import {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Action } from "./actions.js";
 import type { Call } from "./calls.js";
 import { decideCall } from "./decide-call.js";
-import { childName } from "./names.js";
+import { childName } from "../../../protocol/index.js";
 import { memoryView, mkCall, mkChild, type ViewOptions } from "./testing.js";
 
 const NOW = Date.parse("2026-01-01T00:00:00Z");

@@ -4,7 +4,7 @@
 // inputs are resolved to outputs. Pods (liveness, heartbeats, running calls) are in PodRegistry.
 import type { Backlog, DispatcherView, PodActivity } from "../application/types.js";
 import type { Clock } from "../kube/types.js";
-import type { Assignment } from "../runtime-api/messages.js";
+import type { Assignment } from "../../../protocol/index.js";
 import {
   type Call,
   callKey,

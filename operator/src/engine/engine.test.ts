@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Assignment } from "../runtime-api/messages.js";
-import { childName } from "./names.js";
+import { type Assignment, childName } from "../../../protocol/index.js";
 import { type Harness, harness } from "./test-harness.js";
 
 let h: Harness;

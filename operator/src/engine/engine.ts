@@ -2,9 +2,8 @@
 // main.ts builds the deps (informers, writer, queue, blob store, key) and runs the queue with
 // `engine.reconciler`; it listens with `engine.runtimeApi`.
 import type { FastifyInstance } from "fastify";
-import type { FunctionCall } from "../api/v1alpha1/index.js";
+import type { FunctionCall, Logger } from "../../../protocol/index.js";
 import type { DispatcherView } from "../application/types.js";
-import type { Logger } from "../kube/log.js";
 import type {
   Cache,
   Clock,

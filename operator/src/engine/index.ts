@@ -16,7 +16,6 @@ export {
 } from "./engine.js";
 export { type EngineConfig, defaultEngineConfig, engineConfig } from "./config.js";
 export { FUNCTION_CALL_INDEXERS } from "./graph.js";
-export { childName } from "./names.js";
 export { podIdentityFromCache } from "./pod-identity.js";
 export { decideCall } from "./decide-call.js";
 export type { Action, CallView } from "./actions.js";

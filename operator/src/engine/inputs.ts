@@ -1,5 +1,5 @@
 // Readiness of a call's `{call}` inputs (semantics rule 1).
-import type { CallError } from "../api/v1alpha1/index.js";
+import type { CallError } from "../../../protocol/index.js";
 import { type Call, argumentInputs, phaseOf } from "./calls.js";
 
 export type Readiness = { ready: true } | { ready: false; failed?: { name: string; call: Call } };

@@ -1,6 +1,6 @@
 // Which application and function a pod serves, from the labels the Application controller puts
 // on function pods (the exact Python name is in an annotation: label values cannot start with _).
-import { ANNOTATION, LABEL } from "../application/names.js";
+import { ANNOTATION, LABEL } from "../../../protocol/index.js";
 import type { Cache, KubeObject } from "../kube/types.js";
 
 export function podIdentityFromCache(

@@ -1,7 +1,7 @@
 // What the dispatcher knows of each function pod: identity, liveness (heartbeat watchdog), the
 // calls it runs, cancellations to hand it, its parked lease.
 import type { DiscoveredFunction } from "../application/types.js";
-import type { Assignment } from "../runtime-api/messages.js";
+import type { Assignment } from "../../../protocol/index.js";
 
 export interface PodIdentity {
   namespace: string;

@@ -1,7 +1,7 @@
 // The effective retry policy and timeout of a call. Precedence: the call's spec override >
 // Application spec.functions[name] > spec.defaults > the decorator (what the runtime discovered)
 // > operator defaults.
-import type { Application, FunctionCall, RetryPolicy } from "../api/v1alpha1/index.js";
+import type { Application, FunctionCall, RetryPolicy } from "../../../protocol/index.js";
 
 export interface DiscoveredSettings {
   timeoutSeconds?: number;

@@ -2,7 +2,7 @@
 // on in-memory fakes with simulated sidecars. Not timed: it proves the work is linear enough to
 // finish, and prints the rate the engine reaches without an API server.
 import { afterEach, expect, it } from "vitest";
-import { childName } from "./names.js";
+import { childName } from "../../../protocol/index.js";
 import { type Harness, harness } from "./test-harness.js";
 
 let h: Harness;

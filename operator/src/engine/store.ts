@@ -1,7 +1,7 @@
 // All FunctionCall writes of the engine. Writes to one call are serialised in-process (one
 // lock per key), every response updates the graph at once (the older watch event is then
 // ignored), and the operator, the only status writer, never re-reads what a write returned.
-import { API_VERSION } from "../api/v1alpha1/index.js";
+import { API_VERSION } from "../../../protocol/index.js";
 import type { ObjectWriter } from "../kube/types.js";
 import { type Call, nameOf, namespaceOf } from "./calls.js";
 import type { CallGraph } from "./graph.js";

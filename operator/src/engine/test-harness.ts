@@ -2,12 +2,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Application, FunctionCallSpec } from "../api/v1alpha1/index.js";
+import { API_VERSION, type Application, type FunctionCallSpec, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
 import { KeyedWorkQueue } from "../kube/workqueue.js";
 import type { Cache } from "../kube/types.js";
 import { FileBlobStore } from "../runtime-api/blobstore.js";
 import { podToken } from "../runtime-api/credentials.js";
-import { RUNTIME_API_PREFIX } from "../runtime-api/messages.js";
 import type { Call } from "./calls.js";
 import type { EngineConfig } from "./config.js";
 import { type Engine, type EngineDeps, createEngine } from "./engine.js";
@@ -54,7 +53,7 @@ export async function harness(
   const blobDir = mkdtempSync(join(tmpdir(), "trellis-engine-"));
   const appMap = new Map<string, ApplicationObject>();
   appMap.set("ns/app", {
-    apiVersion: "trellis.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "Application",
     metadata: { name: "app", namespace: "ns" },
     spec: { entrypoint: "f", image: "img", ...app },
@@ -91,7 +90,7 @@ export async function harness(
     pods,
     async createRoot(name, spec = {}) {
       return api.create<Call>({
-        apiVersion: "trellis.dev/v1alpha1",
+        apiVersion: API_VERSION,
         kind: "FunctionCall",
         metadata: { name, namespace: "ns", labels: {} },
         spec: { application: "app", function: "f", ...spec },

@@ -1,5 +1,10 @@
 // Builders for unit tests of the engine: calls and an in-memory CallView.
-import type { Application, FunctionCallSpec, FunctionCallStatus } from "../api/v1alpha1/index.js";
+import {
+  API_VERSION,
+  type Application,
+  type FunctionCallSpec,
+  type FunctionCallStatus,
+} from "../../../protocol/index.js";
 import type { CallView, ItemsResult, PodState } from "./actions.js";
 import { type Call, nameOf } from "./calls.js";
 import { resolvePolicy } from "./policy.js";
@@ -15,7 +20,7 @@ export function mkCall(
   meta: Partial<Call["metadata"]> = {},
 ): Call {
   const c: Call = {
-    apiVersion: "trellis.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "FunctionCall",
     metadata: { name, namespace: NS, uid: `uid-${name}`, resourceVersion: String(rv++), ...meta },
     spec: { application: "app", function: "f", ...spec },

@@ -1,5 +1,5 @@
 // The CallView a decision reads, built from the graph, the Application cache and the dispatcher.
-import type { Application } from "../api/v1alpha1/index.js";
+import type { Application } from "../../../protocol/index.js";
 import type { Cache, KubeObject } from "../kube/types.js";
 import type { CallView, ItemsResult } from "./actions.js";
 import { type Call, callKey } from "./calls.js";

@@ -1,7 +1,7 @@
 // A request's inputs from the HTTP body: JSON is the first positional argument; multipart carries
 // several (a part "args": JSON list, a part "kwargs": JSON object, any other part: a keyword
 // argument, JSON if it parses, else the text). Pickle is never accepted here.
-import { INLINE_VALUE_LIMIT_BYTES, MAX_ARGS } from "../api/v1alpha1/index.js";
+import { INLINE_VALUE_LIMIT_BYTES, MAX_ARGS } from "../../../protocol/index.js";
 import { findPickle } from "./views.js";
 
 export class InputError extends Error {

@@ -1,6 +1,6 @@
 // Shapes of the v1 routes (Tensorlake's names), as zod: validation and the OpenAPI document.
 import { z } from "zod";
-import { objectName } from "../api/v1alpha1/index.js";
+import { objectName } from "../../../protocol/index.js";
 
 export const nsParams = z.object({
   namespace: objectName.meta({ description: "Kubernetes namespace." }),

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { KubeApiError } from "../kube/errors.js";
-import { silentLogger } from "../kube/index.js";
+import { silentLogger } from "../../../protocol/index.js";
 import { KubernetesAuthorizer, allowAll, buildHttpApi } from "./index.js";
 import type { ApplicationObj, Authorizer, CallObject, HttpApiDeps } from "./types.js";
 import { CallWatch } from "./watch.js";

@@ -1,6 +1,6 @@
 // The narrow dependencies of the HTTP invoke API, so that it is testable with in-memory fakes.
-import type { Application, FunctionCall } from "../api/v1alpha1/index.js";
-import type { Cache, KubeObject, Logger } from "../kube/index.js";
+import type { Application, FunctionCall, Logger } from "../../../protocol/index.js";
+import type { Cache, KubeObject } from "../kube/index.js";
 
 export type CallObject = FunctionCall & KubeObject;
 export type ApplicationObj = Application & KubeObject;

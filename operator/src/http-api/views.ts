@@ -1,6 +1,5 @@
 // Pure mappings between FunctionCall objects and the v1 API's shapes (Tensorlake's field names).
-import { createHash, randomBytes } from "node:crypto";
-import type { ValueRef } from "../api/v1alpha1/index.js";
+import type { ValueRef } from "../../../protocol/index.js";
 import type { ApplicationObj, CallObject } from "./types.js";
 
 export type Outcome = null | "success" | { failure: string };
@@ -76,13 +75,6 @@ export function applicationView(a: ApplicationObj): ApplicationView {
 }
 
 /** A request name: "<app stem>-<12 chars>", derived from the Idempotency-Key when there is one. */
-export function requestName(namespace: string, app: string, idempotencyKey?: string): string {
-  const stem = app.slice(0, 40).replace(/[.-]+$/, "");
-  const suffix = idempotencyKey
-    ? "i" + createHash("sha256").update(`${namespace}/${app}/${idempotencyKey}`).digest("hex").slice(0, 11)
-    : randomBytes(8).toString("hex").slice(0, 12);
-  return `${stem}-${suffix}`;
-}
 
 /** Where a pickle hides in a client's JSON body, or undefined: pickle is never accepted over HTTP. */
 export function findPickle(v: unknown, path = "body"): string | undefined {

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError, errorFromResponse } from "./errors.js";
-import { type Logger, silentLogger } from "./log.js";
+import { type Logger, silentLogger } from "../../../protocol/index.js";
 
 export const FIELD_MANAGER = "trellis-operator";
 

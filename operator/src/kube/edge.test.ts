@@ -11,7 +11,7 @@ import {
   isNotFound,
   isTransient,
 } from "./errors.js";
-import { createLogger, parseLogLevel } from "./log.js";
+import { createLogger, parseLogLevel } from "../../../protocol/index.js";
 import { registerResource, resourcePath } from "./resources.js";
 
 describe("resourcePath", () => {

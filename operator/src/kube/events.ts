@@ -6,7 +6,7 @@
 //   arrive while the first is still queued are folded into it before any write.
 import * as os from "node:os";
 import { isNotFound } from "./errors.js";
-import { type Logger, silentLogger } from "./log.js";
+import { type Logger, silentLogger } from "../../../protocol/index.js";
 import type { EventRecorder, KubeObject } from "./types.js";
 import type { KubeObjectWriter } from "./writer.js";
 

@@ -39,4 +39,3 @@ export type { Indexers } from "./store.js";
 export { KeyedWorkQueue, WORKQUEUE_DEFAULTS, type WorkQueueHooks, type WorkQueueStats } from "./workqueue.js";
 export { LeaderElector, LEADER_DEFAULTS, type LeaderElectorOptions } from "./leader.js";
 export { KubeEventRecorder, EVENT_DEFAULTS, type EventRecorderStats } from "./events.js";
-export { createLogger, parseLogLevel, silentLogger, type Logger, type LogLevel } from "./log.js";

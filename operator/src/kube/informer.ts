@@ -8,7 +8,7 @@
 import type { KubeClient } from "./client.js";
 import { isGone } from "./errors.js";
 import { kubeListWatch, type KubeListWatchOptions, type ListWatch, type RawWatchEvent } from "./listwatch.js";
-import { type Logger, silentLogger } from "./log.js";
+import { type Logger, silentLogger } from "../../../protocol/index.js";
 import { Store, compareResourceVersions, type Indexers, type StoreChange } from "./store.js";
 import type { Informer, KubeObject, ObjectKey, WatchEventType } from "./types.js";
 

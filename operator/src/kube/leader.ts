@@ -10,7 +10,7 @@
 //   holder stops leading at once;
 // - release() clears the holder so that a standby takes over on its next retry.
 import { isAlreadyExists, isConflict, isNotFound } from "./errors.js";
-import { type Logger, silentLogger } from "./log.js";
+import { type Logger, silentLogger } from "../../../protocol/index.js";
 import type { KubeObject } from "./types.js";
 import type { KubeObjectWriter } from "./writer.js";
 

@@ -7,7 +7,7 @@
 // - shutdown() stops taking work and waits for running reconciles.
 // Dispatch is a microtask away from add(): no polling, no timer hop when a worker is free.
 import type { ObjectKey, Reconciler, WorkQueue } from "./types.js";
-import { type Logger, silentLogger } from "./log.js";
+import { type Logger, silentLogger } from "../../../protocol/index.js";
 
 /** Defaults, documented here once. */
 export const WORKQUEUE_DEFAULTS = {

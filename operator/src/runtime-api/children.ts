@@ -1,16 +1,14 @@
 // POST /calls/:name/children: a running call makes child calls (a whole map in one request).
 // Idempotent by name: a re-run parent re-attaches to children that exist, and gets the outcome
 // of those that finished.
-import type { ValueRef } from "../api/v1alpha1/index.js";
+import { type ChildCall, childName, type ValueRef } from "../../../protocol/index.js";
 import { type Call, type Outcome, outcomeOf, requestOf } from "../engine/calls.js";
 import { buildChild, sameChild } from "../engine/children.js";
 import type { EngineCore } from "../engine/engine.js";
-import { childName } from "../engine/names.js";
 import type { PodIdentity } from "../engine/pods.js";
 import { mapLimit } from "../engine/store.js";
 import { jsonBytes } from "../engine/values.js";
 import { ApiError } from "./errors.js";
-import type { ChildCall } from "./messages.js";
 import { currentAttempt } from "./reports.js";
 
 const CREATE_CONCURRENCY = 64;

@@ -3,7 +3,7 @@
 // the token in the pod's Secret with `podToken`.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { ApiError } from "./errors.js";
-import { POD_HEADER } from "./messages.js";
+import { POD_HEADER } from "../../../protocol/index.js";
 
 export function podToken(operatorKey: string | Uint8Array, namespace: string, pod: string): string {
   return createHmac("sha256", operatorKey).update(`${namespace}/${pod}`, "utf8").digest("hex");

@@ -1,30 +1,9 @@
 // The runtime API's error catalog: a stable code, the HTTP status, and a message naming the field
 // and the rule. Bodies are `errorBody` ({code, message}) from messages.ts.
 import type { z } from "zod";
+import { ERROR_STATUS, type ErrorCode } from "../../../protocol/index.js";
 
-export const ERROR_STATUS = {
-  invalid_body: 400,
-  unauthenticated: 401,
-  bad_credentials: 401,
-  pod_unknown: 403,
-  not_assigned: 403,
-  not_in_request: 403,
-  forbidden_blob: 403,
-  call_not_found: 404,
-  blob_not_found: 404,
-  route_not_found: 404,
-  stale_attempt: 409,
-  name_conflict: 409,
-  child_name_mismatch: 400,
-  unknown_input: 400,
-  unknown_tail_call: 400,
-  unknown_function: 400,
-  value_too_large: 413,
-  call_too_large: 413,
-  blob_too_large: 413,
-  internal: 500,
-} as const;
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export { ERROR_STATUS, type ErrorCode };
 
 export class ApiError extends Error {
   readonly status: number;

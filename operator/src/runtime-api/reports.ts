@@ -1,6 +1,6 @@
 // What a pod reports about a call it runs: result, failure, tail call. Each is checked against
 // the current attempt and applied under the call's lock through the same actions as decisions.
-import type { ValueRef } from "../api/v1alpha1/index.js";
+import type { ValueRef } from "../../../protocol/index.js";
 import { type AttemptError, type FailureKind, decideAttemptFailure, delegate, succeed } from "../engine/attempts.js";
 import { type Call, callKey, isTerminal, phaseOf, requestOf } from "../engine/calls.js";
 import type { EngineCore } from "../engine/engine.js";

@@ -1,10 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { childName } from "../engine/names.js";
+import { childName, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
 import { type Harness, KEY, harness } from "../engine/test-harness.js";
 import { podToken } from "./credentials.js";
-import { RUNTIME_API_PREFIX } from "./messages.js";
 
 let h: Harness;
 afterEach(async () => h?.close());

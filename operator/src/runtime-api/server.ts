@@ -8,7 +8,7 @@ import type { EngineCore } from "../engine/engine.js";
 import type { PodIdentity } from "../engine/pods.js";
 import { authenticate } from "./credentials.js";
 import { ApiError, fromZod } from "./errors.js";
-import { RUNTIME_API_PREFIX, type codeLoadFailureRequest } from "./messages.js";
+import { type codeLoadFailureRequest, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
 import { callRoutes } from "./routes/calls.js";
 import { dataRoutes } from "./routes/data.js";
 import { podRoutes } from "./routes/pods.js";

@@ -1,6 +1,7 @@
 // Helpers of the end-to-end suite: deploy Applications and invoke them with kubectl, as a user would.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { API_VERSION, newRequest } from "../../../protocol/index.js";
 import { kubectl, repoRoot, waitFor } from "../../support/kube.js";
 
 export interface CallStatus {
@@ -46,7 +47,7 @@ export async function deployApp(
   extra: Record<string, unknown> = {},
 ): Promise<void> {
   const app = {
-    apiVersion: "trellis.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "Application",
     metadata: { name, namespace },
     spec: { entrypoint, source: { inline: source }, ...extra },
@@ -58,12 +59,7 @@ let seq = 0;
 /** Creates a request (a root FunctionCall) with kubectl; returns its name. */
 export async function invoke(namespace: string, application: string, fn: string, args: unknown[]): Promise<string> {
   const name = `r${Date.now().toString(36)}${(seq++).toString(36)}`;
-  const call = {
-    apiVersion: "trellis.dev/v1alpha1",
-    kind: "FunctionCall",
-    metadata: { name, namespace },
-    spec: { application, function: fn, args: args.map((value) => ({ value })) },
-  };
+  const call = newRequest({ namespace, application, function: fn, name, args: args.map((value) => ({ value })) });
   await kubectl(["create", "-f", "-"], JSON.stringify(call));
   return name;
 }

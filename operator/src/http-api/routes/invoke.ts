@@ -4,15 +4,13 @@
 // Accept: text/event-stream → the request's progress and outcome as server-sent events.
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { LABELS } from "../../api/v1alpha1/index.js";
-import { functionLabelValue } from "../../application/names.js";
+import { type ValueRef, newRequest, requestName } from "../../../../protocol/index.js";
 import { isAlreadyExists, isInvalid } from "../../kube/index.js";
 import { newBlobRef } from "../../runtime-api/blobstore.js";
 import { parseInputs, storeValue } from "../inputs.js";
 import { appParams, errorBody, invokeHeaders, invokeResponse } from "../schemas.js";
 import { streamRequest } from "../sse.js";
 import type { CallObject, HttpApiDeps } from "../types.js";
-import { requestName } from "../views.js";
 
 /** Request headers worth giving to the functions (request context); never credentials. */
 const FORWARDED = (h: string) => !["authorization", "cookie", "proxy-authorization", "content-length"].includes(h);
@@ -61,28 +59,16 @@ export function invokeRoutes(deps: HttpApiDeps) {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(req.headers))
           if (typeof v === "string" && FORWARDED(k) && Object.keys(headers).length < 64) headers[k] = v.slice(0, 8192);
-        const fn = appObj.spec.entrypoint;
-        const call: CallObject = {
-          apiVersion: "trellis.dev/v1alpha1",
-          kind: "FunctionCall",
-          metadata: {
-            name,
-            namespace,
-            labels: {
-              [LABELS.application]: application,
-              [LABELS.request]: name,
-              [LABELS.function]: functionLabelValue(fn),
-            },
-            ...(idem ? { annotations: { "trellis.dev/idempotency-key": idem.slice(0, 256) } } : {}),
-          },
-          spec: {
-            application,
-            function: fn,
-            ...(args.length ? { args: args as CallObject["spec"]["args"] } : {}),
-            ...(Object.keys(kwargs).length ? { kwargs: kwargs as CallObject["spec"]["kwargs"] } : {}),
-            headers,
-          },
-        };
+        const call = newRequest({
+          namespace,
+          application,
+          function: appObj.spec.entrypoint,
+          name,
+          args: args as ValueRef[],
+          kwargs: kwargs as Record<string, ValueRef>,
+          headers,
+          ...(idem ? { idempotencyKey: idem } : {}),
+        }) as CallObject;
         let created: CallObject | undefined;
         let existed = false;
         try {

@@ -6,6 +6,7 @@ import { KubeClient, loadKubeConfig } from "../client.js";
 import { createInformer } from "../informer.js";
 import type { KubeObject } from "../types.js";
 import { KubeObjectWriter } from "../writer.js";
+import { API_VERSION } from "../../../../protocol/index.js";
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,7 +21,7 @@ const ns = `kube-bench-${randomBytes(3).toString("hex")}`;
 await writer.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
 
 const inf = createInformer<KubeObject>(client, {
-  apiVersion: "trellis.dev/v1alpha1",
+  apiVersion: API_VERSION,
   kind: "FunctionCall",
   namespace: ns,
 });
@@ -42,14 +43,14 @@ await Promise.all(
     while (next < names.length) {
       const name = names[next++]!;
       await writer.create({
-        apiVersion: "trellis.dev/v1alpha1",
+        apiVersion: API_VERSION,
         kind: "FunctionCall",
         metadata: { namespace: ns, name },
         spec: { application: "bench", function: "f", args: [{ value: 1 }] },
       } as KubeObject);
       createdAt.set(name, performance.now());
       await writer.patchStatus(
-        { apiVersion: "trellis.dev/v1alpha1", kind: "FunctionCall", namespace: ns, name },
+        { apiVersion: API_VERSION, kind: "FunctionCall", namespace: ns, name },
         { phase: "Running" },
       );
       patchedAt.set(name, performance.now());

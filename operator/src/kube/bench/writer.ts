@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { KubeClient, loadKubeConfig, shareAgent } from "../client.js";
 import type { KubeObject } from "../types.js";
 import { KubeObjectWriter } from "../writer.js";
+import { API_VERSION } from "../../../../protocol/index.js";
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,7 +24,7 @@ await writer.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns 
 
 const call = (name: string): KubeObject =>
   ({
-    apiVersion: "trellis.dev/v1alpha1",
+    apiVersion: API_VERSION,
     kind: "FunctionCall",
     metadata: {
       namespace: ns,
@@ -71,7 +72,7 @@ for (const c of LEVELS) {
     const o = await writer.create(call(name));
     rvs.set(name, o.metadata.resourceVersion!);
   });
-  const ref = (name: string) => ({ apiVersion: "trellis.dev/v1alpha1", kind: "FunctionCall", namespace: ns, name });
+  const ref = (name: string) => ({ apiVersion: API_VERSION, kind: "FunctionCall", namespace: ns, name });
   const running = await pool(names, c, async (name) => {
     const o = await writer.patchStatus(
       { ...ref(name), resourceVersion: rvs.get(name) },

@@ -1,10 +1,16 @@
 // Reports on a call the pod runs: result, failure, tail, progress; and the calls it makes.
 import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
-import { objectName } from "../../api/v1alpha1/index.js";
+import {
+  childrenRequest,
+  failureRequest,
+  objectName,
+  progressRequest,
+  resultRequest,
+  tailRequest,
+} from "../../../../protocol/index.js";
 import { callKey } from "../../engine/calls.js";
 import { createChildren } from "../children.js";
-import { childrenRequest, failureRequest, progressRequest, resultRequest, tailRequest } from "../messages.js";
 import { currentAttempt, reportFailure, reportResult, reportTail } from "../reports.js";
 import { type RuntimeApiDeps, parse, podOf } from "../server.js";
 

@@ -3,14 +3,13 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { objectName } from "../../api/v1alpha1/index.js";
+import { objectName, STATE_KEY, stateValue } from "../../../../protocol/index.js";
 import { requestOf } from "../../engine/calls.js";
 import type { EngineCore } from "../../engine/engine.js";
 import type { PodIdentity } from "../../engine/pods.js";
 import { jsonBytes } from "../../engine/values.js";
 import { BlobTooLargeError, checkRef, newBlobRef } from "../blobstore.js";
 import { ApiError, errors } from "../errors.js";
-import { STATE_KEY, stateValue } from "../messages.js";
 import { currentAttempt } from "../reports.js";
 import { type RuntimeApiDeps, parse, podOf } from "../server.js";
 

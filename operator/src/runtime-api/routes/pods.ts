@@ -1,7 +1,7 @@
 // register, lease, heartbeat: a pod's life with the dispatcher.
 import type { FastifyPluginAsync } from "fastify";
 import { ApiError } from "../errors.js";
-import { codeLoadFailureRequest, heartbeatRequest, leaseRequest, registerRequest } from "../messages.js";
+import { codeLoadFailureRequest, heartbeatRequest, leaseRequest, registerRequest } from "../../../../protocol/index.js";
 import { type RuntimeApiDeps, parse, podOf } from "../server.js";
 
 export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (app, { deps }) => {

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { requestOf } from "../../engine/calls.js";
 import { ApiError, errors } from "../errors.js";
-import { waitRequest } from "../messages.js";
+import { waitRequest } from "../../../../protocol/index.js";
 import { type RuntimeApiDeps, parse, podOf } from "../server.js";
 import { podRunsRequest } from "./data.js";
 

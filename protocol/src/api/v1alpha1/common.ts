@@ -2,7 +2,7 @@ import { z } from "zod";
 
 export const GROUP = "trellis.dev";
 export const VERSION = "v1alpha1";
-export const API_VERSION = `${GROUP}/${VERSION}`;
+export const API_VERSION = `${GROUP}/${VERSION}` as const;
 
 /** Kubernetes object names (RFC 1123 subdomain). */
 export const objectName = z

@@ -1,5 +1,14 @@
 import { z } from "zod";
-import { condition, envVar, objectMeta, objectName, pythonIdentifier, resources, retryPolicy } from "./common.js";
+import {
+  API_VERSION,
+  condition,
+  envVar,
+  objectMeta,
+  objectName,
+  pythonIdentifier,
+  resources,
+  retryPolicy,
+} from "./common.js";
 
 export const functionSpec = z
   .object({
@@ -155,7 +164,7 @@ export const applicationStatus = z
 export type ApplicationStatus = z.infer<typeof applicationStatus>;
 
 export const application = z.object({
-  apiVersion: z.literal("trellis.dev/v1alpha1"),
+  apiVersion: z.literal(API_VERSION),
   kind: z.literal("Application"),
   metadata: objectMeta,
   spec: applicationSpec,

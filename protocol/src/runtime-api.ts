@@ -1,7 +1,7 @@
-// The operator ↔ sidecar wire protocol (HTTP + JSON), shared by both sides. Every body is
-// validated with these schemas on arrival. Bump RUNTIME_API_VERSION on breaking change.
+// The operator <-> sidecar wire protocol (HTTP + JSON). Every body is validated with these
+// schemas on arrival. Bump RUNTIME_API_VERSION on breaking change.
 import { z } from "zod";
-import { objectName, pythonIdentifier, valueRef } from "../api/v1alpha1/common.js";
+import { objectName, pythonIdentifier, valueRef } from "./api/v1alpha1/common.js";
 
 export const RUNTIME_API_VERSION = "v1";
 export const RUNTIME_API_PREFIX = `/runtime/${RUNTIME_API_VERSION}`;
@@ -197,6 +197,31 @@ export const codeLoadFailureRequest = z.object({
   }),
   sidecarVersion: z.string().max(64),
 });
+
+/** The error codes of the runtime API and their HTTP statuses. */
+export const ERROR_STATUS = {
+  invalid_body: 400,
+  unauthenticated: 401,
+  bad_credentials: 401,
+  pod_unknown: 403,
+  not_assigned: 403,
+  not_in_request: 403,
+  forbidden_blob: 403,
+  call_not_found: 404,
+  blob_not_found: 404,
+  route_not_found: 404,
+  stale_attempt: 409,
+  name_conflict: 409,
+  child_name_mismatch: 400,
+  unknown_input: 400,
+  unknown_tail_call: 400,
+  unknown_function: 400,
+  value_too_large: 413,
+  call_too_large: 413,
+  blob_too_large: 413,
+  internal: 500,
+} as const;
+export type ErrorCode = keyof typeof ERROR_STATUS;
 
 /** Error body of every 4xx/5xx: a stable code and a message naming the field and the rule. */
 export const errorBody = z.object({ code: z.string(), message: z.string() });

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { condition, objectMeta, objectName, pythonIdentifier, retryPolicy, valueRef } from "./common.js";
+import { CALL_FAILURE_REASONS } from "../../failures.js";
+import { API_VERSION, condition, objectMeta, objectName, pythonIdentifier, retryPolicy, valueRef } from "./common.js";
 
 /** Most positional arguments and map/reduce items one FunctionCall may carry inline. */
 export const MAX_ARGS = 64;
@@ -106,18 +107,7 @@ export const callError = z
     type: z.string().max(1024).meta({ description: "Exception type, e.g. ValueError or FunctionError." }),
     message: z.string().max(32768).meta({ description: "Exception message, kept exactly." }),
     traceback: z.string().max(65536).optional().meta({ description: "Python traceback of the failure." }),
-    reason: z
-      .enum([
-        "function_error",
-        "function_timeout",
-        "request_error",
-        "input_failed",
-        "infrastructure",
-        "cancelled",
-        "invalid_call",
-      ])
-      .optional()
-      .meta({ description: "Why the call failed." }),
+    reason: z.enum(CALL_FAILURE_REASONS).optional().meta({ description: "Why the call failed." }),
     cause: objectName.optional().meta({ description: "The FunctionCall whose failure caused this one." }),
   })
   .meta({ description: "Why the call failed." });
@@ -168,17 +158,10 @@ export const functionCallStatus = z
 export type FunctionCallStatus = z.infer<typeof functionCallStatus>;
 
 export const functionCall = z.object({
-  apiVersion: z.literal("trellis.dev/v1alpha1"),
+  apiVersion: z.literal(API_VERSION),
   kind: z.literal("FunctionCall"),
   metadata: objectMeta,
   spec: functionCallSpec,
   status: functionCallStatus.optional(),
 });
 export type FunctionCall = z.infer<typeof functionCall>;
-
-export const LABELS = {
-  application: "trellis.dev/application",
-  request: "trellis.dev/request",
-  function: "trellis.dev/function",
-  parent: "trellis.dev/parent",
-} as const;

@@ -1,0 +1,53 @@
+// Labels, annotations and names derived from user names: read by the operator, the CLI, the HTTP
+// API and tests alike. Label values must stay valid (63 characters, alphanumeric edges).
+import { createHash } from "node:crypto";
+
+export const LABEL = {
+  /** On FunctionCalls, pods and everything else of an application. */
+  application: "trellis.dev/application",
+  function: "trellis.dev/function",
+  /** On FunctionCalls: the request (root call) they belong to. */
+  request: "trellis.dev/request",
+  /** On FunctionCalls: the call that made them. */
+  parent: "trellis.dev/parent",
+  podTemplateHash: "trellis.dev/pod-template-hash",
+  codeHash: "trellis.dev/code-hash",
+  sourceHash: "trellis.dev/source-hash",
+  managedBy: "app.kubernetes.io/managed-by",
+  partOf: "app.kubernetes.io/part-of",
+  component: "app.kubernetes.io/component",
+} as const;
+export const MANAGED_BY = "trellis";
+/** Label selector of everything this operator creates (the Pod and ConfigMap informers use it). */
+export const MANAGED_SELECTOR = `${LABEL.managedBy}=${MANAGED_BY}`;
+
+export const ANNOTATION = {
+  /** The Python function name exactly (a label value cannot start with `_`). */
+  functionName: "trellis.dev/function-name",
+  /** On a request's root call: the Idempotency-Key it was invoked with. */
+  idempotencyKey: "trellis.dev/idempotency-key",
+} as const;
+
+export const shortHash = (s: string, n = 10): string => createHash("sha256").update(s).digest("hex").slice(0, n);
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/**
+ * Label value for a Python function name. Most names are valid as they are; names that start or
+ * end with `_` get the edges trimmed and a hash appended, so distinct names stay distinct. The
+ * exact name is in the `trellis.dev/function-name` annotation.
+ */
+export function functionLabelValue(fn: string): string {
+  if (fn.length <= 63 && LABEL_VALUE.test(fn)) return fn;
+  const core = fn.replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "").slice(0, 52);
+  return core ? `${core}.${shortHash(fn, 8)}` : `f${shortHash(fn, 8)}`;
+}
+
+/** A DNS-label-safe stem: lowercase, `_` and `.` become `-`, no leading/trailing/double dashes. */
+export function dnsStem(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-|-$/g, "");
+}
