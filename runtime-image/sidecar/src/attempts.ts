@@ -1,6 +1,6 @@
 // Bookkeeping of the attempts this pod runs: their state, the per-attempt ordering of what the
 // worker says about them, child sequence numbers, and progress coalescing.
-import { childName } from "../../../operator/src/engine/names.js";
+import { childName } from "../../../protocol/index.js";
 
 export type AttemptState =
   /** In the worker; counts against capacity. */

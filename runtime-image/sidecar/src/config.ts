@@ -22,8 +22,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { POD_PATHS, SIDECAR_ENV } from "../../../operator/src/application/names.js";
-import { pythonIdentifier } from "../../../operator/src/api/v1alpha1/common.js";
+import { POD_PATHS, pythonIdentifier, SIDECAR_ENV } from "../../../protocol/index.js";
 
 /** Variables beyond the pod builder's contract (all optional, with defaults). */
 export const EXTRA_ENV = {

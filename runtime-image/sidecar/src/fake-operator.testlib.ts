@@ -6,24 +6,8 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { z } from "zod";
-import type { ValueRef } from "../../../operator/src/api/v1alpha1/common.js";
-import {
-  POD_HEADER,
-  RUNTIME_API_PREFIX,
-  childrenRequest,
-  codeLoadFailureRequest,
-  failureRequest,
-  heartbeatRequest,
-  leaseRequest,
-  progressRequest,
-  registerRequest,
-  resultRequest,
-  stateValue,
-  tailRequest,
-  waitRequest,
-  type Outcome,
-} from "../../../operator/src/runtime-api/messages.js";
-import { childName } from "../../../operator/src/engine/names.js";
+import { childName, childrenRequest, codeLoadFailureRequest, failureRequest, heartbeatRequest, leaseRequest, type Outcome, POD_HEADER, progressRequest, registerRequest, resultRequest, RUNTIME_API_PREFIX, stateValue, tailRequest, type ValueRef, waitRequest } from "../../../protocol/index.js";
+
 import { Notifier } from "./notifier.js";
 
 export interface FakeCall {

@@ -1,8 +1,7 @@
 // The call graph a running attempt builds: its `calls` become child FunctionCalls (with the
 // sequence numbers the operator checks, large inputs stored as blobs), and its `watch`es are
 // answered with `resolved` once the calls are final (large outputs fetched first).
-import type { Logger } from "../../../operator/src/kube/log.js";
-import type { Outcome } from "../../../operator/src/runtime-api/messages.js";
+import type { Logger, Outcome } from "../../../protocol/index.js";
 import type { RuntimeApi } from "./api.js";
 import { SeqFinder, requestOf } from "./attempts.js";
 import type { Blobs } from "./blobs.js";

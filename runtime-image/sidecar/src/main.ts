@@ -1,7 +1,7 @@
 // Entry point of the Trellis sidecar (bundled to /opt/trellis/sidecar/sidecar.mjs): config from
 // the environment, SDK copy, worker socket, ready marker, then run until SIGTERM and drain.
 import { rmSync, writeFileSync } from "node:fs";
-import { createLogger } from "../../../operator/src/kube/log.js";
+import { createLogger } from "../../../protocol/index.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { OperatorClient } from "./operator-client.js";
 import { copySdk } from "./sdk-copy.js";

@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createLogger } from "../../../operator/src/kube/log.js";
+import { createLogger } from "../../../protocol/index.js";
 import { OperatorClient } from "./operator-client.js";
 
 const log = createLogger({ level: "error", sink: () => {} });

@@ -4,8 +4,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { z } from "zod";
-import type { Logger } from "../../../operator/src/kube/log.js";
-import { POD_HEADER, RUNTIME_API_PREFIX } from "../../../operator/src/runtime-api/messages.js";
+import { type Logger, POD_HEADER, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
 import { DEFAULT_BACKOFF, backoffDelay, classifyStatus, retryAfterMs, type BackoffPolicy } from "./backoff.js";
 
 export type Reply<T> =

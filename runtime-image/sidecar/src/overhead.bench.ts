@@ -6,8 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "../../../operator/src/kube/log.js";
-import { POD_HEADER, RUNTIME_API_PREFIX } from "../../../operator/src/runtime-api/messages.js";
+import { createLogger, POD_HEADER, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
 import { FakeOperator } from "./fake-operator.testlib.js";
 import { OperatorClient } from "./operator-client.js";
 import { RuntimeApi } from "./api.js";

@@ -2,8 +2,7 @@
 // for the worker's free slots, relays what the worker says to the operator the moment it arrives,
 // heartbeats both sides, and turns every way a worker can be lost into infrastructure failures.
 import type { z } from "zod";
-import type { Logger } from "../../../operator/src/kube/log.js";
-import type { Assignment, failureRequest } from "../../../operator/src/runtime-api/messages.js";
+import type { Assignment, failureRequest, Logger } from "../../../protocol/index.js";
 import { RuntimeApi } from "./api.js";
 import { type Attempt, ProgressGate, SeqFinder, Serial, attemptKey, requestOf } from "./attempts.js";
 import { GraphRelay } from "./graph-relay.js";

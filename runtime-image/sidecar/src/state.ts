@@ -1,5 +1,5 @@
 // Request state for the worker (state_get / state_set → the state routes → `reply`).
-import type { Logger } from "../../../operator/src/kube/log.js";
+import type { Logger } from "../../../protocol/index.js";
 import type { RuntimeApi } from "./api.js";
 import type { Blobs } from "./blobs.js";
 import type { WorkerMessage } from "./framing.js";

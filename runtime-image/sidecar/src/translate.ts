@@ -1,13 +1,7 @@
 // Messages at the socket boundary that are more than a value: the function table, errors,
 // outcomes and child-call specs, between the worker protocol and the operator API.
 import type { z } from "zod";
-import type {
-  childCall,
-  discoveredFunctionMsg,
-  failureRequest,
-  Outcome,
-} from "../../../operator/src/runtime-api/messages.js";
-import { pythonIdentifier } from "../../../operator/src/api/v1alpha1/common.js";
+import { type childCall, type discoveredFunctionMsg, type failureRequest, type Outcome, pythonIdentifier } from "../../../protocol/index.js";
 import { ValueFormError, type OperatorValue, type WorkerForm } from "./values.js";
 
 type DiscoveredFunction = z.input<typeof discoveredFunctionMsg>;

@@ -1,7 +1,7 @@
 // Value forms at the socket boundary. The worker speaks {json}, {pickle}, {list}, {call}, {blob}
 // (PROTOCOL.md §4); the operator API the CRD forms {value}, {pickle}, {list}, {call}, {blob}.
 // Only `json` ↔ `value` differs, recursively inside `list`.
-import type { ValueRef } from "../../../operator/src/api/v1alpha1/common.js";
+import type { ValueRef } from "../../../protocol/index.js";
 
 export type WorkerForm =
   { json: unknown } | { pickle: string } | { list: WorkerForm[] } | { call: string } | { blob: string };

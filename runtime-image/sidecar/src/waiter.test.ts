@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../../operator/src/kube/log.js";
-import type { Outcome } from "../../../operator/src/runtime-api/messages.js";
+import { createLogger, type Outcome } from "../../../protocol/index.js";
 import type { RuntimeApi } from "./api.js";
 import { Waiter } from "./waiter.js";
 

@@ -3,8 +3,7 @@
 // (same tick) form a group (the operator waits on one request at a time), which polls again for
 // its ids not yet final until none is left. Groups never
 // abort one another, so no answer is lost and a new watch never waits for an older poll.
-import type { Logger } from "../../../operator/src/kube/log.js";
-import type { Outcome } from "../../../operator/src/runtime-api/messages.js";
+import type { Logger, Outcome } from "../../../protocol/index.js";
 import type { RuntimeApi } from "./api.js";
 import { internalError } from "./translate.js";
 

@@ -4,7 +4,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import { dirname } from "node:path";
-import type { Logger } from "../../../operator/src/kube/log.js";
+import type { Logger } from "../../../protocol/index.js";
 import { FrameDecoder, encodeFrame, type WorkerMessage } from "./framing.js";
 
 export const PROTOCOL_VERSION = 1;
