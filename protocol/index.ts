@@ -9,3 +9,4 @@ export * from "./src/runtime-api.js";
 export * from "./src/failures.js";
 export * from "./src/requests.js";
 export * from "./src/log.js";
+export * from "./src/worker-messages.js";

@@ -1,4 +1,4 @@
-// Deterministic FunctionCall names, the same rule as the Python SDK (trellis/_core/ids.py):
+// Deterministic FunctionCall names, the same rule as the Python SDK (trellis/protocol/names.py):
 // a child of `parent` at operation `seq` is "<request>-<16 chars>", the chars being the first 16
 // of the lowercase unpadded base32 of SHA-256("<parent>/<seq>"). Map item i and reduce step k
 // are children of the map/reduce call with seq = i / k. Names stay the same length at any depth.

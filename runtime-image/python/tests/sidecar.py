@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 
+from trellis.protocol import validate_message
 from trellis.worker.protocol import PROTOCOL_VERSION, encode_frame, read_frame
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,8 +30,17 @@ class Sidecar:
         self.conn, _ = self.server.accept()
         self.backlog: list[dict] = []
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, check: bool = True) -> None:
+        """check=False sends a message that breaks the contract on purpose."""
+        if check:
+            validate_message(message, "sidecar")
         self.conn.sendall(encode_frame(message))
+
+    def _read(self) -> dict | None:
+        msg = read_frame(self.conn)
+        if msg is not None:
+            validate_message(msg, "worker")  # every test checks what the worker sends against the contract
+        return msg
 
     def recv(self, timeout: float = 10.0) -> dict:
         if self.backlog:
@@ -38,7 +48,7 @@ class Sidecar:
         ready, _, _ = select.select([self.conn], [], [], timeout)
         if not ready:
             raise TimeoutError("no message from the worker")
-        msg = read_frame(self.conn)
+        msg = self._read()
         if msg is None:
             raise EOFError("the worker closed the connection")
         return msg
@@ -58,7 +68,7 @@ class Sidecar:
                     ready, _, _ = select.select([self.conn], [], [], remaining)
                     if not ready:
                         continue
-                    msg = read_frame(self.conn)
+                    msg = self._read()
                     if msg is None:
                         raise EOFError(f"worker closed while waiting for {type_}; saw {skipped}")
                 if msg["type"] == type_ and all(msg.get(k) == v for k, v in match.items()):

@@ -257,3 +257,44 @@ def test_blocked_event_loop_shows_in_heartbeat():
 def test_request_headers_reach_request_context(sc):
     assign(sc, "c-who", "who", 0)
     assert sc.expect("result", call="c-who")["output"] == {"json": "ada"}
+
+
+@pytest.mark.parametrize(
+    "function,assign_timeout,sleep,outcome",
+    [
+        # the Application raised the decorator's 1 s: the call is not cut short
+        ("nap_timeout_1", 4, 2, "result"),
+        # the Application lowered the decorator's 10 s: the worker enforces 1 s
+        ("nap_timeout_10", 1, 3, "failure"),
+    ],
+)
+def test_timeout_of_assign_overrides_the_decorator(function, assign_timeout, sleep, outcome):
+    sidecar = Sidecar(concurrency=1)  # its own worker: a timed-out sync attempt stays abandoned a while
+    sidecar.handshake()
+    try:
+        sidecar.send({"type": "assign", "call": "c-nap", "attempt": 1, "request": REQ, "function": function,
+                      "args": [{"json": sleep}], "kwargs": {}, "headers": {}, "timeout": assign_timeout})
+        started = time.monotonic()
+        final = sidecar.expect(outcome, call="c-nap", timeout=10)
+        if outcome == "result":
+            assert final["output"] == {"json": sleep} and time.monotonic() - started >= sleep - 0.1
+        else:
+            assert final["error"]["reason"] == "function_timeout" and final["error"]["retryable"] is True
+            assert time.monotonic() - started < sleep
+            assert "1 seconds" in final["error"]["message"]
+    finally:
+        sidecar.close()
+
+
+def test_invalid_messages_are_logged_and_answered_when_they_name_their_target(sc):
+    # an assign with a bad value form ends its attempt with a failure naming the field and rule
+    sc.send({"type": "assign", "call": "c-bad", "attempt": 1, "request": REQ, "function": "double",
+             "args": [{"call": "c-other"}], "kwargs": {}}, check=False)
+    error = sc.expect("failure", call="c-bad")["error"]
+    assert (error["type"], error["reason"], error["retryable"]) == ("ProtocolError", "internal", False)
+    assert "assign.args[0]: must be a value form ({json}|{pickle}|{list})" in error["message"]
+    # one that names nothing is ignored, and the worker carries on
+    sc.send({"type": "cancel", "call": 42}, check=False)
+    sc.send({"type": "mystery", "seq": 1}, check=False)
+    sc.send({"type": "heartbeat", "seq": 99})
+    assert "c-bad" not in [r["call"] for r in sc.expect("heartbeat_ack", seq=99)["running"]]

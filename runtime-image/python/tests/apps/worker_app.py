@@ -1,6 +1,7 @@
 """Functions the protocol tests run in `python -m trellis.worker`."""
 
 import asyncio
+import time
 
 from tensorlake.applications import (
     Future,
@@ -94,6 +95,18 @@ def stateful(x: int) -> int:
 async def slow(x: int) -> int:
     await asyncio.sleep(30)
     return x
+
+
+@function(timeout=1)
+def nap_timeout_1(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@function(timeout=10)
+def nap_timeout_10(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
 
 
 @function()

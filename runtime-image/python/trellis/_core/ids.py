@@ -1,20 +1,17 @@
-"""Durable call ids.
+"""Request ids, and durable call ids.
 
-A request's root call is named by the request id. A child's id is
-`<request id>-<16 chars>` where the 16 chars are the first 16 characters of the
-lowercase, unpadded RFC 4648 base32 encoding of SHA-256("<parent id>/<seq>")
-(UTF-8), and seq is the parent's 0-based operation number in the attempt (map
-item i and reduce step k use seq = i and k under the map/reduce call). A retried
-parent that makes the same calls in the same order gets the same ids, and ids
-stay the same length however deep a chain of calls goes.
+A request's root call is named by the request id (a lowercase RFC 1123 label). Children are
+named by `child_id`, which is the contract's `trellis.protocol.child_name` (PROTOCOL.md §7):
+a retried parent that makes the same calls in the same order gets the same ids.
 """
 
-import base64
-import hashlib
 import re
 import secrets
 
-CHILD_SUFFIX_LEN = 16
+from ..protocol.names import CHILD_SUFFIX_LEN, child_name as child_id
+
+__all__ = ["CHILD_SUFFIX_LEN", "MAX_REQUEST_ID_LEN", "check_request_id", "child_id", "new_request_id"]
+
 MAX_REQUEST_ID_LEN = 63
 _REQUEST_ID = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -29,9 +26,3 @@ def check_request_id(request_id: str) -> None:
             f"request id must be a lowercase RFC 1123 label of at most {MAX_REQUEST_ID_LEN} "
             f"characters, got {request_id!r}"
         )
-
-
-def child_id(request_id: str, parent_id: str, seq: int) -> str:
-    digest = hashlib.sha256(f"{parent_id}/{seq}".encode()).digest()
-    suffix = base64.b32encode(digest).decode("ascii").lower().rstrip("=")[:CHILD_SUFFIX_LEN]
-    return f"{request_id}-{suffix}"

@@ -8,8 +8,10 @@ import json
 import socket
 import struct
 
-PROTOCOL_VERSION = 1
-MAX_FRAME_BYTES = 64 * 1024 * 1024
+from ..protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
+
+__all__ = ["MAX_FRAME_BYTES", "PROTOCOL_VERSION", "ProtocolError", "encode_frame", "read_frame"]
+
 _HEADER = struct.Struct(">I")
 
 

@@ -1,0 +1,37 @@
+"""The finished request the local runner hands back, and how its failure is shown."""
+
+import sys
+from typing import Any
+
+from .._core import execute, values
+from ..interface.exceptions import RequestError, RequestFailed
+from ..interface.request import Request
+
+
+class LocalRequest(Request):
+    def __init__(self, id: str, outcome: tuple, app: Any, runner: Any) -> None:
+        super().__init__(id)
+        self._outcome = outcome
+        self._app = app
+        self.progress_updates = runner.progress_updates
+        self.metrics = runner.metrics
+        self.state = runner.state
+
+    def output(self) -> Any:
+        kind, payload = self._outcome
+        if kind == "error":
+            if payload.get("request_error"):
+                raise RequestError(payload["message"])
+            raise RequestFailed(payload.get("reason", "function_error"))
+        value = values.decode(payload, "request output")
+        hint = execute._hints(self._app).get("return")
+        return values.apply_hint(value, hint) if "json" in payload else value
+
+
+def print_failure(info: dict) -> None:
+    if info.get("request_error"):
+        return
+    print(f"Request failed: function '{info.get('function')}' {info.get('type')}: {info.get('message')}",
+          file=sys.stderr)
+    if info.get("traceback"):
+        print(info["traceback"], file=sys.stderr, end="")
