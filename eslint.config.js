@@ -23,7 +23,28 @@ export default tseslint.config(
     },
   },
   {
+    // Size and branching limits for source files: a file past 400 lines holds more than one idea,
+    // a function past complexity 15 has more paths than its tests cover.
+    rules: {
+      "max-lines": ["error", { max: 400, skipBlankLines: true, skipComments: true }],
+      complexity: ["error", 15],
+    },
+  },
+  {
+    // Tests and benchmarks are flat lists of scenarios: their length is the number of cases and their
+    // branching is setup and assertions, not logic to cover. They get more room and no complexity limit.
+    files: ["**/*.test.ts", "**/*.testlib.ts", "**/*.bench.ts", "test/**", "bench/**"],
+    rules: {
+      "max-lines": ["error", { max: 600, skipBlankLines: true, skipComments: true }],
+      complexity: "off",
+    },
+  },
+  {
     files: ["**/*.mjs", "**/*.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } },
+  },
+  {
+    files: ["**/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { module: "writable", require: "readonly" } },
   },
 );

@@ -1,10 +1,9 @@
 // The plugin's view of the cluster: a client from KUBECONFIG (like kubectl), the current
 // namespace, and checks that turn "nothing works" into a sentence saying what is missing.
 import type { FunctionCall } from "../protocol/index.js";
-import { KubeApiError } from "../operator/src/kube/errors.js";
-import { type KubeClient, type KubeObject, connect, loadKubeConfig } from "../operator/src/kube/index.js";
+import { KubeApiError, KubeClient, type RequestOptions, loadKubeConfig } from "./kube.js";
 
-export type Call = FunctionCall & KubeObject;
+export type Call = FunctionCall;
 
 export class CliError extends Error {}
 
@@ -16,17 +15,14 @@ export interface Ctx {
 }
 
 export async function context(opts: { namespace?: string; operatorNamespace?: string }): Promise<Ctx> {
-  let kc;
+  let kc, client;
   try {
-    kc = loadKubeConfig(process.env.KUBECONFIG?.split(":")[0] || undefined);
+    kc = loadKubeConfig();
+    client = await KubeClient.create(kc, { timeoutMs: 15_000, userAgent: "kubectl-trellis" });
   } catch (e) {
     throw new CliError(`no usable kubeconfig: ${(e as Error).message}`);
   }
   const current = kc.getContextObject(kc.getCurrentContext());
-  const client = await connect({
-    kubeconfig: process.env.KUBECONFIG?.split(":")[0] || undefined,
-    requestTimeoutMs: 15_000,
-  });
   return {
     client,
     namespace: opts.namespace ?? current?.namespace ?? "default",
@@ -36,12 +32,7 @@ export async function context(opts: { namespace?: string; operatorNamespace?: st
 }
 
 /** Runs a request; network failures become "cannot reach the cluster". */
-export async function kube<T>(
-  ctx: Ctx,
-  method: string,
-  path: string,
-  opts: { body?: unknown; contentType?: string; query?: Record<string, string> } = {},
-): Promise<T> {
+export async function kube<T>(ctx: Ctx, method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   try {
     return await ctx.client.request<T>(method, path, opts);
   } catch (e) {

@@ -6,8 +6,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { API_VERSION, dnsStem } from "../protocol/index.js";
-import { KubeApiError } from "../operator/src/kube/errors.js";
 import { CliError, type Ctx, appPath, kube, requireCrds } from "./cluster.js";
+import { KubeApiError } from "./kube.js";
 
 const INLINE_MAX = 262144;
 
@@ -36,6 +36,39 @@ fns = load(sys.argv[1])
 print(json.dumps([describe(f) for f in fns.values()]))
 `;
 
+/** The functions the file defines, as the SDK describes them (the file is imported with python3). */
+async function describeFile(file: string, path: string): Promise<Described[]> {
+  try {
+    const { stdout } = await promisify(execFile)("python3", ["-c", DESCRIBE, path], {
+      env: { ...process.env, PYTHONPATH: [sdkPath(), process.env.PYTHONPATH].filter(Boolean).join(":") },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return JSON.parse(stdout) as Described[];
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    const err = e as { stderr?: string; message: string };
+    const last = (err.stderr ?? err.message).trim().split("\n").slice(-3).join("\n");
+    throw new CliError(`importing ${file} with the Trellis SDK failed:\n${last}`);
+  }
+}
+
+/** --entrypoint if it is an @application(), else the file's only one. */
+function chooseEntrypoint(file: string, described: Described[], wanted: string | undefined): string {
+  const apps = described.filter((f) => f.application).map((f) => f.name);
+  if (wanted && !apps.includes(wanted))
+    throw new CliError(
+      `--entrypoint ${wanted}: not an @application() in ${file} (found: ${apps.join(", ") || "none"})`,
+    );
+  if (wanted) return wanted;
+  if (apps.length !== 1)
+    throw new CliError(
+      apps.length
+        ? `${file} defines several applications (${apps.join(", ")}): choose one with --entrypoint`
+        : `${file} defines no @application() function`,
+    );
+  return apps[0]!;
+}
+
 export async function deploy(
   ctx: Ctx,
   file: string,
@@ -46,35 +79,9 @@ export async function deploy(
   const source = readFileSync(path, "utf8");
   if (Buffer.byteLength(source) > INLINE_MAX)
     throw new CliError(`${file}: ${Buffer.byteLength(source)} bytes; inline code is limited to ${INLINE_MAX} bytes`);
-  let described: Described[];
-  try {
-    const { stdout } = await promisify(execFile)("python3", ["-c", DESCRIBE, path], {
-      env: { ...process.env, PYTHONPATH: [sdkPath(), process.env.PYTHONPATH].filter(Boolean).join(":") },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    described = JSON.parse(stdout) as Described[];
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    const err = e as { stderr?: string; message: string };
-    const last = (err.stderr ?? err.message).trim().split("\n").slice(-3).join("\n");
-    throw new CliError(`importing ${file} with the Trellis SDK failed:\n${last}`);
-  }
-  const apps = described.filter((f) => f.application).map((f) => f.name);
-  let entrypoint = opts.entrypoint;
-  if (entrypoint && !apps.includes(entrypoint))
-    throw new CliError(
-      `--entrypoint ${entrypoint}: not an @application() in ${file} (found: ${apps.join(", ") || "none"})`,
-    );
-  if (!entrypoint) {
-    if (apps.length !== 1)
-      throw new CliError(
-        apps.length
-          ? `${file} defines several applications (${apps.join(", ")}): choose one with --entrypoint`
-          : `${file} defines no @application() function`,
-      );
-    entrypoint = apps[0];
-  }
-  const name = opts.name ?? dnsStem(entrypoint!);
+  const described = await describeFile(file, path);
+  const entrypoint = chooseEntrypoint(file, described, opts.entrypoint);
+  const name = opts.name ?? dnsStem(entrypoint);
   const app = {
     apiVersion: API_VERSION,
     kind: "Application",

@@ -1,7 +1,7 @@
 // graph: a request's call tree (phase, duration, attempts, pod); logs: the worker log of the pod
 // that ran a call.
-import { KubeApiError } from "../operator/src/kube/errors.js";
 import { type Call, CliError, type Ctx, getCall, kube, requestCalls, requireCrds } from "./cluster.js";
+import { KubeApiError } from "./kube.js";
 
 function duration(c: Call, now: number): string {
   const s = c.status ?? {};
@@ -16,14 +16,34 @@ function duration(c: Call, now: number): string {
       : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
 }
 
-/** Rows of the tree, depth-first, children in call order; an iterative walk (graphs can be deep). */
-export function treeRows(calls: Call[], root: string, now = Date.now()): string[][] {
+/** Each call's children, in call order. */
+function childrenByParent(calls: Call[]): Map<string, Call[]> {
   const kids = new Map<string, Call[]>();
   for (const c of calls) {
     const p = c.spec.parent;
     if (p) kids.set(p, [...(kids.get(p) ?? []), c]);
   }
   for (const list of kids.values()) list.sort((a, b) => (a.spec.sequence ?? 0) - (b.spec.sequence ?? 0));
+  return kids;
+}
+
+/** One row: name (indented), function, phase, duration, attempts, pod. */
+function row(c: Call, indent: string, now: number): string[] {
+  const s = c.status ?? {};
+  const extra = s.tailCall ? ` → ${s.tailCall}` : c.spec.map ? " (map)" : c.spec.reduce ? " (reduce)" : "";
+  return [
+    `${indent}${c.metadata.name}`,
+    `${c.spec.function}${extra}`,
+    s.phase ?? "Pending",
+    duration(c, now),
+    String(s.attempts ?? 0),
+    s.pod ?? "-",
+  ];
+}
+
+/** Rows of the tree, depth-first, children in call order; an iterative walk (graphs can be deep). */
+export function treeRows(calls: Call[], root: string, now = Date.now()): string[][] {
+  const kids = childrenByParent(calls);
   const byName = new Map(calls.map((c) => [c.metadata.name ?? "", c]));
   const rows: string[][] = [];
   const stack: { c: Call; prefix: string; branch: string }[] = [];
@@ -31,16 +51,7 @@ export function treeRows(calls: Call[], root: string, now = Date.now()): string[
   if (top) stack.push({ c: top, prefix: "", branch: "" });
   while (stack.length) {
     const { c, prefix, branch } = stack.pop()!;
-    const s = c.status ?? {};
-    const extra = s.tailCall ? ` → ${s.tailCall}` : c.spec.map ? " (map)" : c.spec.reduce ? " (reduce)" : "";
-    rows.push([
-      `${prefix}${branch}${c.metadata.name}`,
-      `${c.spec.function}${extra}`,
-      s.phase ?? "Pending",
-      duration(c, now),
-      String(s.attempts ?? 0),
-      s.pod ?? "-",
-    ]);
+    rows.push(row(c, prefix + branch, now));
     const children = kids.get(c.metadata.name ?? "") ?? [];
     const childPrefix = prefix + (branch === "├─ " ? "│  " : branch === "└─ " ? "   " : "");
     for (let i = children.length - 1; i >= 0; i--)

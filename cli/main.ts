@@ -1,11 +1,10 @@
 // kubectl trellis: invoke, output, graph, logs and deploy for Trellis applications. kubectl finds
 // it on PATH as kubectl-trellis; it reads KUBECONFIG like kubectl.
 import { parseArgs } from "node:util";
-import { KubeApiError } from "../operator/src/kube/errors.js";
-import { loadKubeConfig } from "../operator/src/kube/index.js";
 import { CliError, context } from "./cluster.js";
 import { deploy } from "./deploy.js";
 import { graph, logs } from "./graph.js";
+import { KubeApiError, loadKubeConfig } from "./kube.js";
 import { invoke, output } from "./requests.js";
 
 const USAGE = `kubectl trellis: durable Python function graphs on Kubernetes
@@ -42,20 +41,39 @@ const OPTIONS = {
 
 function kubeconfigToken(): string | undefined {
   try {
-    return loadKubeConfig(process.env.KUBECONFIG?.split(":")[0] || undefined).getCurrentUser()?.token || undefined;
+    return loadKubeConfig().getCurrentUser()?.token || undefined;
   } catch {
     return undefined;
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  let parsed;
+type Values = ReturnType<typeof parse>["values"];
+
+function parse(argv: string[]) {
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   } catch (e) {
     throw new CliError(`${(e as Error).message}\n\n${USAGE}`);
   }
-  const { values: v, positionals } = parsed;
+}
+
+/** The HTTP API: --api / TRELLIS_API_URL, token from --token, TRELLIS_TOKEN or the kubeconfig user. */
+function apiOptions(v: Values) {
+  return {
+    url: v.api ?? process.env.TRELLIS_API_URL,
+    token: v.token ?? process.env.TRELLIS_TOKEN ?? kubeconfigToken(),
+  };
+}
+
+function tailOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const tail = Number(value);
+  if (!(Number.isInteger(tail) && tail > 0)) throw new CliError("--tail: must be a positive integer");
+  return tail;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv);
   const [command, arg] = positionals;
   if (v.help || !command) {
     process.stdout.write(USAGE);
@@ -66,10 +84,7 @@ async function main(argv: string[]): Promise<number> {
     return arg;
   };
   const ctxOpts = { namespace: v.namespace, operatorNamespace: v["operator-namespace"] };
-  const apiOpts = {
-    url: v.api ?? process.env.TRELLIS_API_URL,
-    token: v.token ?? process.env.TRELLIS_TOKEN ?? kubeconfigToken(),
-  };
+  const apiOpts = apiOptions(v);
   switch (command) {
     case "invoke": {
       const app = need("APP");
@@ -81,9 +96,7 @@ async function main(argv: string[]): Promise<number> {
       return graph(await context(ctxOpts), need("REQUEST"));
     case "logs": {
       const call = need("CALL");
-      const tail = v.tail === undefined ? undefined : Number(v.tail);
-      if (tail !== undefined && !(Number.isInteger(tail) && tail > 0))
-        throw new CliError("--tail: must be a positive integer");
+      const tail = tailOption(v.tail);
       return logs(await context(ctxOpts), call, { tail });
     }
     case "deploy": {

@@ -2,8 +2,6 @@
 // cluster as a root FunctionCall; its progress is followed with a watch on the request's calls.
 import { createInterface } from "node:readline";
 import { type ValueRef, newRequest } from "../protocol/index.js";
-import { KubeApiError } from "../operator/src/kube/errors.js";
-import { decodeOutput } from "../operator/src/http-api/views.js";
 import {
   type Call,
   CliError,
@@ -16,6 +14,7 @@ import {
   requireCrds,
   requireOperator,
 } from "./cluster.js";
+import { KubeApiError } from "./kube.js";
 
 export interface ApiOpts {
   url?: string;
@@ -109,80 +108,107 @@ export async function invoke(
   return printOutcome(ctx, root, opts.api);
 }
 
-/** Watches the request's calls until the root finishes, drawing one progress line. */
-async function follow(ctx: Ctx, request: string, show: boolean): Promise<Call> {
-  const calls = new Map<string, Call>();
+const isTerminal = (c: Call) => TERMINAL.includes(c.status?.phase ?? "");
+
+/** "<request> <phase> · calls N (n phase, ...) · progress i/n · 1.2s" */
+function progressText(request: string, calls: Map<string, Call>, started: number): string {
+  const root = calls.get(request);
+  const counts: Record<string, number> = {};
+  for (const c of calls.values()) {
+    const phase = c.status?.phase ?? "Pending";
+    counts[phase] = (counts[phase] ?? 0) + 1;
+  }
+  const p = root?.status?.progress;
+  return [
+    `${request} ${root?.status?.phase ?? "Pending"}`,
+    `calls ${calls.size} (${Object.entries(counts)
+      .map(([k, v]) => `${v} ${k.toLowerCase()}`)
+      .join(", ")})`,
+    ...(p ? [`progress ${p.current}/${p.total}${p.message ? ` ${p.message}` : ""}`] : []),
+    `${((Date.now() - started) / 1000).toFixed(1)}s`,
+  ].join(" · ");
+}
+
+/** The progress line on stderr: redrawn in place on a terminal, else printed when it changes. */
+function progressLine(request: string, calls: Map<string, Call>, show: boolean) {
   const started = Date.now();
   const tty = process.stderr.isTTY;
+  const sansTime = (line: string) => line.replace(/ · [\d.]+s$/, "");
   let last = "";
   const draw = (final = false) => {
     if (!show) return;
-    const root = calls.get(request);
-    const counts: Record<string, number> = {};
-    for (const c of calls.values())
-      counts[c.status?.phase ?? "Pending"] = (counts[c.status?.phase ?? "Pending"] ?? 0) + 1;
-    const p = root?.status?.progress;
-    const line = [
-      `${request} ${root?.status?.phase ?? "Pending"}`,
-      `calls ${calls.size} (${Object.entries(counts)
-        .map(([k, v]) => `${v} ${k.toLowerCase()}`)
-        .join(", ")})`,
-      ...(p ? [`progress ${p.current}/${p.total}${p.message ? ` ${p.message}` : ""}`] : []),
-      `${((Date.now() - started) / 1000).toFixed(1)}s`,
-    ].join(" · ");
+    const line = progressText(request, calls, started);
     if (tty) process.stderr.write(`\r\x1b[K${line}${final ? "\n" : ""}`);
-    else if (line.replace(/ · [\d.]+s$/, "") !== last.replace(/ · [\d.]+s$/, "") || final)
-      process.stderr.write(`${line}\n`);
+    else if (sansTime(line) !== sansTime(last) || final) process.stderr.write(`${line}\n`);
     last = line;
   };
   const ticker = show && tty ? setInterval(() => draw(), 200) : undefined;
-  try {
-    for (;;) {
-      const list = await kube<{ items: Call[]; metadata: { resourceVersion: string } }>(
-        ctx,
-        "GET",
-        fcPath(ctx.namespace),
-        {
-          query: { labelSelector: `trellis.dev/request=${request}` },
-        },
-      );
-      calls.clear();
-      for (const c of list.items) calls.set(c.metadata.name ?? "", c);
-      if (!calls.has(request)) calls.set(request, await getCall(ctx, request));
-      draw();
-      const root = calls.get(request)!;
-      if (TERMINAL.includes(root.status?.phase ?? "")) return root;
-      const ac = new AbortController();
-      const res = await ctx.client.stream(
-        fcPath(ctx.namespace),
-        {
-          watch: "true",
-          labelSelector: `trellis.dev/request=${request}`,
-          resourceVersion: list.metadata.resourceVersion,
-          timeoutSeconds: 300,
-        },
-        ac.signal,
-      );
-      try {
-        for await (const line of createInterface({ input: res })) {
-          if (!line.trim()) continue;
-          const ev = JSON.parse(line) as { type: string; object: Call };
-          if (ev.type === "ERROR") break; // expired: list again
-          const name = ev.object.metadata.name ?? "";
-          if (ev.type === "DELETED") {
-            if (name === request) throw new CliError(`request ${request} was deleted`);
-            calls.delete(name);
-          } else calls.set(name, ev.object);
-          draw();
-          if (name === request && TERMINAL.includes(ev.object.status?.phase ?? "")) return ev.object;
-        }
-      } finally {
-        ac.abort();
-      }
-    }
-  } finally {
+  const stop = () => {
     if (ticker) clearInterval(ticker);
     draw(true);
+  };
+  return { draw, stop };
+}
+
+/** Lists the request's calls into `calls`; the list's resourceVersion. */
+async function listCalls(ctx: Ctx, request: string, calls: Map<string, Call>): Promise<string> {
+  const list = await kube<{ items: Call[]; metadata: { resourceVersion: string } }>(ctx, "GET", fcPath(ctx.namespace), {
+    query: { labelSelector: `trellis.dev/request=${request}` },
+  });
+  calls.clear();
+  for (const c of list.items) calls.set(c.metadata.name ?? "", c);
+  if (!calls.has(request)) calls.set(request, await getCall(ctx, request));
+  return list.metadata.resourceVersion;
+}
+
+/** Applies watch events to `calls`: the root once it finished, or undefined when the watch ends (list again). */
+async function watchCalls(
+  ctx: Ctx,
+  request: string,
+  resourceVersion: string,
+  calls: Map<string, Call>,
+  changed: () => void,
+): Promise<Call | undefined> {
+  const ac = new AbortController();
+  const res = await ctx.client.stream(
+    fcPath(ctx.namespace),
+    { watch: "true", labelSelector: `trellis.dev/request=${request}`, resourceVersion, timeoutSeconds: 300 },
+    ac.signal,
+  );
+  try {
+    for await (const line of createInterface({ input: res })) {
+      if (!line.trim()) continue;
+      const ev = JSON.parse(line) as { type: string; object: Call };
+      if (ev.type === "ERROR") return undefined; // expired: list again
+      const name = ev.object.metadata.name ?? "";
+      if (ev.type === "DELETED") {
+        if (name === request) throw new CliError(`request ${request} was deleted`);
+        calls.delete(name);
+      } else calls.set(name, ev.object);
+      changed();
+      if (name === request && isTerminal(ev.object)) return ev.object;
+    }
+    return undefined;
+  } finally {
+    ac.abort();
+  }
+}
+
+/** Watches the request's calls until the root finishes, drawing one progress line. */
+async function follow(ctx: Ctx, request: string, show: boolean): Promise<Call> {
+  const calls = new Map<string, Call>();
+  const progress = progressLine(request, calls, show);
+  try {
+    for (;;) {
+      const resourceVersion = await listCalls(ctx, request, calls);
+      progress.draw();
+      const root = calls.get(request)!;
+      if (isTerminal(root)) return root;
+      const done = await watchCalls(ctx, request, resourceVersion, calls, () => progress.draw());
+      if (done) return done;
+    }
+  } finally {
+    progress.stop();
   }
 }
 
@@ -219,13 +245,19 @@ async function outputValue(ctx: Ctx, root: Call, apiOpts: ApiOpts): Promise<unkn
   };
   const hasBlob = (v: ValueRef | undefined): boolean =>
     !!v && (v.blob !== undefined || (v.list ?? []).some((i) => hasBlob(i as ValueRef)));
-  if (hasBlob(s(root))) return viaApi();
-  const out = await decodeOutput(s(root), async () => undefined);
-  if (out.kind === "pickle")
-    throw new CliError(`the output of ${name} is a Python pickle (no JSON form): read it with the Python SDK`);
-  return out.value;
+  if (hasBlob(root.status?.output)) return viaApi();
+  return inlineJson(root.status?.output, name);
 }
-const s = (c: Call) => c.status?.output;
+
+/** The JSON form of an output held inline (no blob): a pickle anywhere in it has none. */
+function inlineJson(v: ValueRef | undefined, name: string, item = false): unknown {
+  if (v?.pickle !== undefined)
+    throw new CliError(
+      `${item ? "an item of " : ""}the output of ${name} is a Python pickle (no JSON form): read it with the Python SDK`,
+    );
+  if (v?.list !== undefined) return v.list.map((i) => inlineJson(i as ValueRef, name, true));
+  return v?.value ?? null;
+}
 
 export async function output(ctx: Ctx, request: string, apiOpts: ApiOpts): Promise<number> {
   await requireCrds(ctx);

@@ -15,6 +15,7 @@ record_check() { # name, exit code: static checks count as one test each
 
 step "lint"; npm run -s lint; record_check lint $?
 step "typecheck"; npm run -s typecheck; record_check typecheck $?
+step "dependency rules (.dependency-cruiser.cjs)"; npm run -s deps:check; record_check deps $?
 step "crds in sync with the zod schemas"; npm run -s crds:check; record_check crds $?
 step "examples in sync with the seed files"; node scripts/examples.mjs --check; record_check examples $?
 
