@@ -1,6 +1,24 @@
 // The runtime API routes (operator/src/runtime-api/messages.ts), typed, over OperatorClient.
 import { z } from "zod";
-import { blobPutResponse, childrenRequest, childrenResponse, codeLoadFailureRequest, failureRequest, heartbeatRequest, heartbeatResponse, leaseRequest, leaseResponse, progressRequest, registerRequest, registerResponse, resultRequest, stateValue, tailRequest, waitRequest, waitResponse } from "../../../protocol/index.js";
+import {
+  blobPutResponse,
+  childrenRequest,
+  childrenResponse,
+  codeLoadFailureRequest,
+  failureRequest,
+  heartbeatRequest,
+  heartbeatResponse,
+  leaseRequest,
+  leaseResponse,
+  progressRequest,
+  registerRequest,
+  registerResponse,
+  resultRequest,
+  stateValue,
+  tailRequest,
+  waitRequest,
+  waitResponse,
+} from "../../../protocol/index.js";
 import type { OperatorClient, Reply } from "./operator-client.js";
 
 type In<T extends z.ZodType> = z.input<T>;

@@ -6,7 +6,24 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { z } from "zod";
-import { childName, childrenRequest, codeLoadFailureRequest, failureRequest, heartbeatRequest, leaseRequest, type Outcome, POD_HEADER, progressRequest, registerRequest, resultRequest, RUNTIME_API_PREFIX, stateValue, tailRequest, type ValueRef, waitRequest } from "../../../protocol/index.js";
+import {
+  childName,
+  childrenRequest,
+  codeLoadFailureRequest,
+  failureRequest,
+  heartbeatRequest,
+  leaseRequest,
+  type Outcome,
+  POD_HEADER,
+  progressRequest,
+  registerRequest,
+  resultRequest,
+  RUNTIME_API_PREFIX,
+  stateValue,
+  tailRequest,
+  type ValueRef,
+  waitRequest,
+} from "../../../protocol/index.js";
 
 import { Notifier } from "./notifier.js";
 

@@ -1,7 +1,10 @@
 // Frames of the worker protocol (runtime-image/PROTOCOL.md §1): a 4-byte big-endian length,
-// then that many bytes of UTF-8 JSON holding one object with a string `type`.
+// then that many bytes of UTF-8 JSON holding one object with a string `type`. The frame limit is
+// the protocol's (protocol/src/worker-messages.ts).
+import { MAX_FRAME_BYTES } from "../../../protocol/index.js";
 
-export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+export { MAX_FRAME_BYTES };
+
 const HEADER_BYTES = 4;
 
 export interface WorkerMessage {

@@ -176,11 +176,16 @@ describe("sidecar with the real worker", { timeout: 30_000 }, () => {
     });
   });
 
-  it("stops an attempt that runs past its timeout plus grace", async () => {
+  it("gives the worker the assignment's timeout, which overrides the decorator's", async () => {
+    // `forever` is decorated with timeout=120; the operator resolved 0.3 s for this call.
     op.addRoot("r-slow", "forever", [{ value: 1 }], { timeoutSeconds: 0.3 });
     const c = await final("r-slow");
-    expect(c.failures[0]).toMatchObject({ kind: "timeout", error: { type: "FunctionTimeout" } });
-    // The worker was told to cancel and is free again: a next call runs.
+    expect(c.failures[0]).toMatchObject({
+      kind: "timeout",
+      retryable: true,
+      error: { type: "TimeoutError", message: expect.stringMatching(/timeout of 0.3 seconds/) },
+    });
+    // The worker stopped the attempt and is free again: a next call runs.
     op.addRoot("r-after", "double", [{ value: 2 }]);
     expect((await final("r-after")).output).toEqual({ value: 4 });
   });

@@ -2,20 +2,17 @@
 import type { Logger } from "../../../protocol/index.js";
 import type { RuntimeApi } from "./api.js";
 import type { Blobs } from "./blobs.js";
-import type { WorkerMessage } from "./framing.js";
 import type { Session } from "./worker-link.js";
+import type { Msg } from "./worker-parse.js";
 
 export async function handleState(
   api: RuntimeApi,
   blobs: Blobs,
   session: Session,
-  msg: WorkerMessage,
+  msg: Msg<"state_get" | "state_set">,
   log: Logger,
 ): Promise<void> {
-  const rid = msg.rid;
-  const request = String(msg.request ?? "");
-  const key = String(msg.key ?? "");
-  const call = String(msg.call ?? "");
+  const { rid, request, key, call } = msg;
   try {
     if (msg.type === "state_get") {
       const r = await api.stateGet(request, key);

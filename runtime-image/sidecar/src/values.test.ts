@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { FAILURE_REASONS, WORKER_FAILURE_REASONS } from "../../../protocol/index.js";
 import { ValueFormError, hasBlob, inlineSize, toOperator, toWorker } from "./values.js";
 import { childFromSpec, errorForWorker, failureFromWorker, functionTable } from "./translate.js";
 
@@ -63,6 +64,15 @@ describe("translation", () => {
     });
   });
 
+  it.each(WORKER_FAILURE_REASONS.map((r) => [r]))("reports a %s failure as the shared table says", (reason) => {
+    const entry = FAILURE_REASONS[reason];
+    for (const retryable of [true, false]) {
+      const f = failureFromWorker(1, { type: "E", message: "m", reason, retryable });
+      expect(f.kind).toBe(entry.kind);
+      expect(f.retryable).toBe(entry.retry === "never" ? false : retryable);
+    }
+  });
+
   it("clips long messages and keeps the end of long tracebacks", () => {
     const f = failureFromWorker(1, { type: "E", message: "m".repeat(40_000), traceback: "a".repeat(70_000) + "LAST" });
     expect(f.error.message.length).toBe(32768);
@@ -116,11 +126,11 @@ describe("translation", () => {
         name: "double",
         async: true,
         application: false,
-        timeout: null,
         retries: { max_retries: 1, initial_delay: 0.5, max_delay: 5, delay_multiplier: 3 },
       },
-      { name: "Model.predict", async: false },
-      { name: "not a name", async: false },
+      { name: "Model.predict", async: false, application: false },
+      // Not a valid entry (worker-parse.ts leaves it out of hello), but never registered either.
+      { name: "not a name", async: false, application: false },
     ]);
     expect(functions).toEqual([
       {
@@ -191,8 +201,5 @@ describe("translation", () => {
       function: "add",
       reduce: { itemsFrom: "r1-m", initial: { value: 0 } },
     });
-    await expect(
-      childFromSpec({ id: "r1-z", kind: "map", function: "f", items: { json: [1] } as never }, 0, convert),
-    ).rejects.toThrow(/map items must be a list/);
   });
 });

@@ -39,7 +39,7 @@ export class Waiter {
     this.known.set(id, {
       call: id,
       phase: "Failed",
-      error: { type: e.type!, message: e.message!, reason: "internal" },
+      error: { type: e.type, message: e.message, reason: "internal" },
     });
   }
 
@@ -99,7 +99,7 @@ export class Waiter {
           this.deliver({
             call: id,
             phase: "Failed",
-            error: { type: e.type!, message: e.message!, reason: "internal" },
+            error: { type: e.type, message: e.message, reason: "internal" },
           });
         }
         return;

@@ -1,37 +1,26 @@
 // The worker side: a Unix socket server (PROTOCOL.md §1-3). One worker connection at a time; a
 // new connection replaces the old one (the worker container was restarted). Each connection is
-// a Session: handshake, framing, and the sidecar → worker heartbeat that detects a hung worker.
+// a Session: handshake, framing, checking every message at the boundary (worker-parse.ts), and
+// the sidecar → worker heartbeat that detects a hung worker.
 import { mkdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import { dirname } from "node:path";
-import type { Logger } from "../../../protocol/index.js";
+import { WORKER_PROTOCOL_VERSION, type Logger, type WorkerToSidecar } from "../../../protocol/index.js";
 import { FrameDecoder, encodeFrame, type WorkerMessage } from "./framing.js";
+import { type Fatal, type Hello, parseFatal, parseHello, parseWorkerMessage } from "./worker-parse.js";
 
-export const PROTOCOL_VERSION = 1;
-
-export interface Hello extends WorkerMessage {
-  type: "hello";
-  protocol: number;
-  sdk?: string;
-  python?: string;
-  pid?: number;
-  module?: string;
-  concurrency?: number;
-  functions?: unknown[];
-}
-
-export interface Fatal extends WorkerMessage {
-  type: "fatal";
-  error?: { type?: string; module?: string; message?: string; traceback?: string };
-}
+export const PROTOCOL_VERSION = WORKER_PROTOCOL_VERSION;
+export type { Fatal, Hello };
 
 export interface SessionHandlers {
   /** The worker loaded its code and was welcomed. */
   ready(session: Session, hello: Hello): void;
   /** The worker could not load the code (it exits 3 next). */
   fatal(fatal: Fatal): void;
-  /** Every message after the handshake, in order. */
-  message(session: Session, msg: WorkerMessage): void;
+  /** Every checked message after the handshake, in order (heartbeat answers stay here). */
+  message(session: Session, msg: WorkerToSidecar): void;
+  /** A message after the handshake that breaks the protocol's rules (already logged). */
+  invalid(session: Session, raw: WorkerMessage, problems: string[]): void;
   /** The connection is gone (closed, broken, hung or replaced); only after `ready`. */
   lost(session: Session, why: string): void;
 }
@@ -103,16 +92,29 @@ export class Session {
     for (const msg of messages) {
       if (this.state === "closed") return;
       if (this.state === "handshake") this.onHandshake(msg);
-      else if (msg.type === "heartbeat_ack") {
-        this.lastAck = Date.now();
-        this.abandoned = typeof msg.abandoned === "number" ? msg.abandoned : 0;
-      } else this.handlers.message(this, msg);
+      else this.onMessage(msg);
     }
+  }
+
+  private onMessage(raw: WorkerMessage): void {
+    const parsed = parseWorkerMessage(raw);
+    if (parsed.kind === "unknown") {
+      this.log.warn("ignoring an unknown message from the worker", { type: parsed.type });
+    } else if (parsed.kind === "invalid") {
+      if (raw.type === "heartbeat_ack") this.lastAck = Date.now(); // late or odd, but alive
+      this.log.error("invalid message from the worker", { type: parsed.type, problems: parsed.problems });
+      this.handlers.invalid(this, raw, parsed.problems);
+    } else if (parsed.msg.type === "heartbeat_ack") {
+      this.lastAck = Date.now();
+      this.abandoned = parsed.msg.abandoned;
+    } else this.handlers.message(this, parsed.msg);
   }
 
   private onHandshake(msg: WorkerMessage): void {
     if (msg.type === "fatal") {
-      this.handlers.fatal(msg as Fatal);
+      const { fatal, problems } = parseFatal(msg);
+      if (problems.length) this.log.warn("the worker's fatal message is invalid", { problems });
+      this.handlers.fatal(fatal);
       this.close("the worker could not load the code");
       return;
     }
@@ -120,15 +122,19 @@ export class Session {
       this.log.warn("ignoring a message before hello", { type: msg.type });
       return;
     }
-    const hello = msg as Hello;
-    if (hello.protocol !== PROTOCOL_VERSION) {
-      this.log.error("the worker speaks another protocol version", {
-        protocol: hello.protocol,
-        want: PROTOCOL_VERSION,
-      });
+    if (msg.protocol !== PROTOCOL_VERSION) {
+      this.log.error("the worker speaks another protocol version", { protocol: msg.protocol, want: PROTOCOL_VERSION });
       this.send({ type: "shutdown", drain: false, deadline: 0 });
       return;
     }
+    const { hello, problems } = parseHello(msg);
+    if (!hello) {
+      this.log.error("the worker's hello is invalid, shutting it down", { problems });
+      this.send({ type: "shutdown", drain: false, deadline: 0 });
+      return;
+    }
+    if (problems.length)
+      this.log.warn("functions of the worker's table that break the protocol are left out", { problems });
     this.hello = hello;
     this.send({ type: "welcome", protocol: PROTOCOL_VERSION });
     this.state = "ready";

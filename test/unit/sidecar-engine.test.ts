@@ -1,17 +1,17 @@
 // The sidecar against the operator's own engine and runtime API (in memory, no Kubernetes:
-// operator/src/engine/test-harness.ts), one sidecar + real Python worker per function, as the
+// operator/src/functioncall/test-harness.ts), one sidecar + real Python worker per function, as the
 // pods of an Application would be.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { childName, createLogger } from "../../../protocol/index.js";
-import { type Harness, KEY, harness } from "../../../operator/src/engine/test-harness.js";
-import { podToken } from "../../../operator/src/runtime-api/credentials.js";
-import { OperatorClient } from "./operator-client.js";
-import { Sidecar } from "./sidecar.js";
-import { APP, type Worker, startWorker } from "./worker.testlib.js";
+import { childName, createLogger } from "../../protocol/index.js";
+import { type Harness, KEY, harness } from "../../operator/src/functioncall/test-harness.js";
+import { podToken } from "../../operator/src/runtime-api/credentials.js";
+import { OperatorClient } from "../../runtime-image/sidecar/src/operator-client.js";
+import { Sidecar } from "../../runtime-image/sidecar/src/sidecar.js";
+import { APP, type Worker, startWorker } from "../../runtime-image/sidecar/src/worker.testlib.js";
 
 describe("sidecars against the operator's engine", { timeout: 60_000 }, () => {
   let h: Harness | undefined;
