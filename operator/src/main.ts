@@ -8,7 +8,8 @@ import { API_VERSION, type FunctionCall, type Logger, MANAGED_SELECTOR, createLo
 import { ApplicationController, applicationIndexers, applicationSettings, podFunction } from "./application/index.js";
 import type { ApplicationObject, Pod } from "./application/index.js";
 import { type OperatorConfig, parseConfig } from "./config.js";
-import { FUNCTION_CALL_INDEXERS, createEngine } from "./engine/index.js";
+import { FileBlobStore } from "./blobs/index.js";
+import { FUNCTION_CALL_INDEXERS, createEngine } from "./functioncall/index.js";
 import {
   type Cache,
   type Indexers,
@@ -28,8 +29,7 @@ import {
 import { CallWatch, KubernetesAuthorizer, allowAll, buildHttpApi } from "./http-api/index.js";
 import { MultiNamespaceInformer } from "./kube/multi-informer.js";
 import { createMetrics } from "./metrics/index.js";
-import { FileBlobStore } from "./runtime-api/blobstore.js";
-import { podToken } from "./runtime-api/credentials.js";
+import { buildRuntimeApi, podToken } from "./runtime-api/index.js";
 
 /** A cache that is empty until the informer behind it exists (the HTTP server starts first). */
 function lateCache<T extends KubeObject>(get: () => Cache<T> | undefined): Cache<T> {
@@ -220,13 +220,6 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     events,
     queue: callQueue,
     blobs,
-    operatorKey: key,
-    podIdentity: (ns, name) => {
-      const pod = pods.get(`${ns}/${name}`);
-      const application = pod?.metadata.labels?.["trellis.dev/application"];
-      const fn = pod ? podFunction(pod) : undefined;
-      return application && fn ? { application, function: fn } : undefined;
-    },
     onDiscovered: (ns, app) => late.appCtl?.onBacklogChanged(ns, app),
     onCodeLoadFailure: (ns, app, pod, failure) => {
       const obj = applications.get(`${ns}/${app}`);
@@ -268,9 +261,20 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     log,
   });
   late.appCtl = appCtl;
+  const runtimeApi = buildRuntimeApi(engine.runtimePort, {
+    operatorKey: key,
+    podIdentity: (ns, name) => {
+      const pod = pods.get(`${ns}/${name}`);
+      const application = pod?.metadata.labels?.["trellis.dev/application"];
+      const fn = pod ? podFunction(pod) : undefined;
+      return application && fn ? { application, function: fn } : undefined;
+    },
+    blobs,
+    logger: log,
+  });
   metrics.attachEngine(engine);
   metrics.attachPods(pods);
-  metrics.instrumentServer(engine.runtimeApi);
+  metrics.instrumentServer(runtimeApi);
   pods.onEvent((type, pod) => {
     if (type === "DELETED") engine.podGone(pod.metadata.namespace ?? "", pod.metadata.name ?? "");
   });
@@ -282,7 +286,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   engine.start();
   callQueue.run(engine.reconciler, cfg.callWorkers);
   appQueue.run(appCtl.reconcile, cfg.appWorkers);
-  await engine.runtimeApi.listen({ host: cfg.runtimeApi.host, port: cfg.runtimeApi.port });
+  await runtimeApi.listen({ host: cfg.runtimeApi.host, port: cfg.runtimeApi.port });
   ready = true;
   await labelSelf(writer, cfg, true, log);
   log.info("operator ready", {
@@ -293,7 +297,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   const shutdown = async (signal: string) => {
     log.info("shutting down", { signal });
     ready = false;
-    await engine.runtimeApi.close();
+    await runtimeApi.close();
     await Promise.all([callQueue.shutdown(), appQueue.shutdown()]);
     for (const i of [calls, applications, pods, configMaps]) i.stop();
     await engine.stop();

@@ -151,6 +151,30 @@ export class ApplicationController {
       if (a.kind === "createConfigMap") await this.createConfigMap(key, a.configMap, now);
       else if (a.kind === "deleteConfigMap") await this.d.writer.delete({ ...CM_REF, namespace, name: a.name });
     }
+    await Promise.all(this.startPodWrites(key, namespace, app, actions, now));
+
+    for (const a of actions) {
+      if (a.kind === "event") this.d.events.record(app, a.type, a.reason, a.message);
+      else if (a.kind === "requeueAfter") requeue(a.ms);
+      else if (a.kind === "writeStatus") {
+        const wait = this.statusWriteDelay(key, a, now);
+        if (wait > 0) {
+          this.stats.statusWritesDeferred++;
+          requeue(wait); // counters move often: write them at most once per interval
+        } else await this.patchStatus(key, namespace, app, a.patch, now);
+      }
+    }
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  /** Pod writes are independent of each other, so they run concurrently. */
+  private startPodWrites(
+    key: ObjectKey,
+    namespace: string,
+    app: ApplicationObject,
+    actions: Action[],
+    now: number,
+  ): Promise<unknown>[] {
     const writes: Promise<unknown>[] = [];
     for (const a of actions) {
       if (a.kind === "deletePod") writes.push(this.deletePod(key, namespace, a.name, a.reason, now));
@@ -158,40 +182,40 @@ export class ApplicationController {
         for (let i = 0; i < a.count; i++) writes.push(this.createPod(key, app, a, now));
       } else if (a.kind === "ensurePodSecret") writes.push(this.ensureSecret(namespace, a.pod));
     }
-    await Promise.all(writes);
+    return writes;
+  }
 
-    for (const a of actions) {
-      if (a.kind === "event") this.d.events.record(app, a.type, a.reason, a.message);
-      else if (a.kind === "requeueAfter") requeue(a.ms);
-      else if (a.kind === "writeStatus") {
-        const last = this.lastStatusWrite.get(key);
-        const wait = a.countersOnly && last !== undefined ? last + this.d.settings.countersWriteIntervalMs - now : 0;
-        if (wait > 0) {
-          this.stats.statusWritesDeferred++;
-          requeue(wait); // counters move often: write them at most once per interval
-          continue;
-        }
-        try {
-          await this.d.writer.patchStatus(
-            {
-              apiVersion: API_VERSION,
-              kind: "Application",
-              namespace,
-              name: app.metadata.name ?? "",
-              ...(app.metadata.resourceVersion ? { resourceVersion: app.metadata.resourceVersion } : {}),
-            },
-            a.patch,
-          );
-          this.lastStatusWrite.set(key, now);
-          this.stats.statusWrites++;
-        } catch (e) {
-          // The cache is behind the server; the watch event of the newer version requeues the key.
-          if (!isConflict(e)) throw e;
-          this.log.debug("status write lost a race; waiting for the newer version", { key });
-        }
-      }
+  /** Milliseconds a status write must wait; only counters-only writes are rate-limited. */
+  private statusWriteDelay(key: ObjectKey, a: Extract<Action, { kind: "writeStatus" }>, now: number): number {
+    const last = this.lastStatusWrite.get(key);
+    return a.countersOnly && last !== undefined ? last + this.d.settings.countersWriteIntervalMs - now : 0;
+  }
+
+  private async patchStatus(
+    key: ObjectKey,
+    namespace: string,
+    app: ApplicationObject,
+    patch: Extract<Action, { kind: "writeStatus" }>["patch"],
+    now: number,
+  ): Promise<void> {
+    try {
+      await this.d.writer.patchStatus(
+        {
+          apiVersion: API_VERSION,
+          kind: "Application",
+          namespace,
+          name: app.metadata.name ?? "",
+          ...(app.metadata.resourceVersion ? { resourceVersion: app.metadata.resourceVersion } : {}),
+        },
+        patch,
+      );
+      this.lastStatusWrite.set(key, now);
+      this.stats.statusWrites++;
+    } catch (e) {
+      // The cache is behind the server; the watch event of the newer version requeues the key.
+      if (!isConflict(e)) throw e;
+      this.log.debug("status write lost a race; waiting for the newer version", { key });
     }
-    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
   private async createPod(

@@ -1,9 +1,9 @@
 // The pure decision of the Application reconciler: observed state in, actions out.
-import { type ApplicationStatus, LABEL } from "../../../protocol/index.js";
+import { type ApplicationSpec, type ApplicationStatus, LABEL } from "../../../protocol/index.js";
 import { findCondition } from "./conditions.js";
 import { buildSourceConfigMap, codeHash, podTemplateHash } from "./pod-builder.js";
 import { observePod, type ObservedPod } from "./pod-health.js";
-import { decideScale, type DeleteReason } from "./scale-decide.js";
+import { decideScale, type DeleteReason, type ScaleDecision, type ScalePod } from "./scale-decide.js";
 import { effectiveFunctionSettings, type ApplicationSettings, type EffectiveFunctionSettings } from "./settings.js";
 import { buildStatus, statusDiff, type CodeState, type FunctionCounts } from "./status.js";
 import type { ApplicationObject, Backlog, ConfigMap, DiscoveredFunction, Pod, PodActivity } from "./types.js";
@@ -53,17 +53,10 @@ export function decideApplication(
   const nowIso = new Date(now).toISOString();
   const generation = app.metadata.generation ?? 0;
   const old = app.status ?? {};
-  const actions: Action[] = [];
 
   const validated = validateApplication(app);
-  if (!validated.ok) {
-    const status = buildStatus({ old, generation, nowIso, invalid: validated.errors });
-    pushStatus(actions, old, status);
-    if (findCondition(old.conditions, "Ready")?.reason !== "InvalidSpec") {
-      actions.push({ kind: "event", type: "Warning", reason: "InvalidSpec", message: validated.errors.join("; ") });
-    }
-    return actions;
-  }
+  if (!validated.ok) return invalidSpecActions(old, generation, nowIso, validated.errors);
+  const actions: Action[] = [];
   const napp: NormalizedApp = { metadata: app.metadata, spec: validated.spec };
   const currentCode = codeHash(napp, settings);
 
@@ -76,111 +69,16 @@ export function decideApplication(
   // Decorator values: the current table, else the last one published (keeps min_containers warm
   // while new code rolls out).
   const decorators = table ?? new Map((old.discovered ?? []).map((f) => [f.name, f as DiscoveredFunction]));
-
-  // Functions the controller looks after: named by the spec, found in the code, with work, or with pods.
-  const names = new Set<string>([validated.spec.entrypoint]);
-  for (const f of validated.spec.functions ?? []) names.add(f.name);
-  for (const f of table?.keys() ?? []) names.add(f);
-  for (const f of view.backlogFunctions) names.add(f);
-  for (const { o } of observed) if (o.function) names.add(o.function);
+  const ctx: FunctionContext = { napp, spec: validated.spec, view, now, settings, code, table, decorators, observed };
 
   const counts: FunctionCounts[] = [];
   let nextCheckAt: number | undefined;
-  for (const fn of [...names].sort()) {
-    // A function the loaded code does not define gets no pods (its calls fail in the engine).
-    const known = !table || table.has(fn);
-    const eff = effectiveFunctionSettings(napp, fn, decorators.get(fn), settings);
-    const template = podTemplateHash(napp, eff, settings);
-    const mine = observed.filter(({ o }) => o.function === fn);
-    const backlog = known ? view.backlog(fn) : { queued: 0, running: 0 };
-    const decision = decideScale({
-      queued: backlog.queued,
-      running: backlog.running,
-      concurrency: eff.concurrency,
-      minContainers: known ? eff.minContainers : 0,
-      maxContainers: eff.maxContainers,
-      // Until the current code is known to load, keep one entrypoint pod to load it.
-      floor: code.kind === "unknown" && fn === validated.spec.entrypoint ? 1 : 0,
-      pods: mine.map(({ o }) => {
-        const act = view.activity(o.name);
-        return {
-          name: o.name,
-          current: known && o.templateHash === template,
-          terminating: o.terminating,
-          failed: o.failed,
-          ready: o.podReady && (act?.registered ?? false),
-          running: act?.running ?? 0,
-          idleSince: Math.max(o.createdAt, act?.lastBusyAt ?? 0),
-          unhealthy: o.problem !== undefined,
-        };
-      }),
-      now,
-      idleTimeoutMs: settings.idleTimeoutSeconds * 1000,
-    });
-    if (decision.nextCheckAt !== undefined) nextCheckAt = Math.min(nextCheckAt ?? Infinity, decision.nextCheckAt);
-
-    const failedPods = new Map(mine.filter(({ o }) => o.failed).map(({ o }) => [o.name, o.failedReason]));
-    for (const d of decision.delete) {
-      actions.push({ kind: "deletePod", name: d.name, function: fn, reason: d.reason });
-      if (d.reason === "failed") {
-        actions.push({
-          kind: "event",
-          type: "Warning",
-          reason: "PodFailed",
-          message: `pod ${d.name} of function ${fn} failed (${failedPods.get(d.name) ?? "unknown"}); replacing it`,
-        });
-      }
-    }
-    const idle = decision.delete.filter((d) => d.reason === "idle").map((d) => d.name);
-    if (idle.length) {
-      actions.push({
-        kind: "event",
-        type: "Normal",
-        reason: "ScaledDown",
-        message: `deleted ${plural(idle.length, "idle pod")} of function ${fn}: ${idle.join(", ")}`,
-      });
-    }
-    if (decision.create > 0) {
-      actions.push({ kind: "createPods", function: fn, count: decision.create, app: napp, settings: eff });
-      actions.push({
-        kind: "event",
-        type: "Normal",
-        reason: "ScaledUp",
-        message:
-          `creating ${plural(decision.create, "pod")} for function ${fn} (desired ${decision.desired}: ` +
-          `${backlog.queued} queued, ${backlog.running} running, concurrency ${eff.concurrency})`,
-      });
-    }
-    for (const { o } of mine)
-      if (o.missingTokenSecret && !o.terminating) actions.push({ kind: "ensurePodSecret", pod: o.name });
-
-    const fnLive = mine.filter(({ o }) => !o.terminating && !o.failed);
-    const activities = fnLive.map(({ o }) => ({ o, act: view.activity(o.name) }));
-    counts.push({
-      name: fn,
-      minContainers: known ? eff.minContainers : 0,
-      ready: activities.filter(({ o, act }) => o.podReady && act?.registered).length,
-      busy: activities.filter(({ act }) => (act?.running ?? 0) > 0).length,
-      queued: backlog.queued,
-      running: backlog.running,
-    });
+  for (const fn of managedFunctions(ctx)) {
+    const r = decideFunction(ctx, fn, actions);
+    counts.push(r.counts);
+    if (r.nextCheckAt !== undefined) nextCheckAt = Math.min(nextCheckAt ?? Infinity, r.nextCheckAt);
   }
-
-  // Inline source: an immutable ConfigMap per content; older ones go once no pod mounts them.
-  const cm = buildSourceConfigMap(napp);
-  const ownedCms = view.configMaps.filter((c) => owns(app, c));
-  if (cm && !ownedCms.some((c) => c.metadata.name === cm.metadata.name)) {
-    actions.push({ kind: "createConfigMap", configMap: cm });
-  }
-  const mounted = new Set(
-    pods.flatMap((p) => (p.spec?.volumes ?? []).map((v) => v.configMap?.name).filter((n): n is string => !!n)),
-  );
-  for (const c of ownedCms) {
-    const name = c.metadata.name ?? "";
-    if (name !== cm?.metadata.name && !mounted.has(name) && c.metadata.labels?.[LABEL.component] === "source") {
-      actions.push({ kind: "deleteConfigMap", name });
-    }
-  }
+  actions.push(...sourceConfigMapActions(app, napp, view.configMaps, pods));
 
   const status = buildStatus({
     old,
@@ -194,6 +92,171 @@ export function decideApplication(
   pushStatus(actions, old, status);
   actions.push(...transitionEvents(old, status));
   if (nextCheckAt !== undefined) actions.push({ kind: "requeueAfter", ms: Math.max(0, nextCheckAt - now) });
+  return actions;
+}
+
+function invalidSpecActions(old: ApplicationStatus, generation: number, nowIso: string, errors: string[]): Action[] {
+  const actions: Action[] = [];
+  const status = buildStatus({ old, generation, nowIso, invalid: errors });
+  pushStatus(actions, old, status);
+  // Warn when the spec becomes invalid, not on every reconcile.
+  if (findCondition(old.conditions, "Ready")?.reason !== "InvalidSpec") {
+    actions.push({ kind: "event", type: "Warning", reason: "InvalidSpec", message: errors.join("; ") });
+  }
+  return actions;
+}
+
+type Observed = { pod: Pod; o: ObservedPod };
+
+/** What the decision for each function shares. */
+interface FunctionContext {
+  napp: NormalizedApp;
+  spec: ApplicationSpec;
+  view: ApplicationView;
+  now: number;
+  settings: ApplicationSettings;
+  code: CodeState;
+  /** The loaded code's functions; undefined while no table is known. */
+  table: Map<string, DiscoveredFunction> | undefined;
+  decorators: Map<string, DiscoveredFunction>;
+  observed: Observed[];
+}
+
+/** Functions the controller looks after: named by the spec, found in the code, with work, or with pods. */
+function managedFunctions(c: FunctionContext): string[] {
+  const names = new Set<string>([c.spec.entrypoint]);
+  for (const f of c.spec.functions ?? []) names.add(f.name);
+  for (const f of c.table?.keys() ?? []) names.add(f);
+  for (const f of c.view.backlogFunctions) names.add(f);
+  for (const { o } of c.observed) if (o.function) names.add(o.function);
+  return [...names].sort();
+}
+
+/** Scales one function's pods; pushes its actions and returns its status counts. */
+function decideFunction(
+  c: FunctionContext,
+  fn: string,
+  actions: Action[],
+): { counts: FunctionCounts; nextCheckAt?: number } {
+  // A function the loaded code does not define gets no pods (its calls fail in the engine).
+  const known = !c.table || c.table.has(fn);
+  const eff = effectiveFunctionSettings(c.napp, fn, c.decorators.get(fn), c.settings);
+  const template = podTemplateHash(c.napp, eff, c.settings);
+  const mine = c.observed.filter(({ o }) => o.function === fn);
+  const backlog = known ? c.view.backlog(fn) : { queued: 0, running: 0 };
+  const minContainers = known ? eff.minContainers : 0;
+  const decision = decideScale({
+    queued: backlog.queued,
+    running: backlog.running,
+    concurrency: eff.concurrency,
+    minContainers,
+    maxContainers: eff.maxContainers,
+    // Until the current code is known to load, keep one entrypoint pod to load it.
+    floor: c.code.kind === "unknown" && fn === c.spec.entrypoint ? 1 : 0,
+    pods: mine.map(({ o }) => scalePod(o, known && o.templateHash === template, c.view.activity(o.name))),
+    now: c.now,
+    idleTimeoutMs: c.settings.idleTimeoutSeconds * 1000,
+  });
+
+  actions.push(...deleteActions(fn, decision.delete, mine));
+  if (decision.create > 0) {
+    actions.push({ kind: "createPods", function: fn, count: decision.create, app: c.napp, settings: eff });
+    actions.push({
+      kind: "event",
+      type: "Normal",
+      reason: "ScaledUp",
+      message:
+        `creating ${plural(decision.create, "pod")} for function ${fn} (desired ${decision.desired}: ` +
+        `${backlog.queued} queued, ${backlog.running} running, concurrency ${eff.concurrency})`,
+    });
+  }
+  for (const { o } of mine)
+    if (o.missingTokenSecret && !o.terminating) actions.push({ kind: "ensurePodSecret", pod: o.name });
+
+  return { counts: functionCounts(fn, minContainers, backlog, mine, c.view), nextCheckAt: decision.nextCheckAt };
+}
+
+function scalePod(o: ObservedPod, current: boolean, act: PodActivity | undefined): ScalePod {
+  return {
+    name: o.name,
+    current,
+    terminating: o.terminating,
+    failed: o.failed,
+    ready: o.podReady && (act?.registered ?? false),
+    running: act?.running ?? 0,
+    idleSince: Math.max(o.createdAt, act?.lastBusyAt ?? 0),
+    unhealthy: o.problem !== undefined,
+  };
+}
+
+/** A deletion per pod; a failed pod gets its own event, idle ones share one. */
+function deleteActions(fn: string, deletes: ScaleDecision["delete"], mine: Observed[]): Action[] {
+  const actions: Action[] = [];
+  const failedPods = new Map(mine.filter(({ o }) => o.failed).map(({ o }) => [o.name, o.failedReason]));
+  for (const d of deletes) {
+    actions.push({ kind: "deletePod", name: d.name, function: fn, reason: d.reason });
+    if (d.reason === "failed") {
+      actions.push({
+        kind: "event",
+        type: "Warning",
+        reason: "PodFailed",
+        message: `pod ${d.name} of function ${fn} failed (${failedPods.get(d.name) ?? "unknown"}); replacing it`,
+      });
+    }
+  }
+  const idle = deletes.filter((d) => d.reason === "idle").map((d) => d.name);
+  if (idle.length) {
+    actions.push({
+      kind: "event",
+      type: "Normal",
+      reason: "ScaledDown",
+      message: `deleted ${plural(idle.length, "idle pod")} of function ${fn}: ${idle.join(", ")}`,
+    });
+  }
+  return actions;
+}
+
+function functionCounts(
+  fn: string,
+  minContainers: number,
+  backlog: Backlog,
+  mine: Observed[],
+  view: ApplicationView,
+): FunctionCounts {
+  const fnLive = mine.filter(({ o }) => !o.terminating && !o.failed);
+  const activities = fnLive.map(({ o }) => ({ o, act: view.activity(o.name) }));
+  return {
+    name: fn,
+    minContainers,
+    ready: activities.filter(({ o, act }) => o.podReady && act?.registered).length,
+    busy: activities.filter(({ act }) => (act?.running ?? 0) > 0).length,
+    queued: backlog.queued,
+    running: backlog.running,
+  };
+}
+
+/** Inline source: an immutable ConfigMap per content; older ones go once no pod mounts them. */
+function sourceConfigMapActions(
+  app: ApplicationObject,
+  napp: NormalizedApp,
+  configMaps: ConfigMap[],
+  pods: Pod[],
+): Action[] {
+  const actions: Action[] = [];
+  const cm = buildSourceConfigMap(napp);
+  const ownedCms = configMaps.filter((c) => owns(app, c));
+  if (cm && !ownedCms.some((c) => c.metadata.name === cm.metadata.name)) {
+    actions.push({ kind: "createConfigMap", configMap: cm });
+  }
+  const mounted = new Set(
+    pods.flatMap((p) => (p.spec?.volumes ?? []).map((v) => v.configMap?.name).filter((n): n is string => !!n)),
+  );
+  for (const c of ownedCms) {
+    const name = c.metadata.name ?? "";
+    if (name !== cm?.metadata.name && !mounted.has(name) && c.metadata.labels?.[LABEL.component] === "source") {
+      actions.push({ kind: "deleteConfigMap", name });
+    }
+  }
   return actions;
 }
 
@@ -235,24 +298,25 @@ function codeState(
 
 /** Events for condition transitions a human should see. */
 function transitionEvents(old: ApplicationStatus, next: ApplicationStatus): Action[] {
-  const out: Action[] = [];
-  const was = (t: string) => findCondition(old.conditions, t);
-  const is = (t: string) => findCondition(next.conditions, t);
-  const code = is("CodeLoaded");
-  if (
-    code?.status === "False" &&
-    (was("CodeLoaded")?.status !== "False" || was("CodeLoaded")?.message !== code.message)
-  ) {
-    out.push({ kind: "event", type: "Warning", reason: "CodeLoadFailed", message: code.message ?? "" });
+  return [codeLoadFailedEvent(old, next), unhealthyEvent(old, next)].filter((a): a is Action => a !== undefined);
+}
+
+/** On a new load failure, or a different one. */
+function codeLoadFailedEvent(old: ApplicationStatus, next: ApplicationStatus): Action | undefined {
+  const code = findCondition(next.conditions, "CodeLoaded");
+  const before = findCondition(old.conditions, "CodeLoaded");
+  if (code?.status !== "False" || (before?.status === "False" && before.message === code.message)) return undefined;
+  return { kind: "event", type: "Warning", reason: "CodeLoadFailed", message: code.message ?? "" };
+}
+
+/** On containers turning unhealthy, or unhealthy for another reason. */
+function unhealthyEvent(old: ApplicationStatus, next: ApplicationStatus): Action | undefined {
+  const health = findCondition(next.conditions, "ContainersHealthy");
+  const before = findCondition(old.conditions, "ContainersHealthy");
+  if (health?.status !== "False") return undefined;
+  if (before?.status === "False" && before.reason === health.reason && before.message === health.message) {
+    return undefined;
   }
-  const health = is("ContainersHealthy");
-  const before = was("ContainersHealthy");
-  if (
-    health?.status === "False" &&
-    (before?.status !== "False" || before.reason !== health.reason || before.message !== health.message)
-  ) {
-    const reason = health.reason === "CrashLoopBackOff" ? "PodCrashLooping" : (health.reason ?? "PodUnhealthy");
-    out.push({ kind: "event", type: "Warning", reason, message: health.message ?? "" });
-  }
-  return out;
+  const reason = health.reason === "CrashLoopBackOff" ? "PodCrashLooping" : (health.reason ?? "PodUnhealthy");
+  return { kind: "event", type: "Warning", reason, message: health.message ?? "" };
 }

@@ -118,6 +118,42 @@ const restricted = (readOnlyRootFilesystem: boolean) => ({
   capabilities: { drop: ["ALL"] },
 });
 
+function workerEnv(fn: EffectiveFunctionSettings, appName: string): V1EnvVar[] {
+  const userEnv = fn.env;
+  const userPythonPath = userEnv.find((e) => e.name === "PYTHONPATH")?.value;
+  return [
+    ...userEnv.filter((e) => e.name !== "PYTHONPATH"),
+    // The SDK copy first, so that any Python image runs the worker the sidecar speaks to.
+    {
+      name: "PYTHONPATH",
+      value: [POD_PATHS.sdkDir, POD_PATHS.appDir, ...(userPythonPath ? [userPythonPath] : [])].join(":"),
+    },
+    { name: "PYTHONUNBUFFERED", value: "1" },
+    { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
+    ...(userEnv.some((e) => e.name === "HOME") ? [] : [{ name: "HOME", value: POD_PATHS.tmpDir }]),
+    { name: SIDECAR_ENV.application, value: appName },
+    { name: SIDECAR_ENV.function, value: fn.name },
+  ];
+}
+
+function podVolumes(code: ReturnType<typeof codeSource>): V1Volume[] {
+  const volumes: V1Volume[] = [
+    { name: VOLUME.run, emptyDir: { sizeLimit: "512Mi" } },
+    { name: VOLUME.tmp, emptyDir: { sizeLimit: "1Gi" } },
+  ];
+  if (code.configMap) {
+    volumes.push({
+      name: VOLUME.source,
+      configMap: {
+        name: code.configMap.name,
+        items: [{ key: code.configMap.key, path: code.configMap.key }],
+        defaultMode: 0o444,
+      },
+    });
+  }
+  return volumes;
+}
+
 function podSpec(
   app: AppRef,
   fn: EffectiveFunctionSettings,
@@ -163,21 +199,6 @@ function podSpec(
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
 
-  const userEnv = fn.env;
-  const userPythonPath = userEnv.find((e) => e.name === "PYTHONPATH")?.value;
-  const workerEnv: V1EnvVar[] = [
-    ...userEnv.filter((e) => e.name !== "PYTHONPATH"),
-    // The SDK copy first, so that any Python image runs the worker the sidecar speaks to.
-    {
-      name: "PYTHONPATH",
-      value: [POD_PATHS.sdkDir, POD_PATHS.appDir, ...(userPythonPath ? [userPythonPath] : [])].join(":"),
-    },
-    { name: "PYTHONUNBUFFERED", value: "1" },
-    { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
-    ...(userEnv.some((e) => e.name === "HOME") ? [] : [{ name: "HOME", value: POD_PATHS.tmpDir }]),
-    { name: SIDECAR_ENV.application, value: appName },
-    { name: SIDECAR_ENV.function, value: fn.name },
-  ];
   const worker: V1Container = {
     name: CONTAINER.worker,
     image: app.spec.image ?? settings.runtimeImage,
@@ -193,7 +214,7 @@ function podSpec(
       ...(fn.specConcurrency !== undefined ? ["--concurrency", String(fn.specConcurrency)] : []),
     ],
     workingDir: POD_PATHS.appDir,
-    env: workerEnv,
+    env: workerEnv(fn, appName),
     volumeMounts: [
       { ...runMount, readOnly: true },
       tmpMount,
@@ -209,25 +230,10 @@ function podSpec(
   if (resources) worker.resources = resources;
   if (fn.secrets.length) worker.envFrom = fn.secrets.map((name) => ({ secretRef: { name } }));
 
-  const volumes: V1Volume[] = [
-    { name: VOLUME.run, emptyDir: { sizeLimit: "512Mi" } },
-    { name: VOLUME.tmp, emptyDir: { sizeLimit: "1Gi" } },
-  ];
-  if (code.configMap) {
-    volumes.push({
-      name: VOLUME.source,
-      configMap: {
-        name: code.configMap.name,
-        items: [{ key: code.configMap.key, path: code.configMap.key }],
-        defaultMode: 0o444,
-      },
-    });
-  }
-
   return {
     initContainers: [sidecar],
     containers: [worker],
-    volumes,
+    volumes: podVolumes(code),
     restartPolicy: "Always",
     automountServiceAccountToken: false, // runtime pods hold no Kubernetes credential
     enableServiceLinks: false,

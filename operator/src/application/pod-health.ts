@@ -68,15 +68,31 @@ function containerProblem(
   now: number,
   graceMs: number,
 ): PodProblem | undefined {
-  const waiting = cs.state?.waiting;
   const term = lastTermination(cs);
-  if (term?.reason === "OOMKilled" && (waiting?.reason === "CrashLoopBackOff" || cs.state?.terminated)) {
-    return {
-      reason: "OOMKilled",
-      container: cs.name,
-      message: `container ${cs.name} was killed for exceeding its memory limit (restarted ${cs.restartCount} times)`,
-    };
-  }
+  return oomProblem(cs, term) ?? stuckWaitingProblem(cs, term, createdAt, now, graceMs);
+}
+
+type Termination = ReturnType<typeof lastTermination>;
+
+/** An OOM kill explains a crash loop better than the loop itself does. */
+function oomProblem(cs: V1ContainerStatus, term: Termination): PodProblem | undefined {
+  if (term?.reason !== "OOMKilled") return undefined;
+  if (cs.state?.waiting?.reason !== "CrashLoopBackOff" && !cs.state?.terminated) return undefined;
+  return {
+    reason: "OOMKilled",
+    container: cs.name,
+    message: `container ${cs.name} was killed for exceeding its memory limit (restarted ${cs.restartCount} times)`,
+  };
+}
+
+function stuckWaitingProblem(
+  cs: V1ContainerStatus,
+  term: Termination,
+  createdAt: number,
+  now: number,
+  graceMs: number,
+): PodProblem | undefined {
+  const waiting = cs.state?.waiting;
   if (!waiting?.reason || !STUCK_WAITING.has(waiting.reason)) return undefined;
   // The token Secret is created right after the pod: give the kubelet's first attempt some slack.
   if (waiting.reason === "CreateContainerConfigError" && now - createdAt < graceMs) return undefined;
@@ -88,53 +104,82 @@ function containerProblem(
   return { reason: waiting.reason, container: cs.name, message };
 }
 
-export function observePod(pod: Pod, now: number, configErrorGraceSeconds: number): ObservedPod {
-  const name = pod.metadata.name ?? "";
-  const createdAt = toMs(pod.metadata.creationTimestamp) ?? now;
-  const phase = pod.status?.phase;
-  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
-  const graceMs = configErrorGraceSeconds * 1000;
-
-  let problem: PodProblem | undefined;
+/** The first stuck container, else an unschedulable pod. */
+function podProblem(
+  pod: Pod,
+  statuses: V1ContainerStatus[],
+  createdAt: number,
+  now: number,
+  graceMs: number,
+): PodProblem | undefined {
   for (const cs of statuses) {
-    problem = containerProblem(cs, createdAt, now, graceMs);
-    if (problem) break;
+    const problem = containerProblem(cs, createdAt, now, graceMs);
+    if (problem) return problem;
   }
-  if (!problem) {
-    const unschedulable = pod.status?.conditions?.find(
-      (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
-    );
-    if (unschedulable) problem = { reason: "Unschedulable", message: unschedulable.message ?? "no node fits the pod" };
-  }
+  const unschedulable = pod.status?.conditions?.find(
+    (c) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable",
+  );
+  return unschedulable
+    ? { reason: "Unschedulable", message: unschedulable.message ?? "no node fits the pod" }
+    : undefined;
+}
 
+function workerLoadError(statuses: V1ContainerStatus[]): string | undefined {
   const worker = statuses.find((cs) => cs.name === CONTAINER.worker);
   const wt = worker && lastTermination(worker);
-  const loadError =
-    wt?.exitCode === WORKER_EXIT_CODE_LOAD_FAILED
-      ? tail(wt.message || `the worker exited with code ${WORKER_EXIT_CODE_LOAD_FAILED} (code failed to load)`)
-      : undefined;
+  return wt?.exitCode === WORKER_EXIT_CODE_LOAD_FAILED
+    ? tail(wt.message || `the worker exited with code ${WORKER_EXIT_CODE_LOAD_FAILED} (code failed to load)`)
+    : undefined;
+}
 
-  const secret = podSecretName(name);
-  const missingTokenSecret = statuses.some(
+function isMissingTokenSecret(statuses: V1ContainerStatus[], podName: string): boolean {
+  const secret = podSecretName(podName);
+  return statuses.some(
     (cs) =>
       cs.state?.waiting?.reason === "CreateContainerConfigError" &&
       (cs.state.waiting.message ?? "").includes(`"${secret}" not found`),
   );
+}
 
-  const inGrace =
-    !problem &&
-    statuses.some((cs) => cs.state?.waiting?.reason === "CreateContainerConfigError") &&
-    now - createdAt < graceMs;
+const failedReason = (pod: Pod): string | undefined =>
+  [pod.status?.reason, pod.status?.message].filter(Boolean).join(": ") || pod.status?.phase;
+
+const isTerminating = (pod: Pod): boolean =>
+  pod.metadata.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
+
+const isPodReady = (pod: Pod): boolean =>
+  pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+const containerStatuses = (pod: Pod): V1ContainerStatus[] => [
+  ...(pod.status?.initContainerStatuses ?? []),
+  ...(pod.status?.containerStatuses ?? []),
+];
+
+/** A config error inside the grace period is not a problem yet, but must be looked at again. */
+const inConfigErrorGrace = (statuses: V1ContainerStatus[], createdAt: number, now: number, graceMs: number) =>
+  statuses.some((cs) => cs.state?.waiting?.reason === "CreateContainerConfigError") && now - createdAt < graceMs;
+
+export function observePod(pod: Pod, now: number, configErrorGraceSeconds: number): ObservedPod {
+  const name = pod.metadata.name ?? "";
+  const createdAt = toMs(pod.metadata.creationTimestamp) ?? now;
+  const phase = pod.status?.phase;
+  const statuses = containerStatuses(pod);
+  const graceMs = configErrorGraceSeconds * 1000;
+
+  const problem = podProblem(pod, statuses, createdAt, now, graceMs);
+  const loadError = workerLoadError(statuses);
+  const missingTokenSecret = isMissingTokenSecret(statuses, name);
+  const inGrace = !problem && inConfigErrorGrace(statuses, createdAt, now, graceMs);
   const failed = phase === "Failed" || phase === "Succeeded";
   return {
     name,
     function: podFunction(pod) ?? "",
     templateHash: pod.metadata.labels?.[LABEL.podTemplateHash],
     createdAt,
-    terminating: pod.metadata.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
+    terminating: isTerminating(pod),
     failed,
-    ...(failed ? { failedReason: [pod.status?.reason, pod.status?.message].filter(Boolean).join(": ") || phase } : {}),
-    podReady: pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    ...(failed ? { failedReason: failedReason(pod) } : {}),
+    podReady: isPodReady(pod),
     ...(problem ? { problem } : {}),
     ...(loadError ? { loadError } : {}),
     missingTokenSecret,

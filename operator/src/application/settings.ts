@@ -67,6 +67,30 @@ export interface EffectiveFunctionSettings {
 
 const pick = <T>(...xs: (T | undefined)[]): T | undefined => xs.find((x) => x !== undefined);
 
+/** What every level may set; the decorator calls concurrency maxConcurrency. */
+type Level = Partial<
+  Pick<FunctionSpec, "concurrency" | "minContainers" | "maxContainers" | "timeoutSeconds" | "retries">
+>;
+
+const decoratorLevel = (f: DiscoveredFunction | undefined): Level => ({
+  concurrency: f?.maxConcurrency,
+  minContainers: f?.minContainers,
+  maxContainers: f?.maxContainers,
+  timeoutSeconds: f?.timeoutSeconds,
+  retries: f?.retries,
+});
+
+/** The value of the first level that sets `key`. */
+const fromLevels = <K extends keyof Level>(levels: (Level | undefined)[], key: K): Level[K] =>
+  pick(...levels.map((l) => l?.[key]));
+
+/** Later names win. */
+function mergedEnv(...lists: ({ name: string; value: string }[] | undefined)[]): { name: string; value: string }[] {
+  const env = new Map<string, string>();
+  for (const e of lists.flatMap((l) => l ?? [])) env.set(e.name, e.value);
+  return [...env].map(([n, value]) => ({ name: n, value }));
+}
+
 export function effectiveFunctionSettings(
   app: Pick<Application, "spec">,
   name: string,
@@ -75,18 +99,13 @@ export function effectiveFunctionSettings(
 ): EffectiveFunctionSettings {
   const fn = app.spec.functions?.find((f) => f.name === name);
   const d = app.spec.defaults;
-  const op = settings.functionDefaults;
-  const concurrency = pick(fn?.concurrency, d?.concurrency, discovered?.maxConcurrency, op.concurrency)!;
-  const maxContainers = pick(fn?.maxContainers, d?.maxContainers, discovered?.maxContainers, op.maxContainers)!;
+  const levels = [fn, d, decoratorLevel(discovered), settings.functionDefaults];
+  const concurrency = fromLevels(levels, "concurrency")!;
+  const maxContainers = fromLevels(levels, "maxContainers")!;
   // Levels may disagree (spec max 2, decorator min 5): the bound set closer to the user wins,
   // and min never exceeds max.
-  const minContainers = Math.min(
-    pick(fn?.minContainers, d?.minContainers, discovered?.minContainers, op.minContainers)!,
-    maxContainers,
-  );
-  const timeoutSeconds = pick(fn?.timeoutSeconds, d?.timeoutSeconds, discovered?.timeoutSeconds, op.timeoutSeconds)!;
-  const env = new Map<string, string>();
-  for (const e of [...(app.spec.env ?? []), ...(d?.env ?? []), ...(fn?.env ?? [])]) env.set(e.name, e.value);
+  const minContainers = Math.min(fromLevels(levels, "minContainers")!, maxContainers);
+  const timeoutSeconds = fromLevels(levels, "timeoutSeconds")!;
   const specConcurrency = pick(fn?.concurrency, d?.concurrency);
   return {
     name,
@@ -95,9 +114,9 @@ export function effectiveFunctionSettings(
     minContainers: Math.max(0, Math.floor(minContainers)),
     maxContainers: Math.max(1, Math.floor(maxContainers)),
     timeoutSeconds,
-    retries: pick(fn?.retries, d?.retries, discovered?.retries),
+    retries: fromLevels(levels, "retries"),
     resources: { ...(d?.resources ?? {}), ...(fn?.resources ?? {}) },
-    env: [...env].map(([n, value]) => ({ name: n, value })),
+    env: mergedEnv(app.spec.env, d?.env, fn?.env),
     secrets: [...new Set([...(d?.secrets ?? []), ...(fn?.secrets ?? [])])],
   };
 }

@@ -1,5 +1,5 @@
 // Shapes the Application controller reads and writes, and the narrow view of the dispatcher it
-// needs. The dispatcher (operator/src/engine/) implements DispatcherView; main.ts wires it.
+// needs. The dispatcher (operator/src/dispatch/) implements DispatcherView; main.ts wires it.
 import type { V1ConfigMap, V1PodSpec, V1PodStatus, V1Secret } from "@kubernetes/client-node";
 import type { Application } from "../../../protocol/index.js";
 import type { KubeObject } from "../kube/types.js";

@@ -18,6 +18,13 @@ export function validateApplication(app: Pick<ApplicationObject, "metadata" | "s
     return { ok: false, errors };
   }
   const spec = parsed.data;
+  errors.push(...crossFieldErrors(spec));
+  return errors.length ? { ok: false, errors } : { ok: true, spec };
+}
+
+/** Rules across fields, which the zod schema does not check. */
+function crossFieldErrors(spec: ApplicationSpec): string[] {
+  const errors: string[] = [];
   const src = spec.source;
   if (src && (src.inline === undefined) === (src.configMapRef === undefined)) {
     errors.push("spec.source: exactly one of inline or configMapRef must be set");
@@ -35,5 +42,5 @@ export function validateApplication(app: Pick<ApplicationObject, "metadata" | "s
   if (d?.minContainers !== undefined && d.maxContainers !== undefined && d.minContainers > d.maxContainers) {
     errors.push("spec.defaults: minContainers must be <= maxContainers");
   }
-  return errors.length ? { ok: false, errors } : { ok: true, spec };
+  return errors;
 }

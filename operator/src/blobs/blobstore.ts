@@ -6,13 +6,14 @@
 //   replacing an existing blob; throws BlobTooLargeError past maxBytes.
 // - get(ref): the bytes as a stream with their size, or undefined when absent.
 // - deletePrefix(prefix): remove every blob whose ref starts with "<prefix>/".
-// Every blob that a value references ({blob: ref}) holds a BlobDocument (see messages.ts).
+// Every blob that a value references ({blob: ref}) holds a BlobDocument (protocol/). Refs: refs.ts.
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { checkRef } from "./refs.js";
 
 export interface BlobStore {
   put(ref: string, data: Uint8Array | AsyncIterable<Uint8Array>, maxBytes?: number): Promise<number>;
@@ -26,19 +27,6 @@ export class BlobTooLargeError extends Error {
     super(`blob exceeds the limit of ${limit} bytes`);
   }
 }
-
-const REF = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
-
-/** Why a ref is not acceptable, or undefined when it is. */
-export function checkRef(ref: string): string | undefined {
-  if (ref.length > 512) return "must be at most 512 characters";
-  if (!REF.test(ref)) return "must be '/'-separated segments of letters, digits, '.', '_' and '-', none empty";
-  if (ref.split("/").some((s) => s === "." || s === "..")) return "must not contain '.' or '..' segments";
-  return undefined;
-}
-
-export const newBlobRef = (namespace: string, request: string): string => `${namespace}/${request}/${randomUUID()}`;
-export const requestPrefix = (namespace: string, request: string): string => `${namespace}/${request}`;
 
 function assertRef(ref: string): void {
   const why = checkRef(ref);

@@ -37,29 +37,38 @@ export function toStructural(node: unknown): JsonSchema {
   }
   const out: JsonSchema = {};
   for (const [key, value] of Object.entries(node as JsonSchema)) {
-    if (DROP_KEYS.has(key)) continue;
-    if (key === "additionalProperties" && typeof value === "boolean") continue;
-    // An object that keeps unknown fields needs no schema for them.
-    if (key === "additionalProperties" && (node as JsonSchema)["x-kubernetes-preserve-unknown-fields"] === true) continue;
-    if ((key === "maximum" && value === JS_SAFE_INT) || (key === "minimum" && value === -JS_SAFE_INT)) continue;
-    if (key === "properties") {
-      const props: JsonSchema = {};
-      for (const [name, sub] of Object.entries(value as JsonSchema)) props[name] = toStructural(sub);
-      out.properties = props;
-    } else if (key === "items" || key === "additionalProperties") {
-      out[key] = toStructural(value);
-    } else if (key === "anyOf" || key === "oneOf" || key === "allOf") {
-      throw new Error(`unions (${key}) are not structural; model them as optional fields plus a CEL rule`);
-    } else {
-      out[key] = value;
-    }
+    if (!isDropped(key, value, node as JsonSchema)) out[key] = structuralValue(key, value);
   }
-  if (out["x-kubernetes-preserve-unknown-fields"] === true && out.type === undefined && out.properties === undefined) {
-    // An arbitrary JSON value: any type, kept as given.
-    return out;
-  }
-  if (out.type === undefined) throw new Error(`schema without a type: ${JSON.stringify(node)}`);
+  // An arbitrary JSON value (unknown fields kept, no properties) needs no type: it is kept as given.
+  const anyValue = out["x-kubernetes-preserve-unknown-fields"] === true && out.properties === undefined;
+  if (out.type === undefined && !anyValue) throw new Error(`schema without a type: ${JSON.stringify(node)}`);
   return out;
+}
+
+function isDropped(key: string, value: unknown, node: JsonSchema): boolean {
+  if (DROP_KEYS.has(key)) return true;
+  if (key === "additionalProperties") {
+    // An object that keeps unknown fields needs no schema for them.
+    return typeof value === "boolean" || node["x-kubernetes-preserve-unknown-fields"] === true;
+  }
+  // zod's bounds of a safe integer say nothing a Kubernetes integer needs.
+  return (key === "maximum" && value === JS_SAFE_INT) || (key === "minimum" && value === -JS_SAFE_INT);
+}
+
+const UNIONS = new Set(["anyOf", "oneOf", "allOf"]);
+
+/** A keyword's value in the structural schema: nested schemas rewritten, the rest as is. */
+function structuralValue(key: string, value: unknown): unknown {
+  if (key === "properties") {
+    const props: JsonSchema = {};
+    for (const [name, sub] of Object.entries(value as JsonSchema)) props[name] = toStructural(sub);
+    return props;
+  }
+  if (key === "items" || key === "additionalProperties") return toStructural(value);
+  if (UNIONS.has(key)) {
+    throw new Error(`unions (${key}) are not structural; model them as optional fields plus a CEL rule`);
+  }
+  return value;
 }
 
 export function schemaOf(t: z.ZodType): JsonSchema {

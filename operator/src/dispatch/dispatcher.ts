@@ -1,41 +1,33 @@
 // Ready queues ↔ pod leases. Matching is immediate on either side: a call arriving while a lease
-// waits, or a lease arriving while calls wait. Before a lease is answered the assignment is
-// persisted (phase Running, pod, attempts, startTime), so nothing runs unseen; then `{call}`
-// inputs are resolved to outputs. Pods (liveness, heartbeats, running calls) are in PodRegistry.
-import type { Backlog, DispatcherView, PodActivity } from "../application/types.js";
-import type { Clock } from "../kube/types.js";
+// waits, or a lease arriving while calls wait. Before a lease is answered each assignment is
+// persisted through `start` (phase Running, pod, attempts, startTime: decided and written by the
+// FunctionCall side), so nothing runs unseen. Pods (liveness, heartbeats, running calls) are in
+// PodRegistry. The dispatcher holds names only; it never reads a FunctionCall.
 import type { Assignment } from "../../../protocol/index.js";
-import {
-  type Call,
-  callKey,
-  isCollection,
-  isDeleting,
-  isRoot,
-  nameOf,
-  namespaceOf,
-  notBeforeOf,
-  phaseOf,
-  requestOf,
-} from "./calls.js";
-import type { EngineConfig } from "./config.js";
-import type { CallGraph } from "./graph.js";
-import { readiness } from "./inputs.js";
+import type { Backlog, DispatcherView, PodActivity } from "../application/index.js";
+import type { Clock } from "../kube/index.js";
 import { PodRegistry } from "./pod-registry.js";
-import { type LeaseWaiter, type PodIdentity, type PodRecord, fnKey } from "./pods.js";
-import type { CallPolicy } from "./policy.js";
+import {
+  type CallRef,
+  type DispatchConfig,
+  type LeaseWaiter,
+  type PodIdentity,
+  type PodRecord,
+  type RunningAttempt,
+  type StartCall,
+  callKey,
+  fnKey,
+} from "./pods.js";
 import { ReadyQueue } from "./ready-queue.js";
-import { type CallStore } from "./store.js";
 
 export interface DispatcherDeps {
-  graph: CallGraph;
-  store: CallStore;
   clock: Clock;
-  config: Pick<EngineConfig, "heartbeatTimeoutMs" | "heartbeatIntervalMs">;
-  policy: (call: Call) => CallPolicy;
+  config: DispatchConfig;
+  /** Persists the assignment of a queued call to a leasing pod. */
+  start: StartCall;
+  runningAttempt: RunningAttempt;
   /** Calls to reconcile again: an attempt may be lost (pod gone or silent), or a Running write failed. */
   onLost: (keys: string[]) => void;
-  /** A call was assigned: how long it waited ready (ms), for the dispatch-latency histogram. */
-  onDispatched?: (namespace: string, application: string, fn: string, queuedMs: number) => void;
   /** Queued or running counts of an application changed (the Application controller scales). */
   onBacklog?: (namespace: string, application: string) => void;
   /** A pod registered, went busy or idle, or was lost (the Application controller watches). */
@@ -55,9 +47,9 @@ export class Dispatcher implements DispatcherView {
 
   constructor(private readonly d: DispatcherDeps) {
     this.pods = new PodRegistry({
-      graph: d.graph,
       clock: d.clock,
       config: d.config,
+      runningAttempt: d.runningAttempt,
       onLost: d.onLost,
       onUnreachable: (pod) => pod.waiter && this.finish(pod.waiter, []),
       onBacklog: d.onBacklog,
@@ -67,23 +59,23 @@ export class Dispatcher implements DispatcherView {
 
   // ---- ready queues ---------------------------------------------------------------------------
 
-  enqueue(call: Call, notBefore?: number): void {
-    const key = callKey(namespaceOf(call), nameOf(call));
-    if (this.starting.has(key)) return;
-    const q = this.queueOf(namespaceOf(call), call.spec.application, call.spec.function);
+  /** Puts the call on its function's ready queue, not to be started before `notBefore` (ms). */
+  enqueue(call: CallRef, notBefore?: number): void {
+    if (this.starting.has(callKey(call.namespace, call.name))) return;
+    const q = this.queueOf(call.namespace, call.application, call.function);
     const before = q.size;
-    q.add(nameOf(call), this.d.clock.now(), notBefore);
+    q.add(call.name, this.d.clock.now(), notBefore);
     if (q.size !== before) this.d.onBacklog?.(q.namespace, q.application);
     this.schedulePump(q);
   }
 
-  dequeue(namespace: string, name: string, app: string, fn: string): void {
-    if (this.queues.get(fnKey(namespace, app, fn))?.remove(name)) this.d.onBacklog?.(namespace, app);
+  dequeue(call: CallRef): void {
+    if (this.queues.get(fnKey(call.namespace, call.application, call.function))?.remove(call.name))
+      this.d.onBacklog?.(call.namespace, call.application);
   }
 
-  isQueued(call: Call): boolean {
-    const q = this.queues.get(fnKey(namespaceOf(call), call.spec.application, call.spec.function));
-    return q?.has(nameOf(call)) ?? false;
+  isQueued(call: CallRef): boolean {
+    return this.queues.get(fnKey(call.namespace, call.application, call.function))?.has(call.name) ?? false;
   }
 
   private queueOf(namespace: string, app: string, fn: string): ReadyQueue {
@@ -219,61 +211,22 @@ export class Dispatcher implements DispatcherView {
     else pod.undelivered.push(...out);
   }
 
-  /** Persists the assignment of one call to the pod; undefined if it is no longer dispatchable. */
-  private start(q: ReadyQueue, pod: PodRecord, name: string, readyAt: number): Promise<Assignment | undefined> {
+  /** Persists the assignment of one call to the pod; undefined if it is not started now. */
+  private async start(q: ReadyQueue, pod: PodRecord, name: string, readyAt: number): Promise<Assignment | undefined> {
     const key = callKey(q.namespace, name);
     this.starting.add(key);
-    return this.d.store
-      .withLock(key, async () => {
-        const now = this.d.clock.now();
-        const cur = this.d.graph.get(q.namespace, name);
-        if (!cur || !this.dispatchable(cur)) return undefined;
-        const retryAfter = notBeforeOf(cur);
-        if (retryAfter !== undefined && retryAfter > now) {
-          q.add(name, readyAt, retryAfter);
-          this.armDue(q);
-          return undefined;
-        }
-        const attempt = (cur.status?.attempts ?? 0) + 1;
-        const patch: Record<string, unknown> = {
-          phase: "Running",
-          pod: pod.id.pod,
-          attempts: attempt,
-          startTime: new Date(now).toISOString(),
-          retryAfter: null,
-        };
-        if (cur.status?.queuedTime === undefined) patch.queuedTime = new Date(readyAt).toISOString();
-        const out = await this.d.store.patchStatus(cur, patch);
-        if (!out) return undefined;
-        this.pods.addRunning(pod, name, attempt, now);
-        this.d.onDispatched?.(q.namespace, q.application, q.fn, now - readyAt);
-        return this.assignment(out, attempt);
-      })
-      .finally(() => this.starting.delete(key));
-  }
-
-  private dispatchable(c: Call): boolean {
-    const p = phaseOf(c);
-    if (p !== "Pending" && p !== "Blocked" && p !== "Queued") return false;
-    if (isDeleting(c) || isCollection(c)) return false;
-    return readiness(c, (n) => this.d.graph.get(namespaceOf(c), n)).ready;
-  }
-
-  private assignment(c: Call, attempt: number): Assignment {
-    const ns = namespaceOf(c);
-    const resolve = (v: NonNullable<Call["spec"]["args"]>[number]) =>
-      v.call === undefined ? v : (this.d.graph.get(ns, v.call)?.status?.output ?? { value: null });
-    return {
-      call: nameOf(c),
-      attempt,
-      function: c.spec.function,
-      request: requestOf(c),
-      args: (c.spec.args ?? []).map(resolve),
-      kwargs: Object.fromEntries(Object.entries(c.spec.kwargs ?? {}).map(([k, v]) => [k, resolve(v)])),
-      headers: c.spec.headers ?? {},
-      timeoutSeconds: this.d.policy(c).timeoutSeconds,
-      isRoot: isRoot(c),
-    };
+    try {
+      const r = await this.d.start(pod.id, name, readyAt);
+      if (r && "notBefore" in r) {
+        // Not yet (retry backoff, run_later): back to the queue until then.
+        q.add(name, readyAt, r.notBefore);
+        this.armDue(q);
+        return undefined;
+      }
+      return r?.assignment;
+    } finally {
+      this.starting.delete(key);
+    }
   }
 
   /** Whether the pod has a lease parked (long-polling). */

@@ -1,7 +1,7 @@
 // Which application and function a pod serves, from the labels the Application controller puts
 // on function pods (the exact Python name is in an annotation: label values cannot start with _).
 import { ANNOTATION, LABEL } from "../../../protocol/index.js";
-import type { Cache, KubeObject } from "../kube/types.js";
+import type { Cache, KubeObject } from "../kube/index.js";
 
 export function podIdentityFromCache(
   pods: Pick<Cache<KubeObject>, "get">,

@@ -1,18 +1,25 @@
 // What the operator knows of each function pod: identity, liveness (a heartbeat watchdog), the
 // calls it runs (with per-function running counts), cancellations to hand it in its next
 // heartbeat answer, and the function table its runtime reported.
-import type { DiscoveredFunction, PodActivity } from "../application/types.js";
-import type { Clock } from "../kube/types.js";
-import type { PodState } from "./actions.js";
-import { type Call, callKey, nameOf, namespaceOf, phaseOf } from "./calls.js";
-import type { EngineConfig } from "./config.js";
-import type { CallGraph } from "./graph.js";
-import { type PodIdentity, type PodRecord, fnKey, podKey } from "./pods.js";
+import type { DiscoveredFunction, PodActivity } from "../application/index.js";
+import type { Clock } from "../kube/index.js";
+import {
+  type CallRef,
+  type DispatchConfig,
+  type PodIdentity,
+  type PodRecord,
+  type PodState,
+  type RunningAttempt,
+  callKey,
+  fnKey,
+  podKey,
+} from "./pods.js";
 
 export interface PodRegistryDeps {
-  graph: CallGraph;
   clock: Clock;
-  config: Pick<EngineConfig, "heartbeatTimeoutMs" | "heartbeatIntervalMs">;
+  config: DispatchConfig;
+  /** Whether a reported attempt is the persisted running one (a heartbeat's calls are checked). */
+  runningAttempt: RunningAttempt;
   /** Calls whose attempt may be lost (pod gone or silent): reconcile them. */
   onLost: (keys: string[]) => void;
   /** The pod can no longer take work (lost or gone): end its parked lease. */
@@ -108,9 +115,8 @@ export class PodRegistry {
     const reported = new Set<string>();
     for (const { call, attempt } of calls) {
       reported.add(call);
-      const cur = this.d.graph.get(id.namespace, call);
-      const mine =
-        cur && phaseOf(cur) === "Running" && cur.status?.pod === id.pod && (cur.status?.attempts ?? 0) === attempt;
+      const cur = this.d.runningAttempt(id.namespace, call);
+      const mine = cur !== undefined && cur.pod === id.pod && cur.attempt === attempt;
       if (!mine) cancel.add(call);
       else if (!pod.running.has(call)) this.addRunning(pod, call, attempt, now);
     }
@@ -133,13 +139,18 @@ export class PodRegistry {
   }
 
   /** A Running call found in the cache (operator restart): watch its pod like any other. */
-  track(call: Call, pod: string, attempt: number): void {
-    const ns = namespaceOf(call);
+  track(call: CallRef, pod: string, attempt: number): void {
+    const ns = call.namespace;
     if (this.gone.has(podKey(ns, pod))) return;
     const rec =
-      this.get(ns, pod) ??
-      this.touch({ namespace: ns, pod, application: call.spec.application, function: call.spec.function });
-    if (!rec.running.has(nameOf(call))) this.addRunning(rec, nameOf(call), attempt, this.d.clock.now());
+      this.get(ns, pod) ?? this.touch({ namespace: ns, pod, application: call.application, function: call.function });
+    if (!rec.running.has(call.name)) this.addRunning(rec, call.name, attempt, this.d.clock.now());
+  }
+
+  /** The assignment of `name` to `pod` is persisted: the pod runs that attempt from now on. */
+  assigned(namespace: string, pod: string, name: string, attempt: number): void {
+    const rec = this.get(namespace, pod);
+    if (rec) this.addRunning(rec, name, attempt, this.d.clock.now());
   }
 
   /** The attempt's standing for decisions: is the pod running it alive? */

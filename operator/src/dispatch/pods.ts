@@ -1,7 +1,8 @@
-// What the dispatcher knows of each function pod: identity, liveness (heartbeat watchdog), the
-// calls it runs, cancellations to hand it, its parked lease.
-import type { DiscoveredFunction } from "../application/types.js";
+// What the dispatcher knows of calls and pods, and what it needs from the FunctionCall side. The
+// dispatcher never reads a FunctionCall: it queues names, and asks `start` to persist an
+// assignment and `runningAttempt` whether a pod's report of a call is current.
 import type { Assignment } from "../../../protocol/index.js";
+import type { DiscoveredFunction } from "../application/index.js";
 
 export interface PodIdentity {
   namespace: string;
@@ -9,6 +10,37 @@ export interface PodIdentity {
   application: string;
   function: string;
 }
+
+/** A call as the dispatcher sees it: a name on the ready queue of its function. */
+export interface CallRef {
+  namespace: string;
+  name: string;
+  application: string;
+  function: string;
+}
+
+/** Standing of the pod that runs an attempt. */
+export type PodState = "alive" | "lost" | "gone" | "untracked";
+
+export interface DispatchConfig {
+  /** A pod silent this long has lost its running calls. */
+  heartbeatTimeoutMs: number;
+  /** What sidecars are told at register: a call missing from two intervals of heartbeats is lost. */
+  heartbeatIntervalMs: number;
+}
+
+/**
+ * What persisting the assignment of a queued call came to: the assignment to hand the pod, a time
+ * before which the call may not start (it goes back to the queue until then), or undefined when
+ * the call is no longer dispatchable (finished, cancelled, deleted, not ready).
+ */
+export type StartResult = { assignment: Assignment } | { notBefore: number } | undefined;
+
+/** Persists phase Running for `name` on `pod` (under the call's lock) and builds its assignment. */
+export type StartCall = (pod: PodIdentity, name: string, readyAt: number) => Promise<StartResult>;
+
+/** The attempt of a call that is Running (as persisted) and its pod; undefined when it is not running. */
+export type RunningAttempt = (namespace: string, name: string) => { pod: string; attempt: number } | undefined;
 
 export interface RunningEntry {
   attempt: number;
@@ -43,3 +75,5 @@ export interface PodRecord {
 
 export const podKey = (namespace: string, pod: string): string => `${namespace}/${pod}`;
 export const fnKey = (namespace: string, app: string, fn: string): string => `${namespace}/${app}/${fn}`;
+/** The work-queue key of a call ("namespace/name"). */
+export const callKey = (namespace: string, name: string): string => `${namespace}/${name}`;

@@ -6,7 +6,8 @@ import {
   TERMINAL_PHASES,
   type ValueRef,
 } from "../../../protocol/index.js";
-import type { KubeObject } from "../kube/types.js";
+import type { CallRef } from "../dispatch/index.js";
+import type { KubeObject } from "../kube/index.js";
 
 export type Call = FunctionCall & KubeObject;
 
@@ -23,6 +24,21 @@ export const isRoot = (c: Call): boolean => c.spec.parent === undefined;
 export const requestOf = (c: Call): string => c.spec.request ?? nameOf(c);
 export const isCollection = (c: Call): boolean => c.spec.map !== undefined || c.spec.reduce !== undefined;
 export const isDeleting = (c: Call): boolean => c.metadata.deletionTimestamp !== undefined;
+
+/** The call as the dispatcher knows it: a name on the ready queue of its function. */
+export const refOf = (c: Call): CallRef => ({
+  namespace: namespaceOf(c),
+  name: nameOf(c),
+  application: c.spec.application,
+  function: c.spec.function,
+});
+
+/** The persisted running attempt and its pod; undefined unless the call is Running in a pod. */
+export function runningAttemptOf(c: Call | undefined): { pod: string; attempt: number } | undefined {
+  const pod = c?.status?.pod;
+  if (!c || phaseOf(c) !== "Running" || pod === undefined) return undefined;
+  return { pod, attempt: c.status?.attempts ?? 0 };
+}
 
 /** `{call}` references among positional and keyword arguments: what a dispatched call waits on. */
 export function argumentInputs(c: Call): string[] {

@@ -38,34 +38,38 @@ export function decideCall(call: Call, view: CallView, now: number): Action[] {
 function decideStop(call: Call, view: CallView, now: number): Action[] | undefined {
   const abort = abortActions(call);
   if (isDeleting(call)) return abort;
-  if (isRoot(call)) {
-    const culprit = view.requestError(nameOf(call));
-    if (culprit === undefined || culprit === nameOf(call)) return undefined;
-    const src = view.call(culprit);
-    return [
-      ...abort,
-      fail(
-        {
-          type: "RequestError",
-          message: src?.status?.error?.message ?? "request failed",
-          reason: "request_error",
-          cause: culprit,
-        },
-        now,
-      ),
-    ];
-  }
+  const stop = isRoot(call) ? requestErrorStop(call, view, now) : enclosingStop(call, view, now);
+  return stop && [...abort, stop];
+}
+
+/** A root fails with the first RequestError raised anywhere in its request. */
+function requestErrorStop(call: Call, view: CallView, now: number): Action | undefined {
+  const culprit = view.requestError(nameOf(call));
+  if (culprit === undefined || culprit === nameOf(call)) return undefined;
+  const src = view.call(culprit);
+  return fail(
+    {
+      type: "RequestError",
+      message: src?.status?.error?.message ?? "request failed",
+      reason: "request_error",
+      cause: culprit,
+    },
+    now,
+  );
+}
+
+/** A child is cancelled when its request is deleted or over, or the map/reduce it belongs to failed. */
+function enclosingStop(call: Call, view: CallView, now: number): Action | undefined {
   const root = view.call(requestOf(call));
-  if (!root || isDeleting(root)) return [...abort, cancelled(`request ${requestOf(call)} was deleted`, now)];
+  if (!root || isDeleting(root)) return cancelled(`request ${requestOf(call)} was deleted`, now);
   const rp = phaseOf(root);
   if (rp === "Failed" || rp === "Cancelled")
-    return [...abort, cancelled(`request ${requestOf(call)} ${rp === "Failed" ? "failed" : "was cancelled"}`, now)];
+    return cancelled(`request ${requestOf(call)} ${rp === "Failed" ? "failed" : "was cancelled"}`, now);
   const parent = call.spec.parent ? view.call(call.spec.parent) : undefined;
-  if (parent && (parent.spec.map || parent.spec.reduce)) {
-    const pp = phaseOf(parent);
-    if (pp === "Failed" || pp === "Cancelled")
-      return [...abort, cancelled(`${parent.spec.map ? "map" : "reduce"} ${nameOf(parent)} failed`, now)];
-  }
+  if (!parent || !(parent.spec.map || parent.spec.reduce)) return undefined;
+  const pp = phaseOf(parent);
+  if (pp === "Failed" || pp === "Cancelled")
+    return cancelled(`${parent.spec.map ? "map" : "reduce"} ${nameOf(parent)} failed`, now);
   return undefined;
 }
 

@@ -1,8 +1,14 @@
 // In-memory fakes of the kube-edge interfaces (kube/types.ts) for the engine's unit tests: an
 // object store that assigns resourceVersions, answers writes and delivers watch events a little
 // later (as a real watch does). Not an API server: no admission, no GC.
-import { KubeApiError } from "../kube/errors.js";
-import type { EventRecorder, Informer, KubeObject, ObjectWriter, WatchEventType } from "../kube/types.js";
+import {
+  type EventRecorder,
+  type Informer,
+  KubeApiError,
+  type KubeObject,
+  type ObjectWriter,
+  type WatchEventType,
+} from "../kube/index.js";
 import type { Call } from "./calls.js";
 
 type Handler = (type: WatchEventType, obj: Call, old: Call | undefined) => void;

@@ -2,7 +2,7 @@
 // from our own write responses, whichever is newer) plus the relations the engine walks:
 // children by parent, calls by request, dependents by input, delegators by tail call, and the
 // first RequestError of each request. Listeners hear every change once, in order.
-import { compareResourceVersions } from "../kube/store.js";
+import { compareResourceVersions } from "../kube/index.js";
 import { type Call, allInputs, callKey, keyOfCall, nameOf, namespaceOf, requestOf } from "./calls.js";
 
 export type GraphListener = (key: string, prev: Call | undefined, next: Call | undefined) => void;

@@ -2,10 +2,9 @@
 // lock per key), every response updates the graph at once (the older watch event is then
 // ignored), and the operator, the only status writer, never re-reads what a write returned.
 import { API_VERSION } from "../../../protocol/index.js";
-import type { ObjectWriter } from "../kube/types.js";
+import { type ObjectWriter, isAlreadyExists, isNotFound } from "../kube/index.js";
 import { type Call, nameOf, namespaceOf } from "./calls.js";
 import type { CallGraph } from "./graph.js";
-import { isAlreadyExists, isNotFound } from "../kube/errors.js";
 
 const ref = (c: Call) => ({
   apiVersion: API_VERSION,

@@ -1,12 +1,12 @@
 // The whole engine on in-memory fakes, driven through the runtime API as sidecars would be.
+import type { FastifyInstance } from "fastify";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { API_VERSION, type Application, type FunctionCallSpec, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
-import { KeyedWorkQueue } from "../kube/workqueue.js";
-import type { Cache } from "../kube/types.js";
-import { FileBlobStore } from "../runtime-api/blobstore.js";
-import { podToken } from "../runtime-api/credentials.js";
+import { FileBlobStore } from "../blobs/index.js";
+import { type Cache, KeyedWorkQueue } from "../kube/index.js";
+import { buildRuntimeApi, podToken } from "../runtime-api/index.js";
 import type { Call } from "./calls.js";
 import type { EngineConfig } from "./config.js";
 import { type Engine, type EngineDeps, createEngine } from "./engine.js";
@@ -21,7 +21,10 @@ type Json = any;
 export interface Harness {
   api: FakeCalls;
   events: FakeEvents;
-  engine: Engine;
+  /** The engine; `engine.runtimeApi` is an alias of `runtimeApi` for tests written before main.ts built it. */
+  engine: Engine & { runtimeApi: FastifyInstance };
+  /** The runtime API over `engine.runtimePort` (inject requests, or listen for real sidecars). */
+  runtimeApi: FastifyInstance;
   blobDir: string;
   apps: Map<string, ApplicationObject>;
   /** pod name → function; every pod is in namespace "ns", application "app". */
@@ -65,26 +68,31 @@ export async function harness(
     synced: () => true,
   };
   const pods = new Map<string, string>();
+  const blobs = new FileBlobStore(blobDir);
   const engine = createEngine({
     calls: api,
     applications,
     writer: api,
     events,
     queue,
-    blobs: new FileBlobStore(blobDir),
-    operatorKey: KEY,
-    podIdentity: (ns, pod) =>
-      ns === "ns" && pods.has(pod) ? { application: "app", function: pods.get(pod)! } : undefined,
+    blobs,
     // Exact write lists in tests: no deferred waiting-phase writes unless a test asks for them.
     config: { waitingPhaseWriteAfterMs: 60_000, ...config },
     ...extra,
+  });
+  const runtimeApi = buildRuntimeApi(engine.runtimePort, {
+    operatorKey: KEY,
+    podIdentity: (ns, pod) =>
+      ns === "ns" && pods.has(pod) ? { application: "app", function: pods.get(pod)! } : undefined,
+    blobs,
   });
   queue.run(engine.reconciler, 4);
   engine.start();
   const h: Harness = {
     api,
     events,
-    engine,
+    engine: { ...engine, runtimeApi },
+    runtimeApi,
     blobDir,
     apps: appMap,
     pods,
@@ -102,7 +110,7 @@ export async function harness(
         "x-trellis-pod": `ns/${pod}`,
         authorization: `Bearer ${podToken(KEY, "ns", pod)}`,
       };
-      const r = await engine.runtimeApi.inject({
+      const r = await runtimeApi.inject({
         method,
         url: RUNTIME_API_PREFIX + url,
         headers,
@@ -122,6 +130,7 @@ export async function harness(
     async close() {
       await queue.shutdown();
       await engine.stop();
+      await runtimeApi.close();
       rmSync(blobDir, { recursive: true, force: true });
     },
   };

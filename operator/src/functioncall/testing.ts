@@ -45,11 +45,16 @@ export interface ViewOptions {
   pods?: Record<string, PodState>;
   items?: Record<string, ItemsResult>;
   ttl?: number;
+  /** Names on their ready queue. */
+  queued?: string[];
+  inlineValueLimitBytes?: number;
+  maxCallSpecBytes?: number;
 }
 
 export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
   const byName = new Map(calls.map((c) => [nameOf(c), c]));
   return {
+    namespace: NS,
     call: (n) => byName.get(n),
     children: (p) => calls.filter((c) => c.spec.parent === p),
     childStats: (p) => {
@@ -70,6 +75,7 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
       )?.metadata.name,
     policy: (c) => resolvePolicy(c, opts.app, undefined, 300),
     pod: (p) => opts.pods?.[p] ?? "alive",
+    queued: (c) => opts.queued?.includes(nameOf(c)) ?? false,
     items: (n) => {
       const given = opts.items?.[n];
       if (given) return given;
@@ -78,5 +84,7 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
     ttlSecondsAfterFinished: () => opts.ttl,
     timeoutGraceMs: 10_000,
     infrastructureRetries: 2,
+    inlineValueLimitBytes: opts.inlineValueLimitBytes ?? 65536,
+    maxCallSpecBytes: opts.maxCallSpecBytes ?? 1024 * 1024,
   };
 }

@@ -1,7 +1,7 @@
 // Where outputs live: inline in status up to the limit, else a blob holding the value's JSON
 // (a BlobDocument). And the items of a list output, for `itemsFrom`.
 import { blobDocument, type ValueRef } from "../../../protocol/index.js";
-import { type BlobStore, newBlobRef } from "../runtime-api/blobstore.js";
+import { type BlobStore, newBlobRef } from "../blobs/index.js";
 import type { ItemsResult, OutputDoc } from "./actions.js";
 
 export const jsonBytes = (v: unknown): number => Buffer.byteLength(JSON.stringify(v) ?? "null", "utf8");

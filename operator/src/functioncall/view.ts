@@ -1,10 +1,11 @@
-// The CallView a decision reads, built from the graph, the Application cache and the dispatcher.
+// The views decisions read, built from the graph, the Application cache and the dispatcher.
 import type { Application } from "../../../protocol/index.js";
-import type { Cache, KubeObject } from "../kube/types.js";
+import type { Dispatcher } from "../dispatch/index.js";
+import type { Cache, KubeObject } from "../kube/index.js";
 import type { CallView, ItemsResult } from "./actions.js";
-import { type Call, callKey } from "./calls.js";
+import { type Call, callKey, refOf } from "./calls.js";
 import type { EngineConfig } from "./config.js";
-import type { Dispatcher } from "./dispatcher.js";
+import type { GraphIndex } from "./decide-graph.js";
 import type { CallGraph } from "./graph.js";
 import { type CallPolicy, type DiscoveredSettings, resolvePolicy } from "./policy.js";
 import { inlineItems } from "./values.js";
@@ -16,7 +17,7 @@ export interface ViewDeps {
   applications: Cache<ApplicationObject>;
   dispatcher: Dispatcher;
   config: EngineConfig;
-  /** List outputs read from blobs, by call key (filled by the controller's loadItems). */
+  /** List outputs read from blobs, by call key (filled by the apply step's loadItems). */
   itemsCache: Map<string, ItemsResult>;
 }
 
@@ -36,8 +37,9 @@ export function policyOf(d: Pick<ViewDeps, "applications" | "dispatcher" | "conf
 }
 
 export function makeView(namespace: string, d: ViewDeps): CallView {
-  const { graph } = d;
+  const { graph, config } = d;
   return {
+    namespace,
     call: (n) => graph.get(namespace, n),
     children: (p) =>
       graph
@@ -48,6 +50,7 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
     requestError: (r) => graph.requestErrorOf(namespace, r),
     policy: (c) => policyOf(d, c),
     pod: (pod, call, attempt) => d.dispatcher.pods.attemptState(namespace, pod, call, attempt),
+    queued: (c) => d.dispatcher.isQueued(refOf(c)),
     items: (n) => {
       const inline = inlineItems(graph.get(namespace, n)?.status?.output);
       if (inline) return inline;
@@ -55,7 +58,20 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
     },
     ttlSecondsAfterFinished: (c) =>
       d.applications.get(`${namespace}/${c.spec.application}`)?.spec.requests?.ttlSecondsAfterFinished,
-    timeoutGraceMs: d.config.timeoutGraceMs,
-    infrastructureRetries: d.config.infrastructureRetries,
+    timeoutGraceMs: config.timeoutGraceMs,
+    infrastructureRetries: config.infrastructureRetries,
+    inlineValueLimitBytes: config.inlineValueLimitBytes,
+    maxCallSpecBytes: config.maxCallSpecBytes,
+  };
+}
+
+/** The graph's relations in one namespace, for graph reactions. */
+export function graphIndex(graph: CallGraph, namespace: string): GraphIndex {
+  return {
+    call: (n) => graph.get(namespace, n),
+    dependentsOf: (n) => graph.dependentsOf(namespace, n),
+    delegatorsOf: (n) => graph.delegatorsOf(namespace, n),
+    childrenOf: (n) => graph.childrenOf(namespace, n),
+    callsOfRequest: (r) => graph.callsOfRequest(namespace, r),
   };
 }

@@ -1,7 +1,7 @@
 // Writes a waiting phase (Blocked, Queued, Running for a map/reduce) only for calls that are
 // still waiting `delayMs` after they started to: a call dispatched at once never pays that write.
 // One timer for all (the delay is the same for every call, so due times are in FIFO order).
-import type { Clock } from "../kube/types.js";
+import type { Clock } from "../kube/index.js";
 
 export interface MarkTarget {
   key: string;

@@ -34,42 +34,51 @@ export async function parseInputs(body: unknown): Promise<Inputs> {
   }
   const out: Inputs = { args: [], kwargs: {} };
   for (const [name, part] of body.form.entries()) {
-    let text: string;
-    if (typeof part === "string") text = part;
-    else {
-      const type = part.type.split(";")[0]?.trim() ?? "";
-      if (type === "application/python-pickle")
-        throw new InputError(`part ${name}: pickled values are not accepted over HTTP; send JSON`, 415);
-      if (type !== "application/json" && !type.startsWith("text/"))
-        throw new InputError(
-          `part ${name}: content type ${type || "(none)"} is not supported; send application/json`,
-          415,
-        );
-      text = await part.text();
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      if (name === "args" || name === "kwargs") throw new InputError(`part ${name}: must be JSON`);
-      value = text;
-    }
-    if (name === "args") {
-      if (!Array.isArray(value)) throw new InputError("part args: must be a JSON list of positional arguments");
-      out.args.push(...(value as unknown[]));
-    } else if (name === "kwargs") {
-      if (value === null || typeof value !== "object" || Array.isArray(value))
-        throw new InputError("part kwargs: must be a JSON object of keyword arguments");
-      Object.assign(out.kwargs, value);
-    } else out.kwargs[name] = value;
+    const text = typeof part === "string" ? part : await filePartText(name, part);
+    addPart(out, name, partValue(name, text));
   }
+  checkInputs(out);
+  return out;
+}
+
+async function filePartText(name: string, part: Exclude<FormDataEntryValue, string>): Promise<string> {
+  const type = part.type.split(";")[0]?.trim() ?? "";
+  if (type === "application/python-pickle")
+    throw new InputError(`part ${name}: pickled values are not accepted over HTTP; send JSON`, 415);
+  if (type !== "application/json" && !type.startsWith("text/"))
+    throw new InputError(`part ${name}: content type ${type || "(none)"} is not supported; send application/json`, 415);
+  return part.text();
+}
+
+/** JSON if it parses; a keyword argument may also be plain text, args and kwargs may not. */
+function partValue(name: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    if (name === "args" || name === "kwargs") throw new InputError(`part ${name}: must be JSON`);
+    return text;
+  }
+}
+
+function addPart(out: Inputs, name: string, value: unknown): void {
+  if (name === "args") {
+    if (!Array.isArray(value)) throw new InputError("part args: must be a JSON list of positional arguments");
+    out.args.push(...(value as unknown[]));
+  } else if (name === "kwargs") {
+    if (value === null || typeof value !== "object" || Array.isArray(value))
+      throw new InputError("part kwargs: must be a JSON object of keyword arguments");
+    Object.assign(out.kwargs, value);
+  } else out.kwargs[name] = value;
+}
+
+/** Checks on the assembled inputs, whichever parts they came from. */
+function checkInputs(out: Inputs): void {
   for (const k of Object.keys(out.kwargs))
     if (!IDENT.test(k)) throw new InputError(`kwargs.${k}: must be a Python identifier`);
   if (out.args.length > MAX_ARGS) throw new InputError(`args: at most ${MAX_ARGS} positional arguments`);
   if (Object.keys(out.kwargs).length > MAX_ARGS) throw new InputError(`kwargs: at most ${MAX_ARGS} keyword arguments`);
   const where = findPickle(out, "input");
   if (where) throw new InputError(`${where}: pickled values are not accepted over HTTP; send JSON`);
-  return out;
 }
 
 export type StoredValue = { value: unknown } | { blob: string };

@@ -24,6 +24,16 @@ const iso = (t: string | Date | undefined): string | null =>
 
 export const isRoot = (c: CallObject): boolean => !c.spec.parent;
 
+type CallError = NonNullable<NonNullable<CallObject["status"]>["error"]>;
+
+// A Map, not an object literal: a phase must never match a prototype key.
+const STATUS_OF_PHASE = new Map<string, RequestView["status"]>([
+  ["Succeeded", "success"],
+  ["Failed", "failure"],
+  ["Cancelled", "failure"],
+  ["Running", "running"],
+]);
+
 export function requestView(c: CallObject): RequestView {
   const s = c.status ?? {};
   const phase = s.phase ?? "Pending";
@@ -33,18 +43,23 @@ export function requestView(c: CallObject): RequestView {
     id: c.metadata.name ?? "",
     application: c.spec.application,
     function: c.spec.function,
-    status: phase === "Succeeded" ? "success" : failed ? "failure" : phase === "Running" ? "running" : "pending",
+    status: STATUS_OF_PHASE.get(phase) ?? "pending",
     outcome: phase === "Succeeded" ? "success" : failed ? { failure: reason ?? "function_error" } : null,
     failure_reason: reason,
-    request_error:
-      failed && s.error?.reason === "request_error"
-        ? { message: s.error.message, function_name: s.error.cause ?? null }
-        : null,
-    error: failed && s.error ? { type: s.error.type, message: s.error.message } : null,
+    ...errorFields(failed ? s.error : undefined),
     phase,
     created_at: iso(c.metadata.creationTimestamp),
     finished_at: iso(s.completionTime),
     progress: s.progress ?? null,
+  };
+}
+
+/** The error of a failed request; a request_error also names the function it blames. */
+function errorFields(error: CallError | undefined): Pick<RequestView, "request_error" | "error"> {
+  return {
+    request_error:
+      error?.reason === "request_error" ? { message: error.message, function_name: error.cause ?? null } : null,
+    error: error ? { type: error.type, message: error.message } : null,
   };
 }
 

@@ -52,32 +52,15 @@ export function useZod(app: FastifyInstance, routes: RouteDoc[]): void {
 
 const json = (s: unknown) => z.toJSONSchema(s as z.ZodType, { io: "input", unrepresentable: "any" });
 
+/** Where OpenAPI says each request part other than the body goes. */
+const PARAM_IN: Record<Exclude<Part, "body">, string> = { params: "path", querystring: "query", headers: "header" };
+
 /** The OpenAPI 3.0 document of the collected routes. */
 export function openApiDocument(routes: RouteDoc[], info: { title: string; version: string; description?: string }) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const path = r.url.replace(/:([A-Za-z_]+)/g, "{$1}");
-    const op: Record<string, unknown> = { summary: r.summary, tags: r.tags, responses: {} };
-    const params: unknown[] = [];
-    for (const part of PARTS) {
-      const s = r.schema[part] as z.ZodType | undefined;
-      if (!s || part === "body") continue;
-      const js = json(s) as { properties?: Record<string, unknown>; required?: string[] };
-      for (const [name, schema] of Object.entries(js.properties ?? {})) {
-        const inPart = part === "params" ? "path" : part === "querystring" ? "query" : "header";
-        params.push({ name, in: inPart, required: part === "params" || !!js.required?.includes(name), schema });
-      }
-    }
-    if (params.length) op.parameters = params;
-    if (r.schema.body) {
-      const bodyDoc = (r.schema as { bodyContent?: Record<string, unknown> }).bodyContent;
-      op.requestBody = { content: bodyDoc ?? { "application/json": { schema: json(r.schema.body) } } };
-    }
-    const responses: Record<string, unknown> = {};
-    for (const [code, s] of Object.entries(r.schema.response ?? {}))
-      responses[code] = { description: `HTTP ${code}`, content: { "application/json": { schema: json(s) } } };
-    op.responses = Object.keys(responses).length ? responses : { default: { description: "response" } };
-    (paths[path] ??= {})[r.method] = op;
+    (paths[path] ??= {})[r.method] = operation(r);
   }
   return {
     openapi: "3.0.3",
@@ -86,4 +69,39 @@ export function openApiDocument(routes: RouteDoc[], info: { title: string; versi
     security: [{ bearer: [] }],
     paths,
   };
+}
+
+function operation(r: RouteDoc): Record<string, unknown> {
+  // `responses: {}` keeps its place in the key order; it is filled in last.
+  const op: Record<string, unknown> = { summary: r.summary, tags: r.tags, responses: {} };
+  const params = parameters(r.schema);
+  if (params.length) op.parameters = params;
+  if (r.schema.body) {
+    const bodyDoc = (r.schema as { bodyContent?: Record<string, unknown> }).bodyContent;
+    op.requestBody = { content: bodyDoc ?? { "application/json": { schema: json(r.schema.body) } } };
+  }
+  op.responses = responses(r.schema);
+  return op;
+}
+
+function parameters(schema: RouteDoc["schema"]): unknown[] {
+  const params: unknown[] = [];
+  for (const part of PARTS) {
+    const s = schema[part] as z.ZodType | undefined;
+    if (!s || part === "body") continue;
+    const js = json(s) as { properties?: Record<string, unknown>; required?: string[] };
+    for (const [name, sub] of Object.entries(js.properties ?? {})) {
+      // Path parameters are always required in OpenAPI.
+      const required = part === "params" || !!js.required?.includes(name);
+      params.push({ name, in: PARAM_IN[part], required, schema: sub });
+    }
+  }
+  return params;
+}
+
+function responses(schema: RouteDoc["schema"]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [code, s] of Object.entries(schema.response ?? {}))
+    out[code] = { description: `HTTP ${code}`, content: { "application/json": { schema: json(s) } } };
+  return Object.keys(out).length ? out : { default: { description: "response" } };
 }

@@ -35,7 +35,7 @@ export {
   type InformerOptions,
   type InformerStats,
 } from "./informer.js";
-export type { Indexers } from "./store.js";
+export { type Indexers, compareResourceVersions } from "./store.js";
 export { KeyedWorkQueue, WORKQUEUE_DEFAULTS, type WorkQueueHooks, type WorkQueueStats } from "./workqueue.js";
 export { LeaderElector, LEADER_DEFAULTS, type LeaderElectorOptions } from "./leader.js";
 export { KubeEventRecorder, EVENT_DEFAULTS, type EventRecorderStats } from "./events.js";

@@ -179,23 +179,9 @@ export class LeaderElector {
 
   /** One attempt; true when we hold the Lease afterwards. */
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const ref = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: this.o.namespace, name: this.o.name };
     const now = this.o.now();
-    if (this.leading && this.lastWritten) {
-      try {
-        this.lastWritten = await this.o.writer.replace<Lease>(this.renewed(this.lastWritten, now));
-        return true;
-      } catch (e) {
-        if (!isConflict(e) && !isNotFound(e)) throw e;
-        this.lastWritten = undefined; // someone else wrote: read it and decide
-      }
-    }
-    let lease: Lease | undefined;
-    try {
-      lease = await this.o.writer.get<Lease>(ref);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
+    if (this.leading && this.lastWritten && (await this.renewOwn(this.lastWritten, now))) return true;
+    const lease = await this.readLease();
     const { decision, observation } = decideLease(
       lease,
       this.o.identity,
@@ -209,25 +195,65 @@ export class LeaderElector {
       if (this.leading) this.stepDown(`lease taken by ${decision.holder}`);
       return false;
     }
-    try {
-      if (decision.action === "create") {
-        this.lastWritten = await this.o.writer.create<Lease>({
-          ...ref,
-          metadata: { namespace: this.o.namespace, name: this.o.name },
-          spec: this.spec(now, now, 0),
-        });
-      } else if (decision.action === "acquire") {
-        const transitions = (lease!.spec?.leaseTransitions ?? 0) + 1;
-        this.lastWritten = await this.o.writer.replace<Lease>({ ...lease!, spec: this.spec(now, now, transitions) });
-      } else {
-        this.lastWritten = await this.o.writer.replace<Lease>(this.renewed(lease!, now));
-      }
-    } catch (e) {
-      if (isConflict(e) || isAlreadyExists(e)) return false; // another candidate won this round
-      throw e;
-    }
+    if (!(await this.tryWrite(decision.action, lease, now))) return false;
     this.noteLeader(this.o.identity);
     return true;
+  }
+
+  /** The Lease, or undefined when none exists yet. */
+  private async readLease(): Promise<Lease | undefined> {
+    try {
+      return await this.o.writer.get<Lease>(this.ref());
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      return undefined;
+    }
+  }
+
+  /** Writes the Lease as decided; false when another candidate won this round. */
+  private async tryWrite(
+    action: "create" | "acquire" | "renew",
+    lease: Lease | undefined,
+    now: number,
+  ): Promise<boolean> {
+    try {
+      this.lastWritten = await this.write(action, lease, now);
+      return true;
+    } catch (e) {
+      if (isConflict(e) || isAlreadyExists(e)) return false; // compare-and-swap lost: not an error
+      throw e;
+    }
+  }
+
+  private ref() {
+    return { apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: this.o.namespace, name: this.o.name };
+  }
+
+  /** Renews the Lease we wrote last; false when someone else wrote it since (read it and decide). */
+  private async renewOwn(last: Lease, now: number): Promise<boolean> {
+    try {
+      this.lastWritten = await this.o.writer.replace<Lease>(this.renewed(last, now));
+      return true;
+    } catch (e) {
+      if (!isConflict(e) && !isNotFound(e)) throw e;
+      this.lastWritten = undefined;
+      return false;
+    }
+  }
+
+  /** Creates, takes over or renews the Lease as decided. */
+  private write(action: "create" | "acquire" | "renew", lease: Lease | undefined, now: number): Promise<Lease> {
+    if (action === "create")
+      return this.o.writer.create<Lease>({
+        ...this.ref(),
+        metadata: { namespace: this.o.namespace, name: this.o.name },
+        spec: this.spec(now, now, 0),
+      });
+    if (action === "acquire") {
+      const transitions = (lease!.spec?.leaseTransitions ?? 0) + 1;
+      return this.o.writer.replace<Lease>({ ...lease!, spec: this.spec(now, now, transitions) });
+    }
+    return this.o.writer.replace<Lease>(this.renewed(lease!, now));
   }
 
   private spec(acquire: number, renew: number, transitions: number): LeaseSpec {

@@ -5,13 +5,10 @@
 // cardinality is bounded by namespaces × applications × functions.
 import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { podFunction } from "../application/pod-builder.js";
-import type { Pod, PodActivity } from "../application/types.js";
-import { type Call, isRoot, isTerminal, phaseOf } from "../engine/calls.js";
-import type { EngineHooks } from "../engine/engine.js";
-import type { InformerStats } from "../kube/informer.js";
-import type { Cache } from "../kube/types.js";
-import type { WorkQueueHooks } from "../kube/workqueue.js";
+import { podFunction } from "../application/index.js";
+import type { Pod, PodActivity } from "../application/index.js";
+import { type Call, type EngineHooks, isRoot, isTerminal, phaseOf } from "../functioncall/index.js";
+import type { Cache, InformerStats, WorkQueueHooks } from "../kube/index.js";
 
 /** The parts of the engine the metrics read (a structural subset of `Engine`). */
 export interface MetricsEngine {
@@ -253,19 +250,26 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
 
   function onCallChange(prev: Call | undefined, next: Call | undefined): void {
     if (!prev || !next) return;
-    const application = next.spec.application;
-    const fn = next.spec.function;
-    const ps = prev.status ?? {};
-    const ns = next.status ?? {};
-    if ((ns.infrastructureFailures ?? 0) > (ps.infrastructureFailures ?? 0))
-      retries.inc({ application, function: fn, reason: "infrastructure" });
-    else if (ns.retryAfter && ns.retryAfter !== ps.retryAfter)
-      retries.inc({ application, function: fn, reason: ns.error?.reason ?? "function_error" });
+    countRetry(prev, next);
     if (isRoot(next) && isTerminal(next) && !isTerminal(prev)) {
       const created = new Date(next.metadata.creationTimestamp ?? NaN).getTime();
       if (Number.isFinite(created))
-        requestDuration.observe({ application, phase: phaseOf(next) }, Math.max(0, now() - created) / 1000);
+        requestDuration.observe(
+          { application: next.spec.application, phase: phaseOf(next) },
+          Math.max(0, now() - created) / 1000,
+        );
     }
+  }
+
+  /** An attempt re-run after infrastructure loss, or a retry scheduled (a new retryAfter). */
+  function countRetry(prev: Call, next: Call): void {
+    const labels = { application: next.spec.application, function: next.spec.function };
+    const ps = prev.status ?? {};
+    const ns = next.status ?? {};
+    if ((ns.infrastructureFailures ?? 0) > (ps.infrastructureFailures ?? 0))
+      retries.inc({ ...labels, reason: "infrastructure" });
+    else if (ns.retryAfter && ns.retryAfter !== ps.retryAfter)
+      retries.inc({ ...labels, reason: ns.error?.reason ?? "function_error" });
   }
 
   return {

@@ -1,9 +1,9 @@
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
-import type { Pod, PodActivity } from "../application/types.js";
-import type { Call } from "../engine/calls.js";
-import { CallGraph } from "../engine/graph.js";
-import { mkCall } from "../engine/testing.js";
+import type { Pod, PodActivity } from "../application/index.js";
+import type { Call } from "../functioncall/index.js";
+import { CallGraph } from "../functioncall/index.js";
+import { mkCall } from "../functioncall/testing.js";
 import { KeyedWorkQueue } from "../kube/workqueue.js";
 import { createMetrics, podState } from "./index.js";
 

@@ -1,7 +1,8 @@
 // The runtime API's error catalog: a stable code, the HTTP status, and a message naming the field
-// and the rule. Bodies are `errorBody` ({code, message}) from messages.ts.
+// and the rule. Bodies are `errorBody` ({code, message}) of protocol/.
 import type { z } from "zod";
 import { ERROR_STATUS, type ErrorCode } from "../../../protocol/index.js";
+import { type Rejectable, type Rejection, isRejection } from "./port.js";
 
 export { ERROR_STATUS, type ErrorCode };
 
@@ -25,18 +26,11 @@ export function fromZod(err: z.ZodError, where: string): ApiError {
   return new ApiError("invalid_body", `${where}${path}: ${issue.message}${more}`);
 }
 
-export const errors = {
-  callNotFound: (name: string) => new ApiError("call_not_found", `call ${name}: no FunctionCall with this name`),
-  notAssigned: (name: string, pod: string) =>
-    new ApiError(
-      "not_assigned",
-      `call ${name}: not assigned to pod ${pod}; a pod may act only on calls assigned to it`,
-    ),
-  staleAttempt: (name: string, attempt: number, current: number, phase: string) =>
-    new ApiError(
-      "stale_attempt",
-      `call ${name}: attempt ${attempt} is not the running one (current attempt ${current}, phase ${phase}); the report is ignored`,
-    ),
-  notInRequest: (what: string, request: string, pod: string) =>
-    new ApiError("not_in_request", `${what}: pod ${pod} runs no call of request ${request}`),
-};
+/** The error of a rejection the port answered. */
+export const fromRejection = (r: Rejection): ApiError => new ApiError(r.code, r.message);
+
+/** The value, or throws the rejection as the API error it answers with. */
+export function orThrow<T>(x: Rejectable<T>): T {
+  if (isRejection(x)) throw fromRejection(x);
+  return x;
+}

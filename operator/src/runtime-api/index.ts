@@ -1,5 +1,19 @@
-// The runtime API sidecars talk to; messages.ts is the wire contract shared with the sidecar.
-export { buildRuntimeApi, type RuntimeApiDeps, type CodeLoadFailure } from "./server.js";
+// The runtime API sidecars talk to (the wire contract is in protocol/): fastify routes, per-pod
+// credentials, the error catalog, and the RuntimePort the operator implements for it.
+export { buildRuntimeApi, type RuntimeApiDeps } from "./server.js";
 export { podToken, verifyPodToken } from "./credentials.js";
-export { type BlobStore, FileBlobStore, BlobTooLargeError, requestPrefix } from "./blobstore.js";
 export { ERROR_STATUS, type ErrorCode } from "./errors.js";
+export {
+  type ChildCall,
+  type CodeLoadFailure,
+  type DiscoveredFunctions,
+  type FailureReport,
+  type HeartbeatCalls,
+  type PodIdentity,
+  type ProgressReport,
+  type Rejectable,
+  type Rejection,
+  type RuntimePort,
+  type RuntimeSettings,
+  isRejection,
+} from "./port.js";

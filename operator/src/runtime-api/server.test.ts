@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { childName, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
-import { type Harness, KEY, harness } from "../engine/test-harness.js";
+import { type Harness, KEY, harness } from "../functioncall/test-harness.js";
 import { podToken } from "./credentials.js";
 
 let h: Harness;
@@ -17,7 +17,7 @@ async function running(pod = "pf", fn = "f", root = "r") {
 
 describe("runtime API: authentication", () => {
   const inject = (headers: Record<string, string>) =>
-    h.engine.runtimeApi.inject({
+    h.runtimeApi.inject({
       method: "POST",
       url: `${RUNTIME_API_PREFIX}/heartbeat`,
       headers,
@@ -280,7 +280,7 @@ describe("runtime API: values, blobs, state, progress", () => {
     h = await harness({ maxBlobBytes: 1000 });
     await running();
     const put = (body: Buffer, q = "?call=r") =>
-      h.engine.runtimeApi.inject({
+      h.runtimeApi.inject({
         method: "PUT",
         url: `${RUNTIME_API_PREFIX}/blobs${q}`,
         headers: {
@@ -295,7 +295,7 @@ describe("runtime API: values, blobs, state, progress", () => {
     expect(r.statusCode).toBe(201);
     const ref = r.json().blob as string;
     expect(ref.startsWith("ns/r/")).toBe(true);
-    const g = await h.engine.runtimeApi.inject({
+    const g = await h.runtimeApi.inject({
       method: "GET",
       url: `${RUNTIME_API_PREFIX}/blobs/${ref}`,
       headers: { "x-trellis-pod": "ns/pf", authorization: `Bearer ${podToken(KEY, "ns", "pf")}` },
@@ -339,8 +339,8 @@ describe("runtime API over a real socket", () => {
   it("a long-poll lease whose connection closes takes no call", async () => {
     h = await harness();
     h.pods.set("p1", "f");
-    await h.engine.runtimeApi.listen({ host: "127.0.0.1", port: 0 });
-    const addr = h.engine.runtimeApi.server.address() as { port: number };
+    await h.runtimeApi.listen({ host: "127.0.0.1", port: 0 });
+    const addr = h.runtimeApi.server.address() as { port: number };
     const hangUp = new AbortController();
     const polling = fetch(`http://127.0.0.1:${addr.port}${RUNTIME_API_PREFIX}/lease`, {
       method: "POST",

@@ -6,7 +6,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { type ValueRef, newRequest, requestName } from "../../../../protocol/index.js";
 import { isAlreadyExists, isInvalid } from "../../kube/index.js";
-import { newBlobRef } from "../../runtime-api/blobstore.js";
+import { newBlobRef } from "../../blobs/index.js";
 import { parseInputs, storeValue } from "../inputs.js";
 import { appParams, errorBody, invokeHeaders, invokeResponse } from "../schemas.js";
 import { streamRequest } from "../sse.js";
@@ -14,6 +14,29 @@ import type { CallObject, HttpApiDeps } from "../types.js";
 
 /** Request headers worth giving to the functions (request context); never credentials. */
 const FORWARDED = (h: string) => !["authorization", "cookie", "proxy-authorization", "content-length"].includes(h);
+
+/** Each argument inline when small, else in a blob under the request's prefix. */
+async function storeInputs(
+  deps: HttpApiDeps,
+  namespace: string,
+  name: string,
+  inputs: Awaited<ReturnType<typeof parseInputs>>,
+): Promise<{ args: unknown[]; kwargs: Record<string, unknown> }> {
+  const ref = () => newBlobRef(namespace, name);
+  const put = (r: string, d: Uint8Array) => deps.blobs.put(r, d);
+  const args = await Promise.all(inputs.args.map((v) => storeValue(v, ref, put)));
+  const kwargs: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(inputs.kwargs)) kwargs[k] = await storeValue(v, ref, put);
+  return { args, kwargs };
+}
+
+/** At most 64 headers of at most 8 KiB each: the request context is stored in the FunctionCall. */
+function forwardedHeaders(reqHeaders: Record<string, unknown>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(reqHeaders))
+    if (typeof v === "string" && FORWARDED(k) && Object.keys(headers).length < 64) headers[k] = v.slice(0, 8192);
+  return headers;
+}
 
 export function invokeRoutes(deps: HttpApiDeps) {
   return async (app: FastifyInstance) => {
@@ -51,14 +74,8 @@ export function invokeRoutes(deps: HttpApiDeps) {
         const inputs = await parseInputs(req.body);
         const idem = req.headers["idempotency-key"] as string | undefined;
         const name = requestName(namespace, application, idem);
-        const ref = () => newBlobRef(namespace, name);
-        const put = (r: string, d: Uint8Array) => deps.blobs.put(r, d);
-        const args = await Promise.all(inputs.args.map((v) => storeValue(v, ref, put)));
-        const kwargs: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(inputs.kwargs)) kwargs[k] = await storeValue(v, ref, put);
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers))
-          if (typeof v === "string" && FORWARDED(k) && Object.keys(headers).length < 64) headers[k] = v.slice(0, 8192);
+        const { args, kwargs } = await storeInputs(deps, namespace, name, inputs);
+        const headers = forwardedHeaders(req.headers);
         const call = newRequest({
           namespace,
           application,

@@ -9,52 +9,45 @@ import {
   resultRequest,
   tailRequest,
 } from "../../../../protocol/index.js";
-import { callKey } from "../../engine/calls.js";
-import { createChildren } from "../children.js";
-import { currentAttempt, reportFailure, reportResult, reportTail } from "../reports.js";
-import { type RuntimeApiDeps, parse, podOf } from "../server.js";
+import { orThrow } from "../errors.js";
+import { type RouteOptions, parse, podOf } from "../context.js";
 
 const params = z.object({ name: objectName });
 
-export const callRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (app, { deps }) => {
-  const { core } = deps;
+export const callRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port }) => {
   const nameOfReq = (p: unknown) => parse(params, p, "path").name;
 
   app.post("/calls/:name/result", async (req) => {
     const name = nameOfReq(req.params);
     const body = parse(resultRequest, req.body);
-    await reportResult(core, podOf(req), name, body.attempt, body.output);
+    orThrow(await port.reportResult(podOf(req), name, body.attempt, body.output));
     return {};
   });
 
   app.post("/calls/:name/failure", async (req) => {
     const name = nameOfReq(req.params);
     const body = parse(failureRequest, req.body);
-    await reportFailure(core, podOf(req), name, body.attempt, body.kind, body.error, body.retryable);
+    orThrow(await port.reportFailure(podOf(req), name, body));
     return {};
   });
 
   app.post("/calls/:name/tail", async (req) => {
     const name = nameOfReq(req.params);
     const body = parse(tailRequest, req.body);
-    await reportTail(core, podOf(req), name, body.attempt, body.tailCall);
+    orThrow(await port.reportTail(podOf(req), name, body.attempt, body.tailCall));
     return {};
   });
 
   app.post("/calls/:name/children", async (req) => {
     const name = nameOfReq(req.params);
     const body = parse(childrenRequest, req.body);
-    return createChildren(core, podOf(req), name, body.attempt, body.calls);
+    return orThrow(await port.createChildren(podOf(req), name, body.attempt, body.calls));
   });
 
   app.post("/calls/:name/progress", async (req) => {
     const name = nameOfReq(req.params);
     const body = parse(progressRequest, req.body);
-    const id = podOf(req);
-    const cur = core.graph.get(id.namespace, name);
-    // Progress names no attempt: any call running on this pod may report it.
-    currentAttempt(core, id, name, cur?.status?.attempts ?? 0);
-    core.progress.update(callKey(id.namespace, name), body);
+    orThrow(port.reportProgress(podOf(req), name, body));
     return {};
   });
 };

@@ -1,12 +1,10 @@
 // register, lease, heartbeat: a pod's life with the dispatcher.
 import type { FastifyPluginAsync } from "fastify";
-import { ApiError } from "../errors.js";
 import { codeLoadFailureRequest, heartbeatRequest, leaseRequest, registerRequest } from "../../../../protocol/index.js";
-import { type RuntimeApiDeps, parse, podOf } from "../server.js";
+import { ApiError } from "../errors.js";
+import { type RouteOptions, parse, podOf } from "../context.js";
 
-export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (app, { deps }) => {
-  const { core } = deps;
-
+export const podRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port }) => {
   app.post("/register", async (req) => {
     const body = parse(registerRequest, req.body);
     const id = podOf(req);
@@ -15,19 +13,13 @@ export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (ap
         "invalid_body",
         `body.function: pod ${id.pod} runs function ${id.function} (its trellis.dev/function label), not ${body.function}`,
       );
-    core.dispatcher.pods.register(id, body.functions);
-    deps.onDiscovered?.(id.namespace, id.application, body.functions);
-    return {
-      heartbeatIntervalMs: core.config.heartbeatIntervalMs,
-      leaseWaitMs: core.config.leaseWaitMs,
-      inlineValueLimitBytes: core.config.inlineValueLimitBytes,
-    };
+    port.register(id, body.functions);
+    return port.settings;
   });
 
   app.post("/code-load-failure", async (req) => {
     const body = parse(codeLoadFailureRequest, req.body);
-    const id = podOf(req);
-    deps.onCodeLoadFailure?.(id.namespace, id.application, id.pod, body);
+    port.codeLoadFailure(podOf(req), body);
     return {};
   });
 
@@ -37,12 +29,12 @@ export const podRoutes: FastifyPluginAsync<{ deps: RuntimeApiDeps }> = async (ap
     reply.raw.on("close", () => {
       if (!reply.raw.writableFinished) hangUp.abort();
     });
-    const assignments = await core.dispatcher.lease(podOf(req), body.capacity, body.waitMs, hangUp.signal);
+    const assignments = await port.lease(podOf(req), body.capacity, body.waitMs, hangUp.signal);
     return { assignments };
   });
 
   app.post("/heartbeat", async (req) => {
     const body = parse(heartbeatRequest, req.body);
-    return { cancel: core.dispatcher.pods.heartbeat(podOf(req), body.calls, body.draining) };
+    return { cancel: port.heartbeat(podOf(req), body.calls, body.draining) };
   });
 };

@@ -1,0 +1,4 @@
+// The blob store: large values, uploads and request state, never in etcd. Refs are filed under
+// their request ("<namespace>/<request>/…") so that a request's blobs go with it.
+export { type BlobStore, BlobTooLargeError, FileBlobStore } from "./blobstore.js";
+export { checkRef, inNamespace, newBlobRef, requestOfRef, requestPrefix, stateRef } from "./refs.js";

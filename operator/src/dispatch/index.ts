@@ -1,0 +1,10 @@
+// Dispatch: ready queues per (namespace, application, function) ↔ pod leases, and the pods
+// (liveness, running calls, cancellations, the function table their runtime reported).
+//
+//   const dispatcher = new Dispatcher({ clock, config, start, runningAttempt, onLost });
+//   dispatcher.enqueue({ namespace, name, application, function });   // a ready call
+//   await dispatcher.lease(pod, capacity, waitMs, signal);             // a sidecar's long poll
+export { Dispatcher, type DispatcherDeps } from "./dispatcher.js";
+export { PodRegistry, type PodRegistryDeps } from "./pod-registry.js";
+export { podIdentityFromCache } from "./pod-identity.js";
+export type { CallRef, DispatchConfig, PodIdentity, PodState, RunningAttempt, StartCall, StartResult } from "./pods.js";

@@ -1,0 +1,173 @@
+// The one apply step: performs what decisions asked for, in order. Writes are awaited (a status
+// write that finds the call gone ends the list: the rest is moot); effects need no I/O and run at
+// once, so a list of effects only (graph reactions) is applied before `effects` returns.
+// Status writes happen under the call's lock (the caller holds it); creates need none.
+import type { Logger } from "../../../protocol/index.js";
+import { type BlobStore, requestPrefix } from "../blobs/index.js";
+import type { Dispatcher } from "../dispatch/index.js";
+import type { EventRecorder, WorkQueue } from "../kube/index.js";
+import type { Action, Effect, ItemsResult, Write } from "./actions.js";
+import { type Call, callKey, keyOfCall, nameOf, namespaceOf, phaseOf, refOf, requestOf } from "./calls.js";
+import type { EngineConfig } from "./config.js";
+import type { EngineHooks } from "./hooks.js";
+import type { CallGraph } from "./graph.js";
+import type { ProgressThrottle } from "./progress.js";
+import { type CallStore, mapLimit } from "./store.js";
+import { itemsOfDocument, storeOutput } from "./values.js";
+import type { Waiters } from "./waiters.js";
+import type { WaitingMarker } from "./waiting-marker.js";
+
+export interface ApplyDeps {
+  graph: CallGraph;
+  store: CallStore;
+  dispatcher: Dispatcher;
+  marker: WaitingMarker;
+  queue: WorkQueue;
+  events: EventRecorder;
+  blobs: BlobStore;
+  waiters: Waiters;
+  progress: ProgressThrottle;
+  /** List outputs read from blobs, by call key (for `itemsFrom`). */
+  itemsCache: Map<string, ItemsResult>;
+  config: Pick<EngineConfig, "inlineValueLimitBytes">;
+  hooks?: EngineHooks;
+  logger?: Logger;
+}
+
+export interface ApplyResult {
+  /** The call as last written; undefined when a status write found it gone. */
+  call: Call | undefined;
+  /** The smallest `requeueAfter` asked for. */
+  requeueAfterMs?: number;
+  /** Calls a `create` found existing (another writer made them first). */
+  existing: Call[];
+}
+
+/** Concurrent creates of one expansion (a map of 2,000 items is 2,000 creates). */
+const CREATE_CONCURRENCY = 64;
+
+export class Applier {
+  constructor(private readonly d: ApplyDeps) {}
+
+  async apply(call: Call, actions: Action[]): Promise<ApplyResult> {
+    const out: ApplyResult = { call, existing: [] };
+    for (const a of actions) {
+      if (a.type === "requeueAfter")
+        out.requeueAfterMs = out.requeueAfterMs === undefined ? a.ms : Math.min(out.requeueAfterMs, a.ms);
+      else if (isWrite(a)) {
+        await this.write(out, a);
+        if (!out.call) break;
+      } else this.effect(out.call!, a);
+    }
+    return out;
+  }
+
+  /** Performs effects at once (no I/O awaited). */
+  effects(call: Call, effects: Effect[]): void {
+    for (const e of effects) this.effect(call, e);
+  }
+
+  private async write(out: ApplyResult, w: Write): Promise<void> {
+    const call = out.call!;
+    const { store } = this.d;
+    switch (w.type) {
+      case "status": {
+        const patch = { ...w.patch };
+        if (w.output)
+          patch.output = await storeOutput(
+            w.output,
+            this.d.blobs,
+            namespaceOf(call),
+            requestOf(call),
+            this.d.config.inlineValueLimitBytes,
+          );
+        out.call = await store.patchStatus(call, patch);
+        return;
+      }
+      case "create": {
+        const made = await mapLimit(w.calls, CREATE_CONCURRENCY, (c) => store.create(c));
+        for (const r of made) if (!r.created && r.call) out.existing.push(r.call);
+        return;
+      }
+      case "deleteRequest":
+        await store.delete(call);
+        await this.d.blobs.deletePrefix(requestPrefix(namespaceOf(call), nameOf(call)));
+        return;
+    }
+  }
+
+  private effect(call: Call, e: Effect): void {
+    const { dispatcher } = this.d;
+    const ns = namespaceOf(call);
+    const name = nameOf(call);
+    switch (e.type) {
+      case "enqueue":
+        dispatcher.enqueue(refOf(call), e.notBefore);
+        if (phaseOf(call) !== "Queued") this.d.marker.schedule({ key: keyOfCall(call), phase: "Queued" });
+        return;
+      case "dequeue":
+        return dispatcher.dequeue(refOf(call));
+      case "cancelAttempt":
+        return dispatcher.pods.cancel(ns, e.pod, name);
+      case "track":
+        return dispatcher.pods.track(refOf(call), e.pod, e.attempt);
+      case "assigned":
+        dispatcher.pods.assigned(ns, e.pod, name, e.attempt);
+        return this.d.hooks?.dispatched?.(ns, call.spec.application, call.spec.function, e.queuedMs);
+      case "event":
+        return this.d.events.record(call, e.eventType, e.reason, e.message);
+      case "markWaiting":
+        if (phaseOf(call) !== e.phase) this.d.marker.schedule({ key: keyOfCall(call), phase: e.phase });
+        return;
+      case "loadItems":
+        return void this.loadItems(ns, e.from, keyOfCall(call));
+      default:
+        return this.graphEffect(call, e);
+    }
+  }
+
+  /** Effects of graph reactions. */
+  private graphEffect(call: Call, e: Effect): void {
+    const ns = namespaceOf(call);
+    const key = keyOfCall(call);
+    switch (e.type) {
+      case "reconcile":
+        for (const n of e.names) this.d.queue.add(callKey(ns, n));
+        return;
+      case "release":
+        return this.d.dispatcher.pods.release(ns, e.pod, nameOf(call));
+      case "notifyWaiters":
+        return this.d.waiters.notify(ns, nameOf(call));
+      case "forgetProgress":
+        return this.d.progress.forget(key);
+      case "forgetItems":
+        this.d.itemsCache.delete(key);
+        return;
+      case "finished":
+        return this.d.hooks?.finished?.(ns, call.spec.application, call.spec.function, e.phase);
+      case "deleteBlobs":
+        void this.d.blobs
+          .deletePrefix(requestPrefix(ns, nameOf(call)))
+          .catch((err: unknown) => this.d.logger?.warn("deleting a request's blobs failed", { request: key, err }));
+        return;
+    }
+  }
+
+  private async loadItems(ns: string, from: string, waiter: string): Promise<void> {
+    const k = callKey(ns, from);
+    const ref = this.d.graph.get(ns, from)?.status?.output?.blob;
+    if (ref === undefined) return;
+    try {
+      const bytes = await this.d.blobs.read(ref);
+      this.d.itemsCache.set(k, bytes ? itemsOfDocument(bytes) : { error: `its output blob ${ref} is missing` });
+    } catch (err) {
+      this.d.logger?.warn("reading a list output failed", { call: k, err });
+      this.d.queue.addAfter(waiter, 1000);
+      return;
+    }
+    this.d.queue.add(waiter);
+  }
+}
+
+const WRITES: ReadonlySet<Action["type"]> = new Set(["status", "create", "deleteRequest"]);
+const isWrite = (a: Action): a is Write => WRITES.has(a.type);

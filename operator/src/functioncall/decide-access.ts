@@ -1,0 +1,101 @@
+// What a pod may read and where: /wait, request state and blobs are limited to the requests the
+// pod runs a call of (pure checks; the runtime API moves the bytes).
+import { checkRef, inNamespace, requestOfRef, stateRef } from "../blobs/index.js";
+import type { ValueRef } from "../../../protocol/index.js";
+import type { CallView } from "./actions.js";
+import { type Call, requestOf } from "./calls.js";
+import { currentAttempt } from "./decide-report.js";
+import { type Rejection, reject, rejections } from "./rejections.js";
+import { jsonBytes } from "./values.js";
+
+export type AccessView = Pick<CallView, "namespace" | "call" | "maxCallSpecBytes"> & {
+  /** Names of the calls the pod runs now. */
+  runningOn(pod: string): string[];
+};
+
+/** Requests the pod runs a call of. */
+function requestsOf(v: AccessView, pod: string): Set<string> {
+  const out = new Set<string>();
+  for (const n of v.runningOn(pod)) {
+    const c = v.call(n);
+    if (c) out.add(requestOf(c));
+  }
+  return out;
+}
+
+export const podRunsRequest = (v: AccessView, pod: string, request: string): boolean => requestsOf(v, pod).has(request);
+
+/** /wait: calls of one request, which the pod works on. */
+export function decideWait(v: AccessView, pod: string, calls: string[]): Rejection | undefined {
+  let request: string | undefined;
+  for (const [i, n] of calls.entries()) {
+    const c = v.call(n);
+    if (!c) return reject("call_not_found", `body.calls[${i}]: no FunctionCall named ${n}`);
+    const r = requestOf(c);
+    if (request === undefined) request = r;
+    else if (r !== request)
+      return reject(
+        "not_in_request",
+        `body.calls[${i}]: ${n} belongs to request ${r}, not ${request}; wait on one request at a time`,
+      );
+  }
+  if (request === undefined || !podRunsRequest(v, pod, request))
+    return rejections.notInRequest("body.calls", request ?? "", pod);
+  return undefined;
+}
+
+export function decideStateRead(v: AccessView, pod: string, request: string, key: string): string | Rejection {
+  if (!podRunsRequest(v, pod, request)) return rejections.notInRequest("path.request", request, pod);
+  return stateRef(v.namespace, request, key);
+}
+
+export function decideStateWrite(
+  v: AccessView,
+  pod: string,
+  request: string,
+  key: string,
+  body: { value?: ValueRef },
+): string | Rejection {
+  if (!podRunsRequest(v, pod, request)) return rejections.notInRequest("path.request", request, pod);
+  const n = jsonBytes(body);
+  if (n > v.maxCallSpecBytes)
+    return reject(
+      "value_too_large",
+      `body.value: ${n} bytes, over the limit of ${v.maxCallSpecBytes}; store it as a blob`,
+    );
+  if (body.value?.blob !== undefined && !inNamespace(body.value.blob, v.namespace))
+    return reject("invalid_body", `body.value.blob: must be a blob of namespace ${v.namespace}`);
+  return stateRef(v.namespace, request, key);
+}
+
+/** The request an upload is filed under: that of `call` (assigned to the pod), or of the pod's only request. */
+export function decideBlobRequest(v: AccessView, pod: string, call: string | undefined): string | Rejection {
+  if (call !== undefined) {
+    const cur = v.call(call);
+    const c = currentAttempt(cur, { pod, name: call, attempt: cur?.status?.attempts ?? 0 });
+    if (c !== "duplicate" && "rejected" in c) return c;
+    return requestOf(cur as Call);
+  }
+  const requests = requestsOf(v, pod);
+  if (requests.size !== 1)
+    return reject(
+      "invalid_body",
+      "query.call: required (the running call the blob belongs to) when the pod runs calls of several requests or none",
+    );
+  return [...requests][0]!;
+}
+
+/** `ref` when the pod may read it: a valid ref of its namespace, of a request it runs a call of. */
+export function decideBlobRead(v: AccessView, pod: string, ref: string): string | Rejection {
+  const why = checkRef(ref);
+  if (why) return reject("invalid_body", `path: blob ref ${why}`);
+  if (!inNamespace(ref, v.namespace))
+    return reject("forbidden_blob", `path: blob ${ref} is not in namespace ${v.namespace}`);
+  const request = requestOfRef(ref);
+  if (!podRunsRequest(v, pod, request))
+    return reject(
+      "forbidden_blob",
+      `path: blob ${ref} belongs to request ${request}, which pod ${pod} runs no call of`,
+    );
+  return ref;
+}

@@ -1,0 +1,73 @@
+// A ready call is handed to a pod that leased it: decided here (pure), applied under the call's
+// lock before the lease is answered, so nothing runs unseen. The Running write carries the pod,
+// the new attempt, its start time and, for a call that never had Queued written, the time it
+// became ready; `{call}` inputs are resolved to their outputs in the assignment.
+import type { Assignment } from "../../../protocol/index.js";
+import type { Action, CallView, StatusPatch } from "./actions.js";
+import {
+  type Call,
+  isCollection,
+  isDeleting,
+  isRoot,
+  isoTime,
+  nameOf,
+  notBeforeOf,
+  phaseOf,
+  requestOf,
+} from "./calls.js";
+import { readiness } from "./inputs.js";
+
+export type AssignmentDecision =
+  /** No longer dispatchable (finished, running, deleting, a map/reduce, an input not Succeeded). */
+  | { type: "skip" }
+  /** Not before this time (retry backoff, run_later): back to the queue until then. */
+  | { type: "defer"; notBefore: number }
+  /** Write Running, count the attempt on the pod, then hand the pod `assignment`. */
+  | { type: "assign"; actions: Action[]; assignment: Assignment };
+
+export function decideAssignment(
+  cur: Call | undefined,
+  view: CallView,
+  pod: string,
+  readyAt: number,
+  now: number,
+): AssignmentDecision {
+  if (!cur || !dispatchable(cur, view)) return { type: "skip" };
+  const notBefore = notBeforeOf(cur);
+  if (notBefore !== undefined && notBefore > now) return { type: "defer", notBefore };
+  const attempt = (cur.status?.attempts ?? 0) + 1;
+  const patch: StatusPatch = { phase: "Running", pod, attempts: attempt, startTime: isoTime(now), retryAfter: null };
+  if (cur.status?.queuedTime === undefined) patch.queuedTime = isoTime(readyAt);
+  return {
+    type: "assign",
+    actions: [
+      { type: "status", patch },
+      { type: "assigned", pod, attempt, queuedMs: now - readyAt },
+    ],
+    assignment: assignmentOf(cur, attempt, view),
+  };
+}
+
+function dispatchable(c: Call, view: CallView): boolean {
+  const p = phaseOf(c);
+  if (p !== "Pending" && p !== "Blocked" && p !== "Queued") return false;
+  if (isDeleting(c) || isCollection(c)) return false;
+  return readiness(c, (n) => view.call(n)).ready;
+}
+
+/** The message the pod gets: inputs resolved, the effective timeout, whether it is the request's root. */
+export function assignmentOf(c: Call, attempt: number, view: CallView): Assignment {
+  const resolve = (v: NonNullable<Call["spec"]["args"]>[number]) =>
+    v.call === undefined ? v : (view.call(v.call)?.status?.output ?? { value: null });
+  return {
+    call: nameOf(c),
+    attempt,
+    function: c.spec.function,
+    request: requestOf(c),
+    args: (c.spec.args ?? []).map(resolve),
+    kwargs: Object.fromEntries(Object.entries(c.spec.kwargs ?? {}).map(([k, v]) => [k, resolve(v)])),
+    headers: c.spec.headers ?? {},
+    timeoutSeconds: view.policy(c).timeoutSeconds,
+    isRoot: isRoot(c),
+  };
+}

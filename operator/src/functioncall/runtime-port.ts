@@ -1,0 +1,111 @@
+// The engine's side of the runtime API (RuntimePort): every report and request of a pod is read
+// from the graph, decided by a pure function and applied; writes to a call happen under its lock.
+import { newBlobRef } from "../blobs/index.js";
+import type { DiscoveredFunction } from "../application/index.js";
+import type { Dispatcher } from "../dispatch/index.js";
+import type { Clock } from "../kube/index.js";
+import type { CodeLoadFailure, Rejection, RuntimePort } from "../runtime-api/index.js";
+import type { Action, CallView } from "./actions.js";
+import type { Applier } from "./apply.js";
+import { type Call, callKey, outcomeOf } from "./calls.js";
+import type { EngineConfig } from "./config.js";
+import {
+  type AccessView,
+  decideBlobRead,
+  decideBlobRequest,
+  decideStateRead,
+  decideStateWrite,
+  decideWait,
+} from "./decide-access.js";
+import { decideChildren } from "./decide-children.js";
+import { checkProgress, decideFailure, decideResult, decideTail } from "./decide-report.js";
+import type { CallGraph } from "./graph.js";
+import type { ProgressThrottle } from "./progress.js";
+import type { CallStore } from "./store.js";
+import type { Waiters } from "./waiters.js";
+
+export interface RuntimePortDeps {
+  config: EngineConfig;
+  clock: Clock;
+  graph: CallGraph;
+  store: CallStore;
+  dispatcher: Dispatcher;
+  waiters: Waiters;
+  progress: ProgressThrottle;
+  applier: Applier;
+  view: (namespace: string) => CallView;
+  /** Function table a sidecar reported at register (the Application controller records it). */
+  onDiscovered?: (namespace: string, application: string, functions: DiscoveredFunction[]) => void;
+  /** A pod's worker could not import the code (the Application controller shows CodeLoaded=False). */
+  onCodeLoadFailure?: (namespace: string, application: string, pod: string, failure: CodeLoadFailure) => void;
+}
+
+type Decide = (cur: Call | undefined, view: CallView, now: number) => Action[] | Rejection;
+
+export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
+  const { config, graph, dispatcher } = d;
+  const access = (ns: string): AccessView => ({
+    ...d.view(ns),
+    runningOn: (pod) => dispatcher.pods.runningOn(ns, pod),
+  });
+  /** A report on one call: decided and applied under the call's lock. */
+  const report = (ns: string, name: string, decide: Decide): Promise<Rejection | undefined> =>
+    d.store.withLock(callKey(ns, name), async () => {
+      const cur = graph.get(ns, name);
+      const actions = decide(cur, d.view(ns), d.clock.now());
+      if (!Array.isArray(actions)) return actions;
+      if (cur && actions.length > 0) await d.applier.apply(cur, actions);
+      return undefined;
+    });
+
+  return {
+    settings: {
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      leaseWaitMs: config.leaseWaitMs,
+      inlineValueLimitBytes: config.inlineValueLimitBytes,
+    },
+    maxBlobBytes: config.maxBlobBytes,
+    register(id, functions) {
+      dispatcher.pods.register(id, functions);
+      d.onDiscovered?.(id.namespace, id.application, functions);
+    },
+    codeLoadFailure: (id, failure) => d.onCodeLoadFailure?.(id.namespace, id.application, id.pod, failure),
+    lease: (id, capacity, waitMs, signal) => dispatcher.lease(id, capacity, waitMs, signal),
+    heartbeat: (id, calls, draining) => dispatcher.pods.heartbeat(id, calls, draining),
+    reportResult: (id, name, attempt, output) =>
+      report(id.namespace, name, (cur, view, now) =>
+        decideResult(cur, { pod: id.pod, name, attempt, output }, view, now),
+      ),
+    reportFailure: (id, name, r) =>
+      report(id.namespace, name, (cur, view, now) => decideFailure(cur, { pod: id.pod, name, ...r }, view, now)),
+    reportTail: (id, name, attempt, tailCall) =>
+      report(id.namespace, name, (cur, view) => decideTail(cur, { pod: id.pod, name, attempt, tailCall }, view)),
+    reportProgress(id, name, p) {
+      const rejected = checkProgress(graph.get(id.namespace, name), id.pod, name);
+      if (rejected) return rejected;
+      d.progress.update(callKey(id.namespace, name), p);
+      return undefined;
+    },
+    async createChildren(id, parent, attempt, calls) {
+      const cur = graph.get(id.namespace, parent);
+      const req = { pod: id.pod, parent, attempt, calls };
+      const decided = decideChildren(cur, req, d.view(id.namespace), d.clock.now());
+      if ("rejected" in decided) return decided;
+      // Creates need no lock; one that lost a race with another report finds the child made.
+      const done = cur && decided.actions.length > 0 ? await d.applier.apply(cur, decided.actions) : undefined;
+      const raced = (done?.existing ?? []).map(outcomeOf).filter((o) => o !== undefined);
+      return { finished: [...decided.finished, ...raced] };
+    },
+    async wait(id, calls, mode, waitMs) {
+      const rejected = decideWait(access(id.namespace), id.pod, calls);
+      return rejected ?? d.waiters.wait(id.namespace, calls, mode, waitMs);
+    },
+    stateToRead: (id, request, key) => decideStateRead(access(id.namespace), id.pod, request, key),
+    stateToWrite: (id, request, key, body) => decideStateWrite(access(id.namespace), id.pod, request, key, body),
+    blobToPut(id, call) {
+      const request = decideBlobRequest(access(id.namespace), id.pod, call);
+      return typeof request === "string" ? newBlobRef(id.namespace, request) : request;
+    },
+    blobToGet: (id, ref) => decideBlobRead(access(id.namespace), id.pod, ref),
+  };
+}
