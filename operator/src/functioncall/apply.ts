@@ -90,8 +90,8 @@ export class Applier {
         return;
       }
       case "deleteRequest":
+        // Its blobs go when the graph sees the root disappear (deleteBlobs), however it was deleted.
         await store.delete(call);
-        await this.d.blobs.deletePrefix(requestPrefix(namespaceOf(call), nameOf(call)));
         return;
     }
   }
