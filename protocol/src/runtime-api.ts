@@ -2,6 +2,7 @@
 // schemas on arrival. Bump RUNTIME_API_VERSION on breaking change.
 import { z } from "zod";
 import { objectName, pythonIdentifier, valueRef } from "./api/v1alpha1/common.js";
+import { FAILURE_KINDS } from "./failures.js";
 
 export const RUNTIME_API_VERSION = "v1";
 export const RUNTIME_API_PREFIX = `/runtime/${RUNTIME_API_VERSION}`;
@@ -89,7 +90,7 @@ export const failureRequest = z.object({
   }),
   /** user: the function raised; request_error: RequestError (never retried); timeout: the attempt timed out;
    *  infrastructure: the worker crashed or the pod is going away (re-run without spending user retries). */
-  kind: z.enum(["user", "request_error", "timeout", "infrastructure"]),
+  kind: z.enum(FAILURE_KINDS),
   /** false: do not retry whatever the policy says (e.g. the function is unknown to the worker). */
   retryable: z.boolean().default(true),
 });

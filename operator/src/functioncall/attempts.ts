@@ -1,11 +1,10 @@
 // Pure decisions on the end of an attempt: a result, a failure (retry, re-run or fail), a tail
 // call, a timeout. Shared by the reconciler (timeouts, lost pods) and the runtime API (reports).
-import type { CallError, ValueRef } from "../../../protocol/index.js";
+import { type CallError, type FailureKind, type ValueRef, callReasonOfKind } from "../../../protocol/index.js";
 import type { Action } from "./actions.js";
 import { type Call, isoTime, nameOf } from "./calls.js";
 import { type CallPolicy, backoffMs } from "./policy.js";
 
-export type FailureKind = "user" | "request_error" | "timeout" | "infrastructure";
 export interface AttemptError {
   type: string;
   message: string;
@@ -85,15 +84,19 @@ export function decideAttemptFailure(
       {
         type: error.type,
         message: `${error.message} (attempts lost to infrastructure: ${n}, limit ${infrastructureRetries})`,
-        reason: "infrastructure",
+        reason: callReasonOfKind(kind),
       },
       now,
     );
   }
   if (kind === "request_error") {
-    return failed(call, { type: "RequestError", message: error.message, ...tb(error), reason: "request_error" }, now);
+    return failed(
+      call,
+      { type: "RequestError", message: error.message, ...tb(error), reason: callReasonOfKind(kind) },
+      now,
+    );
   }
-  const reason = kind === "timeout" ? "function_timeout" : "function_error";
+  const reason = callReasonOfKind(kind);
   const userFailures = attempts - infra;
   if (retryable && userFailures <= policy.retries.maxRetries) {
     const delay = backoffMs(policy.retries, userFailures);
