@@ -1,4 +1,4 @@
-// The runtime API routes (operator/src/runtime-api/messages.ts), typed, over OperatorClient.
+// The runtime API routes (protocol/src/runtime-api.ts), typed, over OperatorClient.
 import { z } from "zod";
 import {
   blobPutResponse,

@@ -1,6 +1,6 @@
 // Large values: the worker sends everything inline; values over the operator's inline limit go
 // to the blob store and travel as {blob}. Blobs in what the worker is given are fetched and
-// inlined, so the worker never sees one. A blob holds a BlobDocument (messages.ts): the UTF-8
+// inlined, so the worker never sees one. A blob holds a BlobDocument (protocol/src/runtime-api.ts): the UTF-8
 // JSON of a {value}, {pickle} or {list} whose items may themselves be {blob} refs.
 import type { RuntimeApi } from "./api.js";
 import { hasBlob, inlineSize, toOperator, toWorker, type OperatorValue, type WorkerForm } from "./values.js";

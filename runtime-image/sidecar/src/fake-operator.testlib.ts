@@ -1,5 +1,5 @@
 // A stand-in for the operator's runtime API, for the sidecar's own tests: the routes of
-// messages.ts over HTTP on 127.0.0.1, every body checked with the shared zod schemas, and just
+// protocol/src/runtime-api.ts over HTTP on 127.0.0.1, every body checked with the shared zod schemas, and just
 // enough call semantics (readiness on {call} inputs, long-polled lease and wait, tail calls,
 // infrastructure re-runs) to run real graphs through the sidecar and the Python worker.
 import { randomUUID } from "node:crypto";

@@ -1,5 +1,5 @@
 // The sidecar in-process against the real Python worker (python3 -m trellis.worker) and a
-// stand-in operator speaking the runtime API of messages.ts.
+// stand-in operator speaking the runtime API of protocol/src/runtime-api.ts.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
