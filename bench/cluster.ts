@@ -179,13 +179,17 @@ export async function apiserverCallWrites(): Promise<{ creates: number; statusPa
   const out = { creates: 0, statusPatches: 0, otherWrites: 0 };
   for (const line of String(text).split("\n")) {
     if (!line.startsWith("apiserver_request_total{") || !line.includes('resource="functioncalls"')) continue;
-    const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? "";
-    const sub = /subresource="([a-z]*)"/.exec(line)?.[1] ?? "";
-    const n = Number(line.slice(line.lastIndexOf(" ") + 1));
-    if (verb === "POST") out.creates += n;
-    else if ((verb === "PATCH" || verb === "PUT") && sub === "status") out.statusPatches += n;
-    else if (verb === "PATCH" || verb === "PUT" || verb === "DELETE" || verb === "DELETECOLLECTION")
-      out.otherWrites += n;
+    const kind = writeKind(/verb="([A-Z]+)"/.exec(line)?.[1] ?? "", /subresource="([a-z]*)"/.exec(line)?.[1] ?? "");
+    if (kind) out[kind] += Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return out;
+}
+
+/** Which of apiserverCallWrites' counters a request of `verb` on `subresource` adds to (reads: none). */
+function writeKind(verb: string, subresource: string): "creates" | "statusPatches" | "otherWrites" | undefined {
+  if (verb === "POST") return "creates";
+  const update = verb === "PATCH" || verb === "PUT";
+  if (update && subresource === "status") return "statusPatches";
+  if (update || verb === "DELETE" || verb === "DELETECOLLECTION") return "otherWrites";
+  return undefined;
 }

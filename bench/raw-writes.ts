@@ -4,7 +4,7 @@
 // the same patches dispatcher.ts and attempts.ts write. Same client code as the operator
 // (KubeClient + KubeObjectWriter), in a namespace no operator watches.
 import { API_VERSION, childName, type FunctionCall } from "../protocol/index.js";
-import { buildChild } from "../operator/src/engine/children.js";
+import { buildChild } from "../operator/src/functioncall/children.js";
 import type { KubeObject } from "../operator/src/kube/types.js";
 import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
 import { type Summary, summarize } from "./stats.js";

@@ -26,7 +26,16 @@ export async function prepareCluster(): Promise<void> {
   });
 }
 
-export async function startOperator(name: string, env: Record<string, string> = {}): Promise<OperatorProcess> {
+export interface StartOperatorOptions {
+  /** Source tree to start the operator from (<root>/operator/src/main.ts, cwd <root>); default this one. */
+  root?: string;
+}
+
+export async function startOperator(
+  name: string,
+  env: Record<string, string> = {},
+  { root = repoRoot }: StartOperatorOptions = {},
+): Promise<OperatorProcess> {
   await prepareCluster();
   if (process.env.TRELLIS_E2E_OPERATOR === "chart") return startChartOperator(name, HTTP_PORT, RUNTIME_PORT, env);
   const dir = join(repoRoot, ".test-results", "e2e");
@@ -36,8 +45,8 @@ export async function startOperator(name: string, env: Record<string, string> = 
 
   const launch = async () => {
     const fd = openSync(logPath, "a");
-    child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "operator/src/main.ts")], {
-      cwd: repoRoot,
+    child = spawn(process.execPath, ["--import", "tsx", join(root, "operator/src/main.ts")], {
+      cwd: root,
       env: {
         ...process.env,
         KUBECONFIG: kubeconfigPath(),

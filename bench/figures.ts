@@ -1,0 +1,119 @@
+// The figures of one operator's phases (the JSON's chain, dependentDispatchGap and map sections,
+// against the raw-write baselines), and the figures `--compare` sets side by side.
+import type { OperatorRun } from "./operator-phases.js";
+import type { RawWrites } from "./raw-writes.js";
+import { summarize } from "./stats.js";
+
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+export interface RawBaselines {
+  before: RawWrites;
+  after: RawWrites;
+  /** Mean per call of before and after (ms). */
+  perCallMs: number;
+  map: { calls: number; concurrency: number; callsPerSecond: number };
+}
+
+/** FunctionCall writes per call of a phase, as the apiserver counted them (3 on the common path). */
+function writesPerCall(run: OperatorRun, phase: string, calls: number): number {
+  const w = run.phases[phase]?.functionCallWrites;
+  return w ? r2((w.creates + w.statusPatches) / calls) : NaN;
+}
+
+export function operatorSections(run: OperatorRun, raw: RawBaselines) {
+  const { chain, dependents: dep, map } = run;
+  const chainOverheadMs = (chain.loopMs - chain.pureMs) / chain.calls;
+  const mapCallsPerSecond = map.items / (map.loopMs / 1000);
+  return {
+    chain: {
+      calls: chain.calls,
+      loopMs: Math.round(chain.loopMs),
+      purePythonMs: Math.round(chain.pureMs * 1000) / 1000,
+      perCallOverheadMs: r2(chainOverheadMs),
+      ratioToRawWrites: r2(chainOverheadMs / raw.perCallMs),
+      target: "<= 2x raw writes",
+      writesPerCall: writesPerCall(run, "chain", chain.calls + 1),
+      // Running: startTime → completionTime of a call; gap: completionTime → the next call's startTime.
+      runningMs: chain.runningMs,
+      gapToNextStartMs: chain.gapToNextStartMs,
+    },
+    dependentDispatchGap: {
+      links: dep.gaps.length,
+      between: "status.completionTime of link k-1 → status.startTime of link k (operator clock, ms)",
+      gapMs: summarize(dep.gaps),
+      // From the operator's /metrics: the part of the gap a ready link waited in its queue for a container.
+      readyToDispatchMeanMs: dep.readyToDispatchMeanMs,
+      dispatchedCalls: dep.dispatchedCalls,
+      largestGaps: dep.largestGaps,
+      succeededPatchP50Ms: raw.after.succeededPatchMs.p50,
+      targets: { p50Ms: 10, p99Ms: 50 },
+      writesPerCall: writesPerCall(run, "dependents", dep.calls + 1),
+      loopMs: dep.loopMs,
+    },
+    map: {
+      items: map.items,
+      rootMapMs: Math.round(map.loopMs),
+      callsPerSecond: Math.round(mapCallsPerSecond),
+      itemsTimed: map.itemsTimed,
+      itemWindowSeconds: map.itemWindowSeconds,
+      callsPerSecondItemWindow: Math.round(map.items / map.itemWindowSeconds),
+      target: ">= 300 calls/s",
+      writesPerCall: writesPerCall(run, "map", map.items + 2),
+      // The same three writes per item by a plain client, 64 items in flight: the ceiling here.
+      rawWritesCeiling: raw.map,
+      ratioToRawCeiling: r2(mapCallsPerSecond / raw.map.callsPerSecond),
+      timeline: map.timeline,
+    },
+  };
+}
+
+export type OperatorSections = ReturnType<typeof operatorSections>;
+
+/**
+ * The figures `--compare` reports, in table order: key, label, what is better, and whether a worse
+ * ratio is flagged (not for cores: CPU seconds / wall seconds rises when a phase gets faster).
+ */
+export const COMPARED: { key: string; label: string; better: "lower" | "higher"; flag?: false }[] = [
+  { key: "chainOverheadMs", label: "chain overhead per call, ms", better: "lower" },
+  { key: "chainRatioToRawWrites", label: "chain overhead / raw writes per call", better: "lower" },
+  { key: "dependentGapP50Ms", label: "dependent dispatch gap p50, ms", better: "lower" },
+  { key: "dependentGapP99Ms", label: "dependent dispatch gap p99, ms", better: "lower" },
+  { key: "mapCallsPerSecond", label: "map calls/s", better: "higher" },
+  { key: "writesPerCallChain", label: "writes per call, chain", better: "lower" },
+  { key: "writesPerCallDependents", label: "writes per call, dependents", better: "lower" },
+  { key: "writesPerCallMap", label: "writes per call, map", better: "lower" },
+  { key: "operatorCoresWarmup", label: "operator CPU cores, warmup", better: "lower", flag: false },
+  { key: "operatorCoresChain", label: "operator CPU cores, chain", better: "lower", flag: false },
+  { key: "operatorCoresDependents", label: "operator CPU cores, dependents", better: "lower", flag: false },
+  { key: "operatorCoresMap", label: "operator CPU cores, map", better: "lower", flag: false },
+];
+
+export type Figures = Record<string, number>;
+
+export function comparedFigures(s: OperatorSections, run: OperatorRun): Figures {
+  const cores = (phase: string) => run.phases[phase]?.cpu.groupCores.operator ?? NaN;
+  return {
+    chainOverheadMs: s.chain.perCallOverheadMs,
+    chainRatioToRawWrites: s.chain.ratioToRawWrites,
+    dependentGapP50Ms: s.dependentDispatchGap.gapMs.p50,
+    dependentGapP99Ms: s.dependentDispatchGap.gapMs.p99,
+    mapCallsPerSecond: s.map.callsPerSecond,
+    writesPerCallChain: s.chain.writesPerCall,
+    writesPerCallDependents: s.dependentDispatchGap.writesPerCall,
+    writesPerCallMap: s.map.writesPerCall,
+    operatorCoresWarmup: cores("warmup"),
+    operatorCoresChain: cores("chain"),
+    operatorCoresDependents: cores("dependents"),
+    operatorCoresMap: cores("map"),
+  };
+}
+
+/** current / baseline of each figure (NaN when the baseline is 0 or missing). */
+export function ratios(baseline: Figures, current: Figures): Figures {
+  const out: Figures = {};
+  for (const { key } of COMPARED) {
+    const b = baseline[key] ?? NaN;
+    out[key] = b === 0 ? NaN : Math.round(((current[key] ?? NaN) / b) * 1000) / 1000;
+  }
+  return out;
+}

@@ -1,0 +1,172 @@
+// The operator phases of the bench, against one operator in its own namespace: deploy the apps
+// (warm containers), warmup, sequential chain, dependent dispatch gap, map. Returns what the
+// phases measured; figures.ts turns it into the report's figures (with the raw-write baselines).
+import type { KubeClient } from "../operator/src/kube/client.js";
+import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
+import { API_VERSION } from "../protocol/index.js";
+import { CHAIN_SOURCE, DEPENDENT_SOURCE, MAP_SOURCE } from "./apps.js";
+import type { BenchOperator } from "./bench-operator.js";
+import { type Call, childrenOf, createRequest, dispatchLatency, ms, waitFinished } from "./cluster.js";
+import type { Measurer, Phases } from "./measure.js";
+import { type Summary, summarize } from "./stats.js";
+
+export interface PhaseContext {
+  client: KubeClient;
+  writer: KubeObjectWriter;
+  measurer: Measurer;
+  httpPort: string;
+  sizes: { chain: number; dependents: number; map: number };
+}
+
+export interface OperatorRun {
+  label: string;
+  namespace: string;
+  /** The phases' CPU, event-loop delay and write figures (warmup, chain, dependents, map). */
+  phases: Phases;
+  chain: { calls: number; loopMs: number; pureMs: number; runningMs: Summary; gapToNextStartMs: Summary };
+  dependents: {
+    calls: number;
+    gaps: number[];
+    largestGaps: { at: string; ms: number }[];
+    dispatchedCalls: number;
+    readyToDispatchMeanMs: number;
+    loopMs: number;
+  };
+  map: { items: number; loopMs: number; itemsTimed: number; itemWindowSeconds: number; timeline: object };
+  operatorLog: string;
+}
+
+type Run = (
+  app: string,
+  n: number,
+) => Promise<{ name: string; out: { value: number; loop_s: number; pure_s?: number } }>;
+
+async function deployApps(writer: KubeObjectWriter, namespace: string): Promise<void> {
+  // Warm containers: every function keeps its pods (minContainers) and the idle timeout is long.
+  const deploy = (name: string, source: string, entrypoint: string, functions: object[]) =>
+    writer.create({
+      apiVersion: API_VERSION,
+      kind: "Application",
+      metadata: { name, namespace },
+      spec: { entrypoint, source: { inline: source }, functions },
+    } as never);
+  const one = { minContainers: 1, maxContainers: 1, concurrency: 4 };
+  await deploy("chain", CHAIN_SOURCE, "chain", [
+    { name: "chain", ...one },
+    { name: "step", ...one },
+  ]);
+  await deploy("dependents", DEPENDENT_SOURCE, "dependents", [
+    { name: "dependents", ...one },
+    { name: "link", ...one },
+  ]);
+  await deploy("fanout", MAP_SOURCE, "fanout", [
+    { name: "fanout", ...one },
+    { name: "double", minContainers: 2, maxContainers: 2, concurrency: 64 },
+  ]);
+}
+
+/** 2. Sequential chain: running (startTime → completionTime) and gap to the next call's start. */
+async function chainPhase(ctx: PhaseContext, ns: string, run: Run, measure: Measure): Promise<OperatorRun["chain"]> {
+  const n = ctx.sizes.chain;
+  const chain = await measure("chain", () => run("chain", n));
+  if (chain.out.value !== n) throw new Error(`chain returned ${JSON.stringify(chain.out)}`);
+  const calls = (await childrenOf(ctx.client, ns, chain.name)).sort((a, b) => a.spec.sequence! - b.spec.sequence!);
+  const gaps: number[] = [];
+  const running: number[] = [];
+  calls.forEach((c, i) => {
+    running.push(ms(c.status?.completionTime) - ms(c.status?.startTime));
+    const next = calls[i + 1];
+    if (next) gaps.push(ms(next.status?.startTime) - ms(c.status?.completionTime));
+  });
+  return {
+    calls: n,
+    loopMs: chain.out.loop_s * 1000,
+    pureMs: (chain.out.pure_s ?? 0) * 1000,
+    runningMs: summarize(running),
+    gapToNextStartMs: summarize(gaps),
+  };
+}
+
+/** 3. Dependent dispatch gap: link k's input is link k-1 ({call} reference). */
+async function dependentsPhase(ctx: PhaseContext, ns: string, run: Run, measure: Measure) {
+  const n = ctx.sizes.dependents;
+  const queued0 = await dispatchLatency(ctx.httpPort, "link");
+  const dep = await measure("dependents", () => run("dependents", n));
+  const queued1 = await dispatchLatency(ctx.httpPort, "link");
+  const dispatchedCalls = queued1.count - queued0.count;
+  const readyToDispatchMeanMs =
+    dispatchedCalls > 0 ? Math.round(((queued1.sum - queued0.sum) / dispatchedCalls) * 1e5) / 100 : NaN;
+  if (dep.out.value !== n) throw new Error(`dependents returned ${JSON.stringify(dep.out)}`);
+  const calls = await childrenOf(ctx.client, ns, dep.name);
+  const byName = new Map(calls.map((c) => [c.metadata.name!, c]));
+  const gaps: number[] = [];
+  const gapAt: { at: string; ms: number }[] = [];
+  for (const c of calls) {
+    const input = c.spec.args?.[0]?.call;
+    const prev = input ? byName.get(input) : undefined;
+    if (!prev) continue;
+    gaps.push(ms(c.status?.startTime) - ms(prev.status?.completionTime));
+    gapAt.push({ at: prev.status!.completionTime!, ms: gaps[gaps.length - 1]! });
+  }
+  gapAt.sort((a, b) => b.ms - a.ms);
+  if (gaps.length !== n - 1) throw new Error(`dependents: ${gaps.length} links with an input, expected ${n - 1}`);
+  return {
+    calls: n,
+    gaps,
+    largestGaps: gapAt.slice(0, 5),
+    dispatchedCalls,
+    readyToDispatchMeanMs,
+    loopMs: Math.round(dep.out.loop_s * 1000),
+  };
+}
+
+/** 4. Map throughput, and where the map's time went (items ready, waiting, running). */
+async function mapPhase(ctx: PhaseContext, ns: string, run: Run, measure: Measure): Promise<OperatorRun["map"]> {
+  const n = ctx.sizes.map;
+  const map = await measure("map", () => run("fanout", n));
+  if (map.out.value !== n) throw new Error(`map returned ${JSON.stringify(map.out)}`);
+  const items = (await childrenOf(ctx.client, ns, map.name)).filter(
+    (c: Call) => c.spec.function === "double" && !c.spec.map && c.status?.startTime,
+  );
+  const itemStarts = items.map((c) => ms(c.status?.startTime));
+  const itemEnds = items.map((c) => ms(c.status?.completionTime));
+  const itemReady = items.map((c) => ms(c.status?.queuedTime));
+  const span = (xs: number[]) => Math.round(Math.max(...xs) - Math.min(...xs));
+  return {
+    items: n,
+    loopMs: map.out.loop_s * 1000,
+    itemsTimed: items.length,
+    itemWindowSeconds: (Math.max(...itemEnds) - Math.min(...itemStarts)) / 1000,
+    timeline: {
+      readySpanMs: span(itemReady),
+      startSpanMs: span(itemStarts),
+      completionSpanMs: span(itemEnds),
+      firstReadyToFirstStartMs: Math.min(...itemStarts) - Math.min(...itemReady),
+      readyToStartMs: summarize(items.map((_c, i) => itemStarts[i]! - itemReady[i]!)),
+      startToCompletionMs: summarize(items.map((_c, i) => itemEnds[i]! - itemStarts[i]!)),
+      pods: new Set(items.map((c) => c.status?.pod)).size,
+    },
+  };
+}
+
+type Measure = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+
+/** Runs warmup, chain, dependents and map against `op` (already started), recording into `phases`. */
+export async function runOperatorPhases(ctx: PhaseContext, op: BenchOperator, phases: Phases): Promise<OperatorRun> {
+  const ns = op.namespace;
+  const measure: Measure = (name, fn) => ctx.measurer.measure(phases, name, fn);
+  await deployApps(ctx.writer, ns);
+  const run: Run = async (app, n) => {
+    const name = await createRequest(ctx.client, ns, app, app, [n]);
+    const root = await waitFinished(ctx.client, ns, name, 300_000, op.alive);
+    return { name, out: root.status?.output?.value as { value: number; loop_s: number; pure_s?: number } };
+  };
+  console.error(`${op.label} operator (${op.root}), namespace ${ns}`);
+  await measure("warmup", async () => {
+    await Promise.all([run("chain", 10), run("dependents", 10), run("fanout", 200)]);
+  });
+  const chain = await chainPhase(ctx, ns, run, measure);
+  const dependents = await dependentsPhase(ctx, ns, run, measure);
+  const map = await mapPhase(ctx, ns, run, measure);
+  return { label: op.label, namespace: ns, phases, chain, dependents, map, operatorLog: op.logPath };
+}
