@@ -1,11 +1,15 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type Assignment, childName } from "../../../protocol/index.js";
+import { useFakeClock } from "../dispatch/testing.js";
 import { type Harness, harness } from "./test-harness.js";
 
 let h: Harness;
-afterEach(async () => h?.close());
+afterEach(async () => {
+  await h?.close();
+  vi.useRealTimers();
+});
 
 const lease = async (pod: string, capacity = 1, waitMs = 2000): Promise<Assignment[]> => {
   const r = await h.req(pod, "POST", "/lease", { capacity, waitMs });
@@ -246,6 +250,7 @@ describe("engine on fakes: the call path", () => {
 
 describe("engine on fakes: failures", () => {
   it("a user error is retried with backoff, then succeeds on attempt 2", async () => {
+    const clock = useFakeClock();
     h = await harness(
       {},
       {
@@ -253,20 +258,32 @@ describe("engine on fakes: failures", () => {
           { name: "f", retries: { maxRetries: 1, initialDelaySeconds: 0.05, maxDelaySeconds: 1, delayMultiplier: 2 } },
         ],
       },
+      { clock },
     );
     h.pods.set("p", "f");
     await h.createRoot("r");
     await lease("p");
-    const t0 = Date.now();
+    const failedAt = clock.now();
     await h.req("p", "POST", "/calls/r/failure", {
       attempt: 1,
       kind: "user",
       error: { type: "ValueError", message: "no", traceback: "tb" },
     });
-    expect(h.call("r")!.status).toMatchObject({ phase: "Queued", attempts: 1, error: { type: "ValueError" } });
-    const [a2] = await lease("p");
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
-    expect(a2!.attempt).toBe(2);
+    expect(h.call("r")!.status).toMatchObject({
+      phase: "Queued",
+      attempts: 1,
+      error: { type: "ValueError" },
+      retryAfter: new Date(failedAt + 50).toISOString(),
+    });
+    // A lease waiting from the failure on gets attempt 2 when the 50 ms backoff has passed on the
+    // fake clock, not before.
+    let a2: Assignment | undefined;
+    const leased = lease("p").then(([a]) => (a2 = a));
+    await clock.advance(49);
+    expect(a2).toBeUndefined();
+    await clock.advance(1);
+    expect(a2).toMatchObject({ call: "r", attempt: 2 });
+    await leased;
     expect((await result("p", "r", 1, { value: 1 })).status).toBe(409);
     await result("p", "r", 2, { value: 1 });
     expect(h.call("r")!.status).toMatchObject({ phase: "Succeeded" });

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { KubeApiError } from "./errors.js";
 import { type Lease, LeaderElector, type LeaseWriter, decideLease, microTime } from "./leader.js";
 import type { KubeObject } from "./types.js";
@@ -75,20 +75,20 @@ class MemoryLeases implements LeaseWriter {
   }
 }
 
-async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 const electors: LeaderElector[] = [];
-afterEach(async () => {
-  await Promise.all(electors.splice(0).map((e) => e.stop()));
-});
 
-function elector(writer: LeaseWriter, identity: string, log: string[]) {
+/** Moves the fake clock by `ms`, firing the timers due on the way, with promise callbacks settled. */
+const advance = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+
+/** Fake-clock time of each callback, as "identity start"/"identity stop" → ms. */
+type Log = { events: string[]; at: Map<string, number> };
+const newLog = (): Log => ({ events: [], at: new Map() });
+
+function elector(writer: LeaseWriter, identity: string, log: Log) {
+  const note = (what: string) => {
+    log.events.push(`${identity} ${what}`);
+    log.at.set(`${identity} ${what}`, Date.now());
+  };
   const e = new LeaderElector({
     writer,
     namespace: "ns",
@@ -98,56 +98,80 @@ function elector(writer: LeaseWriter, identity: string, log: string[]) {
     renewIntervalMs: 100,
     retryIntervalMs: 40,
     renewDeadlineMs: 300,
-    onStartedLeading: () => log.push(`${identity} start`),
-    onStoppedLeading: () => log.push(`${identity} stop`),
+    onStartedLeading: () => note("start"),
+    onStoppedLeading: () => note("stop"),
+    now: () => Date.now(),
   });
   electors.push(e);
   return e;
 }
 
+const LEASE_MS = 1000;
+const RETRY_MS = 40;
+const RENEW_DEADLINE_MS = 300;
+
 describe("LeaderElector loop", () => {
-  it("one of two candidates leads; release hands over quickly", async () => {
+  // The loop runs on fake timers and a fake Date: time moves only when a test advances it.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+  });
+  afterEach(async () => {
+    await Promise.all(electors.splice(0).map((e) => e.stop()));
+    vi.useRealTimers();
+  });
+
+  it("one of two candidates leads; release hands over within the retry period, not the lease duration", async () => {
     const store = new MemoryLeases();
-    const log: string[] = [];
+    const log = newLog();
     const a = elector(store, "a", log);
     const b = elector(store, "b", log);
     a.start();
-    await until(() => a.isLeader());
+    await advance(0);
+    expect(a.isLeader()).toBe(true);
     b.start();
-    await new Promise((r) => setTimeout(r, 150));
+    await advance(150);
     expect(b.isLeader()).toBe(false);
     const t0 = Date.now();
     await a.stop();
-    await until(() => b.isLeader());
-    expect(Date.now() - t0).toBeLessThan(500); // retry period, not the lease duration
-    expect(log).toEqual(["a start", "a stop", "b start"]);
+    // b's next retry (at most RETRY_MS away) finds the released lease and takes it
+    await advance(RETRY_MS);
+    expect(b.isLeader()).toBe(true);
+    expect(log.at.get("b start")! - t0).toBeLessThanOrEqual(RETRY_MS); // not LEASE_MS
+    expect(log.events).toEqual(["a start", "a stop", "b start"]);
     expect(store.obj?.spec?.leaseTransitions).toBe(1);
   });
 
-  it("a leader that cannot renew stops leading before the lease expires", async () => {
+  it("a leader that cannot renew stops leading at the renew deadline, before the lease expires", async () => {
     const store = new MemoryLeases();
-    const log: string[] = [];
+    const log = newLog();
     const a = elector(store, "a", log);
     a.start();
-    await until(() => a.isLeader());
+    await advance(0);
+    expect(a.isLeader()).toBe(true);
+    const renewedAt = log.at.get("a start")!; // the acquiring write was its last successful renew
     store.down = true;
-    const t0 = Date.now();
-    await until(() => !a.isLeader());
-    const took = Date.now() - t0;
-    expect(took).toBeLessThan(1000); // lease duration: nobody else could have taken it yet
-    expect(log).toEqual(["a start", "a stop"]);
+    await advance(RENEW_DEADLINE_MS - 1);
+    expect(a.isLeader()).toBe(true); // failed renews alone do not end leadership early
+    await advance(1);
+    expect(a.isLeader()).toBe(false);
+    const took = log.at.get("a stop")! - renewedAt;
+    expect(took).toBe(RENEW_DEADLINE_MS);
+    expect(took).toBeLessThan(LEASE_MS); // nobody else could have taken the lease yet
+    expect(log.events).toEqual(["a start", "a stop"]);
   });
 
   it("a leader whose lease was taken over steps down on its next renew", async () => {
     const store = new MemoryLeases();
-    const log: string[] = [];
+    const log = newLog();
     const a = elector(store, "a", log);
     a.start();
-    await until(() => a.isLeader());
+    await advance(0);
+    expect(a.isLeader()).toBe(true);
     // someone forcibly rewrites the lease
     store.obj = { ...store.obj!, spec: { ...store.obj!.spec, holderIdentity: "intruder" } };
     store.obj.metadata.resourceVersion = String(++store.rv);
-    await until(() => !a.isLeader());
+    await advance(100); // the renew interval
+    expect(a.isLeader()).toBe(false);
     expect(a.leader()).toBe("intruder");
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { KeyedWorkQueue, backoffDelay } from "./workqueue.js";
 
 /** A promise and its resolver, to hold a reconcile open. */
@@ -15,6 +15,10 @@ async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {
     await new Promise((r) => setImmediate(r));
   }
 }
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe("KeyedWorkQueue", () => {
   it("deduplicates a key while it waits", async () => {
@@ -77,6 +81,7 @@ describe("KeyedWorkQueue", () => {
   });
 
   it("backs off exponentially per key on errors and resets on success", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const q = new KeyedWorkQueue({ baseDelayMs: 4, maxDelayMs: 1000 });
     const times: number[] = [];
     q.run(async () => {
@@ -84,12 +89,21 @@ describe("KeyedWorkQueue", () => {
       if (times.length <= 4) throw new Error("boom");
     }, 1);
     q.add("ns/a");
-    await until(() => times.length === 5);
-    expect(q.failureCount("ns/a")).toBe(0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(times.length).toBe(1); // the first run needs no timer
+    // each retry comes exactly when its backoff has passed on the fake clock, not before
+    for (const d of [4, 8, 16, 32]) {
+      const runs = times.length;
+      await vi.advanceTimersByTimeAsync(d - 1);
+      expect(times.length).toBe(runs);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(times.length).toBe(runs + 1);
+    }
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    // 4, 8, 16, 32 ms (timers may fire late, never early)
-    [4, 8, 16, 32].forEach((d, i) => expect(gaps[i]!).toBeGreaterThanOrEqual(d - 1));
-    expect(gaps[3]!).toBeGreaterThan(gaps[0]!);
+    expect(gaps).toEqual([4, 8, 16, 32]);
+    expect(q.failureCount("ns/a")).toBe(0);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(times.length).toBe(5); // the success ended the retries
     await q.shutdown();
   });
 
@@ -100,6 +114,7 @@ describe("KeyedWorkQueue", () => {
   });
 
   it("addAfter: the earliest deadline wins", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const q = new KeyedWorkQueue();
     const at: number[] = [];
     const t0 = performance.now();
@@ -108,10 +123,13 @@ describe("KeyedWorkQueue", () => {
     q.addAfter("ns/a", 20); // earlier: replaces
     q.addAfter("ns/a", 3000); // later: ignored
     expect(q.stats().delayed).toBe(1);
-    await until(() => at.length === 1);
-    expect(at[0]!).toBeGreaterThanOrEqual(19);
-    expect(at[0]!).toBeLessThan(2000);
+    await vi.advanceTimersByTimeAsync(19);
+    expect(at).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(at).toEqual([20]);
     expect(q.stats().delayed).toBe(0);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(at).toEqual([20]); // neither the replaced nor the ignored deadline fires later
     await q.shutdown();
   });
 
@@ -149,19 +167,23 @@ describe("KeyedWorkQueue", () => {
     expect(q.length()).toBe(0);
   });
 
-  it("starts a reconcile well under a millisecond after add when idle", async () => {
+  it("starts a reconcile a microtask after add when idle: no timer, no clock time", async () => {
+    // Every timer is fake and never advanced: a poll or timer hop between add and start would
+    // leave the key unstarted, and any waited time would show on the fake clock.
+    vi.useFakeTimers({
+      toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "setImmediate", "performance"],
+    });
     const waits: number[] = [];
     const q = new KeyedWorkQueue({ hooks: { onStart: (_k, w) => waits.push(w) } });
     let n = 0;
     q.run(async () => void n++, 4);
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 100; i++) {
       q.add(`ns/k${i}`);
-      await until(() => n === i + 1);
+      for (let j = 0; j < 10; j++) await Promise.resolve(); // microtasks only
+      expect(n).toBe(i + 1);
     }
     await q.shutdown();
-    waits.sort((a, b) => a - b);
-    const p50 = waits[Math.floor(waits.length * 0.5)]!;
-    expect(p50).toBeLessThan(1);
+    expect(waits).toEqual(new Array(100).fill(0));
   });
 
   it("rejects bad options with the field name", () => {

@@ -1,12 +1,16 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { childName, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
+import { useFakeClock } from "../dispatch/testing.js";
 import { type Harness, KEY, harness } from "../functioncall/test-harness.js";
 import { podToken } from "./credentials.js";
 
 let h: Harness;
-afterEach(async () => h?.close());
+afterEach(async () => {
+  await h?.close();
+  vi.useRealTimers();
+});
 
 async function running(pod = "pf", fn = "f", root = "r") {
   h.pods.set(pod, fn);
@@ -243,19 +247,28 @@ describe("runtime API: values, blobs, state, progress", () => {
   });
 
   it("run_later: a child with delaySeconds is not dispatched before its time", async () => {
-    h = await harness();
+    const clock = useFakeClock();
+    h = await harness({}, {}, { clock });
     await running();
     h.pods.set("pg", "g");
     const c = childName("r", "r", 0);
-    const t0 = Date.now();
+    const t0 = clock.now();
     await h.req("pf", "POST", "/calls/r/children", {
       attempt: 1,
       calls: [{ name: c, sequence: 0, function: "g", delaySeconds: 0.2 }],
     });
-    expect(h.call(c)!.spec.startAfter).toBeDefined();
-    const [a] = (await h.req("pg", "POST", "/lease", { capacity: 1, waitMs: 2000 })).json().assignments;
-    expect(a.call).toBe(c);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    expect(h.call(c)!.spec.startAfter).toBe(new Date(t0 + 200).toISOString());
+    // A lease waiting from the submission on gets the child when 200 ms have passed on the fake
+    // clock, not before.
+    let leased: { call: string }[] | undefined;
+    const req = h
+      .req("pg", "POST", "/lease", { capacity: 1, waitMs: 2000 })
+      .then((r) => (leased = r.json().assignments));
+    await clock.advance(199);
+    expect(leased).toBeUndefined();
+    await clock.advance(1);
+    expect(leased).toMatchObject([{ call: c }]);
+    await req;
   });
 
   it("a failure marked not retryable is final whatever the policy", async () => {
