@@ -30,12 +30,16 @@ def test_bare_cls_decorator_is_a_clear_error():
             pass
 
 
-def test_application_must_be_stacked_on_function():
-    with pytest.raises(SDKUsageError, match=r"stacked on @function\(\)"):
+def test_application_may_be_stacked_either_way_on_function():
+    # Tensorlake accepts @function() above @application() too.
+    @function(timeout=7)
+    @application()
+    def f(x):
+        return x
 
-        @application()
-        def f(x):
-            return x
+    assert f._application_config is not None and f._function_config.timeout == 7
+    with pytest.raises(SDKUsageError, match=r"applied twice"):
+        function()(f)
 
 
 @pytest.mark.parametrize(
@@ -123,9 +127,9 @@ def test_running_a_plain_function_as_application_is_an_error():
     def plain(x):
         return x
 
-    with pytest.raises(SDKUsageError, match=r"'plain' is not an application: add @application\(\)"):
+    with pytest.raises(SDKUsageError, match=r"^Tensorlake Function 'plain' is not an application function and cannot be run as an application\. To make it an application function, add @application\(\) decorator to it\.$"):
         run_local_application(plain, 1)
-    with pytest.raises(SDKUsageError, match=r"no function named 'nope_nothing' is defined"):
+    with pytest.raises(SDKUsageError, match=r"^Function with name 'nope_nothing' is not defined$"):
         run_local_application("nope_nothing", 1)
 
 
@@ -134,7 +138,7 @@ def test_calling_a_function_outside_a_request_is_an_error():
     def lonely(x):
         return x
 
-    with pytest.raises(SDKUsageError, match=r"only be used inside a running function call"):
+    with pytest.raises(SDKUsageError, match=r"Tensorlake SDK was called outside of a Tensorlake Function thread or process"):
         lonely(1)
 
 

@@ -97,8 +97,11 @@ def test_request_error_fails_the_request_with_its_message_and_is_never_retried()
     assert counts["reject"] == 1
 
 
-def test_request_error_is_catchable():
-    assert run_local_application(request_error_caught, 3).output() == "caught: Input 3 is not allowed."
+def test_request_error_of_a_child_fails_the_request_even_if_caught():
+    # As in Tensorlake: a child's RequestError fails the whole request; the parent cannot catch it.
+    with pytest.raises(RequestError) as info:
+        run_local_application(request_error_caught, 3).output()
+    assert info.value.message == "Input 3 is not allowed."
 
 
 def test_request_error_raised_by_the_application():

@@ -78,5 +78,5 @@ def test_headers_and_logger(capsys):
     assert headers["content-type"] == "text/plain" and headers == {"content-type": "text/plain"}
     tl.Logger.get_logger(app="demo").bind(step=2).info("hello", items=3)
     record = json.loads(capsys.readouterr().out)
-    assert (record["message"], record["level"], record["app"], record["step"], record["items"]) == (
+    assert (record["event"], record["level"], record["app"], record["step"], record["items"]) == (
         "hello", "info", "demo", 2, 3)

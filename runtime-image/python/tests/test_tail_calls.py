@@ -132,8 +132,9 @@ def test_tail_call_to_map_and_reduce():
 
 def test_returning_a_started_future_is_a_usage_error():
     out = run_local_application(started_future_returned, 1).output()
-    assert out.startswith("SDKUsageError: a function returned <Future of double() id=")
-    assert "already started" in out
+    assert out.startswith("SDKUsageError: A tail call Future Tensorlake Function Call Future double(\n  1,\n) "
+                          "returned from function ")
+    assert out.endswith("is already running, a tail call Future should not be started.")
 
 
 def test_failure_at_the_end_of_a_tail_chain_reaches_the_caller():

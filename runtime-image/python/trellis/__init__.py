@@ -3,6 +3,7 @@
 from ._core import graph as _graph
 from .interface import (
     RETURN_WHEN,
+    ApplicationCapability,
     DeserializationError,
     File,
     Function,
@@ -10,6 +11,7 @@ from .interface import (
     FunctionProgress,
     Future,
     Headers,
+    HttpBody,
     Image,
     Logger,
     InternalError,
@@ -42,8 +44,12 @@ _graph.install()
 
 
 def _launch_local(app, args, kwargs):
+    from ._core import values
     from .local import run_local
 
+    # The application boundary (JSON by the type hints; arguments the application does not
+    # take are ignored): a bad input raises here, before the request starts.
+    args, kwargs = values.encode_app_inputs(app, args, kwargs)
     return run_local(app, args, kwargs)
 
 
@@ -69,6 +75,8 @@ __all__ = [
     "FunctionProgress",
     "Future",
     "Headers",
+    "HttpBody",
+    "ApplicationCapability",
     "Image",
     "Logger",
     "InternalError",

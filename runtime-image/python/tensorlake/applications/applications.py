@@ -14,13 +14,15 @@ def run_application(application: Function | str, *args: Any, remote: Any = _UNSE
     """`run_application(app, *args, remote=False, **kwargs)`.
 
     Tensorlake's own form `run_application(app, remote, *args)` is accepted too: when
-    `remote=` is not given, the first positional argument is a bool and the rest bind
-    to the application's parameters, that bool is `remote`.
+    `remote=` is not given and the first positional argument is a bool, that bool is `remote`,
+    unless only the arguments with it bind to the application's parameters (applications
+    ignore extra arguments, so binding decides only that one case).
     """
     if remote is _UNSET:
         remote = False
-        if args and isinstance(args[0], bool) and _binds(application, args[1:], kwargs):
-            remote, args = args[0], args[1:]
+        if args and isinstance(args[0], bool):
+            if _binds(application, args[1:], kwargs) or not _binds(application, args, kwargs):
+                remote, args = args[0], args[1:]
     if not isinstance(remote, bool):
         from trellis import SDKUsageError
 

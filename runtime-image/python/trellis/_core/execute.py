@@ -63,7 +63,9 @@ def _hints(fn: Any) -> dict:
     return cached
 
 
-def decode_inputs(fn: Any, args: list, kwargs: dict) -> tuple[list, dict]:
+def decode_inputs(fn: Any, args: list, kwargs: dict, boundary: bool = False) -> tuple[list, dict]:
+    if boundary:  # a request's root call: the application boundary's rules
+        return values.decode_app_inputs(fn, args, kwargs)
     hints = _hints(fn)
     sig = fn._signature()
     params = list(sig.parameters.values()) if sig is not None else []
@@ -72,11 +74,11 @@ def decode_inputs(fn: Any, args: list, kwargs: dict) -> tuple[list, dict]:
     for i, form in enumerate(args):
         name = positional[i].name if i < len(positional) else f"#{i}"
         value = values.decode(form, f"argument '{name}' of {fn._name}()")
-        out_args.append(values.apply_hint(value, hints.get(name)) if "json" in form else value)
+        out_args.append(values.rebuild_model(value, hints.get(name)) if "json" in form else value)
     out_kwargs = {}
     for name, form in kwargs.items():
         value = values.decode(form, f"argument '{name}' of {fn._name}()")
-        out_kwargs[name] = values.apply_hint(value, hints.get(name)) if "json" in form else value
+        out_kwargs[name] = values.rebuild_model(value, hints.get(name)) if "json" in form else value
     return out_args, out_kwargs
 
 
@@ -100,28 +102,42 @@ def _finish(ctx: context.CallContext, fn: Any, result: Any, boundary: bool) -> t
     target = graph.tail_target(ctx, result)
     if target is not None:
         return ("tail", target)
-    what = f"return value of {fn._name}()"
-    return ("ok", values.encode_app(result, what) if boundary else values.encode(result, what))
+    if boundary:
+        return ("ok", values.encode_app_output(fn, result))
+    return ("ok", values.encode(result, f"return value of {fn._name}()"))
 
 
 def run_sync(ctx: context.CallContext, fn: Any, args: list, kwargs: dict, boundary: bool = False) -> tuple:
     token = context.enter(ctx)
     try:
-        a, k = decode_inputs(fn, args, kwargs)
-        return _finish(ctx, fn, target_callable(fn)(*a, **k), boundary)
+        a, k = decode_inputs(fn, args, kwargs, boundary)
+        outcome = _finish(ctx, fn, target_callable(fn)(*a, **k), boundary)
     except BaseException as e:  # noqa: BLE001 - every user failure becomes an outcome
-        return ("error", error_info(e, fn._name, ctx.call_id))
+        outcome = ("error", error_info(e, fn._name, ctx.call_id))
     finally:
         context.leave(token)
+    return _request_failed(ctx, fn, outcome)
 
 
 async def run_async(ctx: context.CallContext, fn: Any, args: list, kwargs: dict, boundary: bool = False) -> tuple:
     context.enter(ctx)  # this task's own context copy
     try:
-        a, k = decode_inputs(fn, args, kwargs)
+        a, k = decode_inputs(fn, args, kwargs, boundary)
         result = target_callable(fn)(*a, **k)
         if inspect.isawaitable(result) and fn._is_async:
             result = await result
-        return _finish(ctx, fn, result, boundary)
+        outcome = _finish(ctx, fn, result, boundary)
     except BaseException as e:  # noqa: BLE001
-        return ("error", error_info(e, fn._name, ctx.call_id))
+        outcome = ("error", error_info(e, fn._name, ctx.call_id))
+    return _request_failed(ctx, fn, outcome)
+
+
+def _request_failed(ctx: context.CallContext, fn: Any, outcome: tuple) -> tuple:
+    """A child's RequestError that this call waited on fails this call too, with the child's
+    message, even if user code caught it (as in Tensorlake, the whole request fails)."""
+    seen = ctx.request_error
+    if seen is None or (outcome[0] == "error" and outcome[1].get("request_error")):
+        return outcome
+    info = dict(seen, function=fn._name, call=ctx.call_id, retryable=False, reason="request_error")
+    info.setdefault("cause", seen.get("call"))
+    return ("error", info)

@@ -20,6 +20,7 @@ from ..interface.exceptions import (
     SDKUsageError,
     SerializationError,
     TensorlakeError,
+    TimeoutError,
 )
 from ..interface.futures import (
     _MISSING,
@@ -111,8 +112,10 @@ def error_from_info(info: dict) -> TensorlakeError:
     )
 
 
-def apply_outcome(future: Future, outcome: tuple) -> None:
+def apply_outcome(future: Future, outcome: tuple, ctx: "context.CallContext | None" = None) -> None:
     kind, payload = outcome
+    if kind == "error" and payload.get("request_error") and ctx is not None and ctx.request_error is None:
+        ctx.request_error = payload
     if kind == "ok":
         try:
             future._set_result(values.decode(payload, f"output of {future._describe()}"))
@@ -126,12 +129,14 @@ class CoreRuntime:
     """The interface's runtime hooks, delegating to the running call's backend."""
 
     def run_future(self, future: Future) -> None:
+        context.check_runtime_process()
         ctx = context.current()
         specs: list = []
         add_future(ctx, future, specs)
         ctx.backend.create_calls(ctx, specs)
 
     def wait_futures(self, futures: list, timeout, return_when) -> tuple[list, list]:
+        context.check_runtime_process()
         ctx = context.current()
         done_now = {f._id: ("error" if f._exception is not None else "ok", None) for f in futures if f.done()}
         ids = [f._id for f in futures]
@@ -142,14 +147,24 @@ class CoreRuntime:
                 outcomes = ctx.backend.wait(ctx, [f._id for f in pending], timeout, return_when)
                 for f in pending:
                     if f._id in outcomes and not f.done():
-                        apply_outcome(f, outcomes[f._id])
+                        apply_outcome(f, outcomes[f._id], ctx)
+                if timeout is not None and any(not f.done() for f in futures):
+                    now = {f._id: ("error" if f._exception is not None else "ok", None)
+                           for f in futures if f.done()}
+                    if not (now and condition_met(now, ids, return_when)):
+                        # The wait timed out: as in Tensorlake, the futures still running are
+                        # done now, with a TimeoutError (the calls themselves carry on).
+                        for f in futures:
+                            if not f.done():
+                                f._set_exception(TimeoutError())
         return [f for f in futures if f.done()], [f for f in futures if not f.done()]
 
     def await_future(self, future: Future):
+        context.check_runtime_process()
         ctx = context.current()
         outcome = yield from ctx.backend.wait_async(ctx, future._id).__await__()
         if not future.done():
-            apply_outcome(future, outcome)
+            apply_outcome(future, outcome, ctx)
 
     def request_context(self):
         return context.RuntimeRequestContext(context.current())
@@ -174,9 +189,9 @@ def tail_target(ctx: context.CallContext, result: Any) -> str | None:
     if isinstance(result, asyncio.Task):
         result.cancel()  # the call itself carries on; the task was only waiting for it
     elif handle._started:
-        raise SDKUsageError(
-            f"a function returned {handle}, which is already started; return a future that is not "
-            "started yet (a tail call), or return its result()"
+        raise SDKUsageError(  # Tensorlake's text
+            f"A tail call Future {handle} returned from function '{ctx.function._name}' is already running, "
+            "a tail call Future should not be started."
         )
     elif isinstance(result, Coroutine):
         result.close()

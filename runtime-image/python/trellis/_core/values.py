@@ -103,6 +103,8 @@ def encode(value: Any, what: str) -> dict:
     except RecursionError:
         pass
     kind = _handle_kind(value)
+    if kind == "a function object":
+        raise _function_error(value)
     if kind is not None:
         raise SerializationError(f"{what} is {kind}, which cannot be serialized here: {WRAPPED_RULE}")
     if type(value) is list:
@@ -110,6 +112,8 @@ def encode(value: Any, what: str) -> dict:
         # items need pickle.
         items = []
         for i, item in enumerate(value):
+            if _handle_kind(item) == "a function object":
+                raise _function_error(item)
             if _handle_kind(item) is not None:
                 raise SerializationError(f"{what} holds {_handle_kind(item)} inside a list: {WRAPPED_RULE}")
             items.append(encode(item, f"{what}[{i}]"))
@@ -120,12 +124,21 @@ def encode(value: Any, what: str) -> dict:
         buf = io.BytesIO()
         _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
     except _Wrapped as w:
+        if _handle_kind(w.obj) == "a function object":
+            raise _function_error(w.obj) from None
         raise SerializationError(
             f"{what} holds {_handle_kind(w.obj)} inside a {type(value).__name__}: {WRAPPED_RULE}"
         ) from None
     except Exception as e:
         raise SerializationError(f"{what} cannot be serialized: {type(e).__name__}: {e}") from e
     return {"pickle": base64.b64encode(buf.getvalue()).decode("ascii")}
+
+
+def _function_error(obj: Any) -> SerializationError:
+    from ..interface.function import _pickle_message
+
+    # Tensorlake's text: users compare it.
+    return SerializationError(f"Failed to serialize data with pickle serializer: {_pickle_message(obj)}")
 
 
 def decode(form: Any, what: str) -> Any:
@@ -155,27 +168,287 @@ def ref_of(form: Any) -> str | None:
 
 
 # -- the application boundary (request input and output) ---------------------------
+# A request's inputs and its output cross the boundary as JSON converted by the application's
+# type hints (a missing hint is Any), as Tensorlake does: with pydantic importable through a
+# pydantic TypeAdapter (models, sets, tuples, dict keys...), else by the standard-library rules
+# in _std_convert. File and HttpBody values cross as they are (tagged pickle).
+
+
+class AppInput:
+    """A request input already converted at the boundary (what encode_app passes through)."""
+
+    __slots__ = ("form",)
+
+    def __init__(self, form: dict) -> None:
+        self.form = form
+
+
 def _pydantic_dump(value: Any) -> Any:
+    """A pydantic model's JSON form (None for anything else)."""
     dump = getattr(value, "model_dump", None)
     if callable(dump) and hasattr(type(value), "model_validate"):
         return dump(mode="json")
     return None
 
 
+def _pydantic() -> Any:
+    try:
+        import pydantic
+    except Exception:  # the core never requires pydantic
+        return None
+    return pydantic if hasattr(pydantic, "TypeAdapter") else None
+
+
+_adapters: dict = {}
+
+
+def _adapter(pydantic: Any, hint: Any) -> Any:
+    try:
+        adapter = _adapters.get(hint)
+    except TypeError:  # unhashable hint
+        return pydantic.TypeAdapter(hint)
+    if adapter is None:
+        adapter = _adapters[hint] = pydantic.TypeAdapter(hint)
+    return adapter
+
+
+def _raw_body(value: Any, hint: Any) -> bool:
+    from ..interface.file import File
+    from ..interface.http import HttpBody
+
+    if isinstance(value, (File, HttpBody)):
+        return True
+    return isinstance(hint, type) and issubclass(hint, (File, HttpBody))
+
+
+def app_hints(fn: Any) -> tuple[list, dict]:
+    """(parameters callers pass, in order; {name or "return": type hint}) of an application."""
+    cached = fn.__dict__.get("_app_hints_cache")
+    if cached is not None:
+        return cached
+    import inspect
+    import typing
+
+    sig = fn._signature()
+    params = list(sig.parameters.values()) if sig is not None else []
+    try:
+        resolved = typing.get_type_hints(fn._original_function)
+    except Exception:
+        resolved = {}
+    hints = {}
+    for p in params:
+        hint = resolved.get(p.name, p.annotation)
+        hints[p.name] = Any if hint is inspect.Parameter.empty else type(None) if hint is None else hint
+    ret = resolved.get("return", sig.return_annotation if sig is not None else inspect.Signature.empty)
+    hints["return"] = Any if ret is inspect.Signature.empty else type(None) if ret is None else ret
+    fn._app_hints_cache = (params, hints)
+    return params, hints
+
+
+def app_arguments(fn: Any, args: list, kwargs: dict) -> tuple[list[tuple[str, Any]], dict]:
+    """The arguments an application takes, as Tensorlake picks them: unknown keyword arguments
+    and positional ones beyond its parameters are ignored, and so is a positional argument whose
+    parameter is also given by keyword. Returns ([(name, value)], {name: value})."""
+    params, _ = app_hints(fn)
+    names = {p.name for p in params}
+    kept_kwargs = {k: v for k, v in kwargs.items() if k in names}
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    kept_args = []
+    moved = {}
+    for i, value in enumerate(args):
+        if i >= len(positional):
+            break
+        param = positional[i]
+        if param.name in kept_kwargs:
+            continue
+        if len(kept_args) < i:  # after a skipped one: pass by name so it lands on its parameter
+            if param.kind is not param.POSITIONAL_ONLY:
+                moved[param.name] = value
+            continue
+        kept_args.append((param.name, value))
+    return kept_args, {**moved, **kept_kwargs}
+
+
+def _hint_text(hint: Any) -> str:
+    return "None" if hint is type(None) else str(hint)
+
+
+def to_app_json(value: Any, hint: Any, what: str) -> dict:
+    """Converts one request input or output to its boundary form by its type hint.
+
+    Raises SerializationError (Tensorlake's text) when the value does not fit the hint."""
+    if isinstance(value, AppInput):
+        return value.form
+    if _raw_body(value, hint):
+        return encode(value, what)
+    pydantic = _pydantic()
+    try:
+        if pydantic is not None:
+            adapter = _adapter(pydantic, hint)
+            data = json.loads(adapter.dump_json(adapter.validate_python(value), warnings="error"))
+        else:
+            data = json.loads(json.dumps(_std_convert(_std_convert(value, hint, False), Any, True)))
+    except Exception as e:
+        raise SerializationError(f"Failed to serialize '{value}' as '{_hint_text(hint)}' to json: {e}") from e
+    if not is_json_exact(data):  # e.g. an int beyond 2**53: JSON peers would change it
+        return encode(value, what)
+    return {"json": data}
+
+
+def from_app_json(data: Any, hint: Any) -> Any:
+    """Builds a request input or output from its JSON form by its type hint."""
+    if hint is None:  # no annotation where a caller looked one up with .get()
+        hint = Any
+    pydantic = _pydantic()
+    try:
+        if pydantic is not None:
+            return _adapter(pydantic, hint).validate_json(json.dumps(data))
+        return _std_convert(json.loads(json.dumps(data)), hint, False)
+    except Exception as e:
+        raise DeserializationError(
+            f"Failed to deserialize data '{json.dumps(data)}' as '{_hint_text(hint)}' with json serializer: {e}"
+        ) from e
+
+
+def encode_app_inputs(fn: Any, args: list, kwargs: dict) -> tuple[list, dict]:
+    """Client side of a request: the kept inputs as AppInput objects (see app_arguments)."""
+    _, hints = app_hints(fn)
+    kept_args, kept_kwargs = app_arguments(fn, args, kwargs)
+    out_args = [AppInput(to_app_json(v, hints[n], f"request input '{n}'")) for n, v in kept_args]
+    out_kwargs = {n: AppInput(to_app_json(v, hints[n], f"request input '{n}'")) for n, v in kept_kwargs.items()}
+    return out_args, out_kwargs
+
+
+def decode_app_inputs(fn: Any, args: list, kwargs: dict) -> tuple[list, dict]:
+    """Root call of a request (local runner and worker alike): input forms -> arguments."""
+    _, hints = app_hints(fn)
+    kept_args, kept_kwargs = app_arguments(fn, args, kwargs)
+
+    def one(name: str, form: Any) -> Any:
+        what = f"argument '{name}' of {fn._name}()"
+        if isinstance(form, dict) and len(form) == 1 and "json" in form:
+            return from_app_json(form["json"], hints[name])
+        return decode(form, what)
+
+    return [one(n, f) for n, f in kept_args], {n: one(n, f) for n, f in kept_kwargs.items()}
+
+
+def encode_app_output(fn: Any, value: Any) -> dict:
+    """The root call's return value, by the application's return type hint."""
+    _, hints = app_hints(fn)
+    return to_app_json(value, hints["return"], f"return value of {fn._name}()")
+
+
+def decode_app_output(fn: Any, form: Any) -> Any:
+    if isinstance(form, dict) and len(form) == 1 and "json" in form:
+        return from_app_json(form["json"], app_hints(fn)[1]["return"])
+    return decode(form, "request output")
+
+
 def encode_app(value: Any, what: str) -> dict:
-    """JSON for request inputs and outputs: JSON values and pydantic models; else tagged pickle."""
-    dumped = _pydantic_dump(value)
-    if dumped is not None:
-        return {"json": dumped}
-    return encode(value, what)
+    """A request input or output with no type hint at hand (an AppInput passes through)."""
+    if isinstance(value, AppInput):
+        return value.form
+    return to_app_json(value, Any, what)
 
 
 def apply_hint(value: Any, hint: Any) -> Any:
-    """Rebuilds a pydantic model from its JSON form when the annotation asks for one."""
+    """A request output decoded from JSON, converted by the application's return type hint."""
+    return from_app_json(value, hint)
+
+
+def rebuild_model(value: Any, hint: Any) -> Any:
+    """Between functions: rebuilds a pydantic model from a JSON dict when the annotation asks for one."""
     validate = getattr(hint, "model_validate", None)
     if isinstance(hint, type) and callable(validate) and isinstance(value, dict):
         try:
             return validate(value)
         except Exception as e:
             raise DeserializationError(f"value does not match {hint.__name__}: {e}") from e
+    return value
+
+
+def _std_convert(value: Any, hint: Any, dump: bool) -> Any:
+    """Without pydantic: checks `value` against `hint` and converts it, to JSON values when
+    `dump`, else from JSON values (lists to sets and tuples, str keys to int keys)."""
+    import typing
+
+    if hint is Any:
+        if dump:
+            return _jsonable(value)
+        return value
+    if hint is None or hint is type(None):
+        if value is None:
+            return None
+        raise ValueError(f"expected None, got {type(value).__name__}")
+    origin = typing.get_origin(hint)
+    targs = typing.get_args(hint)
+    if origin is typing.Union or (origin is not None and type(hint).__name__ == "UnionType"):
+        errors = []
+        for option in targs:
+            try:
+                return _std_convert(value, option, dump)
+            except Exception as e:
+                errors.append(str(e))
+        raise ValueError(f"no member of {hint} accepts the value: {'; '.join(errors)}")
+    if origin is typing.Literal:
+        if value in targs:
+            return value
+        raise ValueError(f"expected one of {targs!r}, got {value!r}")
+    base = origin or hint
+    if base is bool:
+        if type(value) is bool:
+            return value
+        raise ValueError(f"expected a bool, got {type(value).__name__}")
+    if base is int:
+        if type(value) is int or (type(value) is float and value.is_integer()):
+            return int(value)
+        raise ValueError(f"expected an int, got {type(value).__name__}")
+    if base is float:
+        if type(value) in (int, float):
+            return float(value)
+        raise ValueError(f"expected a float, got {type(value).__name__}")
+    if base is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"expected a str, got {type(value).__name__}")
+    if base in (list, set, frozenset, tuple) or base in (typing.List, typing.Set, typing.Tuple):
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise ValueError(f"expected a {base.__name__}, got {type(value).__name__}")
+        items = list(value)
+        if base is tuple and targs and not (len(targs) == 2 and targs[1] is Ellipsis):
+            if len(items) != len(targs):
+                raise ValueError(f"expected {len(targs)} items, got {len(items)}")
+            out = [_std_convert(v, t, dump) for v, t in zip(items, targs)]
+        else:
+            item_hint = targs[0] if targs else Any
+            out = [_std_convert(v, item_hint, dump) for v in items]
+        if dump:
+            return out
+        return base(out) if base in (set, frozenset, tuple) else out
+    if base is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a dict, got {type(value).__name__}")
+        key_hint, value_hint = targs if len(targs) == 2 else (Any, Any)
+        out = {}
+        for k, v in value.items():
+            if not dump and key_hint is int and isinstance(k, str):
+                k = int(k)
+            out[str(k) if dump else k] = _std_convert(v, value_hint, dump)
+        return out
+    if dump:  # a class we cannot check: its JSON form if it has one
+        return _jsonable(value)
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
     return value

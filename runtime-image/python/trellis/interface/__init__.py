@@ -17,10 +17,10 @@ from .exceptions import (
     TrellisError,
 )
 from .file import File
-from .http import Headers
+from .http import Headers, HttpBody
 from .image import Image
 from .logger import Logger
-from .function import Function
+from .function import ApplicationCapability, Function
 from .futures import RETURN_WHEN, Future
 from .request import Request
 from .request_context import FunctionProgress, RequestContext, RequestMetrics, RequestState
@@ -37,6 +37,8 @@ __all__ = [
     "File",
     "Function",
     "Headers",
+    "HttpBody",
+    "ApplicationCapability",
     "Logger",
     "Image",
     "FunctionError",

@@ -99,15 +99,22 @@ def function(
 
     def decorate(fn: Callable) -> Function:
         if isinstance(fn, Function):
-            raise SDKUsageError(f"@function() is applied twice to '{fn._name}'")
-        if isinstance(fn, (staticmethod, classmethod)) or not inspect.isfunction(fn):
-            raise SDKUsageError(
-                f"@function() decorates a plain (sync or async) Python function, got {type(fn).__name__}"
-            )
-        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-            raise SDKUsageError(f"@function() cannot decorate generator '{fn.__qualname__}'")
+            # @function() above @application(): the application made the Function with default
+            # settings; this decorator gives it its own. Twice @function() stays an error.
+            if fn._function_decorated:
+                raise SDKUsageError(f"@function() is applied twice to '{fn._name}'")
+            fn._function_config = _config(fn._original_function, fn._function_config)
+            fn._function_decorated = True
+            return fn
+        _check_plain("function", fn)
+        result = Function(fn, _config(fn, None))
+        result._function_decorated = True
+        _registry.register_function(result)
+        return result
+
+    def _config(fn: Callable, previous: FunctionConfig | None) -> FunctionConfig:
         config = FunctionConfig(
-            name=fn.__qualname__ if "<locals>" not in fn.__qualname__ else fn.__name__,
+            name=_function_name(fn),
             description=description or (inspect.getdoc(fn) or ""),
             cpu=float(cpu),
             memory=float(memory),
@@ -122,15 +129,59 @@ def function(
             warm_containers=warm_containers,
             max_concurrency=max_concurrency,
         )
-        result = Function(fn, config)
-        _registry.register_function(result)
-        return result
+        if previous is not None:  # set by @cls() when it ran first (it never does today)
+            config.class_name = previous.class_name
+            config.class_method_name = previous.class_method_name
+            config.class_init_timeout = previous.class_init_timeout
+        return config
 
     return decorate
 
 
-def application(tags: dict | None = None, retries: Retries | None = None, **_ignored: Any) -> Callable:
-    """Marks a function (already decorated with @function()) as an application entry point."""
+def _function_name(fn: Callable) -> str:
+    return fn.__qualname__ if "<locals>" not in fn.__qualname__ else fn.__name__
+
+
+def _check_plain(decorator: str, fn: Any) -> None:
+    if isinstance(fn, (staticmethod, classmethod)) or not inspect.isfunction(fn):
+        raise SDKUsageError(
+            f"@{decorator}() decorates a plain (sync or async) Python function, got {type(fn).__name__}"
+        )
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise SDKUsageError(f"@{decorator}() cannot decorate generator '{fn.__qualname__}'")
+
+
+def _default_config(fn: Callable) -> FunctionConfig:
+    """The settings of a function that has no @function() below its @application() (yet)."""
+    return FunctionConfig(
+        name=_function_name(fn),
+        description=inspect.getdoc(fn) or "",
+        cpu=DEFAULT_CPU,
+        memory=DEFAULT_MEMORY_GB,
+        ephemeral_disk=DEFAULT_EPHEMERAL_DISK_GB,
+        gpu=None,
+        timeout=float(DEFAULT_TIMEOUT),
+        image=None,
+        secrets=[],
+        retries=None,
+        min_containers=None,
+        max_containers=None,
+        warm_containers=None,
+        max_concurrency=1,
+    )
+
+
+def application(
+    tags: dict | None = None,
+    retries: Retries | None = None,
+    region: str | None = None,
+    allow: list | None = None,
+    **_ignored: Any,
+) -> Callable:
+    """Marks a function as an application entry point; stacked above or below @function().
+
+    `allow` lists ApplicationCapability values (e.g. "unauthenticated_requests").
+    """
     if callable(tags) and not isinstance(tags, dict):
         raise _bare_use("application", tags)
     tags = {} if tags is None else tags
@@ -139,14 +190,18 @@ def application(tags: dict | None = None, retries: Retries | None = None, **_ign
     if retries is not None and not isinstance(retries, Retries):
         raise SDKUsageError(f"@application() retries must be a Retries object or None, got {retries!r}")
 
+    if allow is not None and (not isinstance(allow, (list, tuple)) or not all(isinstance(a, str) for a in allow)):
+        raise SDKUsageError(f"@application() allow must be a list of capability strings, got {allow!r}")
+
     def decorate(fn: Any) -> Function:
         if not isinstance(fn, Function):
-            name = getattr(fn, "__qualname__", repr(fn))
-            raise SDKUsageError(
-                f"@application() must be stacked on @function(): put @application() above "
-                f"@function() on '{name}'"
-            )
-        fn._application_config = ApplicationConfig(tags=dict(tags), retries=retries or Retries())
+            # @function() may come above @application() (Tensorlake accepts either order).
+            _check_plain("application", fn)
+            fn = Function(fn, _default_config(fn))
+            _registry.register_function(fn)
+        fn._application_config = ApplicationConfig(
+            tags=dict(tags), retries=retries or Retries(), region=region, allow=list(allow or [])
+        )
         return fn
 
     return decorate

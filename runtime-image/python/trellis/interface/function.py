@@ -3,7 +3,7 @@
 import inspect
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from .exceptions import SDKUsageError
 from .futures import (
@@ -43,6 +43,12 @@ class FunctionConfig:
 class ApplicationConfig:
     tags: dict = field(default_factory=dict)
     retries: Retries = field(default_factory=Retries)
+    region: str | None = None
+    allow: list = field(default_factory=list)
+
+
+# What an application may allow with @application(allow=[...]) (Tensorlake's capability names).
+ApplicationCapability = Literal["unauthenticated_requests"]
 
 
 class Function:
@@ -52,6 +58,7 @@ class Function:
         self._original_function = original
         self._function_config = config
         self._application_config: ApplicationConfig | None = None
+        self._function_decorated = False  # set by @function(); @application() alone leaves it False
         self._future_factory = FunctionFutureFactory(self)
         self._is_async = inspect.iscoroutinefunction(original)
         for attr in ("__doc__", "__name__", "__qualname__", "__module__", "__annotations__", "__wrapped__"):
@@ -97,7 +104,7 @@ class Function:
         return self
 
     def __reduce__(self):
-        raise SDKUsageError(f"{self} cannot be pickled: pass values, not functions")
+        raise SDKUsageError(_pickle_message(self))
 
     def _signature(self) -> inspect.Signature | None:
         """The parameters callers pass (without `self` for @cls() methods); cached."""
@@ -148,14 +155,29 @@ class FunctionFutureFactory:
         return ReduceFuture(self._function, items, initial)
 
     def __reduce__(self):
-        raise SDKUsageError(f"the .future factory of {self._function} cannot be pickled")
+        raise SDKUsageError(_pickle_message(self))
+
+
+def _pickle_message(obj: Any) -> str:
+    """Tensorlake's text for a function (or its .future factory) that a value tried to hold."""
+    if isinstance(obj, FunctionFutureFactory):
+        return (
+            f"Attempt to pickle a Tensorlake Function.future factory for Tensorlake Function "
+            f"'{obj._function._name}'. It cannot be passed as a function parameter or returned from a "
+            "Tensorlake Function."
+        )
+    return (
+        f"Attempt to pickle Tensorlake Function '{obj._name}'. It cannot be passed as a function "
+        "parameter or returned from a Tensorlake Function."
+    )
 
 
 def _check_items(function: Function, op: str, items: Any) -> Any:
     handle = _unwrap_future(items)
     if isinstance(handle, Future):
         return items
-    if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__iter__"):
+    # Any iterable is taken as list(items), as Tensorlake does (a str reduces over its characters).
+    if not hasattr(items, "__iter__"):
         raise SDKUsageError(
             f"{function._name}.{op}(items): items must be a list (or another iterable, a Future, "
             f"coroutine or Task of a list), got {type(items).__name__}"

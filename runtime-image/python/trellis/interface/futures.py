@@ -38,7 +38,7 @@ def _check_seconds(name: str, value: Any) -> None:
         or not math.isfinite(value)
         or value < 0
     ):
-        raise SDKUsageError(f"{name} must be a non-negative finite number of seconds, got {value!r}")
+        raise SDKUsageError(f"{name} must be a non-negative finite number.")
 
 
 class Future:
@@ -57,13 +57,13 @@ class Future:
     def run(self) -> "Future":
         """Starts the future as soon as possible and returns it."""
         if self._started:
-            raise SDKUsageError(f"{self} is already started; a future can be run only once")
+            raise SDKUsageError(f"Attempt to run Future that is already started: {self}")
         _hooks.runtime().run_future(self)
         return self
 
     def run_later(self, start_delay: float) -> "Future":
         """Starts the future after `start_delay` seconds and returns it."""
-        _check_seconds("run_later start_delay", start_delay)
+        _check_seconds("Future delay", start_delay)
         if not self._started:
             self._start_delay = float(start_delay)
         return self.run()
@@ -72,19 +72,20 @@ class Future:
         """Blocks until the future is done and returns its value or raises its error.
 
         Raises FunctionError (or the child's RequestError) if the call failed and
-        TimeoutError if `timeout` seconds pass first.
+        TimeoutError if `timeout` seconds pass first; the future is then done, with
+        that TimeoutError as its exception (as in Tensorlake).
         """
         if timeout is not None:
-            _check_seconds("result timeout", timeout)
+            _check_seconds("Future.result timeout", timeout)
         if self.done():
             return self._done_result()
         if not self._started:
             self.run()
-        _, not_done = _hooks.runtime().wait_futures([self], timeout, RETURN_WHEN.ALL_COMPLETED)
-        if not_done:
+        _hooks.runtime().wait_futures([self], timeout, RETURN_WHEN.ALL_COMPLETED)
+        if not self.done():
             from .exceptions import TimeoutError
 
-            raise TimeoutError(f"{self} did not finish within {timeout} seconds")
+            self._set_exception(TimeoutError())
         return self._done_result()
 
     def done(self) -> bool:
@@ -101,11 +102,11 @@ class Future:
             asyncio.get_running_loop()
         except RuntimeError:
             raise SDKUsageError(
-                "Future.coroutine() can only be called from an async function; "
-                "use Future.result() in a sync function"
+                "Future.coroutine() can only be called from an async function. "
+                "Use Future.result() to get the result in a sync function."
             ) from None
         if self._started:
-            raise SDKUsageError(f"Future.coroutine() cannot be called on {self}: it is already started")
+            raise SDKUsageError(f"Future.coroutine() cannot be called on a Future that is already running: {self}")
         if self._coroutine is not None:
             return self._coroutine
         return _wrap_future_into_coroutine(self)
@@ -128,7 +129,8 @@ class Future:
         """Waits like `concurrent.futures.wait`; returns (done, not_done), each in input order.
 
         Starts futures not started yet. Errors of futures are not raised here: read
-        `future.exception`.
+        `future.exception`. When a `timeout` expires, the futures still running are
+        returned as done with a TimeoutError as their exception (as in Tensorlake).
         """
         if isinstance(futures, Future):
             raise SDKUsageError("Future.wait futures must be an iterable of Futures, got a single Future")
@@ -136,22 +138,24 @@ class Future:
         if timeout is not None:
             _check_seconds("Future.wait timeout", timeout)
         if not isinstance(return_when, RETURN_WHEN):
-            raise SDKUsageError(
-                f"Future.wait return_when must be a RETURN_WHEN member "
-                f"(FIRST_COMPLETED, FIRST_FAILURE, ALL_COMPLETED), got {return_when!r}"
-            )
-        for i, f in enumerate(items):
+            raise SDKUsageError(f"Not supported return_when value: '{return_when}'")
+        for f in items:
             if not isinstance(f, Future):
-                raise SDKUsageError(f"Future.wait futures[{i}] must be a Future, got {type(f).__name__}")
+                raise SDKUsageError(f"Cannot run a non-Future object {f}.")
         for f in items:
             if not f._started:
                 f.run()
         return _hooks.runtime().wait_futures(items, timeout, return_when)
 
     # -- runtime API ---------------------------------------------------------------
+    @property
+    def _run_hook_was_called(self) -> bool:
+        """Tensorlake's name for `_started` (some Tensorlake tests read it)."""
+        return self._started
+
     def _done_result(self) -> Any:
         if not self.done():
-            raise InternalError(f"result of {self} read before it is done")
+            raise InternalError(f"Attempt to get result of a Future that is not done: {self}")
         if self._exception is not None:
             raise self._exception
         return self._result
@@ -163,7 +167,10 @@ class Future:
         self._exception = error
 
     def __reduce__(self):
-        raise SDKUsageError(f"{self} cannot be pickled")
+        raise SDKUsageError(
+            f"Attempt to pickle {self}. It cannot be stored inside an object "
+            "which is a function argument or returned from a function."
+        )
 
     def _describe(self) -> str:
         return "Future"
@@ -172,7 +179,9 @@ class Future:
         state = "done" if self.done() else ("started" if self._started else "not started")
         return f"<{self._describe()} id={self._id} {state}>"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        """The future's structure as Tensorlake prints it in error messages (at most ~1000 chars)."""
+        return _pretty(self, 0, _PRETTY_LIMIT)
 
 
 class FunctionCallFuture(Future):
@@ -255,3 +264,51 @@ def _unwrap_future(value: Any) -> Any:
 
 def _is_awaitable_handle(value: Any) -> bool:
     return isinstance(value, (Future, asyncio.Task, Coroutine))
+
+
+# -- how futures read in error messages (Tensorlake's layout) ------------------------------------
+_PRETTY_LIMIT = 1000
+_PRETTY_STEP = 2
+
+
+def _pretty(obj: Any, indent: int, limit: int) -> str:
+    value = _unwrap_future(obj)
+    if isinstance(value, FunctionCallFuture):
+        entries = [(None, a) for a in value._args] + list(value._kwargs.items())
+        head = f"Tensorlake Function Call Future {value._function_name}("
+        return _pretty_block(head, entries, ")", indent, limit)
+    if isinstance(value, (MapFuture, ReduceFuture)):
+        op = "Map" if isinstance(value, MapFuture) else "Reduce"
+        head = f"Tensorlake {op} Operation Future of '{value._function_name}' over "
+        items = _unwrap_future(value._items)
+        if isinstance(items, MapFuture):
+            return head + _pretty(items, indent, limit - len(head))
+        entries = []
+        if isinstance(value, ReduceFuture) and value._initial is not _MISSING:
+            entries.append((None, value._initial))
+        entries += [(None, item) for item in (items if isinstance(items, list) else [items])]
+        return _pretty_block(head + "[", entries, "]", indent, limit, truncate_first=not isinstance(value, ReduceFuture) or value._initial is _MISSING)
+    try:
+        text = repr(obj)
+    except Exception:
+        return f"<unprintable object of type {type(obj)}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pretty_block(head: str, entries: list, close: str, indent: int, limit: int, truncate_first: bool = True) -> str:
+    parts = [head]
+    if entries:
+        parts.append("\n")
+    count = sum(len(p) for p in parts)
+    inner = " " * (indent + _PRETTY_STEP)
+    for i, (key, value) in enumerate(entries):
+        line = inner + (f"{key}=" if key is not None else "") + _pretty(value, indent + _PRETTY_STEP, limit - count) + ",\n"
+        if (truncate_first or i > 0) and count + len(line) >= limit:
+            parts += [inner, "...,\n"]
+            break
+        parts.append(line)
+        count += len(line)
+    if entries:
+        parts.append(" " * indent)
+    parts.append(close)
+    return "".join(parts)

@@ -65,43 +65,60 @@ class RequestContext:
         raise InternalError("RequestContext.metrics is implemented by the runtime")
 
 
-# Validation shared by every runtime's implementation.
+# Validation shared by every runtime's implementation. The texts are Tensorlake's; where the
+# protocol is stricter (non-empty names and keys, metric values >= 0) the same texts are used.
 def check_state_key(key: Any) -> None:
     if not isinstance(key, str) or not key:
-        raise SDKUsageError(f"request state key must be a non-empty string, got {key!r}")
+        raise SDKUsageError(f"State key must be a string, got: {key}")
+
+
+def _non_negative_finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        as_float = float(value)
+    except OverflowError:
+        return None
+    if not math.isfinite(as_float) or as_float < 0:
+        return None
+    return as_float
 
 
 def check_progress(current: Any, total: Any, message: Any, attributes: Any) -> tuple[float, float]:
-    values = []
-    for name, value in (("current", current), ("total", total)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SDKUsageError(f"progress.update {name} must be a number, got {value!r}")
-        try:
-            as_float = float(value)
-        except OverflowError:
-            raise SDKUsageError(f"progress.update {name} is too large: {value!r}") from None
-        if not math.isfinite(as_float) or as_float < 0:
-            raise SDKUsageError(f"progress.update {name} must be a finite number >= 0, got {value!r}")
-        values.append(as_float)
+    cur = _non_negative_finite(current)
+    if cur is None:
+        raise SDKUsageError(f"'current' needs to be a number, got: {current}")
+    tot = _non_negative_finite(total)
+    if tot is None:
+        raise SDKUsageError(f"'total' needs to be a number, got: {total}")
     if message is not None and not isinstance(message, str):
-        raise SDKUsageError(f"progress.update message must be a string or None, got {message!r}")
-    if attributes is not None and (
-        not isinstance(attributes, dict)
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in attributes.items())
-    ):
-        raise SDKUsageError(
-            f"progress.update attributes must be a dict of string keys to string values or None, got {attributes!r}"
-        )
-    return values[0], values[1]
+        raise SDKUsageError(f"'message' needs to be a string, got: {message}")
+    if attributes is not None:
+        if not isinstance(attributes, dict):
+            raise SDKUsageError(
+                f"'attributes' needs to be a dictionary of string key/value pairs, got: {attributes}"
+            )
+        for key, value in attributes.items():
+            if not isinstance(key, str):
+                raise SDKUsageError(f"'attributes' key {key} needs to be a string")
+            if not isinstance(value, str):
+                raise SDKUsageError(f"'attributes' value {value} for key '{key}' needs to be a string")
+    return cur, tot
 
 
 def check_metric(kind: str, name: Any, value: Any) -> float:
+    title = "Counter" if kind == "counter" else "Timer"
     if not isinstance(name, str) or not name:
-        raise SDKUsageError(f"metrics.{kind} name must be a non-empty string, got {name!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SDKUsageError(f"metrics.{kind} value must be a finite number, got {value!r}")
-    if kind == "counter" and (not isinstance(value, int) or value < 0):
-        raise SDKUsageError(f"metrics.counter value must be an integer >= 0, got {value!r}")
-    if kind == "timer" and value < 0:
-        raise SDKUsageError(f"metrics.timer value must be >= 0 seconds, got {value!r}")
+        raise SDKUsageError(f"{title} name must be a string, got: {name}")
+    if kind == "counter":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SDKUsageError(f"Counter value must be an int, got: {value}")
+        return value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise SDKUsageError(f"Timer value must be a finite number, got: {value}")
     return value

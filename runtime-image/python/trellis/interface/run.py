@@ -13,13 +13,14 @@ def _resolve(application: Any) -> Function:
     if isinstance(application, str):
         fn = _registry.get_function(application)
         if fn is None:
-            raise SDKUsageError(f"no function named '{application}' is defined")
+            raise SDKUsageError(f"Function with name '{application}' is not defined")
         application = fn
     if not isinstance(application, Function):
         raise SDKUsageError(f"application must be an @application() function or its name, got {application!r}")
     if not is_application(application):
-        raise SDKUsageError(
-            f"'{application._name}' is not an application: add @application() above its @function()"
+        raise SDKUsageError(  # Tensorlake's text
+            f"Tensorlake Function '{application._name}' is not an application function and cannot be run "
+            "as an application. To make it an application function, add @application() decorator to it."
         )
     return application
 

@@ -145,6 +145,10 @@ class CallGraph:
                     call.outcome = outcome
                     call.token = None
                     self.board.resolve(call_id, outcome)
+                    if outcome[0] == "error" and outcome[1].get("request_error") and call_id != self.request_id:
+                        # A RequestError anywhere fails the whole request with its message (the
+                        # operator's rule too); a parent that catches it cannot undo that.
+                        finished.append((self.request_id, outcome))
                     for d in call.delegators:
                         finished.append((d, outcome))
                     call.delegators = []
@@ -182,6 +186,8 @@ class CallGraph:
             items = list(src["list"])
         elif "json" in src and isinstance(src["json"], list):
             items = [{"json": v} for v in src["json"]]
+        elif "json" in src and isinstance(src["json"], str):
+            items = [{"json": ch} for ch in src["json"]]  # a str is iterated, as list(items) does
         else:
             err = SDKUsageError(f"{call.spec['function']}.{call.kind}() items must be a list, "
                                 f"got a non-list output of call {values.ref_of(call.spec['items'])}")

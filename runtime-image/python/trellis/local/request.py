@@ -28,9 +28,13 @@ class LocalRequest(Request):
         return values.apply_hint(value, hint) if "json" in payload else value
 
 
-def print_failure(info: dict) -> None:
+def print_failure(info: dict, call: str | None = None) -> None:
+    """Shows a failed request on stderr; `call` is how the failed root call reads in Tensorlake's
+    message ("Tensorlake Function Call Future app(...) failed due to exception: ...")."""
     if info.get("request_error"):
         return
+    if call is not None and info.get("traceback") and not info.get("cause"):
+        print(f"\nFunctionError: {call} failed due to exception: \n{info['traceback']}", file=sys.stderr)
     print(f"Request failed: function '{info.get('function')}' {info.get('type')}: {info.get('message')}",
           file=sys.stderr)
     if info.get("traceback"):

@@ -7,6 +7,7 @@ attempts.py; this module is the runner running calls talk to (the Backend).
 """
 
 import threading
+from datetime import datetime, timezone
 from typing import Any
 
 from .._core import context, values
@@ -64,7 +65,8 @@ class LocalRunner(context.Backend):
         finally:
             self._timers.close()
         if outcome[0] == "error":
-            print_failure(outcome[1])
+            print_failure(outcome[1], _describe_root(self.app, spec) if outcome[1].get("call") == self.request_id
+                          else None)
         return LocalRequest(self.request_id, outcome, self.app, self)
 
     # -- Backend (what running calls use) ------------------------------------------
@@ -91,6 +93,14 @@ class LocalRunner(context.Backend):
                 {"call": ctx.call_id, "function": ctx.function._name, "current": current,
                  "total": total, "message": message, "attributes": attributes}
             )
+        step, of = _maybe_int(current), _maybe_int(total)
+        # The line Tensorlake's local mode prints for a progress update.
+        _print_line("Progress Update: " + str({
+            "request_id": ctx.request_id, "function_name": ctx.function._name,
+            "function_run_id": ctx.call_id, "allocation_id": ctx.call_id,
+            "message": message if message is not None else f"{ctx.function._name}: executing step {step} of {of}",
+            "step": step, "total": of, "attributes": attributes, "created_at": _event_time(),
+        }))
 
     def metric(self, ctx, kind: str, name: str, value) -> None:
         with self._lock:
@@ -99,6 +109,45 @@ class LocalRunner(context.Backend):
                 counters[name] = counters.get(name, 0) + value
             else:
                 self.metrics["timers"].append((name, value))
+        # The lines Tensorlake's local mode prints for metrics.
+        event = {"request_id": ctx.request_id, "function_name": ctx.function._name}
+        if kind == "counter":
+            _print_line("Counter Incremented: " + str(dict(event, counter_name=name, counter_inc=value)))
+        else:
+            _print_line("Timer Recorded: " + str(dict(event, timer_name=name, timer_value=value)))
+
+
+def _describe_root(app: Any, spec: dict) -> str | None:
+    """The root call as Tensorlake shows it in failure messages; None if its inputs cannot be read."""
+    from ..interface.futures import FunctionCallFuture
+
+    def value(form):
+        form = getattr(form, "form", form)  # an input already converted at the boundary
+        if isinstance(form, dict) and len(form) == 1 and "json" in form:
+            return form["json"]
+        return values.decode(form, "request input")
+
+    try:
+        args = [value(f) for f in spec["args"]]
+        kwargs = {k: value(f) for k, f in spec["kwargs"].items()}
+        return str(FunctionCallFuture(app, args, kwargs))
+    except Exception:  # noqa: BLE001 - only the message is less detailed
+        return None
+
+
+def _maybe_int(value: float):
+    return int(value) if float(value).is_integer() else value
+
+
+def _event_time() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _print_line(line: str) -> None:
+    try:
+        print(line, flush=True)
+    except Exception:  # best effort, like logging: a closed stdout never fails the function
+        pass
 
 
 def _arg_names(fn: Any, args: list) -> tuple[list[str], dict]:
