@@ -28,7 +28,13 @@ try:
 except ImportError:
     HAVE_PYDANTIC = False
 
-needs_pydantic = pytest.mark.skipif(not HAVE_PYDANTIC, reason="pydantic is not installed")
+# CI installs pydantic (.ci/run): these tests must run, never skip.
+needs_pydantic = pytest.mark.usefixtures("require_pydantic")
+
+
+@pytest.fixture
+def require_pydantic():
+    assert HAVE_PYDANTIC, "pydantic is not installed (.ci/run installs it; pip install pydantic)"
 
 
 @pytest.fixture(params=["pydantic", "stdlib"] if HAVE_PYDANTIC else ["stdlib"])
