@@ -26,6 +26,10 @@ export const ANNOTATION = {
   functionName: "trellis.dev/function-name",
   /** On a request's root call: the Idempotency-Key it was invoked with. */
   idempotencyKey: "trellis.dev/idempotency-key",
+  /** On an Application deployed through Tensorlake's deploy route: the manifest it sent (JSON). */
+  tensorlakeManifest: "trellis.dev/tensorlake-manifest",
+  /** On such an Application: the application's Tensorlake name, when it is not the object name. */
+  tensorlakeName: "trellis.dev/tensorlake-name",
 } as const;
 
 export const shortHash = (s: string, n = 10): string => createHash("sha256").update(s).digest("hex").slice(0, n);

@@ -57,7 +57,23 @@ describe("zod validation names the field and the rule", () => {
     const r = functionCall.safeParse(fc({ application: "a", function: "f", args: [{ value: 1, call: "b" }] }));
     expect(r.success).toBe(false);
     expect(r.error?.issues[0]?.path).toEqual(["spec", "args", 0]);
-    expect(r.error?.issues[0]?.message).toMatch(/exactly one of value, pickle, list, call or blob/);
+    expect(r.error?.issues[0]?.message).toMatch(/exactly one of value, pickle, list, call, blob or raw/);
+  });
+
+  it("accepts raw bytes with a MIME type and names the rule for a bad one", () => {
+    const ok = functionCall.safeParse(
+      fc({ application: "a", function: "f", args: [{ raw: { contentType: "application/pdf", data: "JVBERg==" } }] }),
+    );
+    expect(ok.success).toBe(true);
+    const bad = functionCall.safeParse(
+      fc({ application: "a", function: "f", args: [{ raw: { contentType: "pdf", data: "JVBERg==" } }] }),
+    );
+    expect(bad.error?.issues[0]?.path).toEqual(["spec", "args", 0, "raw", "contentType"]);
+    expect(bad.error?.issues[0]?.message).toMatch(/MIME type/);
+    const notB64 = functionCall.safeParse(
+      fc({ application: "a", function: "f", args: [{ raw: { contentType: "text/plain", data: "%%%" } }] }),
+    );
+    expect(notB64.error?.issues[0]?.message).toMatch(/base64/);
   });
 
   it("rejects a function name that is not a Python identifier", () => {

@@ -120,7 +120,7 @@ describe("runtime API: validation and ownership", () => {
     expect(r.status).toBe(400);
     expect(r.json()).toEqual({ code: "invalid_body", message: expect.stringMatching(/^body.capacity: .*>=0/) });
     const v = await h.req("p1", "POST", "/calls/x/result", { attempt: 1, output: { value: 1, pickle: "AA==" } });
-    expect(v.json().message).toMatch(/^body.output: exactly one of value, pickle, list, call or blob/);
+    expect(v.json().message).toMatch(/^body.output: exactly one of value, pickle, list, call, blob or raw/);
     const c = await h.req("p1", "POST", "/calls/x/result", { attempt: 1, output: { call: "other" } });
     expect(c.json().message).toMatch(/call references are not allowed/);
     const nf = await h.req("p1", "POST", "/nope", {});

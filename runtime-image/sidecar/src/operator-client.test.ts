@@ -90,7 +90,7 @@ describe("operator client", () => {
       message: "attempt 1 is not current",
     });
     const t = await serve([
-      [400, { code: "invalid", message: "output: exactly one of value, pickle, list, call or blob must be set" }],
+      [400, { code: "invalid", message: "output: exactly one of value, pickle, list, call, blob or raw must be set" }],
     ]);
     expect(await client(t.url).json("POST", "/calls/r1/result", {}, ok)).toMatchObject({
       ok: false,

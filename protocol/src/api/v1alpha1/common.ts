@@ -64,18 +64,37 @@ export const valueRef = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, { message: "must be a blob store reference" })
       .optional()
       .meta({ description: "Reference to a large value in the blob store." }),
+    raw: z
+      .object({
+        contentType: z
+          .string()
+          .min(1)
+          .max(255)
+          .regex(/^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/, { message: "must be a MIME type" })
+          .meta({ description: "MIME type of the bytes, e.g. application/pdf." }),
+        data: z
+          .string()
+          .max(Math.ceil((INLINE_VALUE_LIMIT_BYTES * 4) / 3) + 4)
+          .regex(/^[A-Za-z0-9+/]*={0,2}$/, { message: "must be base64" })
+          .meta({ description: "The bytes, base64-encoded." }),
+      })
+      .optional()
+      .meta({
+        description:
+          "Bytes with a MIME type: a request input that is not JSON (an HTTP body or form part), or an application's File output.",
+      }),
   })
   .refine(
     (v) =>
-      ["value", "pickle", "list", "call", "blob"].filter((k) => k in v && v[k as keyof typeof v] !== undefined)
+      ["value", "pickle", "list", "call", "blob", "raw"].filter((k) => k in v && v[k as keyof typeof v] !== undefined)
         .length === 1,
     {
-      message: "exactly one of value, pickle, list, call or blob must be set",
+      message: "exactly one of value, pickle, list, call, blob or raw must be set",
     },
   )
   .meta({
     description:
-      "A value: exactly one of inline JSON, inline tagged pickle, a list of values, a FunctionCall reference, or a blob reference.",
+      "A value: exactly one of inline JSON, inline tagged pickle, a list of values, a FunctionCall reference, a blob reference, or raw bytes with a MIME type.",
     // CEL cannot see the untyped `value` field, so "exactly one" is said with property counts.
     minProperties: 1,
     maxProperties: 1,
