@@ -95,6 +95,12 @@ describe("map", () => {
         [{ value: 5 }],
         [{ value: 6 }],
       ]));
+    it("expands a str output by code point, as Python iterates it", () =>
+      expect(created(decide(mf, [mkChild("src", "r", "r", 0, {}, ok("aé😀"))])).map((k) => k.spec.args)).toEqual([
+        [{ value: "a" }],
+        [{ value: "é" }],
+        [{ value: "😀" }],
+      ]));
     it("expands the items of a list output", () =>
       expect(
         created(

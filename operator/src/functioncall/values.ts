@@ -31,6 +31,8 @@ export function inlineItems(output: ValueRef | undefined): ItemsResult | undefin
   if (output.list !== undefined) return { items: output.list as ValueRef[] };
   if (output.value !== undefined && Array.isArray(output.value))
     return { items: output.value.map((value: unknown) => ({ value })) };
+  // A str is iterated by code point, as Python's list(s) and the local runner do.
+  if (typeof output.value === "string") return { items: [...output.value].map((value) => ({ value })) };
   if (output.pickle !== undefined)
     return { error: "its output is a pickled value (e.g. a tuple), not a list the operator can split" };
   return { error: "its output is not a list" };
