@@ -1,6 +1,7 @@
 // The operator <-> sidecar wire protocol (HTTP + JSON). Every body is validated with these
 // schemas on arrival. Bump RUNTIME_API_VERSION on breaking change.
 import { z } from "zod";
+import { tensorlakeEntrypoint } from "./api/v1alpha1/application.js";
 import { objectName, pythonIdentifier, valueRef } from "./api/v1alpha1/common.js";
 import { FAILURE_KINDS } from "./failures.js";
 
@@ -18,6 +19,10 @@ export type ConcreteValue = z.infer<typeof concreteValue>;
 
 export const discoveredFunctionMsg = z.object({
   name: pythonIdentifier,
+  /** Parameter names in order (an application's: what its callers may pass). */
+  parameters: z.array(z.string().max(256)).max(256).optional(),
+  /** An application's Tensorlake entrypoint manifest fields, for Tensorlake's client. */
+  tensorlake: tensorlakeEntrypoint.optional(),
   async: z.boolean(),
   application: z.boolean().default(false),
   timeoutSeconds: z.number().positive().optional(),
@@ -172,10 +177,11 @@ export const blobDocument = z
     z.object({ value: z.unknown() }).strict(),
     z.object({ pickle: z.string() }).strict(),
     z.object({ list: z.array(z.record(z.string(), z.unknown())) }).strict(),
+    z.object({ raw: z.object({ contentType: z.string().min(1), data: z.string() }).strict() }).strict(),
   ])
   // No length limits here: a blob is large by design (the inline limits are for etcd).
   .refine((d) => Object.keys(d).length === 1 && Object.values(d)[0] !== undefined, {
-    message: "a blob holds exactly one of value, pickle or list",
+    message: "a blob holds exactly one of value, pickle, list or raw",
   });
 export type BlobDocument = z.infer<typeof blobDocument>;
 

@@ -4,6 +4,7 @@
 // rule changed on one side only fails a test. Receivers ignore unknown fields: objects are not
 // strict (zod drops unknown keys), except value forms, which hold exactly one key.
 import { z } from "zod";
+import { tensorlakeEntrypoint } from "./api/v1alpha1/application.js";
 import { objectName, pythonIdentifier } from "./api/v1alpha1/common.js";
 import type { FailureReasonName } from "./failures.js";
 
@@ -32,12 +33,13 @@ const positiveSeconds = z.number().positive();
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 /** A resolved value: what the worker sends and receives. */
-export type ValueForm = { json: JsonValue } | { pickle: string } | { list: ValueForm[] };
+export type ValueForm =
+  { json: JsonValue } | { pickle: string } | { list: ValueForm[] } | { raw: { contentType: string; data: string } };
 /** A child call's input: a value, or the output of another call. */
 export type InputForm = ValueForm | { call: string };
 
-const VALUE_RULE = "must be a value form ({json}|{pickle}|{list})";
-const INPUT_RULE = "must be a value form ({json}|{pickle}|{list}) or a {call} reference";
+const VALUE_RULE = "must be a value form ({json}|{pickle}|{list}|{raw})";
+const INPUT_RULE = "must be a value form ({json}|{pickle}|{list}|{raw}) or a {call} reference";
 
 const PICKLE_RULE = "must be standard base64 with padding";
 const pickle = z
@@ -46,6 +48,12 @@ const pickle = z
   .refine((s) => s.length % 4 === 0, { message: PICKLE_RULE })
   .meta({ description: "A tagged Python pickle, standard base64 with padding." });
 
+/** Bytes with a MIME type: a non-JSON request input, or an application's File/HttpBody output. */
+const raw = z.strictObject({
+  contentType: z.string().min(1).max(255),
+  data: pickle.meta({ description: "The bytes, standard base64 with padding." }),
+});
+
 const exactlyOne = (keys: readonly string[]) => (v: object) => keys.filter((k) => k in v).length === 1;
 
 // One strict object with optional keys, not a union, so an error names the nested field (e.g.
@@ -53,8 +61,13 @@ const exactlyOne = (keys: readonly string[]) => (v: object) => keys.filter((k) =
 export const valueForm: z.ZodType<ValueForm> = z.lazy(
   () =>
     z
-      .strictObject({ json: z.json().optional(), pickle: pickle.optional(), list: z.array(valueForm).optional() })
-      .refine(exactlyOne(["json", "pickle", "list"]), { message: VALUE_RULE }) as z.ZodType<ValueForm>,
+      .strictObject({
+        json: z.json().optional(),
+        pickle: pickle.optional(),
+        list: z.array(valueForm).optional(),
+        raw: raw.optional(),
+      })
+      .refine(exactlyOne(["json", "pickle", "list", "raw"]), { message: VALUE_RULE }) as z.ZodType<ValueForm>,
 );
 
 export const inputForm: z.ZodType<InputForm> = z.lazy(
@@ -64,9 +77,10 @@ export const inputForm: z.ZodType<InputForm> = z.lazy(
         json: z.json().optional(),
         pickle: pickle.optional(),
         list: z.array(valueForm).optional(),
+        raw: raw.optional(),
         call: callId.optional(),
       })
-      .refine(exactlyOne(["json", "pickle", "list", "call"]), { message: INPUT_RULE }) as z.ZodType<InputForm>,
+      .refine(exactlyOne(["json", "pickle", "list", "raw", "call"]), { message: INPUT_RULE }) as z.ZodType<InputForm>,
 );
 
 // -- call specs (§6) ----------------------------------------------------------------------------
@@ -141,6 +155,7 @@ export const functionInfo = z.object({
   max_concurrency: z.number().int().min(1).optional(),
   class_name: z.string().nullable().optional(),
   init_timeout: positiveSeconds.nullable().optional(),
+  tensorlake: tensorlakeEntrypoint.optional(),
 });
 export type FunctionInfo = z.infer<typeof functionInfo>;
 

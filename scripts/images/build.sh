@@ -34,6 +34,7 @@ log "image $TRELLIS_IMAGE (base $TRELLIS_BASE_IMAGE, storage driver $STORAGE_DRI
 step "base image" bash "$IMAGES_DIR/base.sh" "${BASE_ARGS[@]}"
 step "sidecar bundle" node runtime-image/sidecar/build.mjs
 step "operator bundle" node operator/build.mjs
+step "python packages (pydantic)" bash "$IMAGES_DIR/wheels.sh"
 
 VERSION=$(node -p 'require("./package.json").version')
 REVISION=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)

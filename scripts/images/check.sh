@@ -73,6 +73,20 @@ expect "PYTHONUNBUFFERED" "1" python3 -c 'import os; print(os.environ["PYTHONUNB
 expect "sidecar bundle runs" "trellis-sidecar *" node /opt/trellis/sidecar/sidecar.mjs --version
 expect "TLS roots present" "True" python3 -c 'import ssl; print(len(ssl.create_default_context().get_ca_certs()) > 50)'
 expect "time zones present" "Europe/Berlin" python3 -c 'import zoneinfo; print(zoneinfo.ZoneInfo("Europe/Berlin"))'
+# A pod sets its own PYTHONPATH (SDK copy and app dir): pydantic must not depend on the image's.
+expect "pydantic 2 under a pod's PYTHONPATH" "2.*" env PYTHONPATH=/tmp python3 -c 'import pydantic; print(pydantic.VERSION)'
+expect "pydantic-core compiled module loads" "ok" python3 -c 'import pydantic_core._pydantic_core; print("ok")'
+# The issue this guards: an app taking and returning pydantic models must import and run.
+expect "a pydantic app runs" "*pydantic app ok" python3 -c '
+import pydantic
+from tensorlake.applications import application, function, run_local_application
+class Order(pydantic.BaseModel):
+    n: int
+@application()
+@function()
+def bump(o: Order) -> Order:
+    return Order(n=o.n + 1)
+print("pydantic app ok" if run_local_application(bump, Order(n=1)).output() == Order(n=2) else "wrong output")'
 if [ -f "$REPO_ROOT/runtime-image/python/trellis/__init__.py" ]; then
   expect "import trellis" "ok" python3 -c 'import trellis; print("ok")'
 fi

@@ -7,7 +7,8 @@ REPO_ROOT="$(cd "$IMAGES_DIR/../.." && pwd)"
 
 TRELLIS_IMAGE="${TRELLIS_IMAGE:-localhost/trellis-runtime:dev}"
 TRELLIS_BASE_IMAGE="${TRELLIS_BASE_IMAGE:-localhost/trellis-base:bookworm-py311-node20}"
-TRELLIS_IMAGE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/trellis/images"
+TRELLIS_CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/trellis"
+TRELLIS_IMAGE_CACHE="$TRELLIS_CACHE_ROOT/images"
 # overlay measured here: runtime build 1-3 s and 225 MB of storage; vfs: 35-50 s and 1.8 GB.
 export STORAGE_DRIVER="${TRELLIS_STORAGE_DRIVER:-overlay}"
 # chroot isolation needs no user namespaces or cgroup setup, which suits VMs and CI runners.

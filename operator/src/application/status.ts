@@ -46,6 +46,8 @@ export function statusTable(table: DiscoveredFunction[]): NonNullable<Applicatio
       if (f.maxConcurrency !== undefined) e.maxConcurrency = f.maxConcurrency;
       if (f.minContainers !== undefined) e.minContainers = f.minContainers;
       if (f.maxContainers !== undefined) e.maxContainers = f.maxContainers;
+      if (f.parameters !== undefined) e.parameters = f.parameters;
+      if (f.tensorlake !== undefined) e.tensorlake = f.tensorlake;
       return e;
     });
 }

@@ -1,7 +1,7 @@
 // Shapes the Application controller reads and writes, and the narrow view of the dispatcher it
 // needs. The dispatcher (operator/src/dispatch/) implements DispatcherView; main.ts wires it.
 import type { V1ConfigMap, V1PodSpec, V1PodStatus, V1Secret } from "@kubernetes/client-node";
-import type { Application } from "../../../protocol/index.js";
+import type { Application, TensorlakeEntrypoint } from "../../../protocol/index.js";
 import type { KubeObject } from "../kube/types.js";
 
 export type ApplicationObject = Application & KubeObject;
@@ -21,6 +21,8 @@ export interface DiscoveredFunction {
   minContainers?: number;
   maxContainers?: number;
   retries?: { maxRetries: number; initialDelaySeconds: number; maxDelaySeconds: number; delayMultiplier: number };
+  parameters?: string[];
+  tensorlake?: TensorlakeEntrypoint;
 }
 
 /** What the dispatcher knows of one pod (from its sidecar's register, leases and heartbeats). */

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tensorlake.applications import RequestError, RequestFailed, run_remote_application
+from tensorlake.applications import File, RequestError, RequestFailed, run_remote_application
 
 
 class Api(BaseHTTPRequestHandler):
@@ -110,15 +110,27 @@ def test_remote_options_multipart_and_pickled_output(monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        request = run_remote_application("calc", 1, [2], scale=3, url=url, namespace="ns1", token="tk")
+        doc = File(b"%PDF-1", "application/pdf")
+        request = run_remote_application("calc", 1, [2], scale=3, doc=doc, url=url, namespace="ns1", token="tk")
         assert request.output(timeout=10) == {1, 2}
         path, headers, body = FormApi.seen[-1]
         assert path == "/v1/namespaces/ns1/applications/calc"
         assert headers["Authorization"] == "Bearer tk"
         assert headers["Content-Type"].startswith("multipart/form-data; boundary=")
-        text = body.decode()
-        assert 'name="args"' in text and "[1, [2]]" in text
-        assert 'name="kwargs"' in text and '{"scale": 3}' in text
+        boundary = headers["Content-Type"].split("boundary=")[1].encode()
+        parts = [p.strip(b"\r\n") for p in body.split(b"--" + boundary)[1:-1]]
+        seen = {}
+        for part in parts:
+            head, _, data = part.partition(b"\r\n\r\n")
+            name = head.split(b'name="')[1].split(b'"')[0].decode()
+            seen[name] = (head.split(b"Content-Type: ")[1].decode(), data)
+        # Tensorlake's form: numbered positional parts, one part per keyword, each with its type.
+        assert seen == {
+            "0": ("application/json", b"1"),
+            "1": ("application/json", b"[2]"),
+            "scale": ("application/json", b"3"),
+            "doc": ("application/pdf", b"%PDF-1"),
+        }
     finally:
         server.shutdown()
         server.server_close()

@@ -300,7 +300,7 @@ def test_invalid_messages_are_logged_and_answered_when_they_name_their_target(sc
              "args": [{"call": "c-other"}], "kwargs": {}}, check=False)
     error = sc.expect("failure", call="c-bad")["error"]
     assert (error["type"], error["reason"], error["retryable"]) == ("ProtocolError", "internal", False)
-    assert "assign.args[0]: must be a value form ({json}|{pickle}|{list})" in error["message"]
+    assert "assign.args[0]: must be a value form ({json}|{pickle}|{list}|{raw})" in error["message"]
     # one that names nothing is ignored, and the worker carries on
     sc.send({"type": "cancel", "call": 42}, check=False)
     sc.send({"type": "mystery", "seq": 1}, check=False)

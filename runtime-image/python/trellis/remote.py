@@ -5,13 +5,17 @@ not passed to the application), else TRELLIS_API_URL (e.g. http://127.0.0.1:8080
 TRELLIS_NAMESPACE (default "default"), TRELLIS_TOKEN (a bearer token, optional).
 
 Routes and shapes used (those of Tensorlake's v1 API, served by the operator's http-api):
-  POST {base}/v1/namespaces/{ns}/applications/{app}         one positional input: JSON body;
-                                                             several, or keywords: multipart/form-data
-                                                             (part "args": JSON list, part "kwargs":
-                                                             JSON object) -> {"request_id": "..."}
+  POST {base}/v1/namespaces/{ns}/applications/{app}         no input: no body; one positional input:
+                                                             a JSON body (a File: its bytes under its
+                                                             content type); several, or keywords:
+                                                             multipart/form-data, parts "0", "1", …
+                                                             positional and one part per keyword, each
+                                                             application/json or a File's own type
+                                                             -> {"request_id": "..."}
   GET  .../applications/{app}/requests/{id}                  -> {"outcome": null | "success" |
                                                                   {"failure": reason},
-                                                                 "request_error": null | {"message"}}
+                                                                 "request_error": null |
+                                                                  {"function_name", "message"}}
   GET  .../applications/{app}/requests/{id}/output           -> the output: application/json, or
                                                                  application/python-pickle for a
                                                                  value with no JSON form (asked for
@@ -125,13 +129,18 @@ class RemoteRequest(Request):
 
 
 def _multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
+    """Each field one part with a filename, so that the server sees its content type."""
     boundary = f"trellis-{uuid.uuid4().hex}"
     out = b""
     for name, value in fields.items():
+        if isinstance(value, File):
+            data, content_type = value.content, value.content_type or "application/octet-stream"
+        else:
+            data, content_type = json.dumps(_json_input(value)).encode(), "application/json"
         out += (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n"
-            "Content-Type: application/json\r\n\r\n"
-        ).encode() + json.dumps(value).encode() + b"\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n"
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode() + data + b"\r\n"
     return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -153,12 +162,8 @@ def run_remote(name: str, args: list, kwargs: dict) -> RemoteRequest:
     elif not args and not kwargs:
         data, content_type = b"", "application/json"
     else:
-        fields: dict[str, Any] = {}
-        if args:
-            fields["args"] = [_json_input(a) for a in args]
-        if kwargs:
-            fields["kwargs"] = {k: _json_input(v) for k, v in kwargs.items()}
-        data, content_type = _multipart(fields)
+        # Keyword names are identifiers, so they never clash with the numbered positional parts.
+        data, content_type = _multipart({**{str(i): a for i, a in enumerate(args)}, **kwargs})
     app = urllib.parse.quote(name, safe="")
     status, _, resp = _http("POST", f"{base}/v1/namespaces/{ns}/applications/{app}",
                             dict(headers, **{"Content-Type": content_type}), data or None)

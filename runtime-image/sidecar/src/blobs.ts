@@ -1,9 +1,15 @@
 // Large values: the worker sends everything inline; values over the operator's inline limit go
 // to the blob store and travel as {blob}. Blobs in what the worker is given are fetched and
 // inlined, so the worker never sees one. A blob holds a BlobDocument (protocol/src/runtime-api.ts): the UTF-8
-// JSON of a {value}, {pickle} or {list} whose items may themselves be {blob} refs.
+// JSON of a {value}, {pickle}, {raw} or {list} whose items may themselves be {blob} refs.
 import type { RuntimeApi } from "./api.js";
 import { hasBlob, inlineSize, toOperator, toWorker, type OperatorValue, type WorkerForm } from "./values.js";
+
+const isRaw = (v: unknown): boolean =>
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as Record<string, unknown>).contentType === "string" &&
+  typeof (v as Record<string, unknown>).data === "string";
 
 export class BlobError extends Error {
   override name = "BlobError";
@@ -65,8 +71,9 @@ export class Blobs {
       keys.length === 1 &&
       ((keys[0] === "value" && d.value !== undefined) ||
         (keys[0] === "pickle" && typeof d.pickle === "string") ||
+        (keys[0] === "raw" && isRaw(d.raw)) ||
         (keys[0] === "list" && Array.isArray(d.list)));
-    if (!ok) throw new BlobError(`${where}: blob ${ref} must hold exactly one of value, pickle or list`);
+    if (!ok) throw new BlobError(`${where}: blob ${ref} must hold exactly one of value, pickle, raw or list`);
     return doc as OperatorValue;
   }
 }

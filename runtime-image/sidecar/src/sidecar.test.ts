@@ -221,6 +221,28 @@ describe("sidecar with the real worker", { timeout: 30_000 }, () => {
     expect(op.routes("blob-get").length).toBeGreaterThanOrEqual(2); // the parent's resolved + length's input
   });
 
+  it("passes a raw input stored as a blob to the worker and offloads its raw File output intact", async () => {
+    await sidecar.drain(0); // re-register with a small limit
+    worker = startWorker(dir, config.socket);
+    op.settings.inlineValueLimitBytes = 1024;
+    const log = createLogger({ level: "debug", sink: (l) => logs.push(l) });
+    client = new OperatorClient({ url: op.url, namespace: "default", pod: config.podName, token: op.token, log });
+    sidecar = new Sidecar({ config, client, log, version: "test" });
+    await sidecar.start();
+    await op.until("registration", () => op.registrations.length === 2);
+    const bytes = Buffer.from(Array.from({ length: 4000 }, (_, i) => i % 251));
+    const input = { raw: { contentType: "image/png", data: bytes.toString("base64") } };
+    op.blobs.set("ns/r-raw/input", Buffer.from(JSON.stringify(input)));
+    op.addRoot("r-raw", "reverse_file", [{ blob: "ns/r-raw/input" }]);
+    const c = await final("r-raw");
+    expect(c.failures).toEqual([]);
+    expect(c.phase).toBe("Succeeded");
+    expect(c.output).toEqual({ blob: expect.stringMatching(/^ns\/r-raw\//) });
+    const doc = JSON.parse(op.blobs.get(c.output!.blob!)!.toString()) as { raw: { contentType: string; data: string } };
+    expect(doc.raw.contentType).toBe("application/x-reversed");
+    expect(Buffer.from(doc.raw.data, "base64")).toEqual(Buffer.from(bytes).reverse());
+  });
+
   it("retries operator requests on 5xx and 429 until acknowledged", async () => {
     op.inject.set("result", [503, 429, 500]);
     op.inject.set("children", [502]);

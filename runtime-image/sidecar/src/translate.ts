@@ -54,6 +54,8 @@ export function functionTable(functions: readonly FunctionInfo[]): {
 
 function discovered(f: FunctionInfo): DiscoveredFunction {
   const d: DiscoveredFunction = { name: f.name, async: f.async, application: f.application };
+  if (f.parameters) d.parameters = f.parameters;
+  if (f.tensorlake) d.tensorlake = f.tensorlake;
   if (f.timeout !== undefined) d.timeoutSeconds = f.timeout;
   if (f.max_concurrency) d.maxConcurrency = f.max_concurrency;
   if (typeof f.min_containers === "number") d.minContainers = f.min_containers;

@@ -11,6 +11,21 @@ describe("value forms", () => {
     expect(toWorker(op)).toEqual(worker);
   });
 
+  it("passes raw bytes with their MIME type through both ways, also inside a list", () => {
+    const raw = { raw: { contentType: "text/plain; charset=utf-8", data: "aGk=" } };
+    expect(toOperator(raw)).toEqual(raw);
+    expect(toWorker(raw)).toEqual(raw);
+    expect(toOperator({ list: [raw, { json: 1 }] })).toEqual({ list: [raw, { value: 1 }] });
+    expect(toWorker({ list: [raw] })).toEqual({ list: [raw] });
+    // Only the two fields travel.
+    expect(toOperator({ raw: { ...raw.raw, extra: 1 } })).toEqual(raw);
+    expect(() => toWorker({ raw: { contentType: "", data: "" } }, "args[0]")).toThrow(
+      /args\[0\].raw.contentType: must be a non-empty string/,
+    );
+    expect(() => toOperator({ raw: { contentType: "a/b" } }, "output")).toThrow(/output.raw.data: must be a string/);
+    expect(() => toOperator({ raw: "aGk=" }, "output")).toThrow(/output.raw: must be an object/);
+  });
+
   it("keeps call and blob references towards the operator", () => {
     expect(toOperator({ call: "r1-abc" })).toEqual({ call: "r1-abc" });
     expect(toOperator({ blob: "ns/r1/x" })).toEqual({ blob: "ns/r1/x" });
@@ -26,7 +41,7 @@ describe("value forms", () => {
   it("names the place and the rule for a bad form", () => {
     expect(() => toOperator({ json: 1, pickle: "x" }, "output")).toThrow(ValueFormError);
     expect(() => toOperator({ json: 1, pickle: "x" }, "output")).toThrow(
-      /output: exactly one of json, pickle, list, call, blob/,
+      /output: exactly one of json, pickle, list, raw, call, blob/,
     );
     expect(() => toOperator(42, "kwargs.x")).toThrow(/kwargs.x: must be an object/);
     expect(() => toOperator({ list: {} }, "o")).toThrow(/o.list: must be an array/);

@@ -1,10 +1,19 @@
-// Value forms at the socket boundary. The worker speaks {json}, {pickle}, {list}, {call}, {blob}
-// (PROTOCOL.md §4); the operator API the CRD forms {value}, {pickle}, {list}, {call}, {blob}.
-// Only `json` ↔ `value` differs, recursively inside `list`.
+// Value forms at the socket boundary. The worker speaks {json}, {pickle}, {list}, {raw}, {call},
+// {blob} (PROTOCOL.md §4); the operator API the CRD forms {value}, {pickle}, {list}, {raw}, {call},
+// {blob}. Only `json` ↔ `value` differs, recursively inside `list`; {raw} (bytes with a MIME type,
+// a request input or output that is not JSON) passes through unchanged.
 import type { ValueRef } from "../../../protocol/index.js";
 
+/** A {raw} form's payload: base64 bytes and their MIME type. */
+export type RawPayload = NonNullable<ValueRef["raw"]>;
+
 export type WorkerForm =
-  { json: unknown } | { pickle: string } | { list: WorkerForm[] } | { call: string } | { blob: string };
+  | { json: unknown }
+  | { pickle: string }
+  | { list: WorkerForm[] }
+  | { raw: RawPayload }
+  | { call: string }
+  | { blob: string };
 
 export type OperatorValue = ValueRef;
 
@@ -13,8 +22,8 @@ export class ValueFormError extends Error {
   override name = "ValueFormError";
 }
 
-const FORMS = ["json", "pickle", "list", "call", "blob"] as const;
-const VALUES = ["value", "pickle", "list", "call", "blob"] as const;
+const FORMS = ["json", "pickle", "list", "raw", "call", "blob"] as const;
+const VALUES = ["value", "pickle", "list", "raw", "call", "blob"] as const;
 
 function onlyKey(v: unknown, keys: readonly string[], where: string): string {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
@@ -34,6 +43,17 @@ function str(v: unknown, where: string): string {
   return v;
 }
 
+/** A {raw} payload, checked and copied with only its two fields. */
+export function rawPayload(v: unknown, where: string): RawPayload {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new ValueFormError(`${where}: must be an object with contentType and data`);
+  }
+  const r = v as Record<string, unknown>;
+  const contentType = str(r.contentType, `${where}.contentType`);
+  if (!contentType) throw new ValueFormError(`${where}.contentType: must be a non-empty string`);
+  return { contentType, data: str(r.data, `${where}.data`) };
+}
+
 /** Worker form → operator value (json → value, recursively inside list). */
 export function toOperator(form: unknown, where = "value"): OperatorValue {
   const key = onlyKey(form, FORMS, where);
@@ -46,6 +66,8 @@ export function toOperator(form: unknown, where = "value"): OperatorValue {
       return { list: v.map((item, i) => toOperator(item, `${where}.list[${i}]`) as Record<string, unknown>) };
     case "pickle":
       return { pickle: str(v, `${where}.pickle`) };
+    case "raw":
+      return { raw: rawPayload(v, `${where}.raw`) };
     case "call":
       return { call: str(v, `${where}.call`) };
     default:
@@ -69,6 +91,8 @@ export function toWorker(value: unknown, where = "value"): WorkerForm {
       return { list: v.map((item, i) => toWorker(item, `${where}.list[${i}]`)) };
     case "pickle":
       return { pickle: str(v, `${where}.pickle`) };
+    case "raw":
+      return { raw: rawPayload(v, `${where}.raw`) };
     default:
       throw new ValueFormError(`${where}: a {${key}} value cannot be sent to the worker (it must be resolved first)`);
   }

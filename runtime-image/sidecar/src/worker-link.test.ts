@@ -156,7 +156,7 @@ describe("the worker link", () => {
       { type: "bye", unfinished: [] },
     ]);
     expect(rec.invalids).toHaveLength(1);
-    expect(rec.invalids[0]!.problems).toEqual(["result.output: must be a value form ({json}|{pickle}|{list})"]);
+    expect(rec.invalids[0]!.problems).toEqual(["result.output: must be a value form ({json}|{pickle}|{list}|{raw})"]);
     expect(logged("invalid message from the worker")[0]).toMatch(/result\.output: must be a value form/);
     expect(logged("ignoring an unknown message from the worker")[0]).toMatch(/from_the_future/);
   });

@@ -1,7 +1,7 @@
 // The socket boundary: every message from the worker is checked against the protocol's zod
 // schemas (protocol/src/worker-messages.ts, PROTOCOL.md §1) before anything acts on it. A bad
 // message is described by field and rule, e.g. `result.output: must be a value form
-// ({json}|{pickle}|{list})`, so the log says what the worker got wrong.
+// ({json}|{pickle}|{list}|{raw})`, so the log says what the worker got wrong.
 import { z } from "zod";
 import {
   fatalMessage,

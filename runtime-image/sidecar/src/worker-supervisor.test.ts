@@ -149,7 +149,7 @@ describe("the sidecar's worker supervision", { timeout: 20_000 }, () => {
       attempt: 1,
       kind: "user",
       retryable: false,
-      error: { type: "ProtocolError", message: "result.output: must be a value form ({json}|{pickle}|{list})" },
+      error: { type: "ProtocolError", message: "result.output: must be a value form ({json}|{pickle}|{list}|{raw})" },
     });
   });
 

@@ -8,7 +8,7 @@ export const PYTHON_ROOT = resolve(here, "../../python");
 
 export const APP = `
 import asyncio, os, time
-from tensorlake.applications import RequestContext, application, function
+from tensorlake.applications import File, RequestContext, application, function
 
 @function()
 def double(x: int) -> int:
@@ -70,6 +70,11 @@ def length(s: str) -> int:
 @function()
 def big_pipeline(n: int) -> int:
     return length(big(n))
+
+@application()
+@function()
+def reverse_file(f: File) -> File:
+    return File(f.content[::-1], "application/x-reversed")
 
 @function()
 def stateful(x: int) -> int:

@@ -9,6 +9,10 @@ import {
   resources,
   retryPolicy,
 } from "./common.js";
+import { dnsStem, shortHash } from "../../labels.js";
+
+/** A container image reference, as spec.image and spec.functions[].image take it. */
+const containerImage = z.string().min(1).max(1024);
 
 export const functionSpec = z
   .object({
@@ -33,6 +37,10 @@ export const functionSpec = z
       .optional()
       .meta({ description: "Secrets whose keys become environment variables of the containers." }),
     env: z.array(envVar).max(256).optional().meta({ description: "Extra environment variables." }),
+    image: containerImage.optional().meta({
+      description:
+        "Container image of this function's containers. Defaults to spec.image, else the stock runtime image.",
+    }),
   })
   .meta({
     description: "Settings of one function; anything left out comes from the decorator in the code.",
@@ -48,7 +56,7 @@ export type FunctionSpec = z.infer<typeof functionSpec>;
 export const applicationSpec = z
   .object({
     entrypoint: pythonIdentifier.meta({ description: "The @application function that a request calls." }),
-    image: z.string().min(1).max(1024).optional().meta({
+    image: containerImage.optional().meta({
       description:
         "Container image holding the code and the Trellis runtime. Defaults to the operator's stock runtime image.",
     }),
@@ -95,7 +103,7 @@ export const applicationSpec = z
         "x-kubernetes-list-map-keys": ["name"],
       }),
     defaults: functionSpec
-      .omit({ name: true })
+      .omit({ name: true, image: true })
       .optional()
       .meta({ description: "Settings applied to every function that does not set them." }),
     env: z
@@ -123,9 +131,26 @@ export const applicationSpec = z
   });
 export type ApplicationSpec = z.infer<typeof applicationSpec>;
 
+/** Tensorlake's entrypoint manifest fields of an application (pickles made by the app's own worker). */
+export const tensorlakeEntrypoint = z
+  .object({
+    input_serializer: z.string().max(32).meta({ description: "Serializer of the inputs (json)." }),
+    inputs_base64: z.string().max(65536).meta({ description: "Pickled parameter names and type hints, base64." }),
+    output_serializer: z.string().max(32).meta({ description: "Serializer of the output (json)." }),
+    output_type_hints_base64: z.string().max(65536).meta({ description: "Pickled return type hint, base64." }),
+  })
+  .meta({ description: "What Tensorlake's client reads from an application's manifest to call it." });
+export type TensorlakeEntrypoint = z.infer<typeof tensorlakeEntrypoint>;
+
 export const discoveredFunction = z
   .object({
     name: z.string().meta({ description: "Function name." }),
+    parameters: z
+      .array(z.string().max(256).meta({ description: "Parameter name." }))
+      .max(256)
+      .optional()
+      .meta({ description: "Parameter names, in order." }),
+    tensorlake: tensorlakeEntrypoint.optional(),
     async: z.boolean().optional().meta({ description: "True for async def functions." }),
     application: z.boolean().optional().meta({ description: "True for the @application entrypoint." }),
     timeoutSeconds: z.number().optional().meta({ description: "Timeout set in the decorator." }),
@@ -171,3 +196,35 @@ export const application = z.object({
   status: applicationStatus.optional(),
 });
 export type Application = z.infer<typeof application>;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const PY_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Lowercase identifiers with single inner underscores: `_` → `-` is one-to-one on these. */
+const SIMPLE_IDENT = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
+
+/**
+ * The `{app}` of the HTTP routes: an Application's object name, or a Tensorlake application name
+ * (a Python identifier such as `my_app`); `applicationObjectName` maps both to the object.
+ */
+export const applicationRef = z
+  .string()
+  .min(1)
+  .max(127)
+  .refine((v) => DNS_LABEL.test(v) || PY_IDENT.test(v), {
+    message: "must be an Application name (a DNS label) or a Tensorlake application name (a Python identifier)",
+  });
+
+/**
+ * The Application object name of a Tensorlake application name. Tensorlake names are Python
+ * identifiers; object names are DNS labels. A name that is already a DNS label stays as it is
+ * (`greet`); lowercase names with single inner `_` swap `_` for `-` (`my_app` → `my-app`); any
+ * other name (capitals, leading, trailing or doubled `_`, over 63 characters) becomes its DNS
+ * stem plus a hash of the exact name (`My_App` → `my-app-<8 hex>`), so that two Tensorlake names
+ * never share an object. The exact name is kept in the `trellis.dev/tensorlake-name` annotation.
+ */
+export function applicationObjectName(name: string): string {
+  if (DNS_LABEL.test(name)) return name;
+  if (name.length <= 63 && SIMPLE_IDENT.test(name)) return name.replace(/_/g, "-");
+  const stem = (dnsStem(name) || "app").slice(0, 54).replace(/-+$/, "");
+  return `${stem}-${shortHash(name, 8)}`;
+}

@@ -2,8 +2,9 @@
 
 Forms: {"json": v} (the value is exactly JSON: dict with str keys, list, valid
 UTF-8 str, int within +-(2**53-1), finite float, bool, None), {"pickle": base64} (tagged pickle, anything
-else), {"list": [form, ...]} (a list that is not exactly JSON, e.g. a map's output), {"call": id} (a reference to
-another call's output), {"blob": ref} (a large value the sidecar resolves).
+else), {"list": [form, ...]} (a list that is not exactly JSON, e.g. a map's output), {"raw": {"contentType",
+"data": base64}} (bytes with a MIME type: a request input or output that is not JSON, such as a File),
+{"call": id} (a reference to another call's output), {"blob": ref} (a large value the sidecar resolves).
 Encoding snapshots the value and decoding builds a fresh object, so a mutation
 never leaks between calls or retries.
 """
@@ -13,6 +14,7 @@ import base64
 import json
 import math
 import pickle
+import re
 from collections.abc import Coroutine
 from typing import Any
 
@@ -152,6 +154,10 @@ def decode(form: Any, what: str) -> Any:
             return pickle.loads(base64.b64decode(payload))
         if tag == "list":
             return [decode(item, f"{what}[{i}]") for i, item in enumerate(payload)]
+        if tag == "raw":
+            from ..interface.file import File
+
+            return File(*raw_parts(payload, what))
     except DeserializationError:
         raise
     except Exception as e:
@@ -159,6 +165,30 @@ def decode(form: Any, what: str) -> Any:
     if tag in ("call", "blob"):
         raise DeserializationError(f"{what}: unresolved {tag} reference {payload!r} reached the function")
     raise DeserializationError(f"{what}: unknown value form {tag!r}")
+
+
+RAW_DEFAULT_TYPE = "application/octet-stream"
+# The FunctionCall schema's rule for a raw value's type (protocol/src/api/v1alpha1/common.ts).
+_MIME_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?").fullmatch
+
+
+def raw_form(content: bytes, content_type: str | None) -> dict:
+    """Bytes with a MIME type: how a File or HttpBody crosses the application boundary. A type
+    the API would refuse (none, or not type/subtype) is sent as application/octet-stream."""
+    if not content_type or len(content_type) > 255 or not _MIME_TYPE(content_type):
+        content_type = RAW_DEFAULT_TYPE
+    return {"raw": {"contentType": content_type, "data": base64.b64encode(content).decode("ascii")}}
+
+
+def raw_parts(payload: Any, what: str) -> tuple[bytes, str]:
+    """(content, content type) of a {"raw": payload} form."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), str) \
+            or not isinstance(payload.get("contentType"), str) or not payload["contentType"]:
+        raise DeserializationError(f"{what}: malformed raw value (needs contentType and base64 data)")
+    try:
+        return base64.b64decode(payload["data"], validate=True), payload["contentType"]
+    except ValueError as e:
+        raise DeserializationError(f"{what}: raw value data is not base64: {e}") from e
 
 
 def ref_of(form: Any) -> str | None:
@@ -171,7 +201,9 @@ def ref_of(form: Any) -> str | None:
 # A request's inputs and its output cross the boundary as JSON converted by the application's
 # type hints (a missing hint is Any), as Tensorlake does: with pydantic importable through a
 # pydantic TypeAdapter (models, sets, tuples, dict keys...), else by the standard-library rules
-# in _std_convert. File and HttpBody values cross as they are (tagged pickle).
+# in _std_convert. File and HttpBody values cross as {"raw"} forms (their bytes and content type),
+# so the HTTP API can serve them as they are; as in Tensorlake, a parameter annotated File or
+# HttpBody takes any input's bytes, and any other parameter reads a raw input's bytes as JSON.
 
 
 class AppInput:
@@ -218,6 +250,14 @@ def _raw_body(value: Any, hint: Any) -> bool:
 
     if isinstance(value, (File, HttpBody)):
         return True
+    return is_raw_hint(hint)
+
+
+def is_raw_hint(hint: Any) -> bool:
+    """Whether a parameter annotated `hint` takes a request body's bytes (File or HttpBody)."""
+    from ..interface.file import File
+    from ..interface.http import HttpBody
+
     return isinstance(hint, type) and issubclass(hint, (File, HttpBody))
 
 
@@ -280,6 +320,11 @@ def to_app_json(value: Any, hint: Any, what: str) -> dict:
     if isinstance(value, AppInput):
         return value.form
     if _raw_body(value, hint):
+        from ..interface.file import File
+        from ..interface.http import HttpBody
+
+        if isinstance(value, (File, HttpBody)):
+            return raw_form(value.content, value.content_type)
         return encode(value, what)
     pydantic = _pydantic()
     try:
@@ -297,17 +342,42 @@ def to_app_json(value: Any, hint: Any, what: str) -> dict:
 
 def from_app_json(data: Any, hint: Any) -> Any:
     """Builds a request input or output from its JSON form by its type hint."""
+    return _from_json_text(json.dumps(data), hint)
+
+
+def _from_json_text(text: str | bytes, hint: Any) -> Any:
     if hint is None:  # no annotation where a caller looked one up with .get()
         hint = Any
     pydantic = _pydantic()
     try:
         if pydantic is not None:
-            return _adapter(pydantic, hint).validate_json(json.dumps(data))
-        return _std_convert(json.loads(json.dumps(data)), hint, False)
+            return _adapter(pydantic, hint).validate_json(text)
+        # Explicit UTF-8: json.loads would also guess UTF-16 and UTF-32 from bytes.
+        return _std_convert(json.loads(text.decode("utf-8") if isinstance(text, bytes) else text), hint, False)
     except Exception as e:
+        shown = text if isinstance(text, str) else text[:200].decode("utf-8", "replace")
         raise DeserializationError(
-            f"Failed to deserialize data '{json.dumps(data)}' as '{_hint_text(hint)}' with json serializer: {e}"
+            f"Failed to deserialize data '{shown}' as '{_hint_text(hint)}' with json serializer: {e}"
         ) from e
+
+
+def from_app_form(form: Any, hint: Any, what: str) -> Any:
+    """One request input (or output) form at the boundary, converted by its type hint."""
+    if not isinstance(form, dict) or len(form) != 1:
+        return decode(form, what)
+    if "raw" in form:
+        content, content_type = raw_parts(form["raw"], what)
+        if is_raw_hint(hint):
+            return hint(content=content, content_type=content_type)
+        try:
+            return _from_json_text(content, hint)
+        except DeserializationError as e:
+            raise DeserializationError(f"{what}: {e}") from e.__cause__
+    if "json" in form:
+        if is_raw_hint(hint):  # Tensorlake hands such a parameter the JSON body's bytes
+            return hint(content=json.dumps(form["json"]).encode(), content_type="application/json")
+        return from_app_json(form["json"], hint)
+    return decode(form, what)
 
 
 def encode_app_inputs(fn: Any, args: list, kwargs: dict) -> tuple[list, dict]:
@@ -325,10 +395,7 @@ def decode_app_inputs(fn: Any, args: list, kwargs: dict) -> tuple[list, dict]:
     kept_args, kept_kwargs = app_arguments(fn, args, kwargs)
 
     def one(name: str, form: Any) -> Any:
-        what = f"argument '{name}' of {fn._name}()"
-        if isinstance(form, dict) and len(form) == 1 and "json" in form:
-            return from_app_json(form["json"], hints[name])
-        return decode(form, what)
+        return from_app_form(form, hints[name], f"argument '{name}' of {fn._name}()")
 
     return [one(n, f) for n, f in kept_args], {n: one(n, f) for n, f in kept_kwargs.items()}
 
@@ -340,9 +407,12 @@ def encode_app_output(fn: Any, value: Any) -> dict:
 
 
 def decode_app_output(fn: Any, form: Any) -> Any:
-    if isinstance(form, dict) and len(form) == 1 and "json" in form:
-        return from_app_json(form["json"], app_hints(fn)[1]["return"])
-    return decode(form, "request output")
+    """A request's output form by the application's return hint; a {"raw"} output is a File
+    (an HttpBody when so annotated), as Tensorlake's local mode returns it."""
+    hint = app_hints(fn)[1]["return"]
+    if isinstance(form, dict) and "raw" in form and not is_raw_hint(hint):
+        return decode(form, "request output")
+    return from_app_form(form, hint, "request output")
 
 
 def encode_app(value: Any, what: str) -> dict:

@@ -3,7 +3,7 @@
 import sys
 from typing import Any
 
-from .._core import execute, values
+from .._core import values
 from ..interface.exceptions import RequestError, RequestFailed
 from ..interface.request import Request
 
@@ -23,9 +23,7 @@ class LocalRequest(Request):
             if payload.get("request_error"):
                 raise RequestError(payload["message"])
             raise RequestFailed(payload.get("reason", "function_error"))
-        value = values.decode(payload, "request output")
-        hint = execute._hints(self._app).get("return")
-        return values.apply_hint(value, hint) if "json" in payload else value
+        return values.decode_app_output(self._app, payload)
 
 
 def print_failure(info: dict, call: str | None = None) -> None:

@@ -1,14 +1,14 @@
 """Value forms (PROTOCOL.md §4) and call specs (§6) as checks.
 
 A form is an object with exactly one key. The worker sends and receives only resolved forms
-({json}, {pickle}, {list} of resolved forms); a child call's inputs may also be {call} references.
-{blob} never crosses the socket.
+({json}, {pickle}, {list} of resolved forms, {raw} bytes with a MIME type at the application
+boundary); a child call's inputs may also be {call} references. {blob} never crosses the socket.
 """
 
 import re
 from typing import Any
 
-from .rules import Check, MessageError, array, integer, join, number, obj, one_of, pattern, record
+from .rules import Check, MessageError, array, integer, join, number, obj, one_of, pattern, record, string
 
 CALL_ID = pattern(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
                   "must be a call id (a lowercase RFC 1123 name)", 253)
@@ -16,8 +16,8 @@ FUNCTION_NAME = pattern(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?",
                         "must be a function name (a Python identifier or Class.method)", 127)
 ATTEMPT = integer(minimum=1)
 
-VALUE_RULE = "must be a value form ({json}|{pickle}|{list})"
-INPUT_RULE = "must be a value form ({json}|{pickle}|{list}) or a {call} reference"
+VALUE_RULE = "must be a value form ({json}|{pickle}|{list}|{raw})"
+INPUT_RULE = "must be a value form ({json}|{pickle}|{list}|{raw}) or a {call} reference"
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}").fullmatch
 
 
@@ -40,6 +40,8 @@ def _form(allow_call: bool) -> Check:
         elif tag == "list":
             # A list holds resolved items only, even among a child call's inputs.
             _list(payload, join(path, "list"))
+        elif tag == "raw":
+            _RAW(payload, join(path, "raw"))
         elif tag == "call" and allow_call:
             CALL_ID(payload, join(path, "call"))
         else:
@@ -48,6 +50,7 @@ def _form(allow_call: bool) -> Check:
     return check
 
 
+_RAW = obj({"contentType": string(non_empty=True), "data": _pickle})
 value = _form(allow_call=False)
 input_form = _form(allow_call=True)
 _list = array(value)

@@ -9,12 +9,19 @@ from ..interface import _registry
 from ..interface.decorators import is_application
 from ..interface.exceptions import SDKUsageError
 from ..interface.function import Function
+from . import codezip, tlmanifest
 
 
 def load(module: str) -> dict[str, Function]:
-    """Imports a module name or a .py file; returns the functions it defined, by name."""
+    """Imports a module name, a .py file or a code .zip (Tensorlake's deploy format); returns the
+    functions it defined, by name."""
     mark = _registry.mark()
-    if module.endswith(".py") or os.path.sep in module:
+    if module.endswith(".zip"):
+        root = codezip.extract(os.path.abspath(module))
+        sys.path.insert(0, root)
+        for name in codezip.modules(root):
+            importlib.import_module(name)
+    elif module.endswith(".py") or os.path.sep in module:
         path = os.path.abspath(module)
         if not os.path.isfile(path):
             raise SDKUsageError(f"module file {path} does not exist")
@@ -67,4 +74,6 @@ def describe(fn: Function) -> dict:
         app = fn._application_config
         info["tags"] = dict(app.tags)
         info["application_retries"] = _retries(app.retries)
+        # Tensorlake's EntryPointManifest fields, for the operator's Tensorlake-shaped manifest.
+        info["tensorlake"] = tlmanifest.entrypoint(fn)
     return info

@@ -27,6 +27,9 @@ _SUBMODULES = (
 for _name in _SUBMODULES:
     _module = _importlib.import_module(f"trellis.interface.{_name}")
     _sys.modules[f"{__name__}.{_name}"] = _module
-    globals()[_name] = _module
+    # A public name (the `function` decorator) wins over the submodule of the same name; the
+    # submodule stays importable through sys.modules.
+    if _name not in _all:
+        globals()[_name] = _module
 
 __all__ = list(_all)
