@@ -224,8 +224,22 @@ async function printOutcome(ctx: Ctx, root: Call, apiOpts: ApiOpts): Promise<num
     return 1;
   }
   const value = await outputValue(ctx, root, apiOpts);
+  if (value instanceof RawOutput) {
+    // A File's bytes go out as they are (pipe them to a file); what they are goes to stderr.
+    process.stdout.write(value.bytes);
+    process.stderr.write(`(${value.contentType}, ${value.bytes.length} bytes)\n`);
+    return 0;
+  }
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   return 0;
+}
+
+/** An output that is bytes with a content type (a File), not JSON. */
+class RawOutput {
+  constructor(
+    readonly contentType: string,
+    readonly bytes: Buffer,
+  ) {}
 }
 
 async function outputValue(ctx: Ctx, root: Call, apiOpts: ApiOpts): Promise<unknown> {
@@ -241,7 +255,9 @@ async function outputValue(ctx: Ctx, root: Call, apiOpts: ApiOpts): Promise<unkn
       `/v1/namespaces/${ctx.namespace}/applications/${root.spec.application}/requests/${name}/output`,
     );
     if (!r.ok) throw await apiError(r, `output of ${name}`);
-    return r.json();
+    const type = r.headers.get("content-type") ?? "";
+    if (/^application\/json\b/.test(type)) return r.json();
+    return new RawOutput(type, Buffer.from(await r.arrayBuffer()));
   };
   const hasBlob = (v: ValueRef | undefined): boolean =>
     !!v && (v.blob !== undefined || (v.list ?? []).some((i) => hasBlob(i as ValueRef)));
@@ -255,6 +271,10 @@ function inlineJson(v: ValueRef | undefined, name: string, item = false): unknow
     throw new CliError(
       `${item ? "an item of " : ""}the output of ${name} is a Python pickle (no JSON form): read it with the Python SDK`,
     );
+  if (v?.raw !== undefined) {
+    if (item) throw new CliError(`an item of the output of ${name} is raw bytes (a File): it has no JSON form`);
+    return new RawOutput(v.raw.contentType, Buffer.from(v.raw.data, "base64"));
+  }
   if (v?.list !== undefined) return v.list.map((i) => inlineJson(i as ValueRef, name, true));
   return v?.value ?? null;
 }

@@ -27,6 +27,7 @@ import {
   resourcePath,
 } from "./kube/index.js";
 import { CallWatch, KubernetesAuthorizer, allowAll, buildHttpApi } from "./http-api/index.js";
+import { kubeDeployStore } from "./http-api/deploy-store.js";
 import { MultiNamespaceInformer } from "./kube/multi-informer.js";
 import { createMetrics } from "./metrics/index.js";
 import { buildRuntimeApi, podToken } from "./runtime-api/index.js";
@@ -142,6 +143,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
         ),
       // The blob store exists once leading; the v1 routes are not served before that.
       blobs: { read: (ref) => blobs.read(ref), put: (ref, data) => blobs.put(ref, data) },
+      deploy: kubeDeployStore(client),
       authorizer: cfg.http.auth === "none" ? allowAll : new KubernetesAuthorizer(client),
       log,
       bodyLimit: cfg.http.bodyLimit,

@@ -1,6 +1,8 @@
 // The HTTP invoke API on the local cluster: an operator from the source tree with Kubernetes auth
 // (TokenReview + SubjectAccessReview), requests invoked with tokens of ServiceAccounts that RBAC
-// allows or not, outputs, SSE progress, deletion, and the Python SDK's run_remote_application.
+// allows or not, outputs, SSE progress, deletion, the Python SDK's run_remote_application, and the
+// shapes Tensorlake's own client reads (manifest, numbered multipart inputs, RequestMetadata,
+// RequestFinished, 424 for code that fails to load).
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -35,12 +37,13 @@ def boxed(n: int) -> int:
     # Beyond 2**53 a JSON peer would change the number: the boundary keeps it as a pickle.
     return 2**60 + n
 `;
+const BROKEN = "import trellis_no_such_module\n";
 
 let op: OperatorProcess;
 let ns = "";
 const tokens: Record<string, string> = {};
 
-async function serviceAccount(name: string, verbs: string[]): Promise<string> {
+async function serviceAccount(name: string, verbs: string[], resources = ["functioncalls"]): Promise<string> {
   await kubectl(["create", "serviceaccount", name, "-n", ns]);
   await kubectl([
     "create",
@@ -49,7 +52,7 @@ async function serviceAccount(name: string, verbs: string[]): Promise<string> {
     "-n",
     ns,
     `--verb=${verbs.join(",")}`,
-    "--resource=functioncalls.trellis.dev",
+    ...resources.map((r) => `--resource=${r}.trellis.dev`),
   ]);
   await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
   return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h"])).trim();
@@ -86,6 +89,7 @@ beforeAll(async () => {
   await deployApp(ns, "boxed", SOURCE, "boxed");
   tokens.invoker = await serviceAccount("invoker", ["create", "get", "list", "delete"]);
   tokens.reader = await serviceAccount("reader", ["get", "list"]);
+  tokens.tensorlake = await serviceAccount("tensorlake", ["create", "get", "list"], ["functioncalls", "applications"]);
 });
 afterAll(async () => {
   await deleteNamespace(ns);
@@ -140,19 +144,28 @@ describe("HTTP invoke API on the cluster", () => {
       .map((e) => e.split("\n"))
       .map(([ev, data]) => ({ event: ev!.slice(7), data: JSON.parse(data!.slice(6)) }));
     expect(events.find((e) => e.event === "progress")?.data).toEqual({ current: 1, total: 2, message: "halfway" });
+    // Tensorlake's client parses every data as JSON and stops at the first RequestFinished.
+    for (const e of events) expect(e.data).toBeTypeOf("object");
+    const id = events[0]!.data.request_id;
+    expect(events.find((e) => e.event === "RequestProgressUpdated")?.data).toEqual({
+      RequestProgressUpdated: { request_id: id, function_name: "work", current: 1, total: 2, message: "halfway" },
+    });
+    expect(events.at(-2)?.data).toMatchObject({ RequestFinished: { request_id: id, outcome: "success" } });
     expect(events.at(-1)?.event).toBe("completed");
     expect(text).toMatch(/event: completed\ndata: \{[^\n]*"outcome":"success"/);
   });
 
-  it("serves a pickled output only to a client that asks for it", async () => {
+  it("serves a pickled output only to a client whose Accept admits it", async () => {
     const id = (await (await post("boxed", 5, tokens.invoker!)).json()).request_id;
     await finished("boxed", id, tokens.invoker!);
     const path = `/v1/namespaces/${ns}/applications/boxed/requests/${id}/output`;
-    const refused = await api(path, { token: tokens.invoker! });
+    const refused = await api(path, { token: tokens.invoker!, headers: { accept: "application/json" } });
     expect(refused.status).toBe(406);
-    const asked = await api(path, { token: tokens.invoker!, headers: { accept: "application/python-pickle" } });
-    expect(asked.headers.get("content-type")).toBe("application/python-pickle");
-    expect(Buffer.from(await asked.arrayBuffer())[0]).toBe(0x80); // a pickle's PROTO opcode
+    for (const accept of ["application/python-pickle", "*/*"]) {
+      const asked = await api(path, { token: tokens.invoker!, headers: { accept } });
+      expect(asked.headers.get("content-type")).toBe("application/python-pickle");
+      expect(Buffer.from(await asked.arrayBuffer())[0]).toBe(0x80); // a pickle's PROTO opcode
+    }
   });
 
   it("deletes a request with its graph", async () => {
@@ -183,6 +196,57 @@ describe("HTTP invoke API on the cluster", () => {
     expect(Object.keys(doc.paths)).toContain(
       "/v1/namespaces/{namespace}/applications/{application}/requests/{request}/output",
     );
+  });
+
+  it("answers Tensorlake's shapes: manifest, numbered multipart inputs, RequestMetadata", async () => {
+    const token = tokens.tensorlake!;
+    const manifest = await (await api(`/v1/namespaces/${ns}/applications/work`, { token })).json();
+    expect(manifest).toMatchObject({ name: "work", runtime: "python", entrypoint: { function_name: "work" } });
+    expect(Object.keys(manifest.functions).sort()).toEqual(["boxed", "square", "work"]); // one source, two apps
+    const list = await (await api(`/v1/namespaces/${ns}/applications`, { token })).json();
+    expect(list.applications.find((a: { name: string }) => a.name === "work")).toMatchObject({
+      tombstoned: false,
+      version: manifest.version,
+      created_at: expect.any(Number),
+    });
+    // What CloudApiClient.run_request sends for work(5, scale=3).
+    const form = new FormData();
+    form.append("0", new Blob(["5"], { type: "application/json; charset=UTF-8" }), "0");
+    form.append("scale", new Blob(["3"], { type: "application/json; charset=UTF-8" }), "scale");
+    const made = await api(`/v1/namespaces/${ns}/applications/work`, {
+      method: "POST",
+      body: form,
+      headers: { accept: "application/json" },
+      token,
+    });
+    expect(made.status).toBe(201);
+    const { request_id } = await made.json();
+    const meta = await finished("work", request_id, token);
+    expect(meta).toMatchObject({ id: request_id, outcome: "success", application_version: manifest.version });
+    expect(meta.created_at).toBeTypeOf("number");
+    const out = await api(`/v1/namespaces/${ns}/applications/work/requests/${request_id}/output`, { token });
+    expect(out.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(await out.json()).toMatchObject({ n: 5, square: 75 });
+  });
+
+  it("answers 424 code_load_failed once the application's code failed to load", async () => {
+    await deployApp(ns, "broken", BROKEN, "main");
+    await waitFor(
+      "broken's CodeLoaded=False",
+      async () => {
+        const out = await kubectl(["get", "application", "broken", "-n", ns, "-o", "jsonpath={.status.conditions}"]);
+        const c = (out ? (JSON.parse(out) as { type: string; status: string }[]) : []).find(
+          (x) => x.type === "CodeLoaded",
+        );
+        return c?.status === "False" ? c : undefined;
+      },
+      120_000,
+    );
+    const r = await post("broken", 1, tokens.invoker!);
+    expect(r.status).toBe(424);
+    const body = await r.json();
+    expect(body.code).toBe("code_load_failed");
+    expect(body.message).toContain("trellis_no_such_module");
   });
 
   it("runs an application with the Python SDK's run_remote_application", async () => {

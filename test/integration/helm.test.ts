@@ -135,11 +135,11 @@ describe("rendered objects", () => {
       subjectaccessreviews: ["create"],
       functioncalls: ["create", "delete", "get", "list", "patch", "watch"],
       "functioncalls/status": ["create", "delete", "get", "list", "patch", "watch"],
-      applications: ["get", "list", "patch", "watch"],
+      applications: ["create", "delete", "get", "list", "patch", "watch"],
       "applications/status": ["get", "list", "patch", "watch"],
       "applications/finalizers": ["update"],
       pods: ["create", "delete", "get", "list", "watch"],
-      configmaps: ["create", "delete", "get", "list", "watch"],
+      configmaps: ["create", "delete", "get", "list", "patch", "watch"],
       secrets: ["create"],
       events: ["create", "patch"],
     });

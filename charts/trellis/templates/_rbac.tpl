@@ -7,6 +7,11 @@
 - apiGroups: [trellis.dev]
   resources: [applications, applications/status]
   verbs: [get, list, watch, patch]
+# The deploy route (Tensorlake's POST/DELETE …/applications) creates and deletes Applications,
+# after SubjectAccessReview says the caller may do the same.
+- apiGroups: [trellis.dev]
+  resources: [applications]
+  verbs: [create, delete]
 # Function pods carry an ownerReference (blockOwnerDeletion) to their Application.
 - apiGroups: [trellis.dev]
   resources: [applications/finalizers]
@@ -14,6 +19,10 @@
 - apiGroups: [""]
   resources: [pods, configmaps]
   verbs: [get, list, watch, create, delete]
+# The deploy route server-side applies the code ConfigMaps of deployed applications.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [patch]
 # Per-pod credential Secrets (owned by their pod); never read back.
 - apiGroups: [""]
   resources: [secrets]

@@ -175,6 +175,46 @@ describe("buildFunctionPod", () => {
     expect(p.spec!.dnsPolicy).toBe("ClusterFirstWithHostNet");
   });
 
+  it("runs each function on its own image when it names one, else the Application's or the stock image", () => {
+    const b = app({
+      functions: [
+        { name: "embed", image: "example.org/team/gpu:2" },
+        { name: "main", maxContainers: 2 },
+      ],
+    });
+    const embed = workerOf(buildFunctionPod(b, fnOf(b, "embed"), settings, "aaaaa"));
+    expect(embed.image).toBe("example.org/team/gpu:2");
+    // A user's image is pulled by the cluster's default policy, not the stock image's.
+    expect(embed.imagePullPolicy).toBeUndefined();
+    const main = workerOf(buildFunctionPod(b, fnOf(b, "main"), settings, "aaaaa"));
+    expect(main.image).toBe("localhost/trellis-runtime:dev");
+    expect(main.imagePullPolicy).toBe(settings.runtimeImagePullPolicy);
+    const c = app({ image: "example.org/team/app:1", functions: [{ name: "embed", image: "example.org/team/gpu:2" }] });
+    expect(workerOf(buildFunctionPod(c, fnOf(c, "main"), settings, "aaaaa")).image).toBe("example.org/team/app:1");
+    expect(workerOf(buildFunctionPod(c, fnOf(c, "embed"), settings, "aaaaa")).image).toBe("example.org/team/gpu:2");
+    // The sidecar always runs the operator's runtime image.
+    expect(sidecarOf(buildFunctionPod(c, fnOf(c, "embed"), settings, "aaaaa")).image).toBe(
+      "localhost/trellis-runtime:dev",
+    );
+  });
+
+  it("rolls a function's pods and changes the code identity when its image changes", () => {
+    const one = app({ functions: [{ name: "embed", image: "example.org/gpu:1" }] });
+    const two = app({ functions: [{ name: "embed", image: "example.org/gpu:2" }] });
+    const plain = app();
+    expect(podTemplateHash(two, fnOf(two, "embed"), settings)).not.toBe(
+      podTemplateHash(one, fnOf(one, "embed"), settings),
+    );
+    // Another function's image does not roll this function's pods.
+    expect(podTemplateHash(two, fnOf(two, "main"), settings)).toBe(podTemplateHash(one, fnOf(one, "main"), settings));
+    expect(codeHash(two, settings)).not.toBe(codeHash(one, settings));
+    expect(codeHash(one, settings)).not.toBe(codeHash(plain, settings));
+    // Functions without images keep the hash Applications had before per-function images existed.
+    expect(codeHash(app({ functions: [{ name: "main", maxContainers: 3 }] }), settings)).toBe(
+      codeHash(plain, settings),
+    );
+  });
+
   it("mounts a referenced ConfigMap and imports its key by default", () => {
     const b = app({ source: { configMapRef: { name: "my-code", key: "main.py" } } });
     const p = buildFunctionPod(b, fnOf(b, "main"), settings, "abcde");

@@ -199,9 +199,10 @@ function podSpec(
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
 
+  const image = functionImage(app, fn.name);
   const worker: V1Container = {
     name: CONTAINER.worker,
-    image: app.spec.image ?? settings.runtimeImage,
+    image: image ?? settings.runtimeImage,
     command: ["python3", "-m", "trellis.worker"],
     // Flags of runtime-image/PROTOCOL.md §2; concurrency is passed so worker and sidecar agree.
     args: [
@@ -224,7 +225,7 @@ function podSpec(
     // An import error's traceback lands in the container status, where the controller reads it.
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
-  const pullPolicy = app.spec.imagePullPolicy ?? (app.spec.image ? undefined : settings.runtimeImagePullPolicy);
+  const pullPolicy = app.spec.imagePullPolicy ?? (image ? undefined : settings.runtimeImagePullPolicy);
   if (pullPolicy) worker.imagePullPolicy = pullPolicy;
   const resources = workerResources(fn.resources);
   if (resources) worker.resources = resources;
@@ -249,13 +250,21 @@ function podSpec(
   };
 }
 
+/** The image a function's worker runs: its own, else the Application's (undefined: the stock image). */
+export function functionImage(app: AppRef, fn: string): string | undefined {
+  return app.spec.functions?.find((f) => f.name === fn)?.image ?? app.spec.image;
+}
+
 /**
- * Identity of the code a pod runs (image, module, source). A function table reported by a pod
+ * Identity of the code a pod runs (images, module, source). A function table reported by a pod
  * with the current code hash describes the current code.
  */
 export function codeHash(app: AppRef, settings: Pick<ApplicationSettings, "runtimeImage">): string {
   const { image, module, source } = app.spec;
-  return shortHash(JSON.stringify({ image: image ?? settings.runtimeImage, module, source }), 10);
+  const images = Object.fromEntries((app.spec.functions ?? []).flatMap((f) => (f.image ? [[f.name, f.image]] : [])));
+  // Per-function images join the identity only when set, so existing Applications keep their hash.
+  const fnImages = Object.keys(images).length ? { functionImages: images } : {};
+  return shortHash(JSON.stringify({ image: image ?? settings.runtimeImage, module, source, ...fnImages }), 10);
 }
 
 /**

@@ -68,7 +68,7 @@ export class KubernetesAuthorizer implements Authorizer {
             resourceAttributes: {
               namespace: check.namespace,
               verb: check.verb,
-              group: "trellis.dev",
+              group: check.resource === "configmaps" ? "" : "trellis.dev",
               resource: check.resource,
             },
           },
@@ -79,7 +79,7 @@ export class KubernetesAuthorizer implements Authorizer {
     return {
       allowed: false,
       status: 403,
-      message: `${user.username} may not ${check.verb} ${check.resource}.trellis.dev in namespace ${check.namespace}${
+      message: `${user.username} may not ${check.verb} ${check.resource}${check.resource === "configmaps" ? "" : ".trellis.dev"} in namespace ${check.namespace}${
         sar.status?.reason ? ` (${sar.status.reason})` : ""
       }`,
     };

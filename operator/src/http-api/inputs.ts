@@ -1,6 +1,11 @@
-// A request's inputs from the HTTP body: JSON is the first positional argument; multipart carries
-// several (a part "args": JSON list, a part "kwargs": JSON object, any other part: a keyword
-// argument, JSON if it parses, else the text). Pickle is never accepted here.
+// A request's inputs from the HTTP body, in Tensorlake's forms and ours:
+// - no body: no arguments; a JSON body: the first positional argument;
+// - any other content type: the first positional argument as raw bytes ({raw: {contentType, data}});
+// - multipart: parts "0", "1", … are positional (index order), other parts keyword arguments, each
+//   by its own content type (JSON → the value, other types → raw); our parts "args" (JSON list) and
+//   "kwargs" (JSON object) still work, and a part without a content type is JSON if it parses,
+//   else text.
+// Pickle is never accepted here.
 import { INLINE_VALUE_LIMIT_BYTES, MAX_ARGS } from "../../../protocol/index.js";
 import { findPickle } from "./views.js";
 
@@ -11,6 +16,24 @@ export class InputError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Bytes that are not JSON: an HTTP body or form part of another content type. */
+export class RawInput {
+  constructor(
+    readonly contentType: string,
+    readonly data: Buffer,
+  ) {}
+}
+
+const MIME = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/;
+
+/** Raw bytes under a content type the FunctionCall can hold (a MIME type of at most 255 characters). */
+export function rawInput(contentType: string | undefined, data: Buffer, where: string): RawInput {
+  const ct = contentType?.trim() || "application/octet-stream";
+  if (ct.length > 255 || !MIME.test(ct))
+    throw new InputError(`${where}: content type must be a MIME type (type/subtype) of at most 255 characters`, 415);
+  return new RawInput(ct, data);
 }
 
 export interface Inputs {
@@ -24,34 +47,68 @@ export class MultipartBody {
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const POSITIONAL = /^(0|[1-9][0-9]{0,5})$/;
+const PICKLE = "application/python-pickle";
+
+export const mediaType = (ct: string | undefined): string => (ct ?? "").split(";")[0]!.trim().toLowerCase();
+export const isJsonType = (ct: string | undefined): boolean => {
+  const t = mediaType(ct);
+  return t === "application/json" || t.endsWith("+json");
+};
+
+/**
+ * A JSON body: empty means no arguments. `__proto__` keys are refused, since kwargs objects are
+ * merged into plain objects.
+ */
+export function parseJsonBody(text: string, where: string, type: string | undefined): unknown {
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text, (k, v: unknown) => {
+      if (k === "__proto__") throw new Error("the key __proto__ is not allowed");
+      return v;
+    }) as unknown;
+  } catch (e) {
+    throw new InputError(`${where}: content type ${mediaType(type)} but not JSON (${(e as Error).message})`);
+  }
+}
 
 export async function parseInputs(body: unknown): Promise<Inputs> {
   if (body === undefined) return { args: [], kwargs: {} };
+  if (body instanceof RawInput) return { args: [body], kwargs: {} };
   if (!(body instanceof MultipartBody)) {
     const where = findPickle(body);
     if (where) throw new InputError(`${where}: pickled values are not accepted over HTTP; send JSON`);
     return { args: [body], kwargs: {} };
   }
   const out: Inputs = { args: [], kwargs: {} };
+  const positional = new Map<number, unknown>();
   for (const [name, part] of body.form.entries()) {
-    const text = typeof part === "string" ? part : await filePartText(name, part);
-    addPart(out, name, partValue(name, text));
+    const value = typeof part === "string" ? textValue(name, part) : await fileValue(name, part);
+    if (POSITIONAL.test(name)) positional.set(Number(name), value);
+    else addPart(out, name, value);
+  }
+  if (positional.size) {
+    if (out.args.length) throw new InputError("part 0: numbered parts cannot be combined with a part args");
+    for (let i = 0; i < positional.size; i++)
+      if (!positional.has(i))
+        throw new InputError(`part ${i}: missing; positional parts are numbered 0, 1, … in order`);
+    out.args = [...positional.keys()].sort((a, b) => a - b).map((i) => positional.get(i));
   }
   checkInputs(out);
   return out;
 }
 
-async function filePartText(name: string, part: Exclude<FormDataEntryValue, string>): Promise<string> {
-  const type = part.type.split(";")[0]?.trim() ?? "";
-  if (type === "application/python-pickle")
-    throw new InputError(`part ${name}: pickled values are not accepted over HTTP; send JSON`, 415);
-  if (type !== "application/json" && !type.startsWith("text/"))
-    throw new InputError(`part ${name}: content type ${type || "(none)"} is not supported; send application/json`, 415);
-  return part.text();
+/** A part with a content type (a file part): JSON types are parsed, others stay bytes. */
+async function fileValue(name: string, part: Exclude<FormDataEntryValue, string>): Promise<unknown> {
+  const type = mediaType(part.type);
+  if (type === PICKLE) throw new InputError(`part ${name}: pickled values are not accepted over HTTP; send JSON`, 415);
+  if (isJsonType(type)) return parseJsonBody(await part.text(), `part ${name}`, type) ?? null;
+  if (name === "args" || name === "kwargs") throw new InputError(`part ${name}: must be JSON`);
+  return rawInput(part.type, Buffer.from(await part.arrayBuffer()), `part ${name}`);
 }
 
-/** JSON if it parses; a keyword argument may also be plain text, args and kwargs may not. */
-function partValue(name: string, text: string): unknown {
+/** A plain form field: JSON if it parses; a keyword argument may also be plain text, args and kwargs may not. */
+function textValue(name: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -81,16 +138,18 @@ function checkInputs(out: Inputs): void {
   if (where) throw new InputError(`${where}: pickled values are not accepted over HTTP; send JSON`);
 }
 
-export type StoredValue = { value: unknown } | { blob: string };
+export type StoredValue = { value: unknown } | { raw: { contentType: string; data: string } } | { blob: string };
 
-/** Inline when small, else a blob document ({value}) under the request's prefix. */
+/** Inline when small, else a blob document ({value} or {raw}) under the request's prefix. */
 export async function storeValue(
   v: unknown,
   ref: () => string,
   put: (ref: string, data: Uint8Array) => Promise<number>,
 ): Promise<StoredValue> {
-  const doc = Buffer.from(JSON.stringify({ value: v }));
-  if (doc.length <= INLINE_VALUE_LIMIT_BYTES) return { value: v };
+  const inline: StoredValue =
+    v instanceof RawInput ? { raw: { contentType: v.contentType, data: v.data.toString("base64") } } : { value: v };
+  const doc = Buffer.from(JSON.stringify(inline));
+  if (doc.length <= INLINE_VALUE_LIMIT_BYTES) return inline;
   const r = ref();
   await put(r, doc);
   return { blob: r };

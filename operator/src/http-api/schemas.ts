@@ -1,12 +1,12 @@
 // Shapes of the v1 routes (Tensorlake's names), as zod: validation and the OpenAPI document.
 import { z } from "zod";
-import { objectName } from "../../../protocol/index.js";
+import { applicationRef, objectName } from "../../../protocol/index.js";
 
 export const nsParams = z.object({
   namespace: objectName.meta({ description: "Kubernetes namespace." }),
 });
 export const appParams = nsParams.extend({
-  application: objectName.meta({ description: "Application name." }),
+  application: applicationRef.meta({ description: "Application name (object name or Tensorlake name)." }),
 });
 export const requestParams = appParams.extend({
   request: objectName.meta({ description: "Request id (the root FunctionCall's name)." }),
@@ -24,12 +24,18 @@ export const requestView = z.object({
   outcome: z.union([z.null(), z.literal("success"), z.object({ failure: z.string() })]).meta({
     description: 'null while the request runs; "success"; or {failure: reason}.',
   }),
+  application_version: z
+    .string()
+    .meta({ description: "The application's version now (Tensorlake's, else the generation)." }),
   failure_reason: z.string().nullable(),
-  request_error: z.object({ message: z.string(), function_name: z.string().nullable() }).nullable(),
+  request_error: z
+    .object({ message: z.string(), function_name: z.string() })
+    .nullable()
+    .meta({ description: "The RequestError that failed the request, and the function that raised it." }),
   error: z.object({ type: z.string(), message: z.string() }).nullable(),
   phase: z.string(),
-  created_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
+  created_at: z.number().int().meta({ description: "Milliseconds since the epoch." }),
+  finished_at: z.number().int().nullable().meta({ description: "Milliseconds since the epoch." }),
   progress,
 });
 
@@ -49,12 +55,35 @@ export const invokeHeaders = z.object({
     .meta({ description: "A retry with the same key returns the same request instead of a new one." }),
 });
 
-export const applicationView = z.object({
+export const applicationEntry = z.object({
   name: z.string(),
+  description: z.string(),
+  tags: z.record(z.string(), z.string()),
+  version: z.string(),
+  created_at: z.number().int().nullable().meta({ description: "Milliseconds since the epoch." }),
+  tombstoned: z.boolean(),
   namespace: z.string(),
   entrypoint: z.string(),
   functions: z.array(z.string()),
   ready: z.boolean(),
-  created_at: z.string().nullable(),
 });
-export const applicationList = z.object({ applications: z.array(applicationView) });
+export const applicationList = z.object({ applications: z.array(applicationEntry) });
+
+/** Tensorlake's ApplicationManifest (the fields its client reads; a stored manifest may hold more). */
+export const applicationManifest = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    tags: z.record(z.string(), z.string()),
+    version: z.string(),
+    runtime: z.literal("python"),
+    functions: z.record(z.string(), z.record(z.string(), z.unknown())),
+    entrypoint: z.object({
+      function_name: z.string(),
+      input_serializer: z.string(),
+      inputs_base64: z.string().meta({ description: "Pickled list of EntryPointInputManifest, base64." }),
+      output_serializer: z.string(),
+      output_type_hints_base64: z.string().meta({ description: "Pickled output type hint, base64." }),
+    }),
+  })
+  .loose();

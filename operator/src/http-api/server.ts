@@ -3,8 +3,9 @@
 // inject() and main.ts decides where it listens. Other parts register their routes (e.g.
 // /metrics) through `extraRoutes`.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
-import { InputError, MultipartBody } from "./inputs.js";
+import { InputError, MultipartBody, isJsonType, parseJsonBody, rawInput } from "./inputs.js";
 import { applicationRoutes } from "./routes/applications.js";
+import { deployRoutes } from "./routes/deploy.js";
 import { invokeRoutes } from "./routes/invoke.js";
 import { requestRoutes } from "./routes/requests.js";
 import type { AccessCheck, HttpApiDeps } from "./types.js";
@@ -47,6 +48,16 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
   app.addContentTypeParser("application/python-pickle", (_req, _payload, done) =>
     done(new InputError("body: pickled values are not accepted over HTTP; send application/json", 415)),
   );
+  // Any other body is one raw positional argument (Tensorlake sends Files and HttpBody so);
+  // text/plain too, so that text reaches the function as the bytes the client sent.
+  app.removeContentTypeParser(["text/plain", "application/json"]);
+  const parse = async (req: { headers: Record<string, unknown> }, body: Buffer) => {
+    const type = req.headers["content-type"] as string | undefined;
+    if (isJsonType(type)) return parseJsonBody(body.toString("utf8"), "body", type);
+    return body.length ? rawInput(type, body, "body") : undefined;
+  };
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, parse);
+  app.addContentTypeParser("*", { parseAs: "buffer" }, parse);
 
   app.setErrorHandler((err: FastifyError | InputError, req, reply) => {
     if (err instanceof InputError)
@@ -100,6 +111,7 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
   );
 
   await app.register(applicationRoutes(deps));
+  await app.register(deployRoutes(deps));
   await app.register(invokeRoutes(deps));
   await app.register(requestRoutes(deps));
   for (const r of opts.extraRoutes ?? []) await app.register(r);

@@ -1,9 +1,12 @@
-// Server-sent events of one request, from the informer's updates of its root FunctionCall:
-// "status" when the phase changes, "progress" on each progress update, then "completed" (the
-// final request view) and the stream ends.
+// Server-sent events of one request, from the informer's updates of its root FunctionCall. Every
+// event's data is a JSON object. Tensorlake's client reads the events keyed by their kind
+// (`{"RequestProgressUpdated": …}`, and stops at `{"RequestFinished": …}`); Trellis' own named
+// events stay: "status" when the phase changes, "progress" on each progress update, "completed"
+// (the final request view) last, then the stream ends.
 import type { FastifyReply } from "fastify";
+import { requestMetadata } from "./manifest.js";
 import type { CallObject, HttpApiDeps } from "./types.js";
-import { finished, requestView } from "./views.js";
+import { finished } from "./views.js";
 
 export function streamRequest(
   reply: FastifyReply,
@@ -21,6 +24,8 @@ export function streamRequest(
     "x-accel-buffering": "no",
   });
   const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  /** Tensorlake's shape: the event's name is also the data's one key. */
+  const tagged = (kind: string, body: object) => send(kind, { [kind]: body });
   for (const e of first) send(e.event, e.data);
 
   let lastPhase: string | undefined;
@@ -40,13 +45,23 @@ export function streamRequest(
       send("deleted", { id: key.slice(key.indexOf("/") + 1) });
       return close();
     }
-    const view = requestView(c);
-    const p = c.status?.progress ? JSON.stringify(c.status.progress) : undefined;
-    if (p && p !== lastProgress) send("progress", c.status?.progress);
+    const view = requestMetadata(deps, c);
+    const progress = c.status?.progress;
+    const p = progress ? JSON.stringify(progress) : undefined;
+    if (progress && p !== lastProgress) {
+      send("progress", progress);
+      tagged("RequestProgressUpdated", { request_id: view.id, function_name: view.function, ...progress });
+    }
     lastProgress = p;
     if (view.phase !== lastPhase) send("status", { id: view.id, status: view.status, phase: view.phase });
     lastPhase = view.phase;
     if (finished(c)) {
+      tagged("RequestFinished", {
+        request_id: view.id,
+        outcome: view.outcome,
+        application_version: view.application_version,
+        request_error: view.request_error,
+      });
       send("completed", view);
       close();
     }

@@ -1,17 +1,19 @@
 // The narrow dependencies of the HTTP invoke API, so that it is testable with in-memory fakes.
 import type { Application, FunctionCall, Logger } from "../../../protocol/index.js";
 import type { Cache, KubeObject } from "../kube/index.js";
+import type { DeployStore } from "./deploy-store.js";
 
 export type CallObject = FunctionCall & KubeObject;
 export type ApplicationObj = Application & KubeObject;
 
 /** The verbs the API asks Kubernetes RBAC about. */
-export type Verb = "create" | "get" | "list" | "delete";
+export type Verb = "create" | "get" | "list" | "delete" | "update" | "patch";
 
 export interface AccessCheck {
   namespace: string;
   verb: Verb;
-  resource: "functioncalls" | "applications";
+  /** configmaps are core (group ""); the others trellis.dev. */
+  resource: "functioncalls" | "applications" | "configmaps";
 }
 
 export type AuthDecision = { allowed: true; user: string } | { allowed: false; status: 401 | 403; message: string };
@@ -31,6 +33,8 @@ export interface HttpApiDeps {
   /** Reads one FunctionCall from the API server (for a just-created call the cache has not seen). */
   getCall(namespace: string, name: string): Promise<CallObject | undefined>;
   deleteCall(namespace: string, name: string): Promise<void>;
+  /** Writes of the deploy routes (POST/DELETE …/applications); absent: they answer 503. */
+  deploy?: DeployStore;
   blobs: { read(ref: string): Promise<Buffer | undefined>; put(ref: string, data: Uint8Array): Promise<number> };
   authorizer: Authorizer;
   log: Logger;

@@ -1,6 +1,6 @@
 // Pure mappings between FunctionCall objects and the v1 API's shapes (Tensorlake's field names).
-import type { ValueRef } from "../../../protocol/index.js";
-import type { ApplicationObj, CallObject } from "./types.js";
+import { ANNOTATION, type ValueRef } from "../../../protocol/index.js";
+import type { CallObject } from "./types.js";
 
 export type Outcome = null | "success" | { failure: string };
 
@@ -10,17 +10,25 @@ export interface RequestView {
   function: string;
   status: "pending" | "running" | "success" | "failure";
   outcome: Outcome;
+  application_version: string;
   failure_reason: string | null;
-  request_error: { message: string; function_name: string | null } | null;
+  request_error: { message: string; function_name: string } | null;
   error: { type: string; message: string } | null;
   phase: string;
-  created_at: string | null;
-  finished_at: string | null;
+  /** Milliseconds since the epoch (Tensorlake's RequestMetadata). */
+  created_at: number;
+  finished_at: number | null;
   progress: { current: number; total: number; message?: string | undefined } | null;
 }
 
-const iso = (t: string | Date | undefined): string | null =>
-  t === undefined ? null : typeof t === "string" ? t : t.toISOString();
+/** What a view needs beyond the call: the blamed call's function and the application's version. */
+export interface ViewContext {
+  call?: (name: string) => CallObject | undefined;
+  version?: string;
+}
+
+const ms = (t: string | Date | undefined): number | null =>
+  t === undefined ? null : (typeof t === "string" ? new Date(t) : t).getTime();
 
 export const isRoot = (c: CallObject): boolean => !c.spec.parent;
 
@@ -34,62 +42,54 @@ const STATUS_OF_PHASE = new Map<string, RequestView["status"]>([
   ["Running", "running"],
 ]);
 
-export function requestView(c: CallObject): RequestView {
+const functionOf = (c: CallObject): string => c.metadata.annotations?.[ANNOTATION.functionName] ?? c.spec.function;
+
+/** Why a finished request failed, or null while it runs or after a success. */
+function failureReason(phase: string, error: CallError | undefined): string | null {
+  if (phase !== "Failed" && phase !== "Cancelled") return null;
+  return error?.reason ?? (phase === "Cancelled" ? "cancelled" : "function_error");
+}
+
+export function requestView(c: CallObject, ctx: ViewContext = {}): RequestView {
   const s = c.status ?? {};
   const phase = s.phase ?? "Pending";
-  const failed = phase === "Failed" || phase === "Cancelled";
-  const reason = failed ? (s.error?.reason ?? (phase === "Cancelled" ? "cancelled" : "function_error")) : null;
+  const reason = failureReason(phase, s.error);
+  const failed = reason !== null;
   return {
     id: c.metadata.name ?? "",
     application: c.spec.application,
     function: c.spec.function,
     status: STATUS_OF_PHASE.get(phase) ?? "pending",
-    outcome: phase === "Succeeded" ? "success" : failed ? { failure: reason ?? "function_error" } : null,
+    outcome: phase === "Succeeded" ? "success" : failed ? { failure: reason } : null,
+    application_version: ctx.version ?? "",
     failure_reason: reason,
-    ...errorFields(failed ? s.error : undefined),
+    ...errorFields(c, failed ? s.error : undefined, ctx),
     phase,
-    created_at: iso(c.metadata.creationTimestamp),
-    finished_at: iso(s.completionTime),
+    created_at: ms(c.metadata.creationTimestamp) ?? 0,
+    finished_at: ms(s.completionTime),
     progress: s.progress ?? null,
   };
 }
 
-/** The error of a failed request; a request_error also names the function it blames. */
-function errorFields(error: CallError | undefined): Pick<RequestView, "request_error" | "error"> {
+/**
+ * The error of a failed request. A request_error names the function that raised it: the root's
+ * error.cause is the call that raised it (absent when the root raised it itself).
+ */
+function errorFields(
+  root: CallObject,
+  error: CallError | undefined,
+  ctx: ViewContext,
+): Pick<RequestView, "request_error" | "error"> {
+  const culprit = error?.cause ? ctx.call?.(error.cause) : undefined;
   return {
     request_error:
-      error?.reason === "request_error" ? { message: error.message, function_name: error.cause ?? null } : null,
+      error?.reason === "request_error" ? { message: error.message, function_name: functionOf(culprit ?? root) } : null,
     error: error ? { type: error.type, message: error.message } : null,
   };
 }
 
 export const finished = (c: CallObject): boolean =>
   ["Succeeded", "Failed", "Cancelled"].includes(c.status?.phase ?? "Pending");
-
-export interface ApplicationView {
-  name: string;
-  namespace: string;
-  entrypoint: string;
-  functions: string[];
-  ready: boolean;
-  created_at: string | null;
-}
-
-export function applicationView(a: ApplicationObj): ApplicationView {
-  const discovered = a.status?.discovered?.map((f) => f.name) ?? [];
-  const configured = Object.keys(a.spec.functions ?? {});
-  const functions = [...new Set([a.spec.entrypoint, ...discovered, ...configured])].sort();
-  return {
-    name: a.metadata.name ?? "",
-    namespace: a.metadata.namespace ?? "",
-    entrypoint: a.spec.entrypoint,
-    functions,
-    ready: a.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
-    created_at: iso(a.metadata.creationTimestamp),
-  };
-}
-
-/** A request name: "<app stem>-<12 chars>", derived from the Idempotency-Key when there is one. */
 
 /** Where a pickle hides in a client's JSON body, or undefined: pickle is never accepted over HTTP. */
 export function findPickle(v: unknown, path = "body"): string | undefined {
@@ -98,7 +98,7 @@ export function findPickle(v: unknown, path = "body"): string | undefined {
       const p = findPickle(v[i], `${path}[${i}]`);
       if (p) return p;
     }
-  } else if (v !== null && typeof v === "object") {
+  } else if (v !== null && typeof v === "object" && !ArrayBuffer.isView(v)) {
     for (const [k, x] of Object.entries(v)) {
       if (k === "pickle") return `${path}.pickle`;
       const p = findPickle(x, `${path}.${k}`);
@@ -108,11 +108,18 @@ export function findPickle(v: unknown, path = "body"): string | undefined {
   return undefined;
 }
 
-export type DecodedOutput = { kind: "json"; value: unknown } | { kind: "pickle"; bytes: Buffer };
+export type DecodedOutput =
+  | { kind: "json"; value: unknown }
+  | { kind: "pickle"; bytes: Buffer }
+  | { kind: "raw"; contentType: string; bytes: Buffer };
 
+/** An item of an output list has no JSON form (a pickle or raw bytes). */
 export class PickledOutputError extends Error {}
 
-/** An output in JSON form; a pickle anywhere makes it a pickle (whole) or a PickledOutputError (nested). */
+/**
+ * An output in JSON form; a pickle or raw bytes (a File) are answered whole, and have no JSON
+ * form inside a list (PickledOutputError).
+ */
 export async function decodeOutput(
   out: ValueRef | undefined,
   readBlob: (ref: string) => Promise<Buffer | undefined>,
@@ -124,11 +131,16 @@ export async function decodeOutput(
     return decodeOutput(JSON.parse(bytes.toString("utf8")) as ValueRef, readBlob);
   }
   if (out.pickle !== undefined) return { kind: "pickle", bytes: Buffer.from(out.pickle, "base64") };
+  if (out.raw !== undefined)
+    return { kind: "raw", contentType: out.raw.contentType, bytes: Buffer.from(out.raw.data, "base64") };
   if (out.list !== undefined) {
     const items: unknown[] = [];
     for (const item of out.list) {
       const d = await decodeOutput(item as ValueRef, readBlob);
-      if (d.kind === "pickle") throw new PickledOutputError("an item of the output list is a Python pickle");
+      if (d.kind !== "json")
+        throw new PickledOutputError(
+          `an item of the output list is ${d.kind === "pickle" ? "a Python pickle" : "raw bytes (a File)"}`,
+        );
       items.push(d.value);
     }
     return { kind: "json", value: items };

@@ -1,8 +1,9 @@
-// GET /v1/namespaces/:namespace/applications[/:application] — from the Application objects.
+// GET /v1/namespaces/:namespace/applications[/:application] — from the Application objects, in
+// Tensorlake's shapes: the list of `Application` entries, and one application's ApplicationManifest.
 import type { FastifyInstance } from "fastify";
-import { appParams, applicationList, applicationView, errorBody, nsParams } from "../schemas.js";
+import { appParams, applicationList, applicationManifest, errorBody, nsParams } from "../schemas.js";
 import type { HttpApiDeps } from "../types.js";
-import { applicationView as view } from "../views.js";
+import { applicationListEntry, findApplication, storedManifest, synthesizeManifest } from "../manifest.js";
 
 export function applicationRoutes(deps: HttpApiDeps) {
   return async (app: FastifyInstance) => {
@@ -21,7 +22,7 @@ export function applicationRoutes(deps: HttpApiDeps) {
         const { namespace } = req.params as { namespace: string };
         const apps = deps.applications
           .list(namespace)
-          .map(view)
+          .map(applicationListEntry)
           .sort((a, b) => a.name.localeCompare(b.name));
         return { applications: apps };
       },
@@ -30,21 +31,26 @@ export function applicationRoutes(deps: HttpApiDeps) {
       "/v1/namespaces/:namespace/applications/:application",
       {
         schema: {
-          summary: "Describe one application",
+          summary: "One application's manifest (Tensorlake's ApplicationManifest)",
+          description:
+            "The manifest Tensorlake's deploy route stored, verbatim; else one made from the Application and the function table its runtime discovered.",
           tags: ["applications"],
           params: appParams,
-          response: { 200: applicationView, 404: errorBody },
+          response: { 200: applicationManifest, 404: errorBody },
         },
         config: { access: { verb: "get", resource: "applications" } },
       },
       async (req, reply) => {
         const { namespace, application } = req.params as { namespace: string; application: string };
-        const a = deps.applications.get(`${namespace}/${application}`);
+        const a = findApplication(deps, namespace, application);
         if (!a)
           return reply
             .code(404)
             .send({ code: "not_found", message: `application ${application} not found in namespace ${namespace}` });
-        return view(a);
+        const stored = storedManifest(a);
+        // Verbatim: the client validates the manifest it deployed, byte for byte what it sent.
+        if (stored) return reply.type("application/json; charset=utf-8").send(stored.text);
+        return synthesizeManifest(a);
       },
     );
   };

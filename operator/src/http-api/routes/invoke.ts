@@ -1,5 +1,6 @@
 // POST /v1/namespaces/:namespace/applications/:application — creates a request (the root
-// FunctionCall). JSON body → first positional argument; multipart → several arguments;
+// FunctionCall). No body → no arguments; JSON body → first positional argument; another content
+// type → the first positional argument as raw bytes; multipart → several arguments (inputs.ts);
 // Idempotency-Key → a deterministic name, so a retry returns the same request;
 // Accept: text/event-stream → the request's progress and outcome as server-sent events.
 import type { FastifyInstance } from "fastify";
@@ -8,9 +9,10 @@ import { type ValueRef, newRequest, requestName } from "../../../../protocol/ind
 import { isAlreadyExists, isInvalid } from "../../kube/index.js";
 import { newBlobRef } from "../../blobs/index.js";
 import { parseInputs, storeValue } from "../inputs.js";
+import { findApplication } from "../manifest.js";
 import { appParams, errorBody, invokeHeaders, invokeResponse } from "../schemas.js";
 import { streamRequest } from "../sse.js";
-import type { CallObject, HttpApiDeps } from "../types.js";
+import type { ApplicationObj, CallObject, HttpApiDeps } from "../types.js";
 
 /** Request headers worth giving to the functions (request context); never credentials. */
 const FORWARDED = (h: string) => !["authorization", "cookie", "proxy-authorization", "content-length"].includes(h);
@@ -38,6 +40,39 @@ function forwardedHeaders(reqHeaders: Record<string, unknown>): Record<string, s
   return headers;
 }
 
+/** No body at all is no arguments (fastify leaves the body null then, as for a JSON null). */
+const bodySent = (h: Record<string, unknown>): boolean =>
+  Number(h["content-length"] ?? 0) > 0 || h["transfer-encoding"] !== undefined;
+
+/** Creates the root call; with an Idempotency-Key, an existing one is the same request. */
+async function create(
+  deps: HttpApiDeps,
+  call: CallObject,
+  idempotent: boolean,
+): Promise<{ created: CallObject | undefined; existed: boolean } | { invalid: string }> {
+  const { namespace = "", name = "" } = call.metadata;
+  try {
+    return { created: await deps.createCall(call), existed: false };
+  } catch (e) {
+    if (isAlreadyExists(e) && idempotent)
+      return {
+        created: deps.calls.get(`${namespace}/${name}`) ?? (await deps.getCall(namespace, name)),
+        existed: true,
+      };
+    if (isInvalid(e)) return { invalid: (e as Error).message };
+    throw e;
+  }
+}
+
+/** The CodeLoaded=False condition's message: a request would wait forever for containers. */
+function codeLoadFailure(a: ApplicationObj): string | undefined {
+  const c = a.status?.conditions?.find((x) => x.type === "CodeLoaded" && x.status === "False");
+  // A failure seen for an older spec says nothing of the code now deployed.
+  const stale = c?.observedGeneration !== undefined && c.observedGeneration < (a.metadata.generation ?? 0);
+  if (!c || stale) return undefined;
+  return c.message || `the code of application ${a.metadata.name} failed to load (${c.reason ?? "CodeLoaded=False"})`;
+}
+
 export function invokeRoutes(deps: HttpApiDeps) {
   return async (app: FastifyInstance) => {
     app.post(
@@ -46,7 +81,7 @@ export function invokeRoutes(deps: HttpApiDeps) {
         schema: {
           summary: "Invoke an application (creates a request)",
           description:
-            "application/json: the body is the first positional argument. multipart/form-data: part `args` (JSON list), part `kwargs` (JSON object), any other part a keyword argument. Pickled values are refused.",
+            "No body: no arguments. application/json: the body is the first positional argument. Another content type: the body is the first positional argument as raw bytes. multipart/form-data: parts `0`, `1`, … positional and other parts keyword arguments, each JSON or raw by its content type; or part `args` (JSON list) and part `kwargs` (JSON object). Pickled values are refused (415). 424 when the application's code failed to load.",
           tags: ["requests"],
           params: appParams,
           headers: invokeHeaders,
@@ -59,19 +94,30 @@ export function invokeRoutes(deps: HttpApiDeps) {
                 properties: { args: { type: "string", description: "JSON list" }, kwargs: { type: "string" } },
               },
             },
+            "*/*": { schema: { type: "string", format: "binary", description: "One raw positional argument." } },
           },
-          response: { 200: invokeResponse, 201: invokeResponse, 400: errorBody, 404: errorBody, 415: errorBody },
+          response: {
+            200: invokeResponse,
+            201: invokeResponse,
+            400: errorBody,
+            404: errorBody,
+            415: errorBody,
+            424: errorBody,
+          },
         },
         config: { access: { verb: "create", resource: "functioncalls" } },
       },
       async (req, reply) => {
-        const { namespace, application } = req.params as { namespace: string; application: string };
-        const appObj = deps.applications.get(`${namespace}/${application}`);
+        const { namespace, application: asked } = req.params as { namespace: string; application: string };
+        const appObj = findApplication(deps, namespace, asked);
         if (!appObj)
           return reply
             .code(404)
-            .send({ code: "not_found", message: `application ${application} not found in namespace ${namespace}` });
-        const inputs = await parseInputs(req.body);
+            .send({ code: "not_found", message: `application ${asked} not found in namespace ${namespace}` });
+        const loadError = codeLoadFailure(appObj);
+        if (loadError) return reply.code(424).send({ code: "code_load_failed", message: loadError });
+        const application = appObj.metadata.name ?? asked;
+        const inputs = await parseInputs(bodySent(req.headers) ? req.body : undefined);
         const idem = req.headers["idempotency-key"] as string | undefined;
         const name = requestName(namespace, application, idem);
         const { args, kwargs } = await storeInputs(deps, namespace, name, inputs);
@@ -86,18 +132,9 @@ export function invokeRoutes(deps: HttpApiDeps) {
           headers,
           ...(idem ? { idempotencyKey: idem } : {}),
         }) as CallObject;
-        let created: CallObject | undefined;
-        let existed = false;
-        try {
-          created = await deps.createCall(call);
-        } catch (e) {
-          if (isAlreadyExists(e) && idem) {
-            existed = true;
-            created = deps.calls.get(`${namespace}/${name}`) ?? (await deps.getCall(namespace, name));
-          } else if (isInvalid(e)) {
-            return reply.code(400).send({ code: "invalid", message: (e as Error).message });
-          } else throw e;
-        }
+        const made = await create(deps, call, !!idem);
+        if ("invalid" in made) return reply.code(400).send({ code: "invalid", message: made.invalid });
+        const { created, existed } = made;
         req.log.info({ request: name, application, existed }, "request created");
         if (String(req.headers.accept ?? "").includes("text/event-stream")) {
           streamRequest(reply, deps, `${namespace}/${name}`, created, [

@@ -5,16 +5,36 @@ import { isNotFound } from "../../kube/index.js";
 import { appParams, errorBody, listQuery, requestList, requestParams, requestView } from "../schemas.js";
 import { streamRequest } from "../sse.js";
 import type { CallObject, HttpApiDeps } from "../types.js";
-import { PickledOutputError, decodeOutput, finished, isRoot, requestView as view } from "../views.js";
+import { findApplication, requestMetadata } from "../manifest.js";
+import { PickledOutputError, decodeOutput, finished, isRoot } from "../views.js";
 
 const PICKLE = "application/python-pickle";
 type Params = { namespace: string; application: string; request: string };
 
+/** Whether an Accept header admits `type` (no header admits anything; q=0 refuses). */
+export function accepts(header: string | undefined, type: string): boolean {
+  if (!header?.trim()) return true;
+  const [major] = type.split("/");
+  let best: { rank: number; q: number } | undefined;
+  for (const item of header.split(",")) {
+    const [range = "", ...params] = item.split(";").map((x) => x.trim().toLowerCase());
+    const rank = range === type ? 3 : range === `${major}/*` ? 2 : range === "*/*" ? 1 : 0;
+    const qp = params.find((x) => x.startsWith("q="));
+    const q = qp ? Number(qp.slice(2)) : 1;
+    if (rank && (!best || rank > best.rank)) best = { rank, q: Number.isNaN(q) ? 0 : q };
+  }
+  return !!best && best.q > 0;
+}
+
 export function requestRoutes(deps: HttpApiDeps) {
+  const view = (c: CallObject) => requestMetadata(deps, c);
+  /** The application's object name: the path may carry its Tensorlake name. */
+  const appName = (p: { namespace: string; application: string }) =>
+    findApplication(deps, p.namespace, p.application)?.metadata.name ?? p.application;
   /** The request's root call, from the cache or (just created) the API server. */
   const find = async (p: Params): Promise<CallObject | undefined> => {
     const c = deps.calls.get(`${p.namespace}/${p.request}`) ?? (await deps.getCall(p.namespace, p.request));
-    return c && isRoot(c) && c.spec.application === p.application ? c : undefined;
+    return c && isRoot(c) && c.spec.application === appName(p) ? c : undefined;
   };
   const notFound = (reply: FastifyReply, p: Params) =>
     reply.code(404).send({
@@ -36,11 +56,12 @@ export function requestRoutes(deps: HttpApiDeps) {
         config: { access: { verb: "list", resource: "functioncalls" } },
       },
       async (req) => {
-        const { namespace, application } = req.params as Params;
+        const p = req.params as Params;
+        const application = appName(p);
         const { limit } = req.query as { limit: number };
         const time = (c: CallObject) => new Date(c.metadata.creationTimestamp ?? 0).getTime();
         const roots = deps.calls
-          .list(namespace)
+          .list(p.namespace)
           .filter((c) => isRoot(c) && c.spec.application === application)
           .sort((a, b) => time(b) - time(a) || (b.metadata.name ?? "").localeCompare(a.metadata.name ?? ""));
         return { requests: roots.slice(0, limit).map(view) };
@@ -93,7 +114,8 @@ export function requestRoutes(deps: HttpApiDeps) {
       "/v1/namespaces/:namespace/applications/:application/requests/:request/output",
       {
         schema: {
-          summary: "The request's output (JSON; a Python pickle only with Accept: application/python-pickle)",
+          summary:
+            "The request's output: JSON, raw bytes under their own content type (a File), or a Python pickle when Accept admits application/python-pickle",
           tags: ["requests"],
           params: requestParams,
           response: { 404: errorBody, 406: errorBody, 409: errorBody },
@@ -121,8 +143,9 @@ export function requestRoutes(deps: HttpApiDeps) {
             return reply.code(406).send({ code: "not_acceptable", message: `${e.message}: it has no JSON form` });
           throw e;
         }
-        if (out.kind === "json") return reply.type("application/json").send(JSON.stringify(out.value));
-        if (String(req.headers.accept ?? "").includes(PICKLE)) return reply.type(PICKLE).send(out.bytes);
+        if (out.kind === "json") return reply.type("application/json; charset=utf-8").send(JSON.stringify(out.value));
+        if (out.kind === "raw") return reply.header("content-type", out.contentType).send(out.bytes);
+        if (accepts(req.headers.accept, PICKLE)) return reply.header("content-type", PICKLE).send(out.bytes);
         return reply.code(406).send({
           code: "not_acceptable",
           message: `the output of request ${p.request} is a Python pickle (not JSON): a Python client may ask for it with Accept: ${PICKLE}`,
