@@ -33,3 +33,14 @@ def test_error_raised_through_one_path_is_caught_through_the_other():
 
     with pytest.raises(ViaInterface):
         raise trellis.SDKUsageError("x")
+
+
+def test_function_config_has_tensorlakes_function_name():
+    from tensorlake.applications import application, function
+
+    @application()
+    @function()
+    def named_app(x: int) -> int:
+        return x
+
+    assert named_app._function_config.function_name == "named_app" == named_app._function_config.name

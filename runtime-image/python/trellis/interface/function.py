@@ -38,6 +38,11 @@ class FunctionConfig:
     class_method_name: str | None = None
     class_init_timeout: float | None = None
 
+    @property
+    def function_name(self) -> str:
+        """Tensorlake's name for `name` (code and tools written for Tensorlake read this one)."""
+        return self.name
+
 
 @dataclass
 class ApplicationConfig:
