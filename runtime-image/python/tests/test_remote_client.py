@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tensorlake.applications import File, RequestError, RequestFailed, run_remote_application
+from tensorlake.applications import File, RequestError, RequestFailed, SDKUsageError, run_remote_application
 
 
 class Api(BaseHTTPRequestHandler):
@@ -134,3 +134,21 @@ def test_remote_options_multipart_and_pickled_output(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_tensorlakes_environment_variables_select_the_server(api, monkeypatch):
+    port = api.server_address[1]
+    for k in ("TRELLIS_API_URL", "TRELLIS_NAMESPACE", "TRELLIS_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("TENSORLAKE_API_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("INDEXIFY_NAMESPACE", "team-a")
+    monkeypatch.setenv("TENSORLAKE_API_KEY", "t0ken")
+    request = run_remote_application("doubler", 4)
+    assert request.output(timeout=10) == {"doubled": 8}
+
+
+def test_no_server_configured_names_both_variables(monkeypatch):
+    for k in ("TRELLIS_API_URL", "TENSORLAKE_API_URL"):
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(SDKUsageError, match="TRELLIS_API_URL .or TENSORLAKE_API_URL."):
+        run_remote_application("doubler", 1)

@@ -2,7 +2,8 @@
 
 Configuration: the keyword options url=, namespace=, token= of run_remote_application (they are
 not passed to the application), else TRELLIS_API_URL (e.g. http://127.0.0.1:8080),
-TRELLIS_NAMESPACE (default "default"), TRELLIS_TOKEN (a bearer token, optional).
+TRELLIS_NAMESPACE (default "default"), TRELLIS_TOKEN (a bearer token, optional); Tensorlake's
+TENSORLAKE_API_URL, INDEXIFY_NAMESPACE and TENSORLAKE_API_KEY when ours are not set.
 
 Routes and shapes used (those of Tensorlake's v1 API, served by the operator's http-api):
   POST {base}/v1/namespaces/{ns}/applications/{app}         no input: no body; one positional input:
@@ -50,14 +51,19 @@ PICKLE = "application/python-pickle"
 
 
 def _config(url: str | None = None, namespace: str | None = None, token: str | None = None) -> tuple[str, str, dict]:
-    base = url or os.environ.get("TRELLIS_API_URL")
+    env = os.environ.get
+    # Tensorlake's variable names work too, so code and CI set up for Tensorlake run unchanged.
+    base = url or env("TRELLIS_API_URL") or env("TENSORLAKE_API_URL")
     if not base:
-        raise SDKUsageError("run_remote_application needs url= or TRELLIS_API_URL (the operator's HTTP API base URL)")
+        raise SDKUsageError(
+            "run_remote_application needs url= or TRELLIS_API_URL (or TENSORLAKE_API_URL): the operator's HTTP API base URL"
+        )
     headers = {"Accept": "application/json"}
-    token = token or os.environ.get("TRELLIS_TOKEN")
+    token = token or env("TRELLIS_TOKEN") or env("TENSORLAKE_API_KEY")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    return base.rstrip("/"), namespace or os.environ.get("TRELLIS_NAMESPACE", "default"), headers
+    ns = namespace or env("TRELLIS_NAMESPACE") or env("INDEXIFY_NAMESPACE") or "default"
+    return base.rstrip("/"), ns, headers
 
 
 def _http(method: str, url: str, headers: dict, body: bytes | None = None) -> tuple[int, str, bytes]:
