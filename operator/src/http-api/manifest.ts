@@ -3,7 +3,7 @@
 // that Tensorlake's client can invoke apps deployed with kubectl or `kubectl trellis deploy`.
 import { ANNOTATION, type FunctionSpec, applicationObjectName } from "../../../protocol/index.js";
 import type { ApplicationObj, CallObject, HttpApiDeps } from "./types.js";
-import { type RequestView, requestView } from "./views.js";
+import { type RequestView, codeLoadFailure, requestView } from "./views.js";
 import { anyTypeHintPickle, encodeBytesB64, inputManifestsPickle } from "./tensorlake-pickle.js";
 
 /** What the runtime may report per function beyond the CRD fields (tolerated when absent). */
@@ -164,5 +164,9 @@ export function synthesizeManifest(a: ApplicationObj) {
 export function requestMetadata(deps: HttpApiDeps, c: CallObject): RequestView {
   const ns = c.metadata.namespace ?? "";
   const a = deps.applications.get(`${ns}/${c.spec.application}`);
-  return requestView(c, { call: (n) => deps.calls.get(`${ns}/${n}`), version: a ? appVersion(a) : "" });
+  return requestView(c, {
+    call: (n) => deps.calls.get(`${ns}/${n}`),
+    version: a ? appVersion(a) : "",
+    codeLoadFailure: a ? codeLoadFailure(a) : undefined,
+  });
 }

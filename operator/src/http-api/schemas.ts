@@ -37,6 +37,10 @@ export const requestView = z.object({
   created_at: z.number().int().meta({ description: "Milliseconds since the epoch." }),
   finished_at: z.number().int().nullable().meta({ description: "Milliseconds since the epoch." }),
   progress,
+  waiting: z
+    .object({ reason: z.literal("code_load_failed"), message: z.string() })
+    .nullable()
+    .meta({ description: "Why an unfinished request cannot start: its application's code failed to load." }),
 });
 
 export const invokeResponse = z.object({ request_id: z.string() });

@@ -277,6 +277,26 @@ describe("invoke inputs in Tensorlake's forms", () => {
     });
     expect((await app.inject({ method: "POST", url: BASE, payload: { a: 1 } })).statusCode).toBe(201);
   });
+
+  it("tells the caller of a request accepted before the code failed to load why it waits", async () => {
+    const w = world();
+    app = await buildHttpApi(w.deps);
+    const r = await app.inject({ method: "POST", url: BASE, payload: { a: 1 } });
+    const id = r.json().request_id as string;
+    expect((await app.inject({ url: `${BASE}/requests/${id}` })).json().waiting).toBeNull();
+    const a = w.apps.get("team/greet")!;
+    const failed = {
+      type: "CodeLoaded",
+      status: "False",
+      reason: "CodeLoadFailed",
+      message: "No module named 'numpy'",
+    };
+    w.apps.put({ ...a, status: { conditions: [failed] } });
+    expect((await app.inject({ url: `${BASE}/requests/${id}` })).json().waiting).toEqual({
+      reason: "code_load_failed",
+      message: "No module named 'numpy'",
+    });
+  });
 });
 
 describe("request metadata, outputs and events", () => {

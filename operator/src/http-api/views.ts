@@ -1,6 +1,6 @@
 // Pure mappings between FunctionCall objects and the v1 API's shapes (Tensorlake's field names).
 import { ANNOTATION, type ValueRef } from "../../../protocol/index.js";
-import type { CallObject } from "./types.js";
+import type { ApplicationObj, CallObject } from "./types.js";
 
 export type Outcome = null | "success" | { failure: string };
 
@@ -19,12 +19,25 @@ export interface RequestView {
   created_at: number;
   finished_at: number | null;
   progress: { current: number; total: number; message?: string | undefined } | null;
+  /** Why an unfinished request cannot start: its application's code failed to load. */
+  waiting: { reason: "code_load_failed"; message: string } | null;
 }
 
 /** What a view needs beyond the call: the blamed call's function and the application's version. */
 export interface ViewContext {
   call?: (name: string) => CallObject | undefined;
   version?: string;
+  /** The application's code-load failure, if its current code failed to load. */
+  codeLoadFailure?: string | undefined;
+}
+
+/** The CodeLoaded=False condition's message, for the code now deployed (undefined if none). */
+export function codeLoadFailure(a: ApplicationObj): string | undefined {
+  const c = a.status?.conditions?.find((x) => x.type === "CodeLoaded" && x.status === "False");
+  // A failure seen for an older spec says nothing of the code now deployed.
+  const stale = c?.observedGeneration !== undefined && c.observedGeneration < (a.metadata.generation ?? 0);
+  if (!c || stale) return undefined;
+  return c.message || `the code of application ${a.metadata.name} failed to load (${c.reason ?? "CodeLoaded=False"})`;
 }
 
 const ms = (t: string | Date | undefined): number | null =>
@@ -68,8 +81,14 @@ export function requestView(c: CallObject, ctx: ViewContext = {}): RequestView {
     created_at: ms(c.metadata.creationTimestamp) ?? 0,
     finished_at: ms(s.completionTime),
     progress: s.progress ?? null,
+    waiting:
+      !isFinishedPhase(phase) && ctx.codeLoadFailure
+        ? { reason: "code_load_failed", message: ctx.codeLoadFailure }
+        : null,
   };
 }
+
+const isFinishedPhase = (phase: string): boolean => ["Succeeded", "Failed", "Cancelled"].includes(phase);
 
 /**
  * The error of a failed request. A request_error names the function that raised it: the root's
@@ -88,8 +107,7 @@ function errorFields(
   };
 }
 
-export const finished = (c: CallObject): boolean =>
-  ["Succeeded", "Failed", "Cancelled"].includes(c.status?.phase ?? "Pending");
+export const finished = (c: CallObject): boolean => isFinishedPhase(c.status?.phase ?? "Pending");
 
 /** Where a pickle hides in a client's JSON body, or undefined: pickle is never accepted over HTTP. */
 export function findPickle(v: unknown, path = "body"): string | undefined {

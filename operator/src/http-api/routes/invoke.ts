@@ -12,7 +12,8 @@ import { parseInputs, storeValue } from "../inputs.js";
 import { findApplication } from "../manifest.js";
 import { appParams, errorBody, invokeHeaders, invokeResponse } from "../schemas.js";
 import { streamRequest } from "../sse.js";
-import type { ApplicationObj, CallObject, HttpApiDeps } from "../types.js";
+import { codeLoadFailure } from "../views.js";
+import type { CallObject, HttpApiDeps } from "../types.js";
 
 /** Request headers worth giving to the functions (request context); never credentials. */
 const FORWARDED = (h: string) => !["authorization", "cookie", "proxy-authorization", "content-length"].includes(h);
@@ -62,15 +63,6 @@ async function create(
     if (isInvalid(e)) return { invalid: (e as Error).message };
     throw e;
   }
-}
-
-/** The CodeLoaded=False condition's message: a request would wait forever for containers. */
-function codeLoadFailure(a: ApplicationObj): string | undefined {
-  const c = a.status?.conditions?.find((x) => x.type === "CodeLoaded" && x.status === "False");
-  // A failure seen for an older spec says nothing of the code now deployed.
-  const stale = c?.observedGeneration !== undefined && c.observedGeneration < (a.metadata.generation ?? 0);
-  if (!c || stale) return undefined;
-  return c.message || `the code of application ${a.metadata.name} failed to load (${c.reason ?? "CodeLoaded=False"})`;
 }
 
 export function invokeRoutes(deps: HttpApiDeps) {
