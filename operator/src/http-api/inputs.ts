@@ -56,18 +56,53 @@ export const isJsonType = (ct: string | undefined): boolean => {
   return t === "application/json" || t.endsWith("+json");
 };
 
-/**
- * A JSON body: empty means no arguments. `__proto__` keys are refused, since kwargs objects are
- * merged into plain objects.
- */
+/** Deepest JSON nesting accepted: deeper values are refused before parsing (they only exhaust stacks). */
+export const MAX_JSON_DEPTH = 100;
+
+/** Refuses JSON text nested deeper than MAX_JSON_DEPTH (brackets inside strings do not count). */
+function checkDepth(text: string, where: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw new InputError(`${where}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
+class ProtoKey extends Error {}
+
+/** JSON.parse that refuses `__proto__` keys (kwargs objects are plain objects) and deep nesting. */
+function parseStrictJson(text: string, where: string): unknown {
+  checkDepth(text, where);
+  return JSON.parse(text, (k, v: unknown) => {
+    if (k === "__proto__") throw new ProtoKey(`${where}: the key __proto__ is not allowed`);
+    return v;
+  }) as unknown;
+}
+
+/** UTF-8 text of a body or part: invalid bytes are refused, not replaced. */
+export function utf8(data: Uint8Array, where: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(data);
+  } catch {
+    throw new InputError(`${where}: not valid UTF-8`);
+  }
+}
+
+/** A JSON body: empty means no arguments. */
 export function parseJsonBody(text: string, where: string, type: string | undefined): unknown {
   if (!text.trim()) return undefined;
   try {
-    return JSON.parse(text, (k, v: unknown) => {
-      if (k === "__proto__") throw new Error("the key __proto__ is not allowed");
-      return v;
-    }) as unknown;
+    return parseStrictJson(text, where);
   } catch (e) {
+    if (e instanceof InputError) throw e;
+    if (e instanceof ProtoKey) throw new InputError(e.message);
     throw new InputError(`${where}: content type ${mediaType(type)} but not JSON (${(e as Error).message})`);
   }
 }
@@ -82,7 +117,11 @@ export async function parseInputs(body: unknown): Promise<Inputs> {
   }
   const out: Inputs = { args: [], kwargs: {} };
   const positional = new Map<number, unknown>();
+  const seen = new Set<string>();
   for (const [name, part] of body.form.entries()) {
+    if (seen.has(name)) throw new InputError(`part ${name}: given twice; send each argument once`);
+    seen.add(name);
+    if (name === "__proto__") throw new InputError("part __proto__: reserved name, not accepted as an argument");
     const value = typeof part === "string" ? textValue(name, part) : await fileValue(name, part);
     if (POSITIONAL.test(name)) positional.set(Number(name), value);
     else addPart(out, name, value);
@@ -102,7 +141,8 @@ export async function parseInputs(body: unknown): Promise<Inputs> {
 async function fileValue(name: string, part: Exclude<FormDataEntryValue, string>): Promise<unknown> {
   const type = mediaType(part.type);
   if (type === PICKLE) throw new InputError(`part ${name}: pickled values are not accepted over HTTP; send JSON`, 415);
-  if (isJsonType(type)) return parseJsonBody(await part.text(), `part ${name}`, type) ?? null;
+  if (isJsonType(type))
+    return parseJsonBody(utf8(new Uint8Array(await part.arrayBuffer()), `part ${name}`), `part ${name}`, type) ?? null;
   if (name === "args" || name === "kwargs") throw new InputError(`part ${name}: must be JSON`);
   return rawInput(part.type, Buffer.from(await part.arrayBuffer()), `part ${name}`);
 }
@@ -110,8 +150,10 @@ async function fileValue(name: string, part: Exclude<FormDataEntryValue, string>
 /** A plain form field: JSON if it parses; a keyword argument may also be plain text, args and kwargs may not. */
 function textValue(name: string, text: string): unknown {
   try {
-    return JSON.parse(text);
-  } catch {
+    return parseStrictJson(text, `part ${name}`);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    if (e instanceof ProtoKey) throw new InputError(e.message);
     if (name === "args" || name === "kwargs") throw new InputError(`part ${name}: must be JSON`);
     return text;
   }
@@ -124,8 +166,14 @@ function addPart(out: Inputs, name: string, value: unknown): void {
   } else if (name === "kwargs") {
     if (value === null || typeof value !== "object" || Array.isArray(value))
       throw new InputError("part kwargs: must be a JSON object of keyword arguments");
-    Object.assign(out.kwargs, value);
-  } else out.kwargs[name] = value;
+    for (const [k, v] of Object.entries(value)) {
+      if (k in out.kwargs) throw new InputError(`kwargs.${k}: given twice (in part kwargs and as a part)`);
+      out.kwargs[k] = v;
+    }
+  } else {
+    if (name in out.kwargs) throw new InputError(`part ${name}: given twice (as a part and in part kwargs)`);
+    out.kwargs[name] = value;
+  }
 }
 
 /** Checks on the assembled inputs, whichever parts they came from. */

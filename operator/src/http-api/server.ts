@@ -3,7 +3,7 @@
 // inject() and main.ts decides where it listens. Other parts register their routes (e.g.
 // /metrics) through `extraRoutes`.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
-import { InputError, MultipartBody, isJsonType, parseJsonBody, rawInput } from "./inputs.js";
+import { InputError, MultipartBody, isJsonType, parseJsonBody, rawInput, utf8 } from "./inputs.js";
 import { applicationRoutes } from "./routes/applications.js";
 import { deployRoutes } from "./routes/deploy.js";
 import { invokeRoutes } from "./routes/invoke.js";
@@ -27,7 +27,8 @@ export interface BuildOptions {
 
 export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  const app = Fastify({ logger: false, bodyLimit });
+  // Params up to 1 KiB reach the zod checks (names are up to 127, ids up to 253); the router default is 100 (414).
+  const app = Fastify({ logger: false, bodyLimit, maxParamLength: 1024 });
   const routes: RouteDoc[] = [];
   useZod(app, routes);
 
@@ -53,7 +54,7 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
   app.removeContentTypeParser(["text/plain", "application/json"]);
   const parse = async (req: { headers: Record<string, unknown> }, body: Buffer) => {
     const type = req.headers["content-type"] as string | undefined;
-    if (isJsonType(type)) return parseJsonBody(body.toString("utf8"), "body", type);
+    if (isJsonType(type)) return parseJsonBody(utf8(body, "body"), "body", type);
     return body.length ? rawInput(type, body, "body") : undefined;
   };
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, parse);

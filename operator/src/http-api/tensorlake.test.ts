@@ -287,7 +287,7 @@ describe("invoke inputs in Tensorlake's forms", () => {
     const a = w.apps.get("team/greet")!;
     const failed = {
       type: "CodeLoaded",
-      status: "False",
+      status: "False" as const,
       reason: "CodeLoadFailed",
       message: "No module named 'numpy'",
     };

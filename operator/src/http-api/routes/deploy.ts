@@ -15,6 +15,7 @@ import {
   LABEL,
   applicationObjectName,
   applicationRef,
+  containerImage,
   pythonIdentifier,
 } from "../../../../protocol/index.js";
 import { KubeApiError } from "../../kube/index.js";
@@ -39,10 +40,7 @@ export const tensorlakeManifest = z
       .record(
         pythonIdentifier,
         z.looseObject({
-          image: z
-            .string()
-            .min(1)
-            .max(1024)
+          image: containerImage
             .nullish()
             .meta({ description: "Container image of the function (the Application's image when all agree)." }),
         }),
@@ -98,6 +96,10 @@ async function readDeployForm(body: unknown): Promise<DeployInput> {
       "body: send multipart/form-data with the parts code, code_content_type, application and upgrade_requests_to_latest_code",
     );
   const form = body.form;
+  const names = [...form.keys()];
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined)
+    throw new DeployError(400, "invalid_input", `part ${twice}: given twice; send each part once`);
   const codePart = form.get("code");
   if (codePart === null || typeof codePart === "string")
     throw new DeployError(400, "invalid_input", "part code: required, as a file part holding code.zip");

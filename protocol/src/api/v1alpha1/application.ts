@@ -12,7 +12,13 @@ import {
 import { dnsStem, shortHash } from "../../labels.js";
 
 /** A container image reference, as spec.image and spec.functions[].image take it. */
-const containerImage = z.string().min(1).max(1024);
+export const containerImage = z
+  .string()
+  .min(1)
+  .max(1024)
+  // A node cannot pull a name with whitespace or control characters (InvalidImageName).
+  // eslint-disable-next-line no-control-regex -- the rule is exactly about control characters
+  .regex(/^[^\s\x00-\x1f\x7f]+$/, { message: "must be an image reference without spaces or control characters" });
 
 export const functionSpec = z
   .object({

@@ -1,0 +1,181 @@
+// The hostile-input corpus of the HTTP API (test/hostile-inputs/http-api.json): every case is
+// refused with {code, message}, the message names the field or part and the rule, and the refusal
+// creates nothing and loses nothing that was accepted before it (calls, blobs, deployed objects).
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import type { FastifyInstance } from "fastify";
+import type { KubeObject } from "../kube/index.js";
+import type { CodeConfigMap, DeployStore } from "./deploy-store.js";
+import { world } from "./fakes.js";
+import { buildHttpApi } from "./index.js";
+import type { ApplicationObj } from "./types.js";
+
+interface Bytes {
+  text?: string;
+  base64?: string;
+  /** The text or base64 bytes, repeated this many times (big bodies without a big file). */
+  repeat?: number;
+}
+interface Part extends Bytes {
+  name: string;
+  filename?: string;
+  contentType?: string;
+}
+interface Case extends Bytes {
+  name: string;
+  method: "GET" | "POST" | "DELETE";
+  path: string;
+  headers?: Record<string, string | string[]>;
+  multipart?: Part[];
+  /** The world's body limit in bytes (the default 10 MiB when absent). */
+  bodyLimit?: number;
+  status: number;
+  message: string;
+  /** Why the case is here (the rule, or a finding it pins down). */
+  note?: string;
+}
+
+const CORPUS = fileURLToPath(new URL("../../../test/hostile-inputs/http-api.json", import.meta.url));
+const corpus = JSON.parse(readFileSync(CORPUS, "utf8")) as { cases: Case[] };
+const BOUNDARY = "----hostile0corpus0boundary";
+
+function bytes(b: Bytes): Buffer | undefined {
+  if (b.text === undefined && b.base64 === undefined) return undefined;
+  const one = b.text !== undefined ? Buffer.from(b.text, "utf8") : Buffer.from(b.base64!, "base64");
+  return b.repeat ? Buffer.concat(Array.from({ length: b.repeat }, () => one)) : one;
+}
+
+/** A multipart/form-data body written by hand, so that odd names and content types reach the server as sent. */
+function multipart(parts: Part[]): Buffer {
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    const filename = p.filename !== undefined ? `; filename="${p.filename}"` : "";
+    const type = p.contentType !== undefined ? `\r\nContent-Type: ${p.contentType}` : "";
+    chunks.push(
+      Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${p.name}"${filename}${type}\r\n\r\n`),
+    );
+    chunks.push(bytes(p) ?? Buffer.alloc(0), Buffer.from("\r\n"));
+  }
+  chunks.push(Buffer.from(`--${BOUNDARY}--\r\n`));
+  return Buffer.concat(chunks);
+}
+
+/** The deploy route's API server: objects by kind/namespace/name, every write logged. */
+class FakeDeployStore implements DeployStore {
+  readonly objects = new Map<string, KubeObject>();
+  readonly writes: string[] = [];
+  private uids = 0;
+  private key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`;
+  getApplication = async (ns: string, name: string) =>
+    this.objects.get(`Application/${ns}/${name}`) as ApplicationObj | undefined;
+  apply = async <T extends KubeObject>(obj: T): Promise<T> => {
+    this.writes.push(`apply ${this.key(obj)}`);
+    const uid = this.objects.get(this.key(obj))?.metadata.uid ?? `uid-${++this.uids}`;
+    const next = structuredClone({ ...obj, metadata: { ...obj.metadata, uid } });
+    this.objects.set(this.key(obj), next);
+    return next;
+  };
+  listCodeConfigMaps = async (ns: string, app: string) =>
+    [...this.objects.values()].filter(
+      (o) =>
+        o.kind === "ConfigMap" && o.metadata.namespace === ns && o.metadata.labels?.["trellis.dev/application"] === app,
+    ) as CodeConfigMap[];
+  deleteConfigMap = async (ns: string, name: string) => {
+    this.writes.push(`delete ConfigMap/${ns}/${name}`);
+    this.objects.delete(`ConfigMap/${ns}/${name}`);
+  };
+  /** Logged only when something was there: deleting nothing (a 404 of the API server) changes nothing. */
+  deleteApplication = async (ns: string, name: string) => {
+    const gone = this.objects.delete(`Application/${ns}/${name}`);
+    if (gone) this.writes.push(`delete Application/${ns}/${name}`);
+    return gone;
+  };
+}
+
+/** A world with state accepted before the hostile request: two requests (one in a blob) and a deploy. */
+async function seeded(bodyLimit?: number) {
+  const w = world(undefined, bodyLimit);
+  const store = new FakeDeployStore();
+  const deps = { ...w.deps, deploy: store };
+  const app = await buildHttpApi(deps);
+  const invoke = (payload: string | Buffer, type: string) =>
+    app.inject({
+      method: "POST",
+      url: "/v1/namespaces/team/applications/greet",
+      payload,
+      headers: { "content-type": type },
+    });
+  expect((await invoke('{"a":1}', "application/json")).statusCode).toBe(201);
+  expect((await invoke(Buffer.alloc(70_000, 1), "application/octet-stream")).statusCode).toBe(201);
+  const manifest = {
+    name: "hello_world",
+    functions: { hello_world: { name: "hello_world", image: "example.org/app:1" } },
+    entrypoint: { function_name: "hello_world" },
+  };
+  const deploy = await app.inject({
+    method: "POST",
+    url: "/v1/namespaces/team/applications",
+    payload: multipart([
+      { name: "code", filename: "code.zip", contentType: "application/zip", base64: "UEsDBHYx" },
+      { name: "code_content_type", text: "application/zip" },
+      { name: "application", text: JSON.stringify(manifest) },
+      { name: "upgrade_requests_to_latest_code", text: "false" },
+    ]),
+    headers: { "content-type": `multipart/form-data; boundary=${BOUNDARY}` },
+  });
+  expect(deploy.statusCode, deploy.body).toBe(200);
+  expect(w.calls.m.size).toBe(2);
+  expect(w.blobs.size).toBe(1);
+  expect(store.objects.size).toBe(2);
+  const snapshot = () =>
+    structuredClone({
+      calls: [...w.calls.m.entries()],
+      apps: [...w.apps.m.entries()],
+      blobs: [...w.blobs.entries()].map(([k, v]) => [k, v.toString("base64")]),
+      deletedCalls: [...w.deleted],
+      objects: [...store.objects.entries()],
+      writes: [...store.writes],
+    });
+  return { app, snapshot };
+}
+
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+describe("hostile-input corpus: test/hostile-inputs/http-api.json", () => {
+  it("holds named, distinct cases with a status and a message rule", () => {
+    expect(corpus.cases.length).toBeGreaterThanOrEqual(40);
+    const names = corpus.cases.map((c) => c.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const c of corpus.cases) {
+      expect(c.status, c.name).toBeGreaterThanOrEqual(400);
+      expect(() => new RegExp(c.message), c.name).not.toThrow();
+      expect([c.text, c.base64, c.multipart].filter((b) => b !== undefined).length, c.name).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it.each(corpus.cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const w = await seeded(c.bodyLimit);
+    app = w.app;
+    const before = w.snapshot();
+    const headers: Record<string, string | string[]> = { ...c.headers };
+    let payload = bytes(c);
+    if (c.multipart) {
+      payload = multipart(c.multipart);
+      headers["content-type"] ??= `multipart/form-data; boundary=${BOUNDARY}`;
+    }
+    const r = await app.inject({ method: c.method, url: c.path, headers, ...(payload ? { payload } : {}) });
+    expect(r.statusCode, r.body).toBe(c.status);
+    expect(r.headers["content-type"]).toMatch(/^application\/json/);
+    const body = r.json() as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual(["code", "message"]);
+    expect(typeof body.code).toBe("string");
+    expect(body.message, r.body).toMatch(new RegExp(c.message));
+    // Nothing created, nothing lost: calls, blobs, cached Applications and deployed objects as before.
+    expect(w.snapshot()).toEqual(before);
+  });
+});
