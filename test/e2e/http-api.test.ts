@@ -4,6 +4,8 @@
 // shapes Tensorlake's own client reads (manifest, numbered multipart inputs, RequestMetadata,
 // RequestFinished, 424 for code that fails to load).
 import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,6 +40,21 @@ def boxed(n: int) -> int:
     return 2**60 + n
 `;
 const BROKEN = "import trellis_no_such_module\n";
+// Shipped by the Python SDK's deploy_applications (code.zip + Tensorlake's manifest), not kubectl.
+const DEPLOYED = `
+from tensorlake.applications import application, function
+
+
+@function()
+def inc(x: int) -> int:
+    return x + 1
+
+
+@application()
+@function()
+def deployed(n: int) -> int:
+    return inc(n) * 10
+`;
 
 let op: OperatorProcess;
 let ns = "";
@@ -52,7 +69,7 @@ async function serviceAccount(name: string, verbs: string[], resources = ["funct
     "-n",
     ns,
     `--verb=${verbs.join(",")}`,
-    ...resources.map((r) => `--resource=${r}.trellis.dev`),
+    ...resources.map((r) => `--resource=${r === "configmaps" ? r : `${r}.trellis.dev`}`),
   ]);
   await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
   return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h"])).trim();
@@ -90,6 +107,12 @@ beforeAll(async () => {
   tokens.invoker = await serviceAccount("invoker", ["create", "get", "list", "delete"]);
   tokens.reader = await serviceAccount("reader", ["get", "list"]);
   tokens.tensorlake = await serviceAccount("tensorlake", ["create", "get", "list"], ["functioncalls", "applications"]);
+  // What the deploy route checks (applications and their code ConfigMaps), plus invoking.
+  tokens.deployer = await serviceAccount(
+    "deployer",
+    ["create", "get", "patch", "delete"],
+    ["functioncalls", "applications", "configmaps"],
+  );
 });
 afterAll(async () => {
   await deleteNamespace(ns);
@@ -262,5 +285,42 @@ print(r.output(timeout=120))
     });
     // The second output travels as a pickle (beyond 2**53) and the Python client unpickles it.
     expect(stdout.trim().split("\n")).toEqual(["{'n': 7, 'square': 98, 'trace': ''}", String(2n ** 60n + 8n)]);
+  });
+
+  it("deploys a file with the Python SDK's deploy_applications, then runs it", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "trellis-deploy-")), "deployed_app.py");
+    writeFileSync(file, DEPLOYED);
+    // Tensorlake's variable names only: ours would take precedence in run_remote_application.
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([k]) => !["TRELLIS_API_URL", "TRELLIS_NAMESPACE", "TRELLIS_TOKEN"].includes(k),
+      ),
+    );
+    const python = (script: string) =>
+      promisify(execFile)("python3", ["-c", script], {
+        env: {
+          ...env,
+          PYTHONPATH: join(repoRoot, "runtime-image/python"),
+          TENSORLAKE_API_URL: API,
+          INDEXIFY_NAMESPACE: ns,
+          TENSORLAKE_API_KEY: tokens.deployer!,
+        },
+      });
+    await python(`from tensorlake.applications.remote.deploy import deploy_applications
+deploy_applications(${JSON.stringify(file)}, load_source_dir_modules=True)`);
+    await waitFor(
+      "the deployed Application to be Ready",
+      async () => {
+        const out = await kubectl(["get", "application", "deployed", "-n", ns, "-o", "jsonpath={.status.conditions}"]);
+        const ready = (out ? (JSON.parse(out) as { type: string; status: string }[]) : []).find(
+          (c) => c.type === "Ready",
+        );
+        return ready?.status === "True" ? true : undefined;
+      },
+      120_000,
+    );
+    const { stdout } = await python(`from tensorlake.applications import run_remote_application
+print(run_remote_application("deployed", 4).output(timeout=120))`);
+    expect(stdout.trim()).toBe("50");
   });
 });

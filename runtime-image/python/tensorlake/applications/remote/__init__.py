@@ -1,0 +1,1 @@
+"""`tensorlake.applications.remote`: Tensorlake's remote-mode modules (deploy) over `trellis`."""
