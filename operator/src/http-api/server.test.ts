@@ -109,7 +109,7 @@ describe("invoke", () => {
     });
     expect(badName.statusCode).toBe(400);
     expect(badName.json().message).toBe(
-      "params.application: must be an Application name (a DNS label) or a Tensorlake application name (a Python identifier)",
+      "params.application: must be an Application name (a DNS label) or a Tensorlake application name (a Python identifier, or Class.method)",
     );
     const big = await app.inject({ method: "POST", url: BASE, payload: { s: "y".repeat(2000) } });
     expect(big.statusCode).toBe(413);

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
-import { applicationObjectName, silentLogger } from "../../../../protocol/index.js";
+import { applicationObjectName, applicationRef, silentLogger } from "../../../../protocol/index.js";
 import { KubeApiError, type KubeObject } from "../../kube/index.js";
 import { KubernetesAuthorizer, allowAll, buildHttpApi } from "../index.js";
 import { type CodeConfigMap, type DeployStore, kubeDeployStore } from "../deploy-store.js";
@@ -362,6 +362,13 @@ describe("names and the Kubernetes edge", () => {
     for (const n of odd) expect(n).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
     expect(odd[0]).toMatch(/^my-app-[0-9a-f]{8}$/);
     expect(new Set([...odd, "my-app", "private"]).size).toBe(7); // no two names share an object
+  });
+
+  it("takes Tensorlake's Class.method application names (an @cls method) and maps them to a DNS label", () => {
+    expect(applicationRef.safeParse("FunctionClass.run").success).toBe(true);
+    expect(applicationRef.safeParse("a.b.c").success).toBe(false);
+    expect(applicationRef.safeParse("../x").success).toBe(false);
+    expect(applicationObjectName("FunctionClass.run")).toMatch(/^functionclass-run-[0-9a-f]{8}$/);
   });
 
   it("asks RBAC about configmaps in the core group", async () => {

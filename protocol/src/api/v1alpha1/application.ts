@@ -204,7 +204,8 @@ export const application = z.object({
 export type Application = z.infer<typeof application>;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const PY_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Tensorlake names an application after its function: `my_app`, or `Class.method` for a @cls method. */
+const PY_IDENT = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 /** Lowercase identifiers with single inner underscores: `_` → `-` is one-to-one on these. */
 const SIMPLE_IDENT = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
 
@@ -217,7 +218,8 @@ export const applicationRef = z
   .min(1)
   .max(127)
   .refine((v) => DNS_LABEL.test(v) || PY_IDENT.test(v), {
-    message: "must be an Application name (a DNS label) or a Tensorlake application name (a Python identifier)",
+    message:
+      "must be an Application name (a DNS label) or a Tensorlake application name (a Python identifier, or Class.method)",
   });
 
 /**
