@@ -11,15 +11,17 @@ export default defineConfig({
             "operator/**/*.test.ts",
             "runtime-image/sidecar/**/*.test.ts",
             "test/unit/**/*.test.ts",
+            "test/hostile/**/*.test.ts",
           ],
-          exclude: ["**/node_modules/**", "**/dist/**"],
+          // The corpus cases that need the API server's admission run with the integration suite.
+          exclude: ["**/node_modules/**", "**/dist/**", "test/hostile/**/*.integration.test.ts"],
           environment: "node",
         },
       },
       {
         test: {
           name: "integration",
-          include: ["test/integration/**/*.test.ts"],
+          include: ["test/integration/**/*.test.ts", "test/hostile/**/*.integration.test.ts"],
           environment: "node",
           // One real cluster is shared: files run one after another.
           fileParallelism: false,

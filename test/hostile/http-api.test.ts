@@ -1,15 +1,15 @@
-// The hostile-input corpus of the HTTP API (test/hostile-inputs/http-api.json): every case is
+// The hostile-input corpus of the HTTP API (test/hostile/http-api.json): every case is
 // refused with {code, message}, the message names the field or part and the rule, and the refusal
 // creates nothing and loses nothing that was accepted before it (calls, blobs, deployed objects).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
-import type { KubeObject } from "../kube/index.js";
-import type { CodeConfigMap, DeployStore } from "./deploy-store.js";
-import { world } from "./fakes.js";
-import { buildHttpApi } from "./index.js";
-import type { ApplicationObj } from "./types.js";
+import type { KubeObject } from "../../operator/src/kube/index.js";
+import type { CodeConfigMap, DeployStore } from "../../operator/src/http-api/deploy-store.js";
+import { world } from "../../operator/src/http-api/fakes.js";
+import { buildHttpApi } from "../../operator/src/http-api/index.js";
+import type { ApplicationObj } from "../../operator/src/http-api/types.js";
 
 interface Bytes {
   text?: string;
@@ -36,7 +36,7 @@ interface Case extends Bytes {
   note?: string;
 }
 
-const CORPUS = fileURLToPath(new URL("../../../test/hostile-inputs/http-api.json", import.meta.url));
+const CORPUS = fileURLToPath(new URL("./http-api.json", import.meta.url));
 const corpus = JSON.parse(readFileSync(CORPUS, "utf8")) as { cases: Case[] };
 const BOUNDARY = "----hostile0corpus0boundary";
 
@@ -146,7 +146,7 @@ afterEach(async () => {
   app = undefined;
 });
 
-describe("hostile-input corpus: test/hostile-inputs/http-api.json", () => {
+describe("hostile-input corpus: test/hostile/http-api.json", () => {
   it("holds named, distinct cases with a status and a message rule", () => {
     expect(corpus.cases.length).toBeGreaterThanOrEqual(40);
     const names = corpus.cases.map((c) => c.name);
