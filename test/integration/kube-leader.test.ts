@@ -1,9 +1,11 @@
 // Leader election on a real Lease: two electors in one process, exactly one leads at any time;
 // the standby takes over when the leader releases, or when the leader is cut off from the API
-// server (it must step down before the standby may acquire).
+// server (it must step down before the standby may acquire), or when the leader's renew answers
+// are held back (its late success must not make it lead, and its writes are fenced).
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { KubeClient, loadKubeConfig as loadKc } from "../../operator/src/kube/client.js";
+import { FencedError } from "../../operator/src/kube/fence.js";
 import { type Lease, LeaderElector, type LeaseWriter } from "../../operator/src/kube/leader.js";
 import type { KubeObject } from "../../operator/src/kube/types.js";
 import { KubeObjectWriter } from "../../operator/src/kube/writer.js";
@@ -49,6 +51,31 @@ class Partitionable implements LeaseWriter {
   async replace<T extends KubeObject>(o: T): Promise<T> {
     this.check();
     return this.w.replace<T>(o);
+  }
+}
+
+/** A writer whose renew answers can be held back: the write reaches the server, its answer waits. */
+class Gated implements LeaseWriter {
+  holding = false;
+  private held: (() => void)[] = [];
+  constructor(private readonly w: KubeObjectWriter) {}
+  get pending(): number {
+    return this.held.length;
+  }
+  get<T extends KubeObject>(r: Parameters<KubeObjectWriter["get"]>[0], o?: { timeoutMs?: number }): Promise<T> {
+    return this.w.get<T>(r, o);
+  }
+  create<T extends KubeObject>(obj: T, o?: { timeoutMs?: number }): Promise<T> {
+    return this.w.create<T>(obj, o);
+  }
+  async replace<T extends KubeObject>(obj: T, o?: { timeoutMs?: number }): Promise<T> {
+    const out = await this.w.replace<T>(obj, o);
+    if (this.holding) await new Promise<void>((r) => this.held.push(r));
+    return out;
+  }
+  release(): void {
+    this.holding = false;
+    for (const r of this.held.splice(0)) r();
   }
 }
 
@@ -127,5 +154,40 @@ describe("leader election on a real Lease", () => {
     // a stopped within its renew deadline (2 s); b waited out the 3 s lease from its own first sight
     expect(tookOver).toBeGreaterThanOrEqual(2500);
     expect(tookOver).toBeLessThan(6000);
+  });
+
+  it("a leader whose renew answer comes back late does not lead again, and its writes are fenced", async () => {
+    const ns = await namespace();
+    const log: string[] = [];
+    const gated = new Gated(writer);
+    const a = elector(ns, "op-a", gated, log);
+    const aWriter = new KubeObjectWriter(client, undefined, { fence: (what) => a.fence(what) });
+    const cm = { apiVersion: "v1", kind: "ConfigMap", namespace: ns, name: "fenced-target" };
+    await writer.create({ ...cm, metadata: { namespace: ns, name: cm.name }, data: { v: "1" } });
+    const value = async () => (await writer.get<KubeObject & { data?: { v?: string } }>(cm)).data?.v;
+
+    a.start();
+    await waitFor("op-a leads", async () => (a.isLeader() ? true : undefined), 10_000, 20);
+    await aWriter.patch(cm, { data: { v: "2" } }); // the fence is open while it leads
+    expect(await value()).toBe("2");
+    const b = elector(ns, "op-b", writer, log);
+    b.start();
+
+    gated.holding = true; // a's next renew is written on the server, its answer held back
+    await waitFor("a renew held", async () => (gated.pending > 0 ? true : undefined), 5_000, 10);
+    await watchExclusive(a, b, () => b.isLeader(), 10_000);
+    expect(log).toEqual(["op-a start", "op-a stop", "op-b start"]);
+
+    gated.release(); // the late success arrives after b took over
+    const until = Date.now() + 1000; // several of a's retry periods
+    await watchExclusive(a, b, () => Date.now() > until, 5000);
+    expect(a.isLeader()).toBe(false);
+    expect(a.leader()).toBe("op-b");
+    expect(log).toEqual(["op-a start", "op-a stop", "op-b start"]);
+
+    const err = await aWriter.patch(cm, { data: { v: "3" } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FencedError);
+    expect(String(err)).toMatch(new RegExp(`patch ConfigMap ${ns}/fenced-target: refused`));
+    expect(await value()).toBe("2");
   });
 });

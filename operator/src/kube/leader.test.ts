@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { KubeApiError } from "./errors.js";
+import { isFenced } from "./fence.js";
 import { type Lease, LeaderElector, type LeaseWriter, decideLease, microTime } from "./leader.js";
 import type { KubeObject } from "./types.js";
 
@@ -75,6 +76,31 @@ class MemoryLeases implements LeaseWriter {
   }
 }
 
+/**
+ * MemoryLeases whose next replace answers as scripted: "slow" commits now and answers `slowMs`
+ * later, "hold" commits now and answers on release(), "lost" commits and fails (the answer lost),
+ * "503" fails without committing.
+ */
+class ScriptedLeases extends MemoryLeases {
+  script: ("slow" | "hold" | "lost" | "503")[] = [];
+  slowMs = 0;
+  replaces = 0;
+  private held: (() => void)[] = [];
+  override async replace<T extends KubeObject>(o: T): Promise<T> {
+    this.replaces++;
+    const how = this.script.shift();
+    if (how === "503") throw new KubeApiError(503, "ServiceUnavailable", "etcd leader changed", "PUT", "/");
+    const out = await super.replace(o);
+    if (how === "lost") throw new Error("socket hang up");
+    if (how === "slow") await new Promise((r) => setTimeout(r, this.slowMs));
+    if (how === "hold") await new Promise<void>((r) => this.held.push(r));
+    return out;
+  }
+  release() {
+    for (const r of this.held.splice(0)) r();
+  }
+}
+
 const electors: LeaderElector[] = [];
 
 /** Moves the fake clock by `ms`, firing the timers due on the way, with promise callbacks settled. */
@@ -84,7 +110,7 @@ const advance = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 type Log = { events: string[]; at: Map<string, number> };
 const newLog = (): Log => ({ events: [], at: new Map() });
 
-function elector(writer: LeaseWriter, identity: string, log: Log) {
+function elector(writer: LeaseWriter, identity: string, log: Log, now: () => number = () => Date.now()) {
   const note = (what: string) => {
     log.events.push(`${identity} ${what}`);
     log.at.set(`${identity} ${what}`, Date.now());
@@ -100,7 +126,7 @@ function elector(writer: LeaseWriter, identity: string, log: Log) {
     renewDeadlineMs: 300,
     onStartedLeading: () => note("start"),
     onStoppedLeading: () => note("stop"),
-    now: () => Date.now(),
+    now,
   });
   electors.push(e);
   return e;
@@ -175,3 +201,145 @@ describe("LeaderElector loop", () => {
     expect(a.leader()).toBe("intruder");
   });
 });
+
+describe("LeaderElector renew deadline, late answers and fence", () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+  });
+  afterEach(async () => {
+    await Promise.all(electors.splice(0).map((e) => e.stop()));
+    vi.useRealTimers();
+  });
+
+  /** `a` leading from t0 = its acquire's send time. */
+  async function leading(store: MemoryLeases, log: Log, now?: () => number) {
+    const a = elector(store, "a", log, now);
+    const t0 = Date.now();
+    a.start();
+    await advance(0);
+    expect(a.isLeader()).toBe(true);
+    return { a, t0 };
+  }
+
+  it("counts the deadline from when a slow renew was sent, not from its answer", async () => {
+    const store = new ScriptedLeases();
+    const log = newLog();
+    const { a, t0 } = await leading(store, log);
+    store.script.push("slow");
+    store.slowMs = 150;
+    await advance(100 + 150); // renew sent at t0+100, answered at t0+250
+    expect(a.isLeader()).toBe(true);
+    store.down = true; // no renew succeeds any more
+    await advance(100 + RENEW_DEADLINE_MS - 250 - 1);
+    expect(a.isLeader()).toBe(true);
+    await advance(1);
+    expect(a.isLeader()).toBe(false);
+    expect(log.at.get("a stop")! - t0).toBe(100 + RENEW_DEADLINE_MS); // not 250 + RENEW_DEADLINE_MS
+  });
+
+  it("a renew answered after the step-down does not make it lead; leading again takes a fresh write", async () => {
+    const store = new ScriptedLeases();
+    const log = newLog();
+    const { a, t0 } = await leading(store, log);
+    store.script.push("hold");
+    await advance(RENEW_DEADLINE_MS); // the renew sent at t0+100 commits but its answer is held
+    expect(a.isLeader()).toBe(false);
+    expect(log.events).toEqual(["a start", "a stop"]);
+    expect(store.obj?.spec?.holderIdentity).toBe("a"); // the server did take the renew
+    const writesBefore = store.rv;
+    store.release();
+    await advance(0);
+    expect(a.isLeader()).toBe(false);
+    expect(() => a.fence("create Pod ns/p")).toThrow(/stepped down/);
+    expect(log.events).toEqual(["a start", "a stop"]);
+    // the next round reads the Lease, finds itself the holder and renews it: a new term
+    await advance(RETRY_MS);
+    expect(a.isLeader()).toBe(true);
+    expect(store.rv).toBe(writesBefore + 1);
+    expect(log.at.get("a start")! - t0).toBe(RENEW_DEADLINE_MS + RETRY_MS);
+  });
+
+  it("a renew held until another replica took over does not make the old leader lead", async () => {
+    const store = new ScriptedLeases();
+    const log = newLog();
+    const { a } = await leading(store, log);
+    const b = elector(new MemoryLeasesView(store), "b", log);
+    b.start();
+    await advance(0);
+    store.script.push("hold");
+    await advance(LEASE_MS + 2 * RENEW_DEADLINE_MS); // b waits out the lease a's held renew wrote
+    expect(b.isLeader()).toBe(true);
+    store.release();
+    await advance(RETRY_MS * 3);
+    expect(a.isLeader()).toBe(false);
+    expect(a.leader()).toBe("b");
+    expect(log.events).toEqual(["a start", "a stop", "b start"]);
+    expect(() => a.fence("patch FunctionCall/status ns/c")).toThrow(/FunctionCall\/status ns\/c: refused/);
+    expect(() => b.fence("patch FunctionCall/status ns/c")).not.toThrow();
+  });
+
+  it("an answer lost after commit costs nothing: the next round finds itself the holder and renews", async () => {
+    const store = new ScriptedLeases();
+    const log = newLog();
+    const { a } = await leading(store, log);
+    store.script.push("lost");
+    await advance(100); // renew committed, answer lost
+    expect(store.replaces).toBe(1);
+    await advance(RETRY_MS); // stale renew → 409 → read → renew
+    expect(store.replaces).toBe(3);
+    await advance(RENEW_DEADLINE_MS * 2);
+    expect(a.isLeader()).toBe(true);
+    expect(log.events).toEqual(["a start"]);
+  });
+
+  it("5xx answers are retried; it leads on if a renew succeeds within the deadline, else steps down", async () => {
+    const store = new ScriptedLeases();
+    const log = newLog();
+    const { a, t0 } = await leading(store, log);
+    store.script.push("503", "503");
+    await advance(100 + 2 * RETRY_MS); // two failed renews, then one succeeds at t0+180
+    expect(a.isLeader()).toBe(true);
+    store.script.push(...Array<"503">(20).fill("503"));
+    await advance(180 + RENEW_DEADLINE_MS - 100 - 2 * RETRY_MS - 1);
+    expect(a.isLeader()).toBe(true);
+    await advance(1);
+    expect(a.isLeader()).toBe(false);
+    expect(log.at.get("a stop")! - t0).toBe(180 + RENEW_DEADLINE_MS);
+  });
+
+  it("the fence closes at the deadline on the clock, even before the step-down timer has run", async () => {
+    const store = new ScriptedLeases();
+    const log = newLog();
+    let skew = 0; // a clock that moves without firing timers, as in a stalled event loop
+    const b = elector(store, "b", log, () => Date.now() + skew);
+    expect(() => b.fence("create Pod ns/p")).toThrow(/not led/);
+    b.start();
+    await advance(0);
+    expect(b.isLeader()).toBe(true);
+    expect(() => b.fence("create Pod ns/p")).not.toThrow();
+    skew = RENEW_DEADLINE_MS;
+    const err = (() => {
+      try {
+        b.fence("create Pod ns/p");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isFenced(err)).toBe(true);
+    expect(String(err)).toMatch(/covers writes only until/);
+  });
+});
+
+/** A second view of the same in-memory Lease (another replica's client). */
+class MemoryLeasesView implements LeaseWriter {
+  constructor(private readonly s: MemoryLeases) {}
+  get<T extends KubeObject>(): Promise<T> {
+    return MemoryLeases.prototype.get.call(this.s) as Promise<T>;
+  }
+  create<T extends KubeObject>(o: T): Promise<T> {
+    return MemoryLeases.prototype.create.call(this.s, o) as Promise<T>;
+  }
+  replace<T extends KubeObject>(o: T): Promise<T> {
+    return MemoryLeases.prototype.replace.call(this.s, o) as Promise<T>;
+  }
+}

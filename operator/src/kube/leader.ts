@@ -5,11 +5,26 @@
 //   leaseDurationSeconds, measured on OUR clock from when we saw the current version (so clock
 //   skew between replicas does not matter); an empty holder may be taken at once;
 // - every write is a compare-and-swap on resourceVersion, so two candidates never both win;
-// - the leader renews every renewInterval; if it cannot renew for renewDeadline (< the lease
-//   duration) it stops leading before anyone else may take over; a renew that finds another
-//   holder stops leading at once;
+// - the leader renews every renewInterval; its leadership ends renewDeadline (< the lease
+//   duration) after the last successful renew was SENT (not answered: the others count from the
+//   version that write made), before anyone else may take over; a renew that finds another holder
+//   stops leading at once;
+// - once stopped, a renew answered late is ignored: leading again takes a fresh write (pure rules
+//   in leader-state.ts);
+// - fence() refuses writes outside our leadership (FencedError), even if a timer fires late;
 // - release() clears the holder so that a standby takes over on its next retry.
 import { isAlreadyExists, isConflict, isNotFound } from "./errors.js";
+import type { Fence } from "./fence.js";
+import {
+  FOLLOWER,
+  type LeaderState,
+  type LeaseWriteAttempt,
+  attemptAt,
+  checkFence,
+  deadlinePassed,
+  holdConfirmed,
+  steppedDown,
+} from "./leader-state.js";
 import { type Logger, silentLogger } from "../../../protocol/index.js";
 import type { KubeObject } from "./types.js";
 import type { KubeObjectWriter } from "./writer.js";
@@ -20,7 +35,10 @@ export const LEADER_DEFAULTS = {
   renewIntervalMs: 5_000,
   /** How often a standby checks the Lease; also the retry period of a failed renew. */
   retryIntervalMs: 2_000,
-  /** A leader that has not renewed for this long stops leading (must be < lease duration). */
+  /**
+   * Leading ends this long after the last successful renew was sent: the lease duration minus a
+   * 5 s margin for clock drift and writes in flight. Also the timeout of each Lease request.
+   */
   renewDeadlineMs: 10_000,
 } as const;
 
@@ -77,7 +95,7 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
-/** The three writes the elector needs (KubeObjectWriter has them). */
+/** The three requests the elector needs (KubeObjectWriter has them). */
 export type LeaseWriter = Pick<KubeObjectWriter, "get" | "create" | "replace">;
 
 export interface LeaderElectorOptions {
@@ -93,15 +111,17 @@ export interface LeaderElectorOptions {
   onStoppedLeading?: () => void;
   onNewLeader?: (identity: string) => void;
   log?: Logger;
+  /** Deadlines are measured on this clock; the default does not jump when the wall clock is set. */
   now?: () => number;
 }
 
+const monotonicNow = () => performance.timeOrigin + performance.now();
+
 export class LeaderElector {
-  private leading = false;
+  private state: LeaderState = FOLLOWER;
   private stopped = false;
   private observation: Observation | undefined;
   private lastWritten: Lease | undefined; // our own last successful write, renewed without a GET
-  private lastRenewAt = 0;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
@@ -116,7 +136,7 @@ export class LeaderElector {
       retryIntervalMs: LEADER_DEFAULTS.retryIntervalMs,
       renewDeadlineMs: LEADER_DEFAULTS.renewDeadlineMs,
       log: silentLogger,
-      now: Date.now,
+      now: monotonicNow,
       ...opts,
     };
     if (!opts.identity) throw new Error("leader election identity: must not be empty");
@@ -129,13 +149,20 @@ export class LeaderElector {
   }
 
   isLeader(): boolean {
-    return this.leading;
+    return this.state.leading;
   }
 
   /** Identity of the holder as last seen ("" if none). */
   leader(): string {
     return this.knownLeader;
   }
+
+  /**
+   * The write fence: throws FencedError unless this replica leads and its last renew (counted
+   * from when it was sent) still covers now. Checked on the clock, so a late timer cannot let a
+   * former leader write.
+   */
+  readonly fence: Fence = (what) => checkFence(this.state, this.o.now(), what);
 
   /** Runs the election loop in the background until stop(). */
   start(): void {
@@ -147,7 +174,6 @@ export class LeaderElector {
     this.stopped = true;
     this.wake?.();
     await this.loopDone;
-    clearTimeout(this.deadlineTimer);
     // The last round may have won the lease just before stop(): release whatever we hold.
     if (this.lastWritten) await this.release();
     this.stepDown("released");
@@ -155,33 +181,43 @@ export class LeaderElector {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      let ok = false;
+      let held: LeaseWriteAttempt | undefined;
       try {
-        ok = await this.tryAcquireOrRenew();
+        held = await this.tryAcquireOrRenew();
       } catch (e) {
         this.o.log.warn("lease update failed", { lease: this.o.name, err: e });
       }
       if (this.stopped) break;
-      if (ok) {
-        this.lastRenewAt = this.o.now();
-        this.armDeadline();
-        if (!this.leading) {
-          this.leading = true;
-          this.o.log.info("started leading", { lease: this.o.name, identity: this.o.identity });
-          this.callback("onStartedLeading", this.o.onStartedLeading);
-        }
-      } else if (this.leading && this.o.now() - this.lastRenewAt >= this.o.renewDeadlineMs) {
-        this.stepDown("renew deadline passed");
-      }
-      await this.sleep(this.leading && ok ? this.o.renewIntervalMs : this.o.retryIntervalMs);
+      if (held) this.confirmed(held);
+      else if (deadlinePassed(this.state, this.o.now())) this.stepDown("renew deadline passed");
+      await this.sleep(this.state.leading && held ? this.o.renewIntervalMs : this.o.retryIntervalMs);
     }
   }
 
-  /** One attempt; true when we hold the Lease afterwards. */
-  private async tryAcquireOrRenew(): Promise<boolean> {
-    const now = this.o.now();
-    if (this.leading && this.lastWritten && (await this.renewOwn(this.lastWritten, now))) return true;
+  /** A write that holds the Lease for us was answered: start, extend, or ignore it if late. */
+  private confirmed(held: LeaseWriteAttempt): void {
+    const { state, event } = holdConfirmed(this.state, held, this.o.now(), this.o.renewDeadlineMs);
+    if (event === "expired") return this.stepDown("renew answered after the deadline");
+    if (event === "ignored") {
+      this.o.log.info("lease write answered too late to lead on: ignored", { lease: this.o.name });
+      return;
+    }
+    this.state = state;
+    this.armDeadline();
+    if (event === "started") {
+      this.o.log.info("started leading", { lease: this.o.name, identity: this.o.identity, term: state.term });
+      this.callback("onStartedLeading", this.o.onStartedLeading);
+    }
+  }
+
+  /** One attempt; what we were when the write that holds the Lease was sent, if one succeeded. */
+  private async tryAcquireOrRenew(): Promise<LeaseWriteAttempt | undefined> {
+    if (this.state.leading && this.lastWritten) {
+      const sent = attemptAt(this.state, this.o.now());
+      if (await this.renewOwn(this.lastWritten, sent.sentAt)) return sent;
+    }
     const lease = await this.readLease();
+    const now = this.o.now();
     const { decision, observation } = decideLease(
       lease,
       this.o.identity,
@@ -192,18 +228,24 @@ export class LeaderElector {
     this.observation = observation;
     this.noteLeader(lease?.spec?.holderIdentity ?? "");
     if (decision.action === "wait") {
-      if (this.leading) this.stepDown(`lease taken by ${decision.holder}`);
-      return false;
+      if (this.state.leading) this.stepDown(`lease taken by ${decision.holder}`);
+      return undefined;
     }
-    if (!(await this.tryWrite(decision.action, lease, now))) return false;
+    const sent = attemptAt(this.state, now);
+    if (!(await this.tryWrite(decision.action, lease, now))) return undefined;
     this.noteLeader(this.o.identity);
-    return true;
+    return sent;
+  }
+
+  /** Every Lease request gives up at the renew deadline: a later answer could not be used. */
+  private get reqOpts() {
+    return { timeoutMs: this.o.renewDeadlineMs };
   }
 
   /** The Lease, or undefined when none exists yet. */
   private async readLease(): Promise<Lease | undefined> {
     try {
-      return await this.o.writer.get<Lease>(this.ref());
+      return await this.o.writer.get<Lease>(this.ref(), this.reqOpts);
     } catch (e) {
       if (!isNotFound(e)) throw e;
       return undefined;
@@ -232,7 +274,7 @@ export class LeaderElector {
   /** Renews the Lease we wrote last; false when someone else wrote it since (read it and decide). */
   private async renewOwn(last: Lease, now: number): Promise<boolean> {
     try {
-      this.lastWritten = await this.o.writer.replace<Lease>(this.renewed(last, now));
+      this.lastWritten = await this.o.writer.replace<Lease>(this.renewed(last, now), this.reqOpts);
       return true;
     } catch (e) {
       if (!isConflict(e) && !isNotFound(e)) throw e;
@@ -244,16 +286,19 @@ export class LeaderElector {
   /** Creates, takes over or renews the Lease as decided. */
   private write(action: "create" | "acquire" | "renew", lease: Lease | undefined, now: number): Promise<Lease> {
     if (action === "create")
-      return this.o.writer.create<Lease>({
-        ...this.ref(),
-        metadata: { namespace: this.o.namespace, name: this.o.name },
-        spec: this.spec(now, now, 0),
-      });
+      return this.o.writer.create<Lease>(
+        {
+          ...this.ref(),
+          metadata: { namespace: this.o.namespace, name: this.o.name },
+          spec: this.spec(now, now, 0),
+        },
+        this.reqOpts,
+      );
     if (action === "acquire") {
       const transitions = (lease!.spec?.leaseTransitions ?? 0) + 1;
-      return this.o.writer.replace<Lease>({ ...lease!, spec: this.spec(now, now, transitions) });
+      return this.o.writer.replace<Lease>({ ...lease!, spec: this.spec(now, now, transitions) }, this.reqOpts);
     }
-    return this.o.writer.replace<Lease>(this.renewed(lease!, now));
+    return this.o.writer.replace<Lease>(this.renewed(lease!, now), this.reqOpts);
   }
 
   private spec(acquire: number, renew: number, transitions: number): LeaseSpec {
@@ -273,15 +318,18 @@ export class LeaderElector {
   private async release(): Promise<void> {
     if (!this.lastWritten) return;
     try {
-      await this.o.writer.replace<Lease>({
-        ...this.lastWritten,
-        spec: {
-          ...this.lastWritten.spec,
-          holderIdentity: "",
-          leaseDurationSeconds: 1,
-          renewTime: microTime(this.o.now()),
+      await this.o.writer.replace<Lease>(
+        {
+          ...this.lastWritten,
+          spec: {
+            ...this.lastWritten.spec,
+            holderIdentity: "",
+            leaseDurationSeconds: 1,
+            renewTime: microTime(this.o.now()),
+          },
         },
-      });
+        this.reqOpts,
+      );
     } catch (e) {
       this.o.log.warn("releasing the lease failed; a standby takes over when it expires", { err: e });
     }
@@ -291,18 +339,18 @@ export class LeaderElector {
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
     // Fires even if a renew request hangs: leadership must end before the lease can expire.
-    this.deadlineTimer = setTimeout(() => {
-      if (this.leading && this.o.now() - this.lastRenewAt >= this.o.renewDeadlineMs - 1) {
-        this.stepDown("renew deadline passed");
-      }
-    }, this.o.renewDeadlineMs);
+    const fire = () => {
+      if (deadlinePassed(this.state, this.o.now())) this.stepDown("renew deadline passed");
+      else if (this.state.leading) this.armDeadline(); // fired early (timer granularity)
+    };
+    this.deadlineTimer = setTimeout(fire, Math.max(0, this.state.leadUntil - this.o.now()));
     this.deadlineTimer.unref?.();
   }
 
   private stepDown(why: string): void {
     clearTimeout(this.deadlineTimer);
-    if (!this.leading) return;
-    this.leading = false;
+    if (!this.state.leading) return;
+    this.state = steppedDown(this.state);
     this.lastWritten = undefined;
     this.o.log.warn("stopped leading", { lease: this.o.name, identity: this.o.identity, why });
     this.callback("onStoppedLeading", this.o.onStoppedLeading);
