@@ -2,3 +2,15 @@
 // their request ("<namespace>/<request>/…") so that a request's blobs go with it.
 export { type BlobStore, BlobTooLargeError, FileBlobStore } from "./blobstore.js";
 export { checkRef, inNamespace, newBlobRef, requestOfRef, requestPrefix, stateRef } from "./refs.js";
+export {
+  type BadRef,
+  BlobRefError,
+  checkValueRefs,
+  REF_LIMITS,
+  type RefLimits,
+  type RefRule,
+  type RefScope,
+  RefTrail,
+  refOutsideScope,
+  scopeOfRef,
+} from "./check.js";

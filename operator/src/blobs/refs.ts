@@ -7,8 +7,8 @@ const REF = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
 /** Why a ref is not acceptable, or undefined when it is. */
 export function checkRef(ref: string): string | undefined {
   if (ref.length > 512) return "must be at most 512 characters";
-  if (!REF.test(ref)) return "must be '/'-separated segments of letters, digits, '.', '_' and '-', none empty";
   if (ref.split("/").some((s) => s === "." || s === "..")) return "must not contain '.' or '..' segments";
+  if (!REF.test(ref)) return "must be '/'-separated segments of letters, digits, '.', '_' and '-', none empty";
   return undefined;
 }
 

@@ -8,6 +8,7 @@ import { objectName, STATE_KEY, stateValue } from "../../../../protocol/index.js
 import { BlobTooLargeError } from "../../blobs/index.js";
 import { ApiError, orThrow } from "../errors.js";
 import { type RouteOptions, parse, podOf } from "../context.js";
+import { assertRefs } from "../refs.js";
 
 const stateParams = z.object({
   request: objectName,
@@ -28,6 +29,7 @@ export const dataRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port, 
     const p = parse(stateParams, req.params, "path");
     const body = parse(stateValue, req.body);
     const ref = orThrow(port.stateToWrite(podOf(req), p.request, p.key, body));
+    assertRefs([[body.value, "body.value"]], { namespace: podOf(req).namespace, request: p.request });
     await blobs.put(ref, Buffer.from(JSON.stringify(body), "utf8"));
     return {};
   });
