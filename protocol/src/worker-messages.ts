@@ -12,6 +12,13 @@ import type { FailureReasonName } from "./failures.js";
 export const WORKER_PROTOCOL_VERSION = 1;
 /** Largest frame body (UTF-8 JSON) in either direction; a larger one is a protocol error. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * Deepest nesting of objects and lists in a message: a deeper one is refused before it is checked
+ * (the schema checks recurse, and a value nested 100000 deep would overflow the receiver's stack).
+ */
+export const MAX_MESSAGE_DEPTH = 256;
+/** Most parameters of one function in hello's table (the operator's function table holds as many). */
+export const MAX_FUNCTION_PARAMETERS = 256;
 
 /** The reasons a worker may put in `failure` (§8); the operator adds others of its own. */
 export const WORKER_FAILURE_REASONS = [
@@ -135,7 +142,7 @@ export const functionInfo = z.object({
   async: z.boolean(),
   application: z.boolean(),
   description: z.string().nullable().optional(),
-  parameters: z.array(z.string()).optional(),
+  parameters: z.array(z.string().max(256)).max(MAX_FUNCTION_PARAMETERS).optional(),
   timeout: positiveSeconds.optional(),
   retries: workerRetries.nullable().optional(),
   application_retries: workerRetries.nullable().optional(),

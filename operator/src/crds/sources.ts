@@ -1,4 +1,12 @@
-import { applicationSpec, applicationStatus, functionCallSpec, functionCallStatus, GROUP, VERSION } from "../../../protocol/index.js";
+import {
+  applicationSpec,
+  applicationStatus,
+  functionCallRootValidations,
+  functionCallSpec,
+  functionCallStatus,
+  GROUP,
+  VERSION,
+} from "../../../protocol/index.js";
 
 import type { CrdSource } from "./crd-from-zod.js";
 
@@ -14,6 +22,14 @@ export const applicationCrd: CrdSource = {
   description: "A Trellis Application: Python functions that can be called; each call becomes a FunctionCall.",
   spec: applicationSpec,
   status: applicationStatus,
+  // The name is the trellis.dev/application label of every object of the application (pods,
+  // Secrets, ConfigMaps, FunctionCalls) and is read back from it, so it must be a label value.
+  rootValidations: [
+    {
+      rule: "self.metadata.name.size() <= 63",
+      message: "metadata.name: an Application name is at most 63 characters (it is a label value of its objects)",
+    },
+  ],
   printerColumns: [
     { name: "Entrypoint", type: "string", jsonPath: ".spec.entrypoint", description: "The @application function." },
     { name: "Ready", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].status", description: "Ready condition." },
@@ -34,6 +50,7 @@ export const functionCallCrd: CrdSource = {
   description: "One invocation of one function of an Application. A FunctionCall without a parent is a request.",
   spec: functionCallSpec,
   status: functionCallStatus,
+  rootValidations: functionCallRootValidations,
   printerColumns: [
     { name: "Application", type: "string", jsonPath: ".spec.application" },
     { name: "Function", type: "string", jsonPath: ".spec.function" },

@@ -39,10 +39,9 @@ const isLive = (att: Attempt | undefined): att is Attempt => att !== undefined &
 function ifLive(x: Ctx, m: Msg<"result" | "tail" | "failure">, then: (att: Attempt) => void): void {
   const att = x.d.book.get(m.call, m.attempt);
   if (isLive(att)) return then(att);
-  x.d.log.info("ignoring a late message of an attempt that is over", {
-    type: m.type,
-    attempt: attemptKey(m.call, m.attempt),
-  });
+  // Never given (a forged or confused outcome) or over (a duplicate): either way the first word stands.
+  const what = att ? "a late message of an attempt that is over" : `a ${m.type} of an attempt the worker was not given`;
+  x.d.log.info(`ignoring ${what}`, { type: m.type, attempt: attemptKey(m.call, m.attempt) });
 }
 
 const HANDLERS: { [T in InboxType]: Handler<T> } = {
@@ -95,10 +94,24 @@ type Answer = (x: Ctx, raw: WorkerMessage, why: string) => void;
 const text = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
+/**
+ * The attempt a broken outcome names: by call and attempt, or, when the attempt field itself is
+ * broken, the one attempt of that call in flight (a call runs one attempt at a time), so that a
+ * malformed outcome never leaves the attempt waiting for its timeout.
+ */
+function namedAttempt(x: Ctx, raw: WorkerMessage): Attempt | undefined {
+  const call = text(raw.call);
+  if (call === undefined) return undefined;
+  if (typeof raw.attempt === "number" && Number.isInteger(raw.attempt) && raw.attempt >= 1) {
+    return x.d.book.get(call, raw.attempt);
+  }
+  const live = x.d.book.all().filter((a) => a.call === call && isLive(a));
+  return live.length === 1 ? live[0] : undefined;
+}
+
 /** A broken outcome still ends the attempt: as the worker's own bug (internal), not retried. */
 const failAttempt: Answer = (x, raw, why) => {
-  const call = text(raw.call);
-  const att = call !== undefined && typeof raw.attempt === "number" ? x.d.book.get(call, raw.attempt) : undefined;
+  const att = namedAttempt(x, raw);
   if (!isLive(att)) return;
   const kind = failureReason("internal").kind ?? "user";
   x.d.reporter.fail(att, { type: "ProtocolError", message: why.slice(0, 32768) }, kind, false);

@@ -7,6 +7,7 @@ import {
   fatalMessage,
   functionInfo,
   helloMessage,
+  MAX_MESSAGE_DEPTH,
   type FunctionInfo,
   workerToSidecar,
   type WorkerToSidecar,
@@ -48,9 +49,31 @@ export function problemsOf(type: string, error: z.ZodError): string[] {
   return all.length > MAX_PROBLEMS ? [...all.slice(0, MAX_PROBLEMS), `… ${all.length - MAX_PROBLEMS} more`] : all;
 }
 
+/**
+ * The first top-level field nested deeper than MAX_MESSAGE_DEPTH, checked without recursion: the
+ * schema checks recurse, so a value nested 100000 deep must be refused before them.
+ */
+export function tooDeep(raw: WorkerMessage): string | undefined {
+  for (const [field, value] of Object.entries(raw)) {
+    const stack: [unknown, number][] = [[value, 1]];
+    while (stack.length > 0) {
+      const [v, depth] = stack.pop()!;
+      if (typeof v !== "object" || v === null) continue;
+      if (depth > MAX_MESSAGE_DEPTH) return field;
+      for (const x of Array.isArray(v) ? v : Object.values(v)) stack.push([x, depth + 1]);
+    }
+  }
+  return undefined;
+}
+
+const depthProblem = (type: string, field: string) =>
+  `${type}.${field}: must be nested at most ${MAX_MESSAGE_DEPTH} levels deep`;
+
 /** A message after the handshake: checked, unknown (ignored by the receiver), or invalid. */
 export function parseWorkerMessage(raw: WorkerMessage): Parsed {
   if (!KNOWN.has(raw.type)) return { kind: "unknown", type: raw.type };
+  const deep = tooDeep(raw);
+  if (deep !== undefined) return { kind: "invalid", type: raw.type, problems: [depthProblem(raw.type, deep)] };
   const r = workerToSidecar.safeParse(raw);
   return r.success
     ? { kind: "ok", msg: r.data }
@@ -64,6 +87,8 @@ const helloEnvelope = helloMessage.extend({ functions: z.array(z.unknown()) });
  * named in `problems`) rather than losing the whole pod; a bad envelope gives no hello.
  */
 export function parseHello(raw: WorkerMessage): { hello?: Hello; problems: string[] } {
+  const deep = tooDeep(raw);
+  if (deep !== undefined) return { problems: [depthProblem("hello", deep)] };
   const r = helloEnvelope.safeParse(raw);
   if (!r.success) return { problems: problemsOf("hello", r.error) };
   const functions: FunctionInfo[] = [];
@@ -78,7 +103,8 @@ export function parseHello(raw: WorkerMessage): { hello?: Hello; problems: strin
 
 /** `fatal`; a broken one still means the code did not load, so it is reported with what is readable. */
 export function parseFatal(raw: WorkerMessage): { fatal: Fatal; problems: string[] } {
-  const r = fatalMessage.safeParse(raw);
+  const deep = tooDeep(raw);
+  const r = deep === undefined ? fatalMessage.safeParse(raw) : fatalMessage.safeParse({});
   if (r.success) return { fatal: r.data, problems: [] };
   const e = (typeof raw.error === "object" && raw.error !== null ? raw.error : {}) as Record<string, unknown>;
   const text = (v: unknown) => (typeof v === "string" ? v : undefined);
@@ -92,5 +118,5 @@ export function parseFatal(raw: WorkerMessage): { fatal: Fatal; problems: string
       ...(text(e.traceback) ? { traceback: text(e.traceback) } : {}),
     },
   };
-  return { fatal, problems: problemsOf("fatal", r.error) };
+  return { fatal, problems: deep !== undefined ? [depthProblem("fatal", deep)] : problemsOf("fatal", r.error) };
 }

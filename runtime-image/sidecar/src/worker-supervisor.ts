@@ -90,6 +90,8 @@ export class WorkerSupervisor implements SessionHandlers {
 
   message(session: Session, msg: WorkerToSidecar): void {
     const link = this.linkOf(session);
+    // The function table and capacity were registered once: a second hello cannot change them.
+    if (msg.type === "hello") this.d.log.warn("ignoring a hello after the handshake", { session: session.id });
     if (!link || msg.type === "hello" || msg.type === "fatal" || msg.type === "heartbeat_ack") return;
     this.d.inbox.handle(link, msg);
   }

@@ -194,13 +194,22 @@ export const applicationStatus = z
   .meta({ description: "Observed state of the Application." });
 export type ApplicationStatus = z.infer<typeof applicationStatus>;
 
-export const application = z.object({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal("Application"),
-  metadata: objectMeta,
-  spec: applicationSpec,
-  status: applicationStatus.optional(),
-});
+/** Longest Application name: it is a label value of every pod and call of the application. */
+export const APPLICATION_NAME_MAX = 63;
+
+export const application = z
+  .object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal("Application"),
+    metadata: objectMeta,
+    spec: applicationSpec,
+    status: applicationStatus.optional(),
+  })
+  .refine((a) => (a.metadata.name ?? "").length <= APPLICATION_NAME_MAX, {
+    path: ["metadata", "name"],
+    // The same rule as the CRD's root CEL rule (operator/src/crds/sources.ts).
+    message: `an Application name is at most ${APPLICATION_NAME_MAX} characters (it is a label value of its objects)`,
+  });
 export type Application = z.infer<typeof application>;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

@@ -61,7 +61,12 @@ export const valueRef = z
       .string()
       .min(1)
       .max(512)
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, { message: "must be a blob store reference" })
+      // '/'-separated segments that each start with a letter or digit: no absolute path, no '.'
+      // or '..' segment, no empty segment (the blob store's own rule, operator/src/blobs/refs.ts).
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/, {
+        message:
+          "must be a blob store reference: '/'-separated segments of letters, digits, '.', '_' and '-', each starting with a letter or digit",
+      })
       .optional()
       .meta({ description: "Reference to a large value in the blob store." }),
     raw: z
@@ -124,9 +129,16 @@ export const retryPolicy = z
   });
 export type RetryPolicy = z.infer<typeof retryPolicy>;
 
+// Kubernetes' quantity grammar, non-negative: a number, then a binary (Ki..Ei) or decimal
+// (n, u, m, k, M..E) suffix or a decimal exponent. The looser pattern let "1.2.3" or "-1" through to
+// pod creation, where the kubelet's API server refused them long after admission.
 const quantity = z
   .string()
-  .regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, { message: "must be a Kubernetes quantity (e.g. 500m, 1Gi)" })
+  .min(1)
+  .max(64)
+  .regex(/^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][-+]?[0-9]+)?$/, {
+    message: "must be a non-negative Kubernetes quantity (e.g. 500m, 1Gi)",
+  })
   .meta({ description: "A Kubernetes resource quantity." });
 
 export const resources = z

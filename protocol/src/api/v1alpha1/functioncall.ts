@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CHILD_SUFFIX_LEN } from "../../child-names.js";
 import { CALL_FAILURE_REASONS } from "../../failures.js";
 import { API_VERSION, condition, objectMeta, objectName, pythonIdentifier, retryPolicy, valueRef } from "./common.js";
 
@@ -29,7 +30,8 @@ const collectionFrom = objectName.optional().meta({
 
 export const functionCallSpec = z
   .object({
-    application: objectName.meta({ description: "Name of the Application in this namespace." }),
+    // An Application's name is at most 63 characters (a label value): a longer reference names nothing.
+    application: objectName.max(63).meta({ description: "Name of the Application in this namespace." }),
     function: pythonIdentifier.meta({ description: "Function to call." }),
     args: z.array(valueRef).max(MAX_ARGS).optional().meta({ description: "Positional arguments, in order." }),
     kwargs: z
@@ -157,11 +159,53 @@ export const functionCallStatus = z
   .meta({ description: "Observed state of the call; written only by the operator." });
 export type FunctionCallStatus = z.infer<typeof functionCallStatus>;
 
-export const functionCall = z.object({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal("FunctionCall"),
-  metadata: objectMeta,
-  spec: functionCallSpec,
-  status: functionCallStatus.optional(),
-});
+/** Longest request (root call) name: its children are "<request>-<16 chars>" and must fit in 253. */
+export const REQUEST_NAME_MAX = 253 - 1 - CHILD_SUFFIX_LEN;
+
+/**
+ * CEL rules on the whole FunctionCall object (they read metadata.name): a request's name leaves
+ * room for its children's names, and a call never waits on itself (it would block forever).
+ */
+export const functionCallRootValidations = [
+  {
+    rule: `has(self.spec.parent) || size(self.metadata.name) <= ${REQUEST_NAME_MAX}`,
+    message: `metadata.name of a request (a call without parent) must be at most ${REQUEST_NAME_MAX} characters, so that its children's names fit`,
+  },
+  {
+    rule: "(!has(self.spec.parent) || self.spec.parent != self.metadata.name) && (!has(self.spec.request) || self.spec.request != self.metadata.name)",
+    message: "spec.parent and spec.request must not name the call itself",
+  },
+  {
+    rule: "(!has(self.spec.args) || self.spec.args.all(a, !has(a.call) || a.call != self.metadata.name)) && (!has(self.spec.kwargs) || self.spec.kwargs.all(k, !has(self.spec.kwargs[k].call) || self.spec.kwargs[k].call != self.metadata.name))",
+    message: "an argument must not be the call's own output (spec.args[].call, spec.kwargs[].call)",
+  },
+  {
+    rule: "(!has(self.spec.map) || !has(self.spec.map.itemsFrom) || self.spec.map.itemsFrom != self.metadata.name) && (!has(self.spec.reduce) || !has(self.spec.reduce.itemsFrom) || self.spec.reduce.itemsFrom != self.metadata.name)",
+    message: "spec.map.itemsFrom and spec.reduce.itemsFrom must not name the call itself",
+  },
+];
+
+/** The root rules in zod, so that a parse names the same rule as admission. */
+function rootProblems(name: string, spec: FunctionCallSpec): string[] {
+  const [long, selfRef, selfArg, selfItems] = functionCallRootValidations.map((r) => r.message);
+  const out: string[] = [];
+  if (spec.parent === undefined && name.length > REQUEST_NAME_MAX) out.push(long!);
+  if (spec.parent === name || spec.request === name) out.push(selfRef!);
+  const inputs = [...(spec.args ?? []), ...Object.values(spec.kwargs ?? {})];
+  if (inputs.some((v) => v.call === name)) out.push(selfArg!);
+  if (spec.map?.itemsFrom === name || spec.reduce?.itemsFrom === name) out.push(selfItems!);
+  return out;
+}
+
+export const functionCall = z
+  .object({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal("FunctionCall"),
+    metadata: objectMeta,
+    spec: functionCallSpec,
+    status: functionCallStatus.optional(),
+  })
+  .superRefine((c, ctx) => {
+    for (const message of rootProblems(c.metadata.name ?? "", c.spec)) ctx.addIssue({ code: "custom", message });
+  });
 export type FunctionCall = z.infer<typeof functionCall>;
