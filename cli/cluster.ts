@@ -1,6 +1,6 @@
 // The plugin's view of the cluster: a client from KUBECONFIG (like kubectl), the current
 // namespace, and checks that turn "nothing works" into a sentence saying what is missing.
-import type { FunctionCall } from "../protocol/index.js";
+import { type FunctionCall, LABEL, labelValue } from "../protocol/index.js";
 import { KubeApiError, KubeClient, type RequestOptions, loadKubeConfig } from "./kube.js";
 
 export type Call = FunctionCall;
@@ -118,7 +118,7 @@ export async function getCall(ctx: Ctx, name: string): Promise<Call> {
 export async function requestCalls(ctx: Ctx, request: string): Promise<Call[]> {
   const root = await getCall(ctx, request);
   const rest = await kube<{ items: Call[] }>(ctx, "GET", fcPath(ctx.namespace), {
-    query: { labelSelector: `trellis.dev/request=${request}` },
+    query: { labelSelector: `${LABEL.request}=${labelValue(request)}` },
   });
   return [root, ...rest.items.filter((c) => c.metadata.name !== request)];
 }

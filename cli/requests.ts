@@ -1,7 +1,7 @@
 // invoke and output: a request goes through the HTTP API when it answers, else straight to the
 // cluster as a root FunctionCall; its progress is followed with a watch on the request's calls.
 import { createInterface } from "node:readline";
-import { type ValueRef, newRequest } from "../protocol/index.js";
+import { LABEL, type ValueRef, labelValue, newRequest } from "../protocol/index.js";
 import {
   type Call,
   CliError,
@@ -153,7 +153,7 @@ function progressLine(request: string, calls: Map<string, Call>, show: boolean) 
 /** Lists the request's calls into `calls`; the list's resourceVersion. */
 async function listCalls(ctx: Ctx, request: string, calls: Map<string, Call>): Promise<string> {
   const list = await kube<{ items: Call[]; metadata: { resourceVersion: string } }>(ctx, "GET", fcPath(ctx.namespace), {
-    query: { labelSelector: `trellis.dev/request=${request}` },
+    query: { labelSelector: `${LABEL.request}=${labelValue(request)}` },
   });
   calls.clear();
   for (const c of list.items) calls.set(c.metadata.name ?? "", c);
@@ -172,7 +172,7 @@ async function watchCalls(
   const ac = new AbortController();
   const res = await ctx.client.stream(
     fcPath(ctx.namespace),
-    { watch: "true", labelSelector: `trellis.dev/request=${request}`, resourceVersion, timeoutSeconds: 300 },
+    { watch: "true", labelSelector: `${LABEL.request}=${labelValue(request)}`, resourceVersion, timeoutSeconds: 300 },
     ac.signal,
   );
   try {

@@ -96,6 +96,13 @@ export const FAILURE_REASONS = {
     callReason: "invalid_call",
     description: "the call cannot run as specified (e.g. its tail call does not exist)",
   },
+  object_refused: {
+    kind: null,
+    retry: "never",
+    callReason: "invalid_call",
+    description:
+      "the API server refused a write the call needs (a child FunctionCall, its status) for a reason that does not pass with time (400, 403 from admission, 404 on create, 422)",
+  },
 } as const satisfies Record<string, FailureReason>;
 export type FailureReasonName = keyof typeof FAILURE_REASONS;
 

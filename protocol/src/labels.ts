@@ -26,6 +26,8 @@ export const ANNOTATION = {
   functionName: "trellis.dev/function-name",
   /** On a request's root call: the Idempotency-Key it was invoked with. */
   idempotencyKey: "trellis.dev/idempotency-key",
+  /** On such a root call: sha256 of the inputs it was invoked with (a reused key with other inputs is 422). */
+  idempotencyBody: "trellis.dev/idempotency-body",
   /** On an Application deployed through Tensorlake's deploy route: the manifest it sent (JSON). */
   tensorlakeManifest: "trellis.dev/tensorlake-manifest",
   /** On such an Application: the application's Tensorlake name, when it is not the object name. */
@@ -35,6 +37,26 @@ export const ANNOTATION = {
 export const shortHash = (s: string, n = 10): string => createHash("sha256").update(s).digest("hex").slice(0, n);
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** Kubernetes' limit on a label value. */
+export const LABEL_VALUE_MAX = 63;
+
+/**
+ * The label value of a name (a call, request or application name, up to 253 characters): the name
+ * itself when it is a valid label value, else its first 52 characters (edges trimmed to
+ * alphanumerics) + `-` + 10 hex of its SHA-256, so distinct names keep distinct values. Every
+ * writer of such a label and every reader that selects by one uses this; the full name is in the
+ * object (spec.parent, spec.request, spec.application).
+ */
+export function labelValue(name: string): string {
+  if (name.length <= LABEL_VALUE_MAX && LABEL_VALUE.test(name)) return name;
+  const h = shortHash(name, 10);
+  const core = name
+    .slice(0, LABEL_VALUE_MAX - h.length - 1)
+    .replace(/[^-A-Za-z0-9_.]/g, "-")
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
+  return core ? `${core}-${h}` : h;
+}
 
 /**
  * Label value for a Python function name. Most names are valid as they are; names that start or

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { API_VERSION } from "./api/v1alpha1/common.js";
 import type { FunctionCall, FunctionCallSpec } from "./api/v1alpha1/functioncall.js";
-import { ANNOTATION, LABEL, functionLabelValue } from "./labels.js";
+import { ANNOTATION, LABEL, functionLabelValue, labelValue } from "./labels.js";
 
 type Value = NonNullable<FunctionCallSpec["args"]>[number];
 
@@ -35,8 +35,8 @@ export function newRequest(r: NewRequest): FunctionCall {
       name,
       namespace: r.namespace,
       labels: {
-        [LABEL.application]: r.application,
-        [LABEL.request]: name,
+        [LABEL.application]: labelValue(r.application),
+        [LABEL.request]: labelValue(name),
         [LABEL.function]: functionLabelValue(r.function),
       },
       ...(r.idempotencyKey ? { annotations: { [ANNOTATION.idempotencyKey]: r.idempotencyKey.slice(0, 256) } } : {}),
@@ -45,12 +45,17 @@ export function newRequest(r: NewRequest): FunctionCall {
   };
 }
 
+/** Longest application stem in a request id: the id is at most 40 + 1 + 12 = 53 characters. */
+export const REQUEST_STEM_MAX = 40;
+
 /**
  * A request id: `<application stem>-<12 chars>`, random, or derived from the idempotency key so
- * that a retried invoke with the same key names the same request.
+ * that a retried invoke with the same key names the same request. The stem is at most 40
+ * characters whatever the application's name (a DNS subdomain up to 253), so the id is a valid
+ * label value; the names of its calls are 17 characters longer (child-names.ts).
  */
 export function requestName(namespace: string, application: string, idempotencyKey?: string): string {
-  const stem = application.slice(0, 40).replace(/[.-]+$/, "");
+  const stem = application.slice(0, REQUEST_STEM_MAX).replace(/[.-]+$/, "") || "r";
   const suffix = idempotencyKey
     ? "i" + createHash("sha256").update(`${namespace}/${application}/${idempotencyKey}`).digest("hex").slice(0, 11)
     : randomBytes(8).toString("hex").slice(0, 12);

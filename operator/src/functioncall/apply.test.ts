@@ -48,6 +48,7 @@ function parts() {
     ),
     itemsCache: new Map(),
     config: { inlineValueLimitBytes: 64 },
+    clock,
   };
   return { api, graph, added, events, dispatcher, applier: new Applier(deps), stop: () => dispatcher.stop() };
 }

@@ -5,14 +5,15 @@
 import type { Logger } from "../../../protocol/index.js";
 import { type BlobStore, requestPrefix } from "../blobs/index.js";
 import type { Dispatcher } from "../dispatch/index.js";
-import type { EventRecorder, WorkQueue } from "../kube/index.js";
+import type { Clock, EventRecorder, WorkQueue } from "../kube/index.js";
 import type { Action, Effect, ItemsResult, Write } from "./actions.js";
 import { type Call, callKey, keyOfCall, nameOf, namespaceOf, phaseOf, refOf, requestOf } from "./calls.js";
 import type { EngineConfig } from "./config.js";
 import type { EngineHooks } from "./hooks.js";
 import type { CallGraph } from "./graph.js";
 import type { ProgressThrottle } from "./progress.js";
-import { type CallStore, mapLimit } from "./store.js";
+import { decideRefused, isRefusalPatch } from "./decide-refusal.js";
+import { type CallStore, WriteRefused, mapLimit } from "./store.js";
 import { itemsOfDocument, storeOutput } from "./values.js";
 import type { Waiters } from "./waiters.js";
 import type { WaitingMarker } from "./waiting-marker.js";
@@ -32,6 +33,7 @@ export interface ApplyDeps {
   config: Pick<EngineConfig, "inlineValueLimitBytes">;
   hooks?: EngineHooks;
   logger?: Logger;
+  clock: Clock;
 }
 
 export interface ApplyResult {
@@ -41,6 +43,12 @@ export interface ApplyResult {
   requeueAfterMs?: number;
   /** Calls a `create` found existing (another writer made them first). */
   existing: Call[];
+  /**
+   * The API server refused a write for good (its message): the list stopped there. A refused
+   * status write has already failed the call (the caller holds its lock); a refused create or
+   * delete is the caller's to settle (children are created without the parent's lock).
+   */
+  refused?: string;
 }
 
 /** Concurrent creates of one expansion (a map of 2,000 items is 2,000 creates). */
@@ -55,11 +63,34 @@ export class Applier {
       if (a.type === "requeueAfter")
         out.requeueAfterMs = out.requeueAfterMs === undefined ? a.ms : Math.min(out.requeueAfterMs, a.ms);
       else if (isWrite(a)) {
-        await this.write(out, a);
+        try {
+          await this.write(out, a);
+        } catch (err) {
+          if (!(err instanceof WriteRefused)) throw err;
+          out.refused = err.message;
+          if (a.type === "status") await this.statusRefused(out, a, err.message);
+          else if (a.type === "deleteRequest") this.d.events.record(call, "Warning", "ObjectRefused", err.message);
+          break;
+        }
         if (!out.call) break;
       } else this.effect(out.call!, a);
     }
     return out;
+  }
+
+  /**
+   * A status write refused for good would be refused again: the call fails instead, naming the
+   * write and the rule. If that failure is refused too, an Event is all that is left (no loop).
+   */
+  private async statusRefused(out: ApplyResult, w: Write & { type: "status" }, message: string): Promise<void> {
+    const call = out.call!;
+    if (isRefusalPatch(w.patch)) {
+      this.d.logger?.warn("writing a refusal failure was refused too", { call: keyOfCall(call), message });
+      this.d.events.record(call, "Warning", "ObjectRefused", message);
+      return;
+    }
+    const done = await this.apply(call, decideRefused(call, message, this.d.clock.now()));
+    out.call = done.call;
   }
 
   /** Performs effects at once (no I/O awaited). */
@@ -159,7 +190,7 @@ export class Applier {
     if (ref === undefined) return;
     try {
       const bytes = await this.d.blobs.read(ref);
-      this.d.itemsCache.set(k, bytes ? itemsOfDocument(bytes) : { error: `its output blob ${ref} is missing` });
+      this.d.itemsCache.set(k, bytes ? itemsOfDocument(bytes, ref) : { error: `its output blob ${ref} is missing` });
     } catch (err) {
       this.d.logger?.warn("reading a list output failed", { call: k, err });
       this.d.queue.addAfter(waiter, 1000);

@@ -1,6 +1,6 @@
 // Building child FunctionCall objects: for map items and reduce steps (the engine) and for the
 // calls a running function makes (the runtime API). Pure.
-import { API_VERSION, type FunctionCallSpec, functionLabelValue, LABEL } from "../../../protocol/index.js";
+import { API_VERSION, type FunctionCallSpec, functionLabelValue, LABEL, labelValue } from "../../../protocol/index.js";
 import { type Call, nameOf, namespaceOf, requestOf } from "./calls.js";
 
 export interface ChildRequest {
@@ -38,10 +38,11 @@ export function buildChild(parent: Call, root: Pick<Call, "metadata">, c: ChildR
       name: c.name,
       namespace: namespaceOf(parent),
       labels: {
-        [LABEL.application]: parent.spec.application,
-        [LABEL.request]: request,
+        // A child's name is its request's + 17 characters, so a parent's often exceeds 63.
+        [LABEL.application]: labelValue(parent.spec.application),
+        [LABEL.request]: labelValue(request),
         [LABEL.function]: functionLabelValue(c.function),
-        [LABEL.parent]: nameOf(parent),
+        [LABEL.parent]: labelValue(nameOf(parent)),
       },
       ownerReferences: [
         {

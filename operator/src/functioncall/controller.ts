@@ -8,6 +8,7 @@ import type { Applier } from "./apply.js";
 import { callKey, namespaceOf } from "./calls.js";
 import { decideAssignment } from "./decide-assignment.js";
 import { decideCall } from "./decide-call.js";
+import { decideRefused } from "./decide-refusal.js";
 import { decideProgressWrite } from "./decide-report.js";
 import { decideWaitingWrite } from "./decide-waiting.js";
 import type { CallGraph } from "./graph.js";
@@ -31,9 +32,21 @@ export class CallController {
       const call = this.d.graph.getKey(key);
       if (!call) return;
       const actions = decideCall(call, this.d.view(namespaceOf(call)), this.d.clock.now());
-      const { requeueAfterMs } = await this.d.applier.apply(call, actions);
+      const { requeueAfterMs, refused } = await this.d.applier.apply(call, actions);
+      if (refused !== undefined) return this.refused(key, refused);
       if (requeueAfterMs !== undefined) return { requeueAfterMs };
     });
+
+  /** A write the call needed was refused for good (e.g. a map item's create): the call fails. */
+  private async refused(key: string, message: string): Promise<void> {
+    const cur = this.d.graph.getKey(key);
+    if (cur) await this.d.applier.apply(cur, decideRefused(cur, message, this.d.clock.now()));
+  }
+
+  /** Fails a call whose write was refused, under its lock (children are created without it). */
+  failRefused(key: string, message: string): Promise<void> {
+    return this.d.store.withLock(key, () => this.refused(key, message));
+  }
 
   /** Persists the assignment of a queued call to a leasing pod (the dispatcher's `start`). */
   start(pod: PodIdentity, name: string, readyAt: number): Promise<StartResult> {
@@ -44,7 +57,7 @@ export class CallController {
       if (d.type === "skip" || !cur) return undefined;
       if (d.type === "defer") return { notBefore: d.notBefore };
       const done = await this.d.applier.apply(cur, d.actions);
-      return done.call ? { assignment: d.assignment } : undefined;
+      return done.call && done.refused === undefined ? { assignment: d.assignment } : undefined;
     });
   }
 

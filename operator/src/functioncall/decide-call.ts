@@ -14,12 +14,15 @@ import {
   requestOf,
 } from "./calls.js";
 import { decideMap, decideReduce } from "./collections.js";
+import { refuseRootPickles } from "./decide-refusal.js";
 import { inputFailure, readiness } from "./inputs.js";
 
 export function decideCall(call: Call, view: CallView, now: number): Action[] {
   if (isTerminal(call)) return isRoot(call) ? decideTtl(call, view, now) : [];
   const stop = decideStop(call, view, now);
   if (stop) return stop;
+  const refused = refuseRootPickles(call, now);
+  if (refused) return [...abortActions(call), refused];
   const phase = phaseOf(call);
   if (phase === "Delegated") return decideDelegated(call, view, now);
   if (phase === "Running" && call.status?.pod !== undefined) return decideRunning(call, view, now);

@@ -121,6 +121,7 @@ export function createEngine(deps: EngineDeps): Engine {
     config,
     hooks,
     logger,
+    clock,
   });
   const controller: CallController = new CallController({ graph, store, applier, clock, view });
 

@@ -30,6 +30,26 @@ function mergePatch(target: Record<string, unknown>, patch: Record<string, unkno
   return out;
 }
 
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/** The apiserver's checks of a name and label values (422 Invalid), as its message words them. */
+function invalidMeta(c: Call): KubeApiError | undefined {
+  const name = c.metadata.name ?? "";
+  const bad: string[] = [];
+  if (name.length > 253) bad.push(`metadata.name: Invalid value: "${name}": must be no more than 253 characters`);
+  for (const [k, v] of Object.entries(c.metadata.labels ?? {})) {
+    if (v.length > 63) bad.push(`metadata.labels: Invalid value: "${v}": must be no more than 63 characters`);
+    else if (!LABEL_VALUE.test(v)) bad.push(`metadata.labels: Invalid value: "${v}": a valid label must be ... (${k})`);
+  }
+  if (bad.length === 0) return undefined;
+  const message = `FunctionCall.trellis.dev "${name}" is invalid: ${bad.join(", ")}`;
+  return new KubeApiError(422, "Invalid", `POST functioncalls: ${message}`, "POST", "functioncalls", {
+    message,
+    reason: "Invalid",
+    code: 422,
+  });
+}
+
 export class FakeCalls implements ObjectWriter, Informer<Call> {
   private readonly objects = new Map<string, Call>();
   private readonly handlers: Handler[] = [];
@@ -37,6 +57,10 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
   private uid = 0;
   /** Names whose next status write fails with 500 (an API hiccup). */
   readonly failNextStatus = new Set<string>();
+  /** Creates (by name) answered with this error instead, as admission would refuse them. */
+  readonly refuseCreate = new Map<string, KubeApiError>();
+  /** Status writes (by name) answered with this error for as long as it is set. */
+  readonly refuseStatus = new Map<string, (status: Record<string, unknown>) => KubeApiError | undefined>();
   /** Status writes of these names wait for the promise (to hold a write in flight). */
   readonly statusGates = new Map<string, Promise<void>>();
   readonly writes: { verb: "create" | "patchStatus" | "delete"; name: string; patch?: Record<string, unknown> }[] = [];
@@ -68,6 +92,8 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
     const c = structuredClone(obj) as unknown as Call;
     const key = `${c.metadata.namespace}/${c.metadata.name}`;
     this.writes.push({ verb: "create", name: c.metadata.name! });
+    const refused = this.refuseCreate.get(c.metadata.name!) ?? invalidMeta(c);
+    if (refused) throw refused;
     if (this.objects.has(key)) throw new KubeApiError(409, "AlreadyExists", `${key} exists`, "POST", key);
     c.metadata.uid = `uid-${++this.uid}`;
     c.metadata.resourceVersion = String(++this.rv);
@@ -107,6 +133,8 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
     const gate = this.statusGates.get(ref.name);
     if (gate) await gate;
     if (this.failNextStatus.delete(ref.name)) throw new KubeApiError(500, "InternalError", "etcd hiccup", "PATCH", key);
+    const refused = this.refuseStatus.get(ref.name)?.(status);
+    if (refused) throw refused;
     const cur = this.objects.get(key);
     if (!cur) throw new KubeApiError(404, "NotFound", `${key} not found`, "PATCH", key);
     const next = structuredClone(cur);

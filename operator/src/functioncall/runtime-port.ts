@@ -18,10 +18,12 @@ import {
   decideWait,
 } from "./decide-access.js";
 import { decideChildren } from "./decide-children.js";
+import { decideRefused } from "./decide-refusal.js";
 import { checkProgress, decideFailure, decideResult, decideTail } from "./decide-report.js";
 import type { CallGraph } from "./graph.js";
 import type { ProgressThrottle } from "./progress.js";
 import type { CallStore } from "./store.js";
+import { reject } from "./rejections.js";
 import type { Waiters } from "./waiters.js";
 
 export interface RuntimePortDeps {
@@ -93,6 +95,12 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
       if ("rejected" in decided) return decided;
       // Creates need no lock; one that lost a race with another report finds the child made.
       const done = cur && decided.actions.length > 0 ? await d.applier.apply(cur, decided.actions) : undefined;
+      if (done?.refused !== undefined) {
+        // Refused for good (a transient error throws: the sidecar retries it): the parent fails.
+        const message = done.refused;
+        await report(id.namespace, parent, (c, _view, now) => decideRefused(c, message, now));
+        return reject("invalid_body", `calls: ${message}; call ${parent} failed`);
+      }
       const raced = (done?.existing ?? []).map(outcomeOf).filter((o) => o !== undefined);
       return { finished: [...decided.finished, ...raced] };
     },

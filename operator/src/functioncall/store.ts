@@ -2,7 +2,14 @@
 // lock per key), every response updates the graph at once (the older watch event is then
 // ignored), and the operator, the only status writer, never re-reads what a write returned.
 import { API_VERSION } from "../../../protocol/index.js";
-import { type ObjectWriter, isAlreadyExists, isNotFound } from "../kube/index.js";
+import {
+  type ObjectWriter,
+  type WriteVerb,
+  isAlreadyExists,
+  isNotFound,
+  isPermanent,
+  refusalMessage,
+} from "../kube/index.js";
 import { type Call, nameOf, namespaceOf } from "./calls.js";
 import type { CallGraph } from "./graph.js";
 
@@ -12,6 +19,22 @@ const ref = (c: Call) => ({
   namespace: namespaceOf(c),
   name: nameOf(c),
 });
+
+/**
+ * The API server refused a write for good (kube isPermanent): retrying it cannot help. The message
+ * names the object and the server's rule; the engine fails the call that needed the write.
+ */
+export class WriteRefused extends Error {
+  override readonly name = "WriteRefused";
+}
+
+/** Rethrows `err`, as WriteRefused when it is permanent. */
+function refusedOr(err: unknown, verb: WriteVerb, object: string): never {
+  if (isPermanent(err, verb)) throw new WriteRefused(refusalMessage(err, verb, object));
+  throw err;
+}
+
+const describe = (c: Call) => `FunctionCall ${namespaceOf(c)}/${nameOf(c)}`;
 
 export class CallStore {
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -52,7 +75,7 @@ export class CallStore {
       return out;
     } catch (err) {
       if (isNotFound(err)) return undefined;
-      throw err;
+      return refusedOr(err, "update", `the status of ${describe(call)}`);
     }
   }
 
@@ -65,7 +88,7 @@ export class CallStore {
       return { call: out, created: true };
     } catch (err) {
       if (isAlreadyExists(err)) return { call: this.graph.get(namespaceOf(obj), nameOf(obj)), created: false };
-      throw err;
+      return refusedOr(err, "create", describe(obj));
     }
   }
 
@@ -73,7 +96,7 @@ export class CallStore {
     try {
       await this.writer.delete(ref(call), { propagation: "Background" });
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isNotFound(err)) refusedOr(err, "delete", describe(call));
     }
   }
 }

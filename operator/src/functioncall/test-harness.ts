@@ -83,7 +83,9 @@ export async function harness(
   const runtimeApi = buildRuntimeApi(engine.runtimePort, {
     operatorKey: KEY,
     podIdentity: (ns, pod) =>
-      ns === "ns" && pods.has(pod) ? { application: "app", function: pods.get(pod)! } : undefined,
+      ns === "ns" && pods.has(pod)
+        ? { application: "app", function: pods.get(pod)!, uid: `uid-${pod}` }
+        : "not a pod known to the operator",
     blobs,
   });
   queue.run(engine.reconciler, 4);
@@ -108,7 +110,7 @@ export async function harness(
     async req(pod, method, url, body) {
       const headers: Record<string, string> = {
         "x-trellis-pod": `ns/${pod}`,
-        authorization: `Bearer ${podToken(KEY, "ns", pod)}`,
+        authorization: `Bearer ${podToken(KEY, "ns", pod, `uid-${pod}`)}`,
       };
       const r = await runtimeApi.inject({
         method,

@@ -1,7 +1,7 @@
 // Where outputs live: inline in status up to the limit, else a blob holding the value's JSON
 // (a BlobDocument). And the items of a list output, for `itemsFrom`.
 import { blobDocument, type ValueRef } from "../../../protocol/index.js";
-import { type BlobStore, newBlobRef } from "../blobs/index.js";
+import { type BlobStore, REF_LIMITS, checkValueRefs, newBlobRef, scopeOfRef } from "../blobs/index.js";
 import type { ItemsResult, OutputDoc } from "./actions.js";
 
 export const jsonBytes = (v: unknown): number => Buffer.byteLength(JSON.stringify(v) ?? "null", "utf8");
@@ -38,7 +38,11 @@ export function inlineItems(output: ValueRef | undefined): ItemsResult | undefin
   return { error: "its output is not a list" };
 }
 
-export function itemsOfDocument(bytes: Buffer): ItemsResult {
+/**
+ * The items of a list output read from its blob `ref`. With `ref`, every blob the items name must
+ * be of the same request and none may be the document itself (a cycle); nesting is capped.
+ */
+export function itemsOfDocument(bytes: Buffer, ref?: string): ItemsResult {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString("utf8"));
@@ -47,5 +51,11 @@ export function itemsOfDocument(bytes: Buffer): ItemsResult {
   }
   const doc = blobDocument.safeParse(parsed);
   if (!doc.success) return { error: "its output blob is not a value document" };
-  return inlineItems(doc.data as ValueRef) ?? { error: "its output blob refers to another blob" };
+  const scope = ref === undefined ? undefined : scopeOfRef(ref);
+  const bad = scope && checkValueRefs(doc.data, scope, REF_LIMITS, `blob ${ref}`);
+  if (bad) return { error: `its output ${bad.message}` };
+  const items = inlineItems(doc.data as ValueRef) ?? { error: "its output blob refers to another blob" };
+  if (ref !== undefined && "items" in items && items.items.some((v) => v.blob === ref))
+    return { error: `its output blob ${ref} lists itself as an item (a cycle)` };
+  return items;
 }

@@ -1,7 +1,7 @@
 // The Kubernetes side of the deploy route (Tensorlake's `POST …/applications` and `DELETE
 // …/applications/{app}`): server-side apply of the code ConfigMap and the Application, and the
 // reads and deletes around it, behind a narrow interface that the route's tests fake.
-import { API_VERSION, type Application, LABEL } from "../../../protocol/index.js";
+import { API_VERSION, type Application, LABEL, labelValue } from "../../../protocol/index.js";
 import { type KubeClient, type KubeObject, isNotFound, resourcePath } from "../kube/index.js";
 
 // types.ts names this store in the API's dependencies; the Application type is spelled out here.
@@ -63,7 +63,11 @@ export function kubeDeployStore(client: Pick<KubeClient, "request">): DeployStor
       const list = await client.request<{ items?: CodeConfigMap[] }>(
         "GET",
         resourcePath({ apiVersion: "v1", kind: "ConfigMap", namespace }),
-        { query: { labelSelector: `${LABEL.application}=${application},${LABEL.component}=${CODE_COMPONENT}` } },
+        {
+          query: {
+            labelSelector: `${LABEL.application}=${labelValue(application)},${LABEL.component}=${CODE_COMPONENT}`,
+          },
+        },
       );
       return list.items ?? [];
     },

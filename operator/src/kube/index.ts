@@ -15,8 +15,12 @@ export {
   isGone,
   isInvalid,
   isNotFound,
+  isPermanent,
   isTransient,
   type KubeStatus,
+  RefusalHold,
+  refusalMessage,
+  type WriteVerb,
 } from "./errors.js";
 export { KubeObjectWriter, type WriterStats } from "./writer.js";
 export {

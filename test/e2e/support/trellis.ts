@@ -1,7 +1,7 @@
 // Helpers of the end-to-end suite: deploy Applications and invoke them with kubectl, as a user would.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { API_VERSION, newRequest } from "../../../protocol/index.js";
+import { API_VERSION, newRequest, requestName } from "../../../protocol/index.js";
 import { kubectl, repoRoot, waitFor } from "../../support/kube.js";
 
 export interface CallStatus {
@@ -9,6 +9,8 @@ export interface CallStatus {
   attempts?: number;
   infrastructureFailures?: number;
   pod?: string;
+  startTime?: string;
+  completionTime?: string;
   output?: { value?: unknown; pickle?: string; list?: unknown[]; blob?: string };
   tailCall?: string;
   error?: { type: string; message: string; traceback?: string; reason?: string; cause?: string };
@@ -39,6 +41,12 @@ print(json.dumps(dict(cases=[row(c) for c in cases.CASES], failing=[row(c) for c
 
 export const appName = (file: string) => file.replace(/\.py$/, "").replace(/_/g, "-").toLowerCase();
 
+/** The longest Application name (63, the CRD's limit): `<stem>-` padded with a filler, distinct per stem. */
+export function longAppName(stem: string): string {
+  const head = `${stem.slice(0, 61)}-`;
+  return head + "x".repeat(63 - head.length);
+}
+
 export async function deployApp(
   namespace: string,
   name: string,
@@ -55,10 +63,12 @@ export async function deployApp(
   await kubectl(["apply", "-f", "-"], JSON.stringify(app));
 }
 
-let seq = 0;
-/** Creates a request (a root FunctionCall) with kubectl; returns its name. */
+/**
+ * Creates a request (a root FunctionCall) with kubectl; returns its name. Named as the HTTP API
+ * names requests (`<application stem>-<12>`), so long application names give long call names.
+ */
 export async function invoke(namespace: string, application: string, fn: string, args: unknown[]): Promise<string> {
-  const name = `r${Date.now().toString(36)}${(seq++).toString(36)}`;
+  const name = requestName(namespace, application);
   const call = newRequest({ namespace, application, function: fn, name, args: args.map((value) => ({ value })) });
   await kubectl(["create", "-f", "-"], JSON.stringify(call));
   return name;

@@ -24,6 +24,7 @@ FAILURE_REASONS: dict[str, FailureReason] = {
     "input_failed": FailureReason(None, "never"),
     "cancelled": FailureReason(None, "never"),
     "invalid_call": FailureReason(None, "never"),
+    "object_refused": FailureReason(None, "never"),
 }
 
 # What a worker may put in `failure.error.reason`. The others come from the operator and reach
