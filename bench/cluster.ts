@@ -7,6 +7,7 @@ import type { KubeClient } from "../operator/src/kube/client.js";
 import { resourcePath } from "../operator/src/kube/resources.js";
 import type { KubeObject } from "../operator/src/kube/types.js";
 import { kubectl } from "../test/support/kube.js";
+import { metricsPortFor } from "../test/support/helm.js";
 import type { ProcessGroups } from "./stats.js";
 
 export type Call = FunctionCall & KubeObject;
@@ -129,7 +130,7 @@ export const ms = (iso: string | undefined): number => (iso ? Date.parse(iso) : 
 
 /** Sum (s) and count of the operator's trellis_dispatch_latency_seconds for one function. */
 export async function dispatchLatency(httpPort: string, fn: string): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${metricsPortFor(Number(httpPort))}/metrics`)).text();
   const pick = (suffix: string) => {
     const line = text
       .split("\n")
@@ -159,7 +160,7 @@ export function portFree(port: number): Promise<void> {
  * every scrape): how long ready work could wait for the operator's thread.
  */
 export async function eventLoopLag(httpPort: string): Promise<{ p99Ms: number; maxMs: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${metricsPortFor(Number(httpPort))}/metrics`)).text();
   const value = (name: string) => {
     const line = text.split("\n").find((l) => l.startsWith(`${name} `));
     return line ? Math.round(Number(line.slice(name.length + 1)) * 1e5) / 100 : NaN;

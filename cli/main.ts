@@ -22,6 +22,8 @@ Common flags:
 
 invoke goes through the HTTP API when --api or TRELLIS_API_URL is set and answers (token from
 --token, TRELLIS_TOKEN, or the kubeconfig user's token), else it creates the FunctionCall directly.
+The API takes tokens issued for its audience (default trellis):
+  --token "$(kubectl create token <serviceaccount> -n NS --audience trellis)"
 `;
 
 const OPTIONS = {

@@ -9,6 +9,7 @@ RELEASE=trellis
 OPERATOR_NS=trellis-system
 DEMO_NS=trellis-demo
 HTTP_PORT=${TRELLIS_DEMO_HTTP_PORT:-8080}
+METRICS_PORT=${TRELLIS_DEMO_METRICS_PORT:-9090}
 RUNTIME_PORT=${TRELLIS_DEMO_RUNTIME_PORT:-8081}
 started=$(date +%s)
 step() { printf '\n\033[1m[demo %4ss] %s\033[0m\n' "$(( $(date +%s) - started ))" "$*"; }
@@ -38,7 +39,7 @@ helm upgrade --install "$RELEASE" charts/trellis --namespace "$OPERATOR_NS" --cr
   --set crds.install=false \
   --set hostNetwork=true --set kubernetesService.host=127.0.0.1 --set kubernetesService.port=6443 \
   --set image.repository=localhost/trellis-runtime --set image.tag=dev --set image.pullPolicy=Never \
-  --set ports.http="$HTTP_PORT" --set ports.runtimeApi="$RUNTIME_PORT" \
+  --set ports.http="$HTTP_PORT" --set ports.runtimeApi="$RUNTIME_PORT" --set ports.metrics="$METRICS_PORT" \
   --set "operator.watchNamespaces={$DEMO_NS}" \
   --set blobs.hostPath="$BLOB_DIR" \
   --wait --timeout 180s
@@ -55,7 +56,7 @@ kubectl create role -n "$DEMO_NS" demo-invoker --verb=create,get,list --resource
   --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl create rolebinding -n "$DEMO_NS" demo-invoker --role=demo-invoker --serviceaccount="$DEMO_NS:demo-invoker" \
   --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-TRELLIS_TOKEN=$(kubectl create token -n "$DEMO_NS" demo-invoker --duration=1h)
+TRELLIS_TOKEN=$(kubectl create token -n "$DEMO_NS" demo-invoker --duration=1h --audience=trellis)
 export TRELLIS_TOKEN TRELLIS_API_URL="http://127.0.0.1:$HTTP_PORT"
 
 step "kubectl trellis invoke ex03-gather --input '\"Ada\"' (through the HTTP API)"
@@ -74,7 +75,7 @@ Where to look next:
   kubectl get applications,fc -n $DEMO_NS        # every call is a FunctionCall
   PATH=\$PWD/bin:\$PATH kubectl trellis graph $request -n $DEMO_NS
   kubectl trellis invoke ex04-map-reduce -n $DEMO_NS --input '[1,2,3,4]'
-  curl -s http://127.0.0.1:$HTTP_PORT/metrics | grep ^trellis_function_calls_total
+  curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^trellis_function_calls_total
   curl -s http://127.0.0.1:$HTTP_PORT/openapi.json
   npm run cluster:down                          # stop the cluster
 TXT

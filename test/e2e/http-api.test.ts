@@ -30,7 +30,7 @@ def work(n: int, scale: int = 1) -> dict:
     ctx.progress.update(1, 2, "halfway")
     if n < 0:
         raise RequestError("n must be >= 0")
-    return {"n": n, "square": square(n) * scale, "trace": ctx.headers.get("x-trace") or ""}
+    return {"n": n, "square": square(n) * scale, "trace": ctx.headers.get("x-trellis-trace") or ""}
 
 
 @application()
@@ -72,7 +72,7 @@ async function serviceAccount(name: string, verbs: string[], resources = ["funct
     ...resources.map((r) => `--resource=${r === "configmaps" ? r : `${r}.trellis.dev`}`),
   ]);
   await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
-  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h"])).trim();
+  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h", "--audience=trellis"])).trim();
 }
 
 const api = (path: string, init: RequestInit & { token?: string } = {}) =>
@@ -125,9 +125,25 @@ describe("HTTP invoke API on the cluster", () => {
     const denied = await post("work", 2, tokens.reader!);
     expect(denied.status).toBe(403);
     expect((await denied.json()).message).toContain(`system:serviceaccount:${ns}:reader may not create`);
-    const ok = await post("work", 3, tokens.invoker!, { "x-trace": "abc" });
+    // A token for the API server's own audience is refused: the API takes tokens minted for "trellis".
+    const apiServerToken = (await kubectl(["create", "token", "invoker", "-n", ns, "--duration=1h"])).trim();
+    const wrongAudience = await post("work", 2, apiServerToken);
+    expect(wrongAudience.status).toBe(401);
+    expect((await wrongAudience.json()).message).toMatch(/audience trellis/);
+    const ok = await post("work", 3, tokens.invoker!, {
+      "x-trellis-trace": "abc",
+      "x-api-key": "k3y",
+      cookie: "session=s3cret",
+      "x-request-id": "rid-1",
+    });
     expect(ok.status).toBe(201);
     const { request_id } = await ok.json();
+    // Only allowlisted headers reach the root call; credentials never do.
+    const root = JSON.parse(await kubectl(["get", "functioncall", request_id, "-n", ns, "-o", "json"])) as {
+      spec: { headers?: Record<string, string> };
+    };
+    expect(root.spec.headers).toMatchObject({ "x-trellis-trace": "abc", "x-request-id": "rid-1" });
+    for (const h of ["authorization", "x-api-key", "cookie"]) expect(root.spec.headers).not.toHaveProperty(h);
     const r = await finished("work", request_id, tokens.reader!);
     expect(r).toMatchObject({ id: request_id, status: "success", outcome: "success", request_error: null });
     const out = await api(`/v1/namespaces/${ns}/applications/work/requests/${request_id}/output`, {
@@ -148,6 +164,11 @@ describe("HTTP invoke API on the cluster", () => {
     expect(b.status).toBe(200);
     const id = (await a.json()).request_id;
     expect((await b.json()).request_id).toBe(id);
+    const other = await post("work", -2, tokens.invoker!, { "idempotency-key": "once" });
+    expect(other.status).toBe(422);
+    expect((await other.json()).message).toMatch(
+      /^header Idempotency-Key: already used for request .* different inputs/,
+    );
     const r = await finished("work", id, tokens.invoker!);
     expect(r).toMatchObject({
       status: "failure",

@@ -8,12 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { waitNoOtherOperator } from "../support/helm.js";
+import { metricsPortFor, waitNoOtherOperator } from "../support/helm.js";
 import { createNamespace, deleteNamespace, waitFor } from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 import { appName, deployApp, invoke, requestCalls, seedCases, waitFinished } from "./support/trellis.js";
 
+// /metrics has its own port (the HTTP API's port answers 404 there).
 const OPERATOR_HTTP_PORT = Number(process.env.TRELLIS_E2E_HTTP_PORT ?? 18080);
+const OPERATOR_METRICS_PORT = metricsPortFor(OPERATOR_HTTP_PORT);
 const { cases, sources } = seedCases();
 const seed = cases.find((c) => c.file === "ex04_map_reduce.py")!;
 
@@ -67,7 +69,7 @@ beforeAll(async () => {
     join(dir, "prometheus.yml"),
     stringify({
       global: { scrape_interval: "1s", evaluation_interval: "1s" },
-      scrape_configs: [{ job_name: "trellis", static_configs: [{ targets: [`127.0.0.1:${OPERATOR_HTTP_PORT}`] }] }],
+      scrape_configs: [{ job_name: "trellis", static_configs: [{ targets: [`127.0.0.1:${OPERATOR_METRICS_PORT}`] }] }],
     }),
   );
   const log = openSync(join(dir, "prometheus.log"), "a");
@@ -108,6 +110,7 @@ describe("Prometheus scraping the operator", () => {
       return r[0]?.value === 1 ? r : undefined;
     });
     expect(up).toHaveLength(1);
+    expect((await fetch(`http://127.0.0.1:${OPERATOR_HTTP_PORT}/metrics`)).status).toBe(404);
 
     const req = await invoke(ns, appName(seed.file), seed.app, seed.args);
     const status = await waitFinished(ns, req).catch((e: Error) => {

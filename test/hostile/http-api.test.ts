@@ -1,6 +1,8 @@
 // The hostile-input corpus of the HTTP API (test/hostile/http-api.json): every case is
 // refused with {code, message}, the message names the field or part and the rule, and the refusal
 // creates nothing and loses nothing that was accepted before it (calls, blobs, deployed objects).
+// Cases with `auth` run against Kubernetes auth and must be refused before any body parser ran;
+// `notForwarded` lists request headers that must never reach a root call's spec.headers.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
@@ -8,8 +10,8 @@ import type { FastifyInstance } from "fastify";
 import type { KubeObject } from "../../operator/src/kube/index.js";
 import type { CodeConfigMap, DeployStore } from "../../operator/src/http-api/deploy-store.js";
 import { world } from "../../operator/src/http-api/fakes.js";
-import { buildHttpApi } from "../../operator/src/http-api/index.js";
-import type { ApplicationObj } from "../../operator/src/http-api/types.js";
+import { KubernetesAuthorizer, allowAll, buildHttpApi } from "../../operator/src/http-api/index.js";
+import type { ApplicationObj, Authorizer } from "../../operator/src/http-api/types.js";
 
 interface Bytes {
   text?: string;
@@ -34,10 +36,16 @@ interface Case extends Bytes {
   message: string;
   /** Why the case is here (the rule, or a finding it pins down). */
   note?: string;
+  /** "kubernetes": bearer tokens reviewed (only "good" is valid); the body must never be parsed. */
+  auth?: "kubernetes";
+  /** Event streams this client (127.0.0.1) holds already when the case runs. */
+  openStreams?: number;
+  /** Headers the answer must carry (e.g. Retry-After). */
+  answerHeaders?: Record<string, string>;
 }
 
 const CORPUS = fileURLToPath(new URL("./http-api.json", import.meta.url));
-const corpus = JSON.parse(readFileSync(CORPUS, "utf8")) as { cases: Case[] };
+const corpus = JSON.parse(readFileSync(CORPUS, "utf8")) as { cases: Case[]; notForwarded: string[] };
 const BOUNDARY = "----hostile0corpus0boundary";
 
 function bytes(b: Bytes): Buffer | undefined {
@@ -93,12 +101,32 @@ class FakeDeployStore implements DeployStore {
   };
 }
 
-/** A world with state accepted before the hostile request: two requests (one in a blob) and a deploy. */
+/** TokenReview and SubjectAccessReview answers: the token "good" is alice, who may do anything. */
+const kubernetesAuth = new KubernetesAuthorizer({
+  request: async <T>(_m: string, path: string, o?: { body?: unknown }) => {
+    const token = (o?.body as { spec: { token?: string } }).spec.token;
+    if (path.endsWith("tokenreviews"))
+      return (
+        token === "good"
+          ? { status: { authenticated: true, user: { username: "alice" } } }
+          : { status: { authenticated: false, error: "token expired" } }
+      ) as T;
+    return { status: { allowed: true } } as T;
+  },
+});
+
+/**
+ * A world with state accepted before the hostile request: three requests (one in a blob, one with
+ * an Idempotency-Key) and a deploy. Seeding runs without auth; `strict` then turns auth on.
+ */
 async function seeded(bodyLimit?: number) {
-  const w = world(undefined, bodyLimit);
+  let authorizer: Authorizer = allowAll;
+  const w = world({ authorize: (t, c) => authorizer.authorize(t, c) }, bodyLimit);
   const store = new FakeDeployStore();
   const deps = { ...w.deps, deploy: store };
   const app = await buildHttpApi(deps);
+  let parses = 0;
+  app.addHook("preParsing", async () => void parses++);
   const invoke = (payload: string | Buffer, type: string) =>
     app.inject({
       method: "POST",
@@ -108,6 +136,13 @@ async function seeded(bodyLimit?: number) {
     });
   expect((await invoke('{"a":1}', "application/json")).statusCode).toBe(201);
   expect((await invoke(Buffer.alloc(70_000, 1), "application/octet-stream")).statusCode).toBe(201);
+  const keyed = await app.inject({
+    method: "POST",
+    url: "/v1/namespaces/team/applications/greet",
+    payload: '{"b": [1, 2]}',
+    headers: { "content-type": "application/json", "idempotency-key": "seed-key" },
+  });
+  expect(keyed.statusCode).toBe(201);
   const manifest = {
     name: "hello_world",
     functions: { hello_world: { name: "hello_world", image: "example.org/app:1" } },
@@ -125,7 +160,7 @@ async function seeded(bodyLimit?: number) {
     headers: { "content-type": `multipart/form-data; boundary=${BOUNDARY}` },
   });
   expect(deploy.statusCode, deploy.body).toBe(200);
-  expect(w.calls.m.size).toBe(2);
+  expect(w.calls.m.size).toBe(3);
   expect(w.blobs.size).toBe(1);
   expect(store.objects.size).toBe(2);
   const snapshot = () =>
@@ -137,7 +172,8 @@ async function seeded(bodyLimit?: number) {
       objects: [...store.objects.entries()],
       writes: [...store.writes],
     });
-  return { app, snapshot };
+  const strict = () => void (authorizer = kubernetesAuth);
+  return { app, snapshot, strict, parses: () => parses, calls: w.calls };
 }
 
 let app: FastifyInstance | undefined;
@@ -158,10 +194,14 @@ describe("hostile-input corpus: test/hostile/http-api.json", () => {
     }
   });
 
-  it.each(corpus.cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+  // Bodies of several MiB take seconds on a busy machine.
+  it.each(corpus.cases.map((c) => [c.name, c] as const))("%s", { timeout: 30_000 }, async (_name, c) => {
     const w = await seeded(c.bodyLimit);
     app = w.app;
     const before = w.snapshot();
+    if (c.auth) w.strict();
+    for (let i = 0; i < (c.openStreams ?? 0); i++) app.sseStreams.acquire("addr:127.0.0.1");
+    const parsesBefore = w.parses();
     const headers: Record<string, string | string[]> = { ...c.headers };
     let payload = bytes(c);
     if (c.multipart) {
@@ -170,6 +210,9 @@ describe("hostile-input corpus: test/hostile/http-api.json", () => {
     }
     const r = await app.inject({ method: c.method, url: c.path, headers, ...(payload ? { payload } : {}) });
     expect(r.statusCode, r.body).toBe(c.status);
+    // Refused before the body was read: no content-type parser or multipart reader ran.
+    if (c.auth) expect(w.parses()).toBe(parsesBefore);
+    for (const [k, v] of Object.entries(c.answerHeaders ?? {})) expect(r.headers[k], k).toBe(v);
     expect(r.headers["content-type"]).toMatch(/^application\/json/);
     const body = r.json() as Record<string, unknown>;
     expect(Object.keys(body).sort()).toEqual(["code", "message"]);
@@ -177,5 +220,23 @@ describe("hostile-input corpus: test/hostile/http-api.json", () => {
     expect(body.message, r.body).toMatch(new RegExp(c.message));
     // Nothing created, nothing lost: calls, blobs, cached Applications and deployed objects as before.
     expect(w.snapshot()).toEqual(before);
+  });
+
+  it("forwards none of the credential headers into the root call's spec.headers", async () => {
+    expect(corpus.notForwarded.length).toBeGreaterThanOrEqual(10);
+    const w = await seeded();
+    app = w.app;
+    const headers = Object.fromEntries(corpus.notForwarded.map((h) => [h, "s3cret"]));
+    const r = await app.inject({
+      method: "POST",
+      url: "/v1/namespaces/team/applications/greet",
+      payload: "1",
+      headers: { ...headers, "content-type": "application/json", "x-request-id": "rid-1" },
+    });
+    expect(r.statusCode, r.body).toBe(201);
+    const sent = w.calls.get(`team/${(r.json() as { request_id: string }).request_id}`)!.spec.headers ?? {};
+    expect(sent["x-request-id"]).toBe("rid-1"); // the allowlist does forward
+    for (const h of corpus.notForwarded) expect(sent[h], h).toBeUndefined();
+    expect(JSON.stringify(sent)).not.toContain("s3cret");
   });
 });

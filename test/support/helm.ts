@@ -53,9 +53,13 @@ export async function render(
   return { text: stdout, objects };
 }
 
+/** The test operators' /metrics port: its own port (never the HTTP API's), 10 above the HTTP port. */
+export const metricsPortFor = (httpPort: number): number => httpPort + 10;
+
 /** Values for the embedded local cluster (no kube-proxy, no DNS, image loaded into containerd). */
 export function localClusterValues(httpPort: number, runtimePort: number): Record<string, string | number | boolean> {
   return {
+    "ports.metrics": metricsPortFor(httpPort),
     hostNetwork: true,
     "kubernetesService.host": "127.0.0.1",
     "kubernetesService.port": "6443",

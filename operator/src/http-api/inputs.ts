@@ -60,7 +60,7 @@ export const isJsonType = (ct: string | undefined): boolean => {
 export const MAX_JSON_DEPTH = 100;
 
 /** Refuses JSON text nested deeper than MAX_JSON_DEPTH (brackets inside strings do not count). */
-function checkDepth(text: string, where: string): void {
+export function checkDepth(text: string, where: string): void {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

@@ -15,12 +15,17 @@ describe("invoke", () => {
   it("creates the root FunctionCall with the JSON body as first argument, labels and headers", async () => {
     const w = world();
     app = await buildHttpApi(w.deps);
-    const r = await app.inject({ method: "POST", url: BASE, payload: { who: "ada" }, headers: { "x-trace": "t1" } });
+    const r = await app.inject({
+      method: "POST",
+      url: BASE,
+      payload: { who: "ada" },
+      headers: { "x-trellis-trace": "t1" },
+    });
     expect(r.statusCode).toBe(201);
     const id = r.json().request_id as string;
     const c = w.calls.get(`team/${id}`)!;
     expect(c.spec).toMatchObject({ application: "greet", function: "hello", args: [{ value: { who: "ada" } }] });
-    expect(c.spec.headers?.["x-trace"]).toBe("t1");
+    expect(c.spec.headers?.["x-trellis-trace"]).toBe("t1");
     expect(c.metadata.labels).toEqual({
       "trellis.dev/application": "greet",
       "trellis.dev/request": id,
@@ -156,8 +161,8 @@ describe("requests", () => {
     const w = world();
     app = await buildHttpApi(w.deps);
     const a = (await app.inject({ method: "POST", url: BASE, ...asJson(1) })).json().request_id;
-    w.blobs.set("team/x/1", Buffer.from(JSON.stringify({ list: [{ value: 1 }, { value: [2] }] })));
-    w.update(a, { phase: "Succeeded", output: { blob: "team/x/1" } });
+    w.blobs.set(`team/${a}/1`, Buffer.from(JSON.stringify({ list: [{ value: 1 }, { value: [2] }] })));
+    w.update(a, { phase: "Succeeded", output: { blob: `team/${a}/1` } });
     expect((await app.inject({ url: `${BASE}/requests/${a}/output` })).json()).toEqual([1, [2]]);
     w.update(a, { phase: "Succeeded", output: { pickle: Buffer.from("PKL").toString("base64") } });
     const output = (accept?: string) =>
@@ -272,7 +277,7 @@ describe("applications, auth, openapi", () => {
 
   it("serves an OpenAPI document generated from the route schemas", async () => {
     app = await buildHttpApi(world().deps, {
-      extraRoutes: [async (a) => void a.get("/metrics", async () => "m 1")],
+      extraRoutes: [async (a) => void a.get("/extra", async () => "m 1")],
     });
     const doc = (await app.inject({ url: "/openapi.json" })).json();
     expect(doc.openapi).toBe("3.0.3");
@@ -285,7 +290,9 @@ describe("applications, auth, openapi", () => {
     expect(Object.keys(invoke.requestBody.content)).toEqual(["application/json", "multipart/form-data", "*/*"]);
     expect(doc.paths["/v1/namespaces/{namespace}/applications/{application}/requests/{request}"].delete).toBeDefined();
     expect(doc.paths["/healthz"]).toBeUndefined();
-    expect((await app.inject({ url: "/metrics" })).body).toBe("m 1");
+    expect((await app.inject({ url: "/extra" })).body).toBe("m 1");
+    // Metrics have their own port (metrics/server.ts), never the public one.
+    expect((await app.inject({ url: "/metrics" })).statusCode).toBe(404);
     expect((await app.inject({ url: "/healthz" })).json()).toEqual({ ok: true });
   });
 });

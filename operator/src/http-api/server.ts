@@ -1,13 +1,15 @@
 // The operator's public HTTP server: health, the v1 invoke API (Tensorlake's routes), and the
 // OpenAPI document. buildHttpApi() makes the fastify instance without listening, so tests use
-// inject() and main.ts decides where it listens. Other parts register their routes (e.g.
-// /metrics) through `extraRoutes`.
+// inject() and main.ts decides where it listens. Other parts may register routes through
+// `extraRoutes`; /metrics has its own port (metrics/server.ts), never this public one.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { InputError, MultipartBody, isJsonType, parseJsonBody, rawInput, utf8 } from "./inputs.js";
 import { applicationRoutes } from "./routes/applications.js";
 import { deployRoutes } from "./routes/deploy.js";
 import { invokeRoutes } from "./routes/invoke.js";
 import { requestRoutes } from "./routes/requests.js";
+import { ANONYMOUS } from "./auth.js";
+import { DEFAULT_SSE_MAX_DURATION_MS, DEFAULT_SSE_MAX_PER_CLIENT, StreamLimiter } from "./streams.js";
 import type { AccessCheck, HttpApiDeps } from "./types.js";
 import { type RouteDoc, openApiDocument, useZod } from "./zod-schemas.js";
 
@@ -21,8 +23,14 @@ declare module "fastify" {
 }
 
 export interface BuildOptions {
-  /** Plugins registered on the same server (e.g. the metrics engineer's /metrics). */
+  /** Plugins registered on the same server. */
   extraRoutes?: FastifyPluginAsync[];
+}
+
+/** The token of `Authorization: Bearer <token>` (scheme case-insensitive), else undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^bearer\s+(.+)$/i.exec(header ?? "");
+  return m?.[1]?.trim() || undefined;
 }
 
 export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): Promise<FastifyInstance> {
@@ -81,8 +89,17 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
     return reply.code(500).send({ code: "internal", message: (err as Error).message });
   });
 
-  // Kubernetes RBAC decides: every v1 route names its verb and resource.
-  app.addHook("preHandler", async (req, reply) => {
+  app.decorate(
+    "sseStreams",
+    new StreamLimiter({
+      maxPerClient: deps.sse?.maxPerClient ?? DEFAULT_SSE_MAX_PER_CLIENT,
+      maxDurationMs: deps.sse?.maxDurationMs ?? DEFAULT_SSE_MAX_DURATION_MS,
+    }),
+  );
+  app.decorateRequest("trellisUser", undefined);
+  // Kubernetes RBAC decides: every v1 route names its verb and resource. In onRequest, before any
+  // body is read or parsed, so an unauthenticated caller costs no parser work.
+  app.addHook("onRequest", async (req, reply) => {
     const access = req.routeOptions.config.access;
     if (!access) return;
     if (deps.serving && !deps.serving())
@@ -91,13 +108,17 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
         message: "the operator is not serving yet (waiting for the leader lease or its caches)",
       });
     const namespace = (req.params as { namespace?: string }).namespace ?? "";
-    const header = req.headers.authorization;
-    const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
-    const d = await deps.authorizer.authorize(token || undefined, { namespace, ...access });
+    const d = await deps.authorizer.authorize(bearerToken(req.headers.authorization), { namespace, ...access });
     if (!d.allowed)
       return reply.code(d.status).send({ code: d.status === 401 ? "unauthorized" : "forbidden", message: d.message });
+    if (d.user !== ANONYMOUS) req.trellisUser = d.user;
   });
 
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send({ code: "not_found", message: `route ${req.method} ${req.url.split("?")[0]!.slice(0, 200)}: not found` }),
+  );
   app.get("/healthz", { schema: { hide: true } as object }, async () => ({ ok: true }));
   app.get("/readyz", { schema: { hide: true } as object }, async (_req, reply) => {
     const r = deps.readiness?.() ?? { ok: true };

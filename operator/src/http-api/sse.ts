@@ -2,9 +2,11 @@
 // event's data is a JSON object. Tensorlake's client reads the events keyed by their kind
 // (`{"RequestProgressUpdated": …}`, and stops at `{"RequestFinished": …}`); Trellis' own named
 // events stay: "status" when the phase changes, "progress" on each progress update, "completed"
-// (the final request view) last, then the stream ends.
+// (the final request view) last, then the stream ends. A stream counts against its client's cap
+// (streams.ts) and ends with "stream_timeout" after the maximum duration; the client reconnects.
 import type { FastifyReply } from "fastify";
 import { requestMetadata } from "./manifest.js";
+import { acquireStream } from "./streams.js";
 import type { CallObject, HttpApiDeps } from "./types.js";
 import { finished } from "./views.js";
 
@@ -14,7 +16,11 @@ export function streamRequest(
   key: string,
   initial: CallObject | undefined,
   first: { event: string; data: unknown }[] = [],
+  slot?: () => void,
 ): void {
+  const release = slot ?? acquireStream(reply.request, reply);
+  if (!release) return; // answered 429
+  const { maxDurationMs } = reply.server.sseStreams.limits;
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -32,11 +38,19 @@ export function streamRequest(
   let lastProgress: string | undefined;
   let done = false;
   const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), deps.sseKeepAliveMs ?? 15_000);
+  const expire = setTimeout(() => {
+    send("stream_timeout", {
+      message: `the stream reached its maximum duration of ${Math.round(maxDurationMs / 1000)} s (TRELLIS_HTTP_SSE_MAX_DURATION_SECONDS); reconnect to keep following the request`,
+    });
+    close();
+  }, maxDurationMs);
   const close = () => {
     if (done) return;
     done = true;
     clearInterval(keepAlive);
+    clearTimeout(expire);
     unsubscribe();
+    release();
     res.end();
   };
   const onCall = (c: CallObject | undefined) => {

@@ -357,8 +357,8 @@ describe("request metadata, outputs and events", () => {
     const png = await out();
     expect(png.headers["content-type"]).toBe("image/png");
     expect(png.rawPayload).toEqual(Buffer.from("iVBO", "base64"));
-    w.blobs.set("team/x/2", Buffer.from(JSON.stringify({ raw: { contentType: "text/csv", data: "YSxi" } })));
-    w.update(id, { phase: "Succeeded", output: { blob: "team/x/2" } });
+    w.blobs.set(`team/${id}/2`, Buffer.from(JSON.stringify({ raw: { contentType: "text/csv", data: "YSxi" } })));
+    w.update(id, { phase: "Succeeded", output: { blob: `team/${id}/2` } });
     const csv = await out();
     expect(csv.headers["content-type"]).toBe("text/csv");
     expect(csv.body).toBe("a,b");

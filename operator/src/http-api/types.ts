@@ -46,5 +46,9 @@ export interface HttpApiDeps {
   readiness?: () => { ok: boolean; [k: string]: unknown };
   /** Interval of SSE keep-alive comments. */
   sseKeepAliveMs?: number;
+  /** SSE caps (streams.ts): concurrent streams per client and the longest stream. */
+  sse?: { maxPerClient?: number; maxDurationMs?: number };
+  /** Request headers forwarded into spec.headers: names and `prefix*` (headers.ts; credentials never). */
+  forwardHeaders?: readonly string[];
   now?: () => number;
 }

@@ -1,5 +1,6 @@
 // Pure mappings between FunctionCall objects and the v1 API's shapes (Tensorlake's field names).
 import { ANNOTATION, type ValueRef } from "../../../protocol/index.js";
+import { BlobRefError, type RefScope, RefTrail } from "../blobs/index.js";
 import type { ApplicationObj, CallObject } from "./types.js";
 
 export type Outcome = null | "success" | { failure: string };
@@ -135,26 +136,74 @@ export type DecodedOutput =
 export class PickledOutputError extends Error {}
 
 /**
+ * The answer to an output that cannot be served: a pickle or File inside a list (406), or a blob
+ * the application wrote that names a foreign blob, itself or too deep a chain (409; never followed).
+ */
+export function outputRefusal(
+  e: unknown,
+  request: string,
+): { status: 406 | 409; body: { code: string; message: string } } | undefined {
+  if (e instanceof PickledOutputError)
+    return { status: 406, body: { code: "not_acceptable", message: `${e.message}: it has no JSON form` } };
+  if (e instanceof BlobRefError)
+    return {
+      status: 409,
+      body: { code: "invalid_output", message: `request ${request}: ${e.message}; the output cannot be served` },
+    };
+  return undefined;
+}
+
+/**
  * An output in JSON form; a pickle or raw bytes (a File) are answered whole, and have no JSON
- * form inside a list (PickledOutputError).
+ * form inside a list (PickledOutputError). Every blob ref on the way must be a blob of the
+ * request (`scope`); chains and nesting are capped and a blob that refers back to itself is a
+ * BlobRefError, never a loop.
  */
 export async function decodeOutput(
   out: ValueRef | undefined,
   readBlob: (ref: string) => Promise<Buffer | undefined>,
+  scope: RefScope,
+): Promise<DecodedOutput> {
+  return decodeAt(out, readBlob, RefTrail.start(scope), "output");
+}
+
+async function decodeAt(
+  out: ValueRef | undefined,
+  readBlob: (ref: string) => Promise<Buffer | undefined>,
+  trail: RefTrail,
+  path: string,
 ): Promise<DecodedOutput> {
   if (!out) return { kind: "json", value: null };
   if (out.blob !== undefined) {
+    const inner = trail.enter(out.blob, `${path}.blob`);
     const bytes = await readBlob(out.blob);
     if (!bytes) throw new Error(`the output blob ${out.blob} is missing from the blob store`);
-    return decodeOutput(JSON.parse(bytes.toString("utf8")) as ValueRef, readBlob);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(bytes.toString("utf8"));
+    } catch {
+      throw new BlobRefError({
+        path: `${path}.blob`,
+        rule: "shape",
+        message: `${path}.blob: blob ${out.blob} does not hold a JSON value document`,
+      });
+    }
+    if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+      throw new BlobRefError({
+        path: `${path}.blob`,
+        rule: "shape",
+        message: `${path}.blob: blob ${out.blob} does not hold a value document`,
+      });
+    return decodeAt(doc as ValueRef, readBlob, inner, `${path}.blob`);
   }
   if (out.pickle !== undefined) return { kind: "pickle", bytes: Buffer.from(out.pickle, "base64") };
   if (out.raw !== undefined)
     return { kind: "raw", contentType: out.raw.contentType, bytes: Buffer.from(out.raw.data, "base64") };
   if (out.list !== undefined) {
+    const inner = trail.nest(`${path}.list`);
     const items: unknown[] = [];
-    for (const item of out.list) {
-      const d = await decodeOutput(item as ValueRef, readBlob);
+    for (const [i, item] of out.list.entries()) {
+      const d = await decodeAt(item as ValueRef, readBlob, inner, `${path}.list[${i}]`);
       if (d.kind !== "json")
         throw new PickledOutputError(
           `an item of the output list is ${d.kind === "pickle" ? "a Python pickle" : "raw bytes (a File)"}`,

@@ -16,11 +16,12 @@ import {
   applicationObjectName,
   applicationRef,
   containerImage,
+  labelValue,
   pythonIdentifier,
 } from "../../../../protocol/index.js";
 import { KubeApiError } from "../../kube/index.js";
 import { CODE_COMPONENT, type CodeConfigMap, type DeployStore } from "../deploy-store.js";
-import { MultipartBody } from "../inputs.js";
+import { MultipartBody, checkDepth } from "../inputs.js";
 import { errorBody, nsParams } from "../schemas.js";
 import type { AccessCheck, ApplicationObj, HttpApiDeps } from "../types.js";
 import { formatIssues } from "../zod-schemas.js";
@@ -147,6 +148,11 @@ async function readManifest(part: FormDataEntryValue | null): Promise<Omit<Deplo
     );
   let raw: unknown;
   try {
+    checkDepth(text, "application");
+  } catch (e) {
+    throw new DeployError(400, "invalid_input", (e as Error).message);
+  }
+  try {
     raw = JSON.parse(text);
   } catch (e) {
     throw new DeployError(400, "invalid_input", `application: not JSON (${(e as Error).message})`);
@@ -169,7 +175,7 @@ export function codeConfigMap(namespace: string, app: string, code: Buffer, owne
       name: codeConfigMapName(app, code),
       namespace,
       // Not managed-by=trellis: the operator's ConfigMap informer would hold every zip in memory.
-      labels: { [LABEL.application]: app, [LABEL.partOf]: "trellis", [LABEL.component]: CODE_COMPONENT },
+      labels: { [LABEL.application]: labelValue(app), [LABEL.partOf]: "trellis", [LABEL.component]: CODE_COMPONENT },
       // Not the controller: the Application controller leaves it alone; GC removes it with the app.
       ...(ownerUid
         ? { ownerReferences: [{ apiVersion: API_VERSION, kind: "Application", name: app, uid: ownerUid }] }

@@ -6,7 +6,7 @@ import { appParams, errorBody, listQuery, requestList, requestParams, requestVie
 import { streamRequest } from "../sse.js";
 import type { CallObject, HttpApiDeps } from "../types.js";
 import { findApplication, requestMetadata } from "../manifest.js";
-import { PickledOutputError, decodeOutput, finished, isRoot } from "../views.js";
+import { decodeOutput, finished, isRoot, outputRefusal } from "../views.js";
 
 const PICKLE = "application/python-pickle";
 type Params = { namespace: string; application: string; request: string };
@@ -137,10 +137,13 @@ export function requestRoutes(deps: HttpApiDeps) {
         }
         let out;
         try {
-          out = await decodeOutput(c.status?.output, (ref) => deps.blobs.read(ref));
+          out = await decodeOutput(c.status?.output, (ref) => deps.blobs.read(ref), {
+            namespace: p.namespace,
+            request: p.request,
+          });
         } catch (e) {
-          if (e instanceof PickledOutputError)
-            return reply.code(406).send({ code: "not_acceptable", message: `${e.message}: it has no JSON form` });
+          const refused = outputRefusal(e, p.request);
+          if (refused) return reply.code(refused.status).send(refused.body);
           throw e;
         }
         if (out.kind === "json") return reply.type("application/json; charset=utf-8").send(JSON.stringify(out.value));
