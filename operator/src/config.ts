@@ -33,6 +33,14 @@ const env = z.object({
     .int()
     .min(1024)
     .default(10 * 1024 * 1024),
+  // Tokens must be issued for one of these audiences (TokenReview spec.audiences); empty: the API server's.
+  TRELLIS_HTTP_TOKEN_AUDIENCES: list.default(["trellis"]),
+  // Request headers forwarded into spec.headers: names and `prefix*`; empty: the built-in list.
+  TRELLIS_HTTP_FORWARD_HEADERS: list.default([]),
+  TRELLIS_HTTP_SSE_MAX_PER_CLIENT: z.coerce.number().int().min(1).default(16),
+  TRELLIS_HTTP_SSE_MAX_DURATION_SECONDS: z.coerce.number().int().min(1).default(3600),
+  TRELLIS_METRICS_HOST: z.string().default("0.0.0.0"),
+  TRELLIS_METRICS_PORT: port.default(9090),
   TRELLIS_OPERATOR_URL: z.url({ message: "must be a URL the function pods can reach" }).optional(),
   TRELLIS_RUNTIME_IMAGE: z.string().min(1).default("localhost/trellis-runtime:dev"),
   TRELLIS_RUNTIME_IMAGE_PULL_POLICY: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
@@ -70,7 +78,15 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env) {
       // "none" is for local development only: anyone who reaches the port may invoke.
       auth: e.TRELLIS_HTTP_AUTH,
       bodyLimit: e.TRELLIS_HTTP_BODY_LIMIT_BYTES,
+      tokenAudiences: e.TRELLIS_HTTP_TOKEN_AUDIENCES,
+      forwardHeaders: e.TRELLIS_HTTP_FORWARD_HEADERS.length ? e.TRELLIS_HTTP_FORWARD_HEADERS : undefined,
+      sse: {
+        maxPerClient: e.TRELLIS_HTTP_SSE_MAX_PER_CLIENT,
+        maxDurationMs: e.TRELLIS_HTTP_SSE_MAX_DURATION_SECONDS * 1000,
+      },
     },
+    // /metrics only, on its own port: the public HTTP port does not serve it.
+    metrics: { host: e.TRELLIS_METRICS_HOST, port: e.TRELLIS_METRICS_PORT },
     // Function pods reach the runtime API through the Service unless told otherwise.
     operatorUrl:
       e.TRELLIS_OPERATOR_URL ?? `http://trellis-operator.${e.TRELLIS_NAMESPACE}.svc:${e.TRELLIS_RUNTIME_API_PORT}`,

@@ -1,11 +1,10 @@
 // The operator process: the only place that knows the world. Parses the config, connects to the
 // API server, takes the leader Lease, then runs the informers, the two controllers and the
 // runtime API. Losing the Lease ends the process (a restarted replica starts clean).
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import type { FastifyPluginAsync } from "fastify";
 import { API_VERSION, type FunctionCall, type Logger, MANAGED_SELECTOR, createLogger } from "../../protocol/index.js";
-import { ApplicationController, applicationIndexers, applicationSettings, podFunction } from "./application/index.js";
+import { ApplicationController, applicationIndexers, applicationSettings } from "./application/index.js";
 import type { ApplicationObject, Pod } from "./application/index.js";
 import { type OperatorConfig, parseConfig } from "./config.js";
 import { FileBlobStore } from "./blobs/index.js";
@@ -29,8 +28,11 @@ import {
 import { CallWatch, KubernetesAuthorizer, allowAll, buildHttpApi } from "./http-api/index.js";
 import { kubeDeployStore } from "./http-api/deploy-store.js";
 import { MultiNamespaceInformer } from "./kube/multi-informer.js";
+import { type Fence, FencedError } from "./kube/fence.js";
 import { createMetrics } from "./metrics/index.js";
-import { buildRuntimeApi, podToken } from "./runtime-api/index.js";
+import { buildMetricsServer } from "./metrics/server.js";
+import { buildRuntimeApi, credentialKeyId, podToken } from "./runtime-api/index.js";
+import { functionPodIdentity, podIdentityFromCache } from "./dispatch/pod-identity.js";
 
 /** A cache that is empty until the informer behind it exists (the HTTP server starts first). */
 function lateCache<T extends KubeObject>(get: () => Cache<T> | undefined): Cache<T> {
@@ -58,6 +60,24 @@ function informerFor<T extends KubeObject>(
   );
 }
 
+/**
+ * The key Secret is owned by the leader Lease the chart installs, so uninstalling the release
+ * removes it (the chart does not render the key: `helm template` stays deterministic and upgrades
+ * keep it). Without that Lease (operator run outside the chart) the Secret has no owner.
+ */
+async function keyOwner(client: KubeClient, cfg: OperatorConfig): Promise<{ ownerReferences?: OwnerRef[] }> {
+  const ref = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: cfg.namespace, name: cfg.leaseName };
+  try {
+    const lease = await client.request<KubeObject>("GET", resourcePath(ref));
+    const uid = lease.metadata.uid;
+    return uid ? { ownerReferences: [{ apiVersion: ref.apiVersion, kind: ref.kind, name: ref.name, uid }] } : {};
+  } catch (e) {
+    if (isNotFound(e)) return {};
+    throw e;
+  }
+}
+type OwnerRef = NonNullable<KubeObject["metadata"]["ownerReferences"]>[number];
+
 /** The HMAC key of the per-pod credentials, kept in a Secret so every replica and restart shares it. */
 async function operatorKey(client: KubeClient, writer: KubeObjectWriter, cfg: OperatorConfig): Promise<Buffer> {
   const path = resourcePath({ apiVersion: "v1", kind: "Secret", namespace: cfg.namespace, name: cfg.keySecret });
@@ -74,7 +94,12 @@ async function operatorKey(client: KubeClient, writer: KubeObjectWriter, cfg: Op
       await writer.create<Secret>({
         apiVersion: "v1",
         kind: "Secret",
-        metadata: { name: cfg.keySecret, namespace: cfg.namespace, labels: { "app.kubernetes.io/part-of": "trellis" } },
+        metadata: {
+          name: cfg.keySecret,
+          namespace: cfg.namespace,
+          labels: { "app.kubernetes.io/part-of": "trellis" },
+          ...(await keyOwner(client, cfg)),
+        },
         data: { key: randomBytes(32).toString("base64") },
       });
     } catch (e) {
@@ -101,8 +126,16 @@ async function labelSelf(writer: KubeObjectWriter, cfg: OperatorConfig, leader: 
 
 async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   const client = await connect({ kubeconfig: cfg.kubeconfig, log });
+  // `writer` serves the HTTP API and standby chores; the controllers, the dispatcher and their
+  // Events write through `leaderWriter`, fenced to this replica's leadership (kube/README.md).
   const writer = new KubeObjectWriter(client);
-  const events = new KubeEventRecorder({ writer, log });
+  let fence: Fence = cfg.leaderElection
+    ? (what) => {
+        throw new FencedError(what, "it has not led");
+      }
+    : () => {};
+  const leaderWriter = new KubeObjectWriter(client, undefined, { fence: (what) => fence(what) });
+  const events = new KubeEventRecorder({ writer: leaderWriter, log });
   let leading = !cfg.leaderElection;
   let ready = false;
   const metrics = createMetrics();
@@ -113,46 +146,39 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   const callWatch = new CallWatch();
   if (cfg.http.auth === "none")
     log.warn("TRELLIS_HTTP_AUTH=none: the invoke API accepts anyone; use this for local development only");
-  const metricsRoute: FastifyPluginAsync = async (app) => {
-    app.get("/metrics", async (_req, reply) => {
-      const m = await metrics.scrape();
-      return reply.type(m.contentType).send(m.body);
-    });
-  };
-  const health = await buildHttpApi(
-    {
-      calls: lateCache(() => httpLate.calls),
-      applications: lateCache(() => httpLate.applications),
-      watchCall: callWatch.watch,
-      createCall: (c) => writer.create(c),
-      getCall: async (namespace, name) => {
-        try {
-          return await client.request<FunctionCall & KubeObject>(
-            "GET",
-            resourcePath({ apiVersion: API_VERSION, kind: "FunctionCall", namespace, name }),
-          );
-        } catch (e) {
-          if (isNotFound(e)) return undefined;
-          throw e;
-        }
-      },
-      deleteCall: (namespace, name) =>
-        writer.delete(
-          { apiVersion: API_VERSION, kind: "FunctionCall", namespace, name },
-          { propagation: "Background" },
-        ),
-      // The blob store exists once leading; the v1 routes are not served before that.
-      blobs: { read: (ref) => blobs.read(ref), put: (ref, data) => blobs.put(ref, data) },
-      deploy: kubeDeployStore(client),
-      authorizer: cfg.http.auth === "none" ? allowAll : new KubernetesAuthorizer(client),
-      log,
-      bodyLimit: cfg.http.bodyLimit,
-      serving: () => leading && ready,
-      // A standby is ready (it may take over); the Service reaches only the pod labelled leader.
-      readiness: () => (!leading || ready ? { ok: true, leading } : { ok: false, leading }),
+  const metricsServer = buildMetricsServer(metrics);
+  await metricsServer.listen({ host: cfg.metrics.host, port: cfg.metrics.port });
+  const health = await buildHttpApi({
+    calls: lateCache(() => httpLate.calls),
+    applications: lateCache(() => httpLate.applications),
+    watchCall: callWatch.watch,
+    createCall: (c) => writer.create(c),
+    getCall: async (namespace, name) => {
+      try {
+        return await client.request<FunctionCall & KubeObject>(
+          "GET",
+          resourcePath({ apiVersion: API_VERSION, kind: "FunctionCall", namespace, name }),
+        );
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw e;
+      }
     },
-    { extraRoutes: [metricsRoute] },
-  );
+    deleteCall: (namespace, name) =>
+      writer.delete({ apiVersion: API_VERSION, kind: "FunctionCall", namespace, name }, { propagation: "Background" }),
+    // The blob store exists once leading; the v1 routes are not served before that.
+    blobs: { read: (ref) => blobs.read(ref), put: (ref, data) => blobs.put(ref, data) },
+    deploy: kubeDeployStore(client),
+    authorizer:
+      cfg.http.auth === "none" ? allowAll : new KubernetesAuthorizer(client, { audiences: cfg.http.tokenAudiences }),
+    forwardHeaders: cfg.http.forwardHeaders,
+    sse: cfg.http.sse,
+    log,
+    bodyLimit: cfg.http.bodyLimit,
+    serving: () => leading && ready,
+    // A standby is ready (it may take over); the Service reaches only the pod labelled leader.
+    readiness: () => (!leading || ready ? { ok: true, leading } : { ok: false, leading }),
+  });
   await health.listen({ host: cfg.http.host, port: cfg.http.port });
   // A process restarted in a pod that led before must not keep the leader label while standby.
   await labelSelf(writer, cfg, false, log);
@@ -172,6 +198,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
         process.exit(1);
       },
     });
+    fence = elector.fence;
     elector.start();
     log.info("waiting for the leader lease", { lease: `${cfg.namespace}/${cfg.leaseName}`, identity: cfg.identity });
     await gotLease;
@@ -218,7 +245,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   const engine = createEngine({
     calls,
     applications,
-    writer,
+    writer: leaderWriter,
     events,
     queue: callQueue,
     blobs,
@@ -246,31 +273,32 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     applications,
     pods,
     configMaps,
-    writer,
+    writer: leaderWriter,
     events,
     clock: { now: () => Date.now() },
     dispatcher: engine.dispatcher,
     queue: appQueue,
-    issueToken: (ns, pod) => podToken(key, ns, pod),
+    issueToken: (pod) => {
+      const id = functionPodIdentity(pod);
+      return typeof id === "string"
+        ? undefined
+        : podToken(key, pod.metadata.namespace ?? "", pod.metadata.name ?? "", id.uid);
+    },
     settings: applicationSettings.parse({
       runtimeImage: cfg.runtimeImage,
       runtimeImagePullPolicy: cfg.runtimeImagePullPolicy,
       operatorUrl: cfg.operatorUrl,
       hostNetwork: cfg.hostNetwork,
       idleTimeoutSeconds: cfg.idleTimeoutSeconds,
-      credentialKeyId: createHash("sha256").update(key).digest("hex").slice(0, 12),
+      credentialKeyId: credentialKeyId(key),
+      reservedSecrets: [`${cfg.namespace}/${cfg.keySecret}`],
     }),
     log,
   });
   late.appCtl = appCtl;
   const runtimeApi = buildRuntimeApi(engine.runtimePort, {
     operatorKey: key,
-    podIdentity: (ns, name) => {
-      const pod = pods.get(`${ns}/${name}`);
-      const application = pod?.metadata.labels?.["trellis.dev/application"];
-      const fn = pod ? podFunction(pod) : undefined;
-      return application && fn ? { application, function: fn } : undefined;
-    },
+    podIdentity: podIdentityFromCache(pods),
     blobs,
     logger: log,
   });
@@ -290,7 +318,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   appQueue.run(appCtl.reconcile, cfg.appWorkers);
   await runtimeApi.listen({ host: cfg.runtimeApi.host, port: cfg.runtimeApi.port });
   ready = true;
-  await labelSelf(writer, cfg, true, log);
+  await labelSelf(leaderWriter, cfg, true, log);
   log.info("operator ready", {
     runtimeApi: `${cfg.runtimeApi.host}:${cfg.runtimeApi.port}`,
     operatorUrl: cfg.operatorUrl,
@@ -304,6 +332,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     for (const i of [calls, applications, pods, configMaps]) i.stop();
     await engine.stop();
     await health.close();
+    await metricsServer.close();
     process.exit(0);
   };
   process.once("SIGTERM", () => void shutdown("SIGTERM"));

@@ -30,4 +30,13 @@ export const SIDECAR_ENV = {
 /** Key of the token in the per-pod Secret. */
 export const POD_TOKEN_KEY = "token";
 
+/**
+ * The per-pod token Secret is named `<pod name>` + this suffix. Distinctive (a dot cannot occur in
+ * a pod name made by the operator), so the admission policy and the operator refuse Applications
+ * that name such a Secret in `secrets` without catching users' own Secrets.
+ */
+export const POD_TOKEN_SECRET_SUFFIX = ".trellis-pod-token";
+export const podTokenSecretName = (pod: string): string => `${pod}${POD_TOKEN_SECRET_SUFFIX}`;
+export const isPodTokenSecretName = (name: string): boolean => name.endsWith(POD_TOKEN_SECRET_SUFFIX);
+
 export const CONTAINER = { sidecar: "sidecar", worker: "worker" } as const;

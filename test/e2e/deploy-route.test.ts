@@ -27,7 +27,7 @@ async function serviceAccount(name: string, rules: { verbs: string; resource: st
   };
   await kubectl(["apply", "-f", "-"], JSON.stringify(role));
   await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
-  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h"])).trim();
+  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h", "--audience=trellis"])).trim();
 }
 
 /** A real zip of one module, made by Python's zipfile as Tensorlake's client makes it. */

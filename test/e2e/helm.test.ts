@@ -2,7 +2,7 @@
 // a Deployment (hostNetwork, since the local cluster has no kube-proxy), serves a seed example
 // request, survives an upgrade, and uninstall leaves nothing of the release but the CRDs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chartDir, helm, localClusterValues, setFlags, waitNoOtherOperator } from "../support/helm.js";
+import { chartDir, helm, localClusterValues, metricsPortFor, setFlags, waitNoOtherOperator } from "../support/helm.js";
 import { createNamespace, deleteNamespace, kubectl, waitFor } from "../support/kube.js";
 import { appName, deployApp, invoke, requestCalls, seedCases, waitFinished } from "./support/trellis.js";
 
@@ -169,7 +169,7 @@ describe("the chart on the local cluster", () => {
       (p.spec.initContainers ?? []).flatMap((c) => (c.env ?? []).map((e) => e.value ?? "")),
     );
     expect(urls).toContain(`http://127.0.0.1:${RUNTIME_PORT}`);
-    const metrics = await (await fetch(`http://127.0.0.1:${HTTP_PORT}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPortFor(HTTP_PORT)}/metrics`)).text();
     expect(metrics).toMatch(/^trellis_leader 1$/m);
     expect(metrics).toMatch(
       new RegExp(`^trellis_function_calls_total\\{namespace="${appNs}",.*phase="Succeeded"\\} \\d+`, "m"),
@@ -190,7 +190,8 @@ describe("the chart on the local cluster", () => {
       "--role=list-apps",
       `--serviceaccount=${appNs}:invoker`,
     ]);
-    const token = async (sa: string) => (await kubectl(["create", "token", "-n", appNs, sa])).trim();
+    const token = async (sa: string) =>
+      (await kubectl(["create", "token", "-n", appNs, sa, "--audience=trellis"])).trim();
     expect((await fetch(url)).status).toBe(401);
     const denied = await fetch(url, { headers: { authorization: `Bearer ${await token("nobody")}` } });
     expect(denied.status).toBe(403);
@@ -248,12 +249,17 @@ describe("the chart on the local cluster", () => {
       "name",
     ]);
     expect(left.trim()).toBe("");
-    // Nothing unlabelled either: only what Kubernetes puts into every namespace.
-    const all = (await kubectl(["get", "sa,secrets,configmaps,roles,rolebindings,leases,svc", "-n", ns, "-o", "name"]))
-      .trim()
-      .split("\n")
-      .filter(Boolean);
-    expect(all.sort()).toEqual(["configmap/kube-root-ca.crt", "serviceaccount/default"]);
+    // Nothing unlabelled either: only what Kubernetes puts into every namespace. The key Secret
+    // the operator made is owned by the release's Lease: garbage collection removes it shortly.
+    const listAll = async () =>
+      (await kubectl(["get", "sa,secrets,configmaps,roles,rolebindings,leases,svc", "-n", ns, "-o", "name"]))
+        .trim()
+        .split("\n")
+        .filter(Boolean);
+    await waitFor("the key Secret to be garbage-collected", async () =>
+      (await listAll()).includes(`secret/${RELEASE}-key`) ? undefined : true,
+    );
+    expect((await listAll()).sort()).toEqual(["configmap/kube-root-ca.crt", "serviceaccount/default"]);
     // The test's own invoker Role stays; the release's are gone.
     const appRbac = await kubectl(["get", "roles,rolebindings", "-n", appNs, "-o", "name"]);
     expect(appRbac.trim().split("\n").sort()).toEqual([

@@ -51,7 +51,7 @@ beforeAll(async () => {
   await kubectl(["create", "serviceaccount", "cli", "-n", ns]);
   await kubectl(["create", "role", "cli", "-n", ns, "--verb=create,get,list", "--resource=functioncalls.trellis.dev"]);
   await kubectl(["create", "rolebinding", "cli", "-n", ns, "--role=cli", `--serviceaccount=${ns}:cli`]);
-  token = (await kubectl(["create", "token", "cli", "-n", ns])).trim();
+  token = (await kubectl(["create", "token", "cli", "-n", ns, "--audience=trellis"])).trim();
 });
 afterAll(async () => {
   await deleteNamespace(ns);

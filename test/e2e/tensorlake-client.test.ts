@@ -137,7 +137,9 @@ async function clientToken(home: string, namespaces: string[]): Promise<string> 
     await kubectl(["create", "rolebinding", "tensorlake-client", "-n", ns, "--role=tensorlake-client", subject]);
   };
   await Promise.all(namespaces.map(grant));
-  return (await kubectl(["create", "token", "tensorlake-client", "-n", home, "--duration=1h"])).trim();
+  return (
+    await kubectl(["create", "token", "tensorlake-client", "-n", home, "--duration=1h", "--audience=trellis"])
+  ).trim();
 }
 
 interface AppObject {

@@ -81,6 +81,7 @@ describe("rendered objects", () => {
     expect(c.ports).toEqual([
       { name: "http", containerPort: 8080, protocol: "TCP" },
       { name: "runtime", containerPort: 8081, protocol: "TCP" },
+      { name: "metrics", containerPort: 9090, protocol: "TCP" },
     ]);
     const e = env(objects);
     expect(e.TRELLIS_OPERATOR_URL).toBe("http://trellis.trellis-system.svc:8081");
@@ -92,11 +93,11 @@ describe("rendered objects", () => {
     expect(e.TRELLIS_HTTP_BODY_LIMIT_BYTES).toBe("10485760");
     expect(e).not.toHaveProperty("KUBERNETES_SERVICE_HOST");
     expect(podSpec(objects).hostNetwork).toBeUndefined();
-    // Only the leader Lease and the key Secret the operator uses are the release's.
+    // Only the leader Lease is the release's; the operator creates the key Secret itself.
     expect(one(objects, "Lease").metadata.name).toBe(e.TRELLIS_LEASE_NAME);
-    expect(one(objects, "Secret").metadata.name).toBe(e.TRELLIS_KEY_SECRET);
+    expect(find(objects, "Secret")).toHaveLength(0);
     expect(find(objects, "PodDisruptionBudget")).toHaveLength(0);
-    const svc = one(objects, "Service") as unknown as { spec: { ports: { name: string; port: number }[] } };
+    const svc = one(objects, "Service", "trellis") as unknown as { spec: { ports: { name: string; port: number }[] } };
     expect(svc.spec.ports.map((p) => [p.name, p.port])).toEqual([
       ["http", 8080],
       ["runtime", 8081],
@@ -140,7 +141,7 @@ describe("rendered objects", () => {
       "applications/finalizers": ["update"],
       pods: ["create", "delete", "get", "list", "watch"],
       configmaps: ["create", "delete", "get", "list", "patch", "watch"],
-      secrets: ["create"],
+      secrets: ["create", "delete"],
       events: ["create", "patch"],
     });
     const self = one(objects, "Role");
@@ -201,7 +202,7 @@ describe("rendered objects", () => {
       "monitoring.grafanaDashboard.enabled": true,
     });
     expect(one(on.objects, "ServiceMonitor")).toMatchObject({
-      spec: { endpoints: [{ port: "http", path: "/metrics" }] },
+      spec: { endpoints: [{ port: "metrics", path: "/metrics" }] },
     });
     const alerts = (
       one(on.objects, "PrometheusRule") as unknown as { spec: { groups: { rules: { alert: string }[] }[] } }
@@ -231,6 +232,24 @@ describe("rendered objects", () => {
     await expect(render({ "ports.http": 70000 })).rejects.toThrow(/ports\/http.*maximum/s);
     await expect(render({ unknownKey: 1 })).rejects.toThrow(/unknownKey/);
     await expect(render({ "httpApi.auth": "off" })).rejects.toThrow(/httpApi\/auth/);
+  });
+});
+
+describe("the credential key", () => {
+  it("is not rendered: helm template gives the same output every time", async () => {
+    const first = await render();
+    const second = await render();
+    expect(second.text).toBe(first.text);
+    expect(first.text).not.toMatch(/^kind: Secret$/m);
+  });
+
+  it("the operator may read only its key Secret and create it when missing", async () => {
+    const self = rules(one((await render()).objects, "Role"));
+    const secretRules = self.filter((r) => r.resources.includes("secrets"));
+    expect(secretRules).toEqual([
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["trellis-key"], verbs: ["get"] },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+    ]);
   });
 });
 

@@ -47,7 +47,7 @@ describe("sidecars against the operator's engine", { timeout: 60_000 }, () => {
       const pod = `app-${fn.replace(/_/g, "-")}-x1y2z`;
       h.pods.set(pod, fn);
       const log = createLogger({ level: "info", fields: { pod }, sink: (l) => mine.push(l) });
-      const token = podToken(KEY, "ns", pod);
+      const token = podToken(KEY, "ns", pod, `uid-${pod}`);
       const client = new OperatorClient({ url, namespace: "ns", pod, token, log });
       const socket = join(dir, `${pod}.sock`);
       const config = {

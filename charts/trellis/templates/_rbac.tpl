@@ -23,11 +23,23 @@
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [patch]
-# Per-pod credential Secrets (owned by their pod); never read back.
+# Per-pod credential Secrets (owned by their pod), deleted with their pod; never read back.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [create]
+  verbs: [create, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+{{- end -}}
+
+{{/* The namespaces the admission policies apply in: the watched ones, else all (empty). */}}
+{{- define "trellis.admissionNamespaces" -}}
+{{- if .Values.operator.watchNamespaces -}}
+matchResources:
+  namespaceSelector:
+    matchExpressions:
+      - key: kubernetes.io/metadata.name
+        operator: In
+        values: {{ toJson .Values.operator.watchNamespaces }}
+{{- end -}}
 {{- end -}}

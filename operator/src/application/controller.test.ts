@@ -129,7 +129,7 @@ function setup(settingsOver: Parameters<typeof defaultApplicationSettings>[0] = 
     clock,
     dispatcher,
     queue: { add: (k) => added.push(k), addAfter: (k, ms) => delayed.push([k, ms]) },
-    issueToken: (ns, pod) => `token-for-${ns}/${pod}`,
+    issueToken: (pod) => `token-for-${pod.metadata.namespace}/${pod.metadata.name}`,
     settings,
     random: (() => {
       let i = 0;
@@ -203,7 +203,7 @@ describe("ApplicationController", () => {
     const [pod] = t.server.ofKind<Pod>("Pod");
     expect(pod?.metadata.name).toMatch(/^shop-main-[a-z0-9]{5}$/);
     const [secret] = t.server.ofKind<Secret>("Secret");
-    expect(secret?.metadata.name).toBe(`${pod!.metadata.name}-token`);
+    expect(secret?.metadata.name).toBe(`${pod!.metadata.name}.trellis-pod-token`);
     expect(secret?.stringData).toEqual({ token: `token-for-${NS}/${pod!.metadata.name}` });
     expect(secret?.metadata.ownerReferences?.[0]).toMatchObject({ kind: "Pod", uid: pod!.metadata.uid });
     // ConfigMap before the pod that mounts it.
@@ -263,6 +263,10 @@ describe("ApplicationController", () => {
     await t.controller.reconcile(KEY);
     expect(t.podNames()).toEqual([]);
     expect(t.server.log.filter((l) => l.startsWith("delete Pod"))).toHaveLength(4);
+    // Each pod's token Secret is deleted with it (revoked at once, not left to garbage collection).
+    expect(
+      t.server.log.filter((l) => l.startsWith("delete Secret")).map((l) => l.replace(".trellis-pod-token", "")),
+    ).toEqual(t.server.log.filter((l) => l.startsWith("delete Pod")).map((l) => l.replace("Pod", "Secret")));
     expect(t.events.filter((e) => e.reason === "ScaledDown")).toHaveLength(2);
     // Before the informer sees the deletions, nothing is deleted twice or replaced.
     const writes = t.server.log.length;
@@ -345,6 +349,49 @@ describe("ApplicationController", () => {
       o.kind === "Pod" ? new KubeApiError(403, "Forbidden", "exceeded quota: pods", "POST", "pods") : undefined;
     await expect(t.controller.reconcile(KEY)).rejects.toThrow("exceeded quota");
     expect(t.events.find((e) => e.reason === "PodCreateFailed")?.message).toContain("exceeded quota");
+  });
+
+  it("holds pod creates the API server refuses for good (no hot loop) until the Application changes", async () => {
+    await t.deploy();
+    const rule = 'admission webhook "policy" denied the request: image not allowed';
+    let refusals = 0;
+    t.server.failCreate = (o) =>
+      o.kind === "Pod" && ++refusals
+        ? new KubeApiError(403, "Forbidden", rule, "POST", "pods", { message: rule })
+        : undefined;
+    const first = await t.controller.reconcile(KEY);
+    expect(refusals).toBe(1);
+    expect(first).toMatchObject({ requeueAfterMs: 10_000 });
+    expect(t.events.find((e) => e.reason === "PodCreateFailed")?.message).toMatch(
+      /refused to create Pod ns1\/shop-main-\w+ \(403 Forbidden\): admission webhook "policy" denied the request/,
+    );
+    // Reconciles triggered by backlog changes do not repeat the refused create while it is held.
+    t.advance(5_000);
+    await t.controller.reconcile(KEY);
+    expect(refusals).toBe(1);
+    t.advance(5_000);
+    expect(await t.controller.reconcile(KEY)).toMatchObject({ requeueAfterMs: 20_000 });
+    expect(refusals).toBe(2);
+    // A change of the Application (a new generation) tries at once.
+    const a = t.server.objs.get(`Application/${KEY}`)!;
+    a.metadata.generation = 2;
+    t.syncApp();
+    t.server.failCreate = undefined;
+    await t.controller.reconcile(KEY);
+    expect(t.podNames()).toHaveLength(1);
+  });
+
+  it("records a status write refused for good instead of throwing", async () => {
+    await t.deploy();
+    t.server.patchStatus = async () => {
+      throw new KubeApiError(422, "Invalid", "status.conditions[0].message: Too long", "PATCH", "applications", {
+        message: "status.conditions[0].message: Too long",
+      });
+    };
+    await t.controller.reconcile(KEY);
+    expect(t.events.find((e) => e.reason === "StatusWriteRefused")?.message).toContain(
+      "refused to update the status of Application ns1/shop (422 Invalid): status.conditions[0].message: Too long",
+    );
   });
 
   it("reacts to the first backlog change at once and coalesces a burst", async () => {

@@ -1,6 +1,6 @@
 // The Application reconciler: reads the caches and the dispatcher, calls the pure
 // decideApplication, and applies its actions through the writer and the event recorder.
-import { isAlreadyExists, isConflict } from "../kube/errors.js";
+import { RefusalHold, isAlreadyExists, isConflict, isNotFound, isPermanent, refusalMessage } from "../kube/errors.js";
 import { API_VERSION, LABEL, type Logger, silentLogger } from "../../../protocol/index.js";
 import type {
   Clock,
@@ -14,7 +14,7 @@ import type {
 } from "../kube/types.js";
 import { splitKey } from "../kube/types.js";
 import { decideApplication, type Action } from "./decide-application.js";
-import { randomPodSuffix } from "./names.js";
+import { podSecretName, randomPodSuffix } from "./names.js";
 import { buildFunctionPod, buildPodSecret } from "./pod-builder.js";
 import type { ApplicationSettings } from "./settings.js";
 import type { ApplicationObject, ConfigMap, DispatcherView, Pod } from "./types.js";
@@ -39,8 +39,11 @@ export interface ApplicationControllerDeps {
   clock: Clock;
   dispatcher: DispatcherView;
   queue: Pick<WorkQueue, "add" | "addAfter">;
-  /** The per-pod credential (runtime-api credentials: HMAC of "<namespace>/<pod>"). */
-  issueToken(namespace: string, pod: string): string;
+  /**
+   * The per-pod credential, bound to the pod's uid (runtime-api credentials); undefined for a pod
+   * the operator did not create (no token is ever issued for it).
+   */
+  issueToken(pod: Pod): string | undefined;
   settings: ApplicationSettings;
   random?: () => number;
   log?: Logger;
@@ -82,6 +85,8 @@ export class ApplicationController {
   private readonly createdCms = new Map<ObjectKey, Map<string, Expected<ConfigMap>>>();
   private readonly lastStatusWrite = new Map<ObjectKey, number>();
   private readonly lastBacklogKick = new Map<ObjectKey, number>();
+  /** app key → pod (or source ConfigMap) creates the API server refused for good: not retried at once. */
+  private readonly refusedCreates = new RefusalHold();
 
   constructor(private readonly d: ApplicationControllerDeps) {
     this.log = (d.log ?? silentLogger).child({ component: "application-controller" });
@@ -148,10 +153,12 @@ export class ApplicationController {
 
     // ConfigMaps before pods, so that a new pod's source volume exists when the kubelet mounts it.
     for (const a of actions) {
-      if (a.kind === "createConfigMap") await this.createConfigMap(key, a.configMap, now);
+      if (a.kind === "createConfigMap") await this.createConfigMap(key, app, a.configMap, now);
       else if (a.kind === "deleteConfigMap") await this.d.writer.delete({ ...CM_REF, namespace, name: a.name });
     }
     await Promise.all(this.startPodWrites(key, namespace, app, actions, now));
+    const held = this.refusedCreates.heldFor(key, versionOf(app), now);
+    if (held !== undefined) requeue(held);
 
     for (const a of actions) {
       if (a.kind === "event") this.d.events.record(app, a.type, a.reason, a.message);
@@ -179,6 +186,7 @@ export class ApplicationController {
     for (const a of actions) {
       if (a.kind === "deletePod") writes.push(this.deletePod(key, namespace, a.name, a.reason, now));
       else if (a.kind === "createPods") {
+        if (this.refusedCreates.heldFor(key, versionOf(app), now) !== undefined) continue;
         for (let i = 0; i < a.count; i++) writes.push(this.createPod(key, app, a, now));
       } else if (a.kind === "ensurePodSecret") writes.push(this.ensureSecret(namespace, a.pod));
     }
@@ -212,6 +220,9 @@ export class ApplicationController {
       this.lastStatusWrite.set(key, now);
       this.stats.statusWrites++;
     } catch (e) {
+      // Refused for good: written again at the next change, not retried as is.
+      const refused = isPermanent(e, "update") && refusalMessage(e, "update", `the status of Application ${key}`);
+      if (refused) return this.d.events.record(app, "Warning", "StatusWriteRefused", refused);
       // The cache is behind the server; the watch event of the newer version requeues the key.
       if (!isConflict(e)) throw e;
       this.log.debug("status write lost a race; waiting for the newer version", { key });
@@ -233,9 +244,17 @@ export class ApplicationController {
       } catch (e) {
         if (isAlreadyExists(e) && attempt < 3) continue;
         // Rejected pods (quota, admission, an invalid quantity) are for a human to see.
-        this.d.events.record(app, "Warning", "PodCreateFailed", `function ${a.function}: ${(e as Error).message}`);
-        throw e;
+        const permanent = isPermanent(e, "create");
+        const why = permanent
+          ? refusalMessage(e, "create", `Pod ${pod.metadata.namespace}/${pod.metadata.name}`)
+          : (e as Error).message;
+        this.d.events.record(app, "Warning", "PodCreateFailed", `function ${a.function}: ${why}`);
+        if (!permanent) throw e;
+        // Refused for good: held (with backoff) until the Application changes, not hot-looped.
+        this.refusedCreates.refused(key, versionOf(app), now);
+        return;
       }
+      this.refusedCreates.release(key);
       const name = created.metadata.name ?? pod.metadata.name ?? "";
       if (!this.d.pods.get(`${created.metadata.namespace}/${name}`)) {
         this.expectations(this.created, key).set(name, { obj: created, at: now });
@@ -248,12 +267,22 @@ export class ApplicationController {
   }
 
   private async createSecret(pod: Pod): Promise<void> {
-    const ns = pod.metadata.namespace ?? "";
-    const secret = buildPodSecret(pod, this.d.issueToken(ns, pod.metadata.name ?? ""));
+    const token = this.d.issueToken(pod);
+    if (token === undefined) {
+      this.log.warn("no runtime token for a pod the operator did not create", {
+        pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+      });
+      return;
+    }
+    const secret = buildPodSecret(pod, token);
     try {
       await this.d.writer.create(secret);
     } catch (e) {
-      if (!isAlreadyExists(e)) throw e;
+      if (isAlreadyExists(e)) return;
+      if (!isPermanent(e, "create")) throw e;
+      // The pod cannot start without it; the next reconcile that finds it missing tries again.
+      const what = `Secret ${secret.metadata.namespace}/${secret.metadata.name}`;
+      this.d.events.record(pod, "Warning", "PodSecretRefused", refusalMessage(e, "create", what));
     }
   }
 
@@ -270,17 +299,28 @@ export class ApplicationController {
     now: number,
   ) {
     await this.d.writer.delete({ ...POD_REF, namespace, name });
+    // Revoke now (the token is refused once the pod is gone anyway; GC would delete it later).
+    await this.d.writer
+      .delete({ apiVersion: "v1", kind: "Secret", namespace, name: podSecretName(name) })
+      .catch((e) => {
+        if (!isNotFound(e)) throw e;
+      });
     this.stats.podsDeleted[reason]++;
     this.expectations(this.deleted, key).set(name, { obj: name, at: now });
     this.log.info("pod deleted", { key, pod: name, reason });
   }
 
-  private async createConfigMap(key: ObjectKey, cm: ConfigMap, now: number) {
+  private async createConfigMap(key: ObjectKey, app: ApplicationObject, cm: ConfigMap, now: number) {
     try {
       const created = await this.d.writer.create(cm);
       this.expectations(this.createdCms, key).set(created.metadata.name ?? "", { obj: created, at: now });
     } catch (e) {
-      if (!isAlreadyExists(e)) throw e;
+      if (isAlreadyExists(e)) return;
+      if (!isPermanent(e, "create")) throw e;
+      const what = `ConfigMap ${cm.metadata.namespace ?? ""}/${cm.metadata.name ?? ""}`;
+      this.d.events.record(app, "Warning", "SourceConfigMapRefused", refusalMessage(e, "create", what));
+      // Pods could not mount their source: hold their creates too.
+      this.refusedCreates.refused(key, versionOf(app), now);
     }
   }
 
@@ -343,3 +383,6 @@ export class ApplicationController {
     this.lastBacklogKick.delete(key);
   }
 }
+
+/** What releases a refusal hold: a user's change to the Application's spec. */
+const versionOf = (app: ApplicationObject): string => String(app.metadata.generation ?? "");

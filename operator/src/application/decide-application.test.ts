@@ -379,7 +379,7 @@ describe("decideApplication", () => {
         state: { waiting: { reason: "CreateContainerConfigError", message: "" } },
       },
     });
-    noSecret.status!.containerStatuses![0]!.state!.waiting!.message = `secret "${noSecret.metadata.name}-token" not found`;
+    noSecret.status!.containerStatuses![0]!.state!.waiting!.message = `secret "${noSecret.metadata.name}.trellis-pod-token" not found`;
     const foreign = mkPod(app, "main");
     foreign.metadata.ownerReferences = [
       { apiVersion: "trellis.dev/v1alpha1", kind: "Application", name: "shop", uid: "other", controller: true },
@@ -399,6 +399,14 @@ describe("decideApplication", () => {
     expect(cond(a, "Ready")).toMatchObject({ status: "False", reason: "InvalidSpec" });
     expect(cond(a, "Ready")?.message).toContain("spec.functions[0].name: must be a Python identifier");
     expect(events(a)).toEqual(["InvalidSpec"]);
+  });
+
+  it("fails an Application naming another pod's token Secret, naming the field", () => {
+    const app = mkApp({ defaults: { secrets: ["shop-main-abcde.trellis-pod-token"] } });
+    const a = decideApplication(app, mkView([]), NOW, settings);
+    expect(ofKind(a, "createPods")).toEqual([]);
+    expect(cond(a, "Ready")).toMatchObject({ status: "False", reason: "InvalidSpec" });
+    expect(cond(a, "Ready")?.message).toContain("spec.defaults.secrets[0]");
   });
 
   it("does nothing for an Application being deleted", () => {

@@ -54,7 +54,7 @@ export function decideApplication(
   const generation = app.metadata.generation ?? 0;
   const old = app.status ?? {};
 
-  const validated = validateApplication(app);
+  const validated = validateApplication(app, settings.reservedSecrets);
   if (!validated.ok) return invalidSpecActions(old, generation, nowIso, validated.errors);
   const actions: Action[] = [];
   const napp: NormalizedApp = { metadata: app.metadata, spec: validated.spec };

@@ -1,5 +1,5 @@
 // Names of the objects the Application controller creates (pods, source ConfigMaps, token Secrets).
-import { dnsStem, shortHash } from "../../../protocol/index.js";
+import { dnsStem, podTokenSecretName, shortHash } from "../../../protocol/index.js";
 
 /** Length of the random part of pod names (as the apiserver's generateName). */
 export const POD_SUFFIX_LENGTH = 5;
@@ -34,5 +34,5 @@ export function sourceConfigMapName(app: string, sourceHash: string): string {
   return `${app.slice(0, 253 - 8 - sourceHash.length)}-source-${sourceHash}`;
 }
 
-/** Name of the per-pod token Secret. */
-export const podSecretName = (pod: string): string => `${pod}-token`;
+/** Name of the per-pod token Secret (a fixed suffix that admission and validation refuse in `secrets`). */
+export const podSecretName = (pod: string): string => podTokenSecretName(pod);

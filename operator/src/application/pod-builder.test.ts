@@ -91,7 +91,7 @@ describe("buildFunctionPod", () => {
     expect(env.TRELLIS_POD_NAME).toMatchObject({ valueFrom: { fieldRef: { fieldPath: "metadata.name" } } });
     expect(env.TRELLIS_POD_NAMESPACE).toMatchObject({ valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
     expect(env.TRELLIS_POD_TOKEN).toMatchObject({
-      valueFrom: { secretKeyRef: { name: "shop-main-abcde-token", key: "token" } },
+      valueFrom: { secretKeyRef: { name: "shop-main-abcde.trellis-pod-token", key: "token" } },
     });
     expect(sc.startupProbe?.exec?.command).toEqual(["test", "-S", "/run/trellis/worker.sock"]);
   });
@@ -285,7 +285,7 @@ describe("buildSourceConfigMap and buildPodSecret", () => {
     const pod = buildFunctionPod(a, fnOf(a, "main"), settings, "abcde");
     pod.metadata.uid = "pod-uid";
     const s = buildPodSecret(pod, "tok");
-    expect(s.metadata.name).toBe("shop-main-abcde-token");
+    expect(s.metadata.name).toBe("shop-main-abcde.trellis-pod-token");
     expect(s.stringData).toEqual({ token: "tok" });
     expect(s.metadata.ownerReferences).toEqual([
       { apiVersion: "v1", kind: "Pod", name: "shop-main-abcde", uid: "pod-uid" },

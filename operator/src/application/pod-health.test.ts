@@ -95,7 +95,12 @@ describe("observePod", () => {
 
   it("gives the token Secret a grace period and flags it when missing", () => {
     const waiting = {
-      state: { waiting: { reason: "CreateContainerConfigError", message: 'secret "shop-main-abcde-token" not found' } },
+      state: {
+        waiting: {
+          reason: "CreateContainerConfigError",
+          message: 'secret "shop-main-abcde.trellis-pod-token" not found',
+        },
+      },
     };
     const young = observePod(pod([{ ...waiting, name: "sidecar" }], {}, "2026-01-01T00:09:55Z"), NOW, 20);
     expect(young.problem).toBeUndefined();

@@ -30,6 +30,8 @@ export const applicationSettings = z.object({
   workerReadOnlyRootFilesystem: z.boolean().default(true),
   /** Fingerprint of the per-pod credential key: pods issued under another key are replaced. */
   credentialKeyId: z.string().default(""),
+  /** "<namespace>/<name>" of the operator's own Secrets (its key), which no Application may name. */
+  reservedSecrets: z.array(z.string()).default([]),
   sidecarResources: z
     .object({
       requests: z.record(z.string(), quantity).default({ cpu: "10m", memory: "64Mi" }),

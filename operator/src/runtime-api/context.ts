@@ -3,14 +3,15 @@ import type { FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { Logger } from "../../../protocol/index.js";
 import type { BlobStore } from "../blobs/index.js";
+import type { FunctionPodIdentity } from "./credentials.js";
 import { fromZod } from "./errors.js";
 import type { PodIdentity, RuntimePort } from "./port.js";
 
 export interface RuntimeApiDeps {
-  /** Secret key of the per-pod credentials (token = HMAC-SHA256(key, "<namespace>/<pod>")). */
+  /** Secret key of the per-pod credentials (see credentials.ts: HMAC over namespace, pod and pod uid). */
   operatorKey: string | Uint8Array;
-  /** Application and function of a function pod (from its labels), undefined for other pods. */
-  podIdentity: (namespace: string, pod: string) => { application: string; function: string } | undefined;
+  /** Application, function and uid of a function pod the operator created, else why it is refused. */
+  podIdentity: (namespace: string, pod: string) => FunctionPodIdentity | string;
   /** Where request state and uploaded blobs live. */
   blobs: BlobStore;
   logger?: Logger;

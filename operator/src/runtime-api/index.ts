@@ -1,7 +1,7 @@
 // The runtime API sidecars talk to (the wire contract is in protocol/): fastify routes, per-pod
 // credentials, the error catalog, and the RuntimePort the operator implements for it.
 export { buildRuntimeApi, type RuntimeApiDeps } from "./server.js";
-export { podToken, verifyPodToken } from "./credentials.js";
+export { credentialKeyId, podToken, verifyPodToken } from "./credentials.js";
 export { ERROR_STATUS, type ErrorCode } from "./errors.js";
 export {
   type ChildCall,

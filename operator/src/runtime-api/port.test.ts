@@ -29,10 +29,13 @@ const port = {
 
 const api = buildRuntimeApi(port, {
   operatorKey: "k",
-  podIdentity: (ns, pod) => (ns === "ns" && pod === "p1" ? { application: "app", function: "f" } : undefined),
+  podIdentity: (ns, pod) =>
+    ns === "ns" && pod === "p1"
+      ? { application: "app", function: "f", uid: "uid-p1" }
+      : "not a pod known to the operator",
   blobs: new FileBlobStore(dir),
 });
-const headers = { "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken("k", "ns", "p1")}` };
+const headers = { "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken("k", "ns", "p1", "uid-p1")}` };
 const req = (method: "GET" | "POST" | "PUT", url: string, payload?: unknown, extra: Record<string, string> = {}) =>
   api.inject({
     method,

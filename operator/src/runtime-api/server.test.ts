@@ -51,24 +51,37 @@ describe("runtime API: authentication", () => {
     },
     {
       name: "another pod's token",
-      headers: () => ({ "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken(KEY, "ns", "p2")}` }),
+      headers: () => ({ "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken(KEY, "ns", "p2", "uid-p2")}` }),
       status: 401,
       code: "bad_credentials",
       msg: /not the token issued to pod ns\/p1/,
     },
     {
       name: "token of another operator key",
-      headers: () => ({ "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken("other", "ns", "p1")}` }),
+      headers: () => ({
+        "x-trellis-pod": "ns/p1",
+        authorization: `Bearer ${podToken("other", "ns", "p1", "uid-p1")}`,
+      }),
       status: 401,
       code: "bad_credentials",
       msg: /not the token/,
     },
     {
       name: "valid token of a pod that is no function pod",
-      headers: () => ({ "x-trellis-pod": "ns/stranger", authorization: `Bearer ${podToken(KEY, "ns", "stranger")}` }),
+      headers: () => ({
+        "x-trellis-pod": "ns/stranger",
+        authorization: `Bearer ${podToken(KEY, "ns", "stranger", "uid-stranger")}`,
+      }),
       status: 403,
       code: "pod_unknown",
-      msg: /not a function pod/,
+      msg: /not a pod known to the operator/,
+    },
+    {
+      name: "token of an earlier pod of the same name (another uid)",
+      headers: () => ({ "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken(KEY, "ns", "p1", "uid-old")}` }),
+      status: 401,
+      code: "bad_credentials",
+      msg: /not the token issued to pod ns\/p1 \(uid uid-p1\)/,
     },
   ];
   for (const tc of cases) {
@@ -84,7 +97,10 @@ describe("runtime API: authentication", () => {
   it("a valid token passes", async () => {
     h = await harness();
     h.pods.set("p1", "f");
-    const r = await inject({ "x-trellis-pod": "ns/p1", authorization: `Bearer ${podToken(KEY, "ns", "p1")}` });
+    const r = await inject({
+      "x-trellis-pod": "ns/p1",
+      authorization: `Bearer ${podToken(KEY, "ns", "p1", "uid-p1")}`,
+    });
     expect(r.statusCode).toBe(200);
     expect(r.json()).toEqual({ cancel: [] });
   });
@@ -298,7 +314,7 @@ describe("runtime API: values, blobs, state, progress", () => {
         url: `${RUNTIME_API_PREFIX}/blobs${q}`,
         headers: {
           "x-trellis-pod": "ns/pf",
-          authorization: `Bearer ${podToken(KEY, "ns", "pf")}`,
+          authorization: `Bearer ${podToken(KEY, "ns", "pf", "uid-pf")}`,
           "content-type": "application/octet-stream",
         },
         payload: body,
@@ -311,7 +327,7 @@ describe("runtime API: values, blobs, state, progress", () => {
     const g = await h.runtimeApi.inject({
       method: "GET",
       url: `${RUNTIME_API_PREFIX}/blobs/${ref}`,
-      headers: { "x-trellis-pod": "ns/pf", authorization: `Bearer ${podToken(KEY, "ns", "pf")}` },
+      headers: { "x-trellis-pod": "ns/pf", authorization: `Bearer ${podToken(KEY, "ns", "pf", "uid-pf")}` },
     });
     expect(g.statusCode).toBe(200);
     expect(Buffer.from(g.rawPayload)).toEqual(data);
@@ -360,7 +376,7 @@ describe("runtime API over a real socket", () => {
       headers: {
         "content-type": "application/json",
         "x-trellis-pod": "ns/p1",
-        authorization: `Bearer ${podToken(KEY, "ns", "p1")}`,
+        authorization: `Bearer ${podToken(KEY, "ns", "p1", "uid-p1")}`,
       },
       body: JSON.stringify({ capacity: 1, waitMs: 5000 }),
       signal: hangUp.signal,

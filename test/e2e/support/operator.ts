@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyCrds, kubeconfigPath, kubectl, repoRoot, waitFor } from "../../support/kube.js";
+import { metricsPortFor } from "../../support/helm.js";
 import { startChartOperator } from "./chart-operator.js";
 
 export const OPERATOR_NAMESPACE = "trellis-system";
@@ -17,6 +18,8 @@ export interface OperatorProcess {
   restart(signal?: NodeJS.Signals): Promise<void>;
   /** The last lines of the operator's log, for failure messages. */
   tail(lines?: number): string;
+  /** False once the process exited (from-source operators only), e.g. after losing its Lease. */
+  alive?(): boolean;
 }
 
 export async function prepareCluster(): Promise<void> {
@@ -29,12 +32,16 @@ export async function prepareCluster(): Promise<void> {
 export interface StartOperatorOptions {
   /** Source tree to start the operator from (<root>/operator/src/main.ts, cwd <root>); default this one. */
   root?: string;
+  /** HTTP port (default TRELLIS_E2E_HTTP_PORT or 18080): a second replica on this host needs its own. */
+  httpPort?: number;
+  /** A new identity per launch, as a new pod would have (a restart then waits for the Lease). */
+  freshIdentity?: boolean;
 }
 
 export async function startOperator(
   name: string,
   env: Record<string, string> = {},
-  { root = repoRoot }: StartOperatorOptions = {},
+  { root = repoRoot, httpPort = HTTP_PORT, freshIdentity = false }: StartOperatorOptions = {},
 ): Promise<OperatorProcess> {
   await prepareCluster();
   if (process.env.TRELLIS_E2E_OPERATOR === "chart") return startChartOperator(name, HTTP_PORT, RUNTIME_PORT, env);
@@ -42,8 +49,10 @@ export async function startOperator(
   mkdirSync(dir, { recursive: true });
   const logPath = join(dir, `operator-${name}.log`);
   let child: ChildProcess | undefined;
+  let launches = 0;
 
   const launch = async () => {
+    launches++;
     const fd = openSync(logPath, "a");
     child = spawn(process.execPath, ["--import", "tsx", join(root, "operator/src/main.ts")], {
       cwd: root,
@@ -51,12 +60,14 @@ export async function startOperator(
         ...process.env,
         KUBECONFIG: kubeconfigPath(),
         TRELLIS_NAMESPACE: OPERATOR_NAMESPACE,
-        TRELLIS_IDENTITY: `e2e-${name}-${process.pid}`,
+        TRELLIS_IDENTITY: `e2e-${name}-${process.pid}${freshIdentity ? `-${launches}` : ""}`,
         TRELLIS_OPERATOR_URL: `http://127.0.0.1:${RUNTIME_PORT}`,
         TRELLIS_RUNTIME_API_HOST: "127.0.0.1",
         TRELLIS_RUNTIME_API_PORT: String(RUNTIME_PORT),
         TRELLIS_HTTP_HOST: "127.0.0.1",
-        TRELLIS_HTTP_PORT: String(HTTP_PORT),
+        TRELLIS_HTTP_PORT: String(httpPort),
+        TRELLIS_METRICS_HOST: "127.0.0.1",
+        TRELLIS_METRICS_PORT: String(metricsPortFor(httpPort)),
         TRELLIS_HOST_NETWORK: "true",
         TRELLIS_RUNTIME_IMAGE_PULL_POLICY: "Never",
         TRELLIS_BLOB_DIR: join(dir, "blobs"),
@@ -69,10 +80,10 @@ export async function startOperator(
     });
     closeSync(fd);
     await waitFor(
-      `operator ready on 127.0.0.1:${HTTP_PORT} (log: ${logPath})`,
+      `operator ready on 127.0.0.1:${httpPort} (log: ${logPath})`,
       async () => {
         if (child?.exitCode !== null) throw new Error(`operator exited with ${child?.exitCode}: ${tail(20)}`);
-        const r = await fetch(`http://127.0.0.1:${HTTP_PORT}/readyz`).catch(() => undefined);
+        const r = await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined);
         return r?.ok ? true : undefined;
       },
       60_000,
@@ -101,5 +112,6 @@ export async function startOperator(
       await launch();
     },
     tail,
+    alive: () => child?.exitCode === null && child.signalCode === null,
   };
 }

@@ -11,6 +11,7 @@ import {
 } from "../../../../protocol/index.js";
 import { orThrow } from "../errors.js";
 import { type RouteOptions, parse, podOf } from "../context.js";
+import { assertRefs, childValues, scopeOfCall } from "../refs.js";
 
 const params = z.object({ name: objectName });
 
@@ -20,6 +21,7 @@ export const callRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port }
   app.post("/calls/:name/result", async (req) => {
     const name = nameOfReq(req.params);
     const body = parse(resultRequest, req.body);
+    assertRefs([[body.output, "body.output"]], () => scopeOfCall(port, podOf(req), name));
     orThrow(await port.reportResult(podOf(req), name, body.attempt, body.output));
     return {};
   });
@@ -41,6 +43,7 @@ export const callRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port }
   app.post("/calls/:name/children", async (req) => {
     const name = nameOfReq(req.params);
     const body = parse(childrenRequest, req.body);
+    assertRefs(childValues(body.calls), () => scopeOfCall(port, podOf(req), name));
     return orThrow(await port.createChildren(podOf(req), name, body.attempt, body.calls));
   });
 
