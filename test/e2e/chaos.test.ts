@@ -14,8 +14,8 @@ import { GRAPH_APP, callsByRequest, checkRequest, deployGraph, sumFigures } from
 
 const REQUESTS = 50;
 const PORTS = [Number(process.env.TRELLIS_E2E_HTTP_PORT ?? 18080), 18082];
-// A kill every 5 s: a pod lost more than 3 times fails its calls (infrastructureRetries), and a root
-// lives as long as its request, so kills must stay rarer than that for the roots' pods.
+// A kill every 5 s. A root lives as long as its request and loses its pod many times; a deleted
+// pod is a disruption, re-run without spending retries (status.disruptions).
 const TICK_MS = 5_000;
 const DEADLINE_MS = 360_000;
 let deadline = 0;

@@ -79,6 +79,7 @@ export interface CallView {
   ttlSecondsAfterFinished(call: Call): number | undefined;
   timeoutGraceMs: number;
   infrastructureRetries: number;
+  disruptionRetries: number;
   /** Largest inline value of a child's input (JSON bytes). */
   inlineValueLimitBytes: number;
   /** Largest FunctionCall spec (and request state value). */

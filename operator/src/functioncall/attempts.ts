@@ -65,6 +65,7 @@ export function decideAttemptFailure(
   const fn = call.spec.function;
   const attempts = call.status?.attempts ?? 0;
   const infra = call.status?.infrastructureFailures ?? 0;
+  const disrupted = call.status?.disruptions ?? 0;
   if (kind === "infrastructure") {
     const n = infra + 1;
     if (retryable && n <= infrastructureRetries) {
@@ -97,7 +98,7 @@ export function decideAttemptFailure(
     );
   }
   const reason = callReasonOfKind(kind);
-  const userFailures = attempts - infra;
+  const userFailures = attempts - infra - disrupted;
   if (retryable && userFailures <= policy.retries.maxRetries) {
     const delay = backoffMs(policy.retries, userFailures);
     return [
@@ -142,3 +143,33 @@ export function timedOutError(call: Call, policy: CallPolicy): AttemptError {
 
 const tb = (e: AttemptError): { traceback?: string } => (e.traceback !== undefined ? { traceback: e.traceback } : {});
 const truncate = (s: string): string => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
+
+/**
+ * An attempt's pod went away under it (deleted, evicted, preempted, or silent: its node or network
+ * lost). Not the call's doing, so it spends neither user nor infrastructure retries; the call is
+ * re-run at once, up to a ceiling that only keeps it from running forever.
+ */
+export function decideDisruption(call: Call, error: AttemptError, now: number, ceiling: number): Action[] {
+  const attempts = call.status?.attempts ?? 0;
+  const n = (call.status?.disruptions ?? 0) + 1;
+  if (n > ceiling)
+    return failed(
+      call,
+      {
+        type: error.type,
+        message: `${error.message} (attempts lost to disruptions: ${n}, limit ${ceiling})`,
+        reason: callReasonOfKind("infrastructure"),
+      },
+      now,
+    );
+  return [
+    { type: "status", patch: { phase: "Queued", disruptions: n, retryAfter: null } },
+    { type: "enqueue" },
+    {
+      type: "event",
+      eventType: "Warning",
+      reason: "AttemptDisrupted",
+      message: `attempt ${attempts} of ${call.spec.function} lost (${error.message}); re-running (disruption ${n}, not counted as a retry)`,
+    },
+  ];
+}

@@ -15,6 +15,12 @@ export const engineConfig = z.object({
   leaseWaitMs: z.number().int().min(1).default(20_000),
   /** Attempts lost to infrastructure that are re-run without spending user retries. */
   infrastructureRetries: z.number().int().min(0).default(3),
+  /**
+   * Attempts lost to disruptions (the pod deleted, evicted or silent: not the call's doing) are
+   * re-run without spending either budget, as a Job's pod failure policy ignores DisruptionTarget;
+   * this ceiling only stops a call from being re-run forever.
+   */
+  disruptionRetries: z.number().int().min(0).default(100),
   inlineValueLimitBytes: z.number().int().min(1).default(INLINE_VALUE_LIMIT_BYTES),
   /** Largest blob accepted from a pod. */
   maxBlobBytes: z

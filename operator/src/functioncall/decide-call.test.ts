@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { Action } from "./actions.js";
 import type { Call } from "./calls.js";
 import { decideCall } from "./decide-call.js";
+import { decideAttemptFailure } from "./attempts.js";
+import { resolvePolicy } from "./policy.js";
 import { childName } from "../../../protocol/index.js";
 import { memoryView, mkCall, mkChild, type ViewOptions } from "./testing.js";
 
@@ -105,15 +107,34 @@ describe("running attempts", () => {
     expect(statusOf(a)!.patch).toMatchObject({ phase: "Failed", error: { reason: "function_timeout" } });
   });
   for (const state of ["gone", "lost"] as const) {
-    it(`pod ${state}: re-queued without spending retries`, () => {
-      const a = decide(running(0), [], { app, pods: { p1: state } });
+    it(`pod ${state}: a disruption, re-queued without spending any retries`, () => {
+      const a = decide(running(0, { infrastructureFailures: 2 }), [], { app, pods: { p1: state } });
       expect(types(a)).toEqual(["event", "status", "enqueue", "event"]);
-      expect(statusOf(a)!.patch).toEqual({ phase: "Queued", infrastructureFailures: 1, retryAfter: null });
+      expect(statusOf(a)!.patch).toEqual({ phase: "Queued", disruptions: 1, retryAfter: null });
+      expect(a.at(-1)).toMatchObject({ reason: "AttemptDisrupted" });
     });
   }
-  it("pod lost beyond the infrastructure bound: Failed with reason infrastructure", () => {
-    const a = decide(running(0, { infrastructureFailures: 2 }), [], { app, pods: { p1: "gone" } });
-    expect(statusOf(a)!.patch).toMatchObject({ phase: "Failed", error: { reason: "infrastructure" } });
+  it("disruptions do not count as user failures: a later user error still has its retries", () => {
+    const c = mkCall("r", {}, { phase: "Queued", attempts: 5, disruptions: 4 });
+    const a = decideAttemptFailure(
+      c,
+      resolvePolicy(c, app, undefined, 300),
+      "user",
+      { type: "E", message: "boom" },
+      0,
+      2,
+    );
+    expect(statusOf(a)!.patch).toMatchObject({ phase: "Queued", retryAfter: expect.any(String) });
+  });
+  it("pod lost beyond the disruption ceiling: Failed with reason infrastructure", () => {
+    const a = decide(running(0, { disruptions: 100 }), [], { app, pods: { p1: "gone" } });
+    expect(statusOf(a)!.patch).toMatchObject({
+      phase: "Failed",
+      error: {
+        reason: "infrastructure",
+        message: expect.stringContaining("attempts lost to disruptions: 101, limit 100"),
+      },
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 // decideCall: the whole FunctionCall state machine as a pure function (semantics of DESIGN.md).
 // Pending → Blocked → Queued → Running → Succeeded | Failed | Cancelled, and Delegated.
 import type { Action, CallView } from "./actions.js";
-import { cancelled, decideAttemptFailure, fail, succeed, timedOutError } from "./attempts.js";
+import { cancelled, decideAttemptFailure, decideDisruption, fail, succeed, timedOutError } from "./attempts.js";
 import {
   type Call,
   isDeleting,
@@ -129,14 +129,7 @@ function decideRunning(call: Call, view: CallView, now: number): Action[] {
     const what = state === "gone" ? `pod ${pod} was deleted` : `pod ${pod} stopped sending heartbeats`;
     return [
       { type: "event", eventType: "Warning", reason: "PodLost", message: `${what} while running attempt ${attempt}` },
-      ...decideAttemptFailure(
-        call,
-        policy,
-        "infrastructure",
-        { type: "InfrastructureError", message: what },
-        now,
-        view.infrastructureRetries,
-      ),
+      ...decideDisruption(call, { type: "InfrastructureError", message: what }, now, view.disruptionRetries),
     ];
   }
   const out: Action[] = [];

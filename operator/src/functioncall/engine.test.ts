@@ -379,8 +379,9 @@ describe("engine on fakes: failures", () => {
     h.engine.podGone("ns", "p1");
     const [a] = await other;
     expect(a).toMatchObject({ call: "r", attempt: 2 });
-    expect(h.call("r")!.status).toMatchObject({ phase: "Running", pod: "p2", infrastructureFailures: 1 });
-    expect(h.events.events.map((e) => e.reason)).toEqual(["PodLost", "AttemptLost"]);
+    expect(h.call("r")!.status).toMatchObject({ phase: "Running", pod: "p2", disruptions: 1 });
+    expect(h.call("r")!.status!.infrastructureFailures).toBeUndefined();
+    expect(h.events.events.map((e) => e.reason)).toEqual(["PodLost", "AttemptDisrupted"]);
   });
 
   it("a result that arrives after the operator gave the attempt up as lost is kept (no re-run)", async () => {
@@ -401,7 +402,7 @@ describe("engine on fakes: failures", () => {
     await lease("p1", 1, 10);
     await h.until(
       "re-queued",
-      () => h.call("r")?.status?.phase === "Queued" && h.call("r")!.status!.infrastructureFailures === 1,
+      () => h.call("r")?.status?.phase === "Queued" && h.call("r")!.status!.disruptions === 1,
     );
   });
 
@@ -462,7 +463,7 @@ describe("engine on fakes: operator restart", () => {
     await h.until("seen Running", () => h.call("r")?.status?.phase === "Running");
     h.engine.podGone("ns", "gone-pod");
     const leased = h.req("p1", "POST", "/lease", { capacity: 1, waitMs: 3000 });
-    await h.until("re-queued", () => h.call("r")?.status?.infrastructureFailures === 1);
+    await h.until("re-queued", () => h.call("r")?.status?.disruptions === 1);
     expect((await leased).json().assignments[0]).toMatchObject({ call: "r", attempt: 2 });
   });
 

@@ -84,6 +84,7 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
     ttlSecondsAfterFinished: () => opts.ttl,
     timeoutGraceMs: 10_000,
     infrastructureRetries: 2,
+    disruptionRetries: 100,
     inlineValueLimitBytes: opts.inlineValueLimitBytes ?? 65536,
     maxCallSpecBytes: opts.maxCallSpecBytes ?? 1024 * 1024,
   };

@@ -60,6 +60,7 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
       d.applications.get(`${namespace}/${c.spec.application}`)?.spec.requests?.ttlSecondsAfterFinished,
     timeoutGraceMs: config.timeoutGraceMs,
     infrastructureRetries: config.infrastructureRetries,
+    disruptionRetries: config.disruptionRetries,
     inlineValueLimitBytes: config.inlineValueLimitBytes,
     maxCallSpecBytes: config.maxCallSpecBytes,
   };

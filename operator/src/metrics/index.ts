@@ -268,6 +268,7 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
     const ns = next.status ?? {};
     if ((ns.infrastructureFailures ?? 0) > (ps.infrastructureFailures ?? 0))
       retries.inc({ ...labels, reason: "infrastructure" });
+    else if ((ns.disruptions ?? 0) > (ps.disruptions ?? 0)) retries.inc({ ...labels, reason: "disruption" });
     else if (ns.retryAfter && ns.retryAfter !== ps.retryAfter)
       retries.inc({ ...labels, reason: ns.error?.reason ?? "function_error" });
   }

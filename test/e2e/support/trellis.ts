@@ -8,6 +8,7 @@ export interface CallStatus {
   phase?: string;
   attempts?: number;
   infrastructureFailures?: number;
+  disruptions?: number;
   pod?: string;
   startTime?: string;
   completionTime?: string;

@@ -87,7 +87,8 @@ export function checkRequest(
   }
   const infra = new Map<string, number>();
   for (const c of calls) {
-    const lost = c.status.infrastructureFailures ?? 0;
+    // Attempts lost: to a crash (infrastructureFailures) or to the pod going away (disruptions).
+    const lost = (c.status.infrastructureFailures ?? 0) + (c.status.disruptions ?? 0);
     infra.set(c.fn, (infra.get(c.fn) ?? 0) + lost);
     if ((c.status.attempts ?? 0) > 1 + lost) {
       problems.push(`${c.name} (${c.fn}): ${c.status.attempts} attempts with ${lost} infrastructure failures`);

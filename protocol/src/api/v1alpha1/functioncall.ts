@@ -126,7 +126,11 @@ export const functionCallStatus = z
       .int()
       .min(0)
       .optional()
-      .meta({ description: "Attempts lost to pod or container loss." }),
+      .meta({ description: "Attempts lost to a worker or container crash." }),
+    disruptions: z.number().int().min(0).optional().meta({
+      description:
+        "Attempts lost because their pod went away (deleted, evicted, preempted, its node lost); they spend no retries.",
+    }),
     pod: z.string().max(253).optional().meta({ description: "Pod running or last running the call." }),
     queuedTime: z.string().optional().meta({ description: "When the call became ready.", format: "date-time" }),
     startTime: z.string().optional().meta({ description: "When the current attempt started.", format: "date-time" }),
