@@ -186,8 +186,11 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   if (cfg.leaderElection) {
     let started: () => void = () => {};
     const gotLease = new Promise<void>((resolve) => (started = resolve));
+    // Renewals get their own connections: a pool busy with slow writes must not delay them past
+    // the renew deadline.
+    const leaseClient = await connect({ kubeconfig: cfg.kubeconfig, log, maxSockets: 2 });
     const elector = new LeaderElector({
-      writer,
+      writer: new KubeObjectWriter(leaseClient),
       namespace: cfg.namespace,
       name: cfg.leaseName,
       identity: cfg.identity,
