@@ -87,8 +87,11 @@ export class ApplicationController {
   private readonly lastBacklogKick = new Map<ObjectKey, number>();
   /** app key → pod (or source ConfigMap) creates the API server refused for good: not retried at once. */
   private readonly refusedCreates = new RefusalHold();
+  /** Pods are judged idle only from here on: a new leader has not heard their last calls. */
+  private readonly startedAt: number;
 
   constructor(private readonly d: ApplicationControllerDeps) {
+    this.startedAt = d.clock.now();
     this.log = (d.log ?? silentLogger).child({ component: "application-controller" });
     this.random = d.random ?? Math.random;
     d.applications.onEvent((type, app) => {
@@ -141,6 +144,7 @@ export class ApplicationController {
       backlog: (fn: string) => dispatcher.queuedAndRunning(namespace, appName, fn),
       backlogFunctions: dispatcher.functionsWithBacklog(namespace, appName),
       activity: (pod: string) => dispatcher.podActivity(namespace, pod),
+      observingSince: this.startedAt,
     };
     const actions = decideApplication(app, view, now, this.d.settings);
     return this.apply(key, app, actions, now);

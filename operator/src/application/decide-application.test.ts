@@ -217,6 +217,25 @@ describe("decideApplication", () => {
     expect(ofKind(a, "requeueAfter")).toEqual([{ kind: "requeueAfter", ms: 200_000 }]);
   });
 
+  it("after a failover, pods not yet heard from are idle only from when this operator started", () => {
+    const app = mkApp();
+    const silent = mkPod(app, "main", { createdAgoMs: 3_600_000 });
+    const heard = mkPod(app, "main", { createdAgoMs: 3_600_000 });
+    const view = mkView([silent, heard], {
+      configMaps: [buildSourceConfigMap(app)!],
+      activity: { [heard.metadata.name!]: registered({}) },
+    });
+    const justStarted = decideApplication(app, { ...view, observingSince: NOW - 10_000 }, NOW, settings);
+    expect(ofKind(justStarted, "deletePod")).toEqual([]);
+    expect(ofKind(justStarted, "requeueAfter")).toEqual([{ kind: "requeueAfter", ms: 290_000 }]);
+    const later = decideApplication(app, { ...view, observingSince: NOW - 300_000 }, NOW, settings);
+    expect(
+      ofKind(later, "deletePod")
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual([silent.metadata.name, heard.metadata.name].sort());
+  });
+
   it("reports a worker that failed to import the code", () => {
     const app = mkApp();
     const pod = mkPod(app, "main", {

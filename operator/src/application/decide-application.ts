@@ -19,6 +19,12 @@ export interface ApplicationView {
   /** Functions with queued or running calls. */
   backlogFunctions: string[];
   activity(pod: string): PodActivity | undefined;
+  /**
+   * When this operator began hearing from pods (ms since epoch). A pod it has not seen finish a
+   * call counts as busy until then: after a failover, pods that were running calls a moment ago
+   * must not be reaped as idle before their sidecars report in.
+   */
+  observingSince?: number;
 }
 
 /** The Application with its spec as validated (zod defaults applied): pods are built from it. */
@@ -153,7 +159,9 @@ function decideFunction(
     maxContainers: eff.maxContainers,
     // Until the current code is known to load, keep one entrypoint pod to load it.
     floor: c.code.kind === "unknown" && fn === c.spec.entrypoint ? 1 : 0,
-    pods: mine.map(({ o }) => scalePod(o, known && o.templateHash === template, c.view.activity(o.name))),
+    pods: mine.map(({ o }) =>
+      scalePod(o, known && o.templateHash === template, c.view.activity(o.name), c.view.observingSince ?? 0),
+    ),
     now: c.now,
     idleTimeoutMs: c.settings.idleTimeoutSeconds * 1000,
   });
@@ -176,7 +184,7 @@ function decideFunction(
   return { counts: functionCounts(fn, minContainers, backlog, mine, c.view), nextCheckAt: decision.nextCheckAt };
 }
 
-function scalePod(o: ObservedPod, current: boolean, act: PodActivity | undefined): ScalePod {
+function scalePod(o: ObservedPod, current: boolean, act: PodActivity | undefined, since: number): ScalePod {
   return {
     name: o.name,
     current,
@@ -184,7 +192,7 @@ function scalePod(o: ObservedPod, current: boolean, act: PodActivity | undefined
     failed: o.failed,
     ready: o.podReady && (act?.registered ?? false),
     running: act?.running ?? 0,
-    idleSince: Math.max(o.createdAt, act?.lastBusyAt ?? 0),
+    idleSince: Math.max(o.createdAt, act?.lastBusyAt ?? since),
     unhealthy: o.problem !== undefined,
   };
 }
