@@ -105,6 +105,11 @@ export const FAILURE_REASONS = {
   },
 } as const satisfies Record<string, FailureReason>;
 export type FailureReasonName = keyof typeof FAILURE_REASONS;
+/**
+ * Every reason of the table, as an enum's values. A worker's `failure` may carry any of them: a
+ * function that does not catch a failed child's error fails with the child's reason.
+ */
+export const FAILURE_REASON_NAMES = Object.keys(FAILURE_REASONS) as [FailureReasonName, ...FailureReasonName[]];
 
 /** The entry for a worker's reason; an unknown or missing one counts as function_error. */
 export function failureReason(reason: string | undefined): FailureReason & { name: FailureReasonName } {

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { tensorlakeEntrypoint } from "./api/v1alpha1/application.js";
 import { objectName, pythonIdentifier } from "./api/v1alpha1/common.js";
-import type { FailureReasonName } from "./failures.js";
+import { FAILURE_REASON_NAMES, type FailureReasonName } from "./failures.js";
 
 /** `protocol` of hello/welcome. Optional fields may be added without a bump; anything else bumps it. */
 export const WORKER_PROTOCOL_VERSION = 1;
@@ -20,7 +20,10 @@ export const MAX_MESSAGE_DEPTH = 256;
 /** Most parameters of one function in hello's table (the operator's function table holds as many). */
 export const MAX_FUNCTION_PARAMETERS = 256;
 
-/** The reasons a worker may put in `failure` (§8); the operator adds others of its own. */
+/**
+ * The reasons a worker raises itself in `failure` (§8). A `failure` may also relay a failed child's
+ * reason (any of the shared table's, e.g. input_failed), so the schema accepts every one.
+ */
 export const WORKER_FAILURE_REASONS = [
   "function_error",
   "request_error",
@@ -124,8 +127,8 @@ export const workerError = z.object({
 });
 export type WorkerError = z.infer<typeof workerError>;
 
-/** An Error as the worker reports it in `failure`. */
-export const workerFailureError = workerError.extend({ reason: z.enum(WORKER_FAILURE_REASONS) });
+/** An Error as the worker reports it in `failure`: its own reason, or a failed child's it relays. */
+export const workerFailureError = workerError.extend({ reason: z.enum(FAILURE_REASON_NAMES) });
 
 // -- worker → sidecar (§3, §5) ------------------------------------------------------------------
 

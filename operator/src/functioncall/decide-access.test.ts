@@ -25,7 +25,7 @@ describe("access of a pod to its requests", () => {
     expect(decideWait(view, "p1", ["c", "r"])).toBeUndefined();
     expect(decideWait(view, "p1", ["zz"])).toMatchObject({
       code: "call_not_found",
-      message: "body.calls[0]: no FunctionCall named zz",
+      message: expect.stringMatching(/^body\.calls\[0\]: no FunctionCall named zz /),
     });
     expect(decideWait(view, "p1", ["r", "r2"])).toMatchObject({
       code: "not_in_request",
@@ -34,6 +34,21 @@ describe("access of a pod to its requests", () => {
     expect(decideWait(view, "p1", ["r3"])).toMatchObject({
       code: "not_in_request",
       message: "body.calls: pod p1 runs no call of request r3",
+    });
+  });
+
+  it("wait: a child created but not yet in the view counts as of its request; others are not found", () => {
+    const created: Record<string, string> = { fresh: "r", elsewhere: "r2" };
+    const lagging: AccessView = { ...view, announced: (n) => created[n] };
+    expect(decideWait(lagging, "p1", ["fresh", "c"])).toBeUndefined();
+    expect(decideWait(lagging, "p1", ["elsewhere"])).toMatchObject({
+      code: "not_in_request",
+      message: "body.calls: pod p1 runs no call of request r2",
+    });
+    expect(decideWait(lagging, "p1", ["c", "elsewhere"])).toMatchObject({ code: "not_in_request" });
+    expect(decideWait(lagging, "p1", ["fresh", "zz"])).toMatchObject({
+      code: "call_not_found",
+      message: expect.stringMatching(/^body\.calls\[1\]: no FunctionCall named zz/),
     });
   });
 

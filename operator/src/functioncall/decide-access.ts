@@ -11,6 +11,8 @@ import { jsonBytes } from "./values.js";
 export type AccessView = Pick<CallView, "namespace" | "call" | "maxCallSpecBytes"> & {
   /** Names of the calls the pod runs now. */
   runningOn(pod: string): string[];
+  /** The request of a child created through the runtime API that the graph does not show yet. */
+  announced?(name: string): string | undefined;
 };
 
 /** Requests the pod runs a call of. */
@@ -25,13 +27,20 @@ function requestsOf(v: AccessView, pod: string): Set<string> {
 
 export const podRunsRequest = (v: AccessView, pod: string, request: string): boolean => requestsOf(v, pod).has(request);
 
-/** /wait: calls of one request, which the pod works on. */
+/**
+ * /wait: calls of one request, which the pod works on. A child created but not yet in the graph
+ * counts as of the request it was created in (the caller holds the wait until the graph sees it).
+ */
 export function decideWait(v: AccessView, pod: string, calls: string[]): Rejection | undefined {
   let request: string | undefined;
   for (const [i, n] of calls.entries()) {
     const c = v.call(n);
-    if (!c) return reject("call_not_found", `body.calls[${i}]: no FunctionCall named ${n}`);
-    const r = requestOf(c);
+    const r = c ? requestOf(c) : v.announced?.(n);
+    if (r === undefined)
+      return reject(
+        "call_not_found",
+        `body.calls[${i}]: no FunctionCall named ${n} (neither in the operator's view nor a child created recently)`,
+      );
     if (request === undefined) request = r;
     else if (r !== request)
       return reject(

@@ -6,8 +6,9 @@ import type { Dispatcher } from "../dispatch/index.js";
 import type { Clock } from "../kube/index.js";
 import type { CodeLoadFailure, Rejection, RuntimePort } from "../runtime-api/index.js";
 import type { Action, CallView } from "./actions.js";
+import { AnnouncedChildren } from "./announced.js";
 import type { Applier } from "./apply.js";
-import { type Call, callKey, outcomeOf } from "./calls.js";
+import { type Call, callKey, outcomeOf, requestOf } from "./calls.js";
 import type { EngineConfig } from "./config.js";
 import {
   type AccessView,
@@ -40,15 +41,22 @@ export interface RuntimePortDeps {
   onDiscovered?: (namespace: string, application: string, functions: DiscoveredFunction[]) => void;
   /** A pod's worker could not import the code (the Application controller shows CodeLoaded=False). */
   onCodeLoadFailure?: (namespace: string, application: string, pod: string, failure: CodeLoadFailure) => void;
+  /** How long a created child may stay out of the graph before a /wait on it is refused (call_not_found). */
+  childVisibilityMs?: number;
 }
+
+/** A lagging cache catches up in well under this; longer and the child is taken to be gone. */
+export const CHILD_VISIBILITY_MS = 300_000;
 
 type Decide = (cur: Call | undefined, view: CallView, now: number) => Action[] | Rejection;
 
 export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
   const { config, graph, dispatcher } = d;
+  const announced = new AnnouncedChildren(graph, () => d.clock.now(), d.childVisibilityMs ?? CHILD_VISIBILITY_MS);
   const access = (ns: string): AccessView => ({
     ...d.view(ns),
     runningOn: (pod) => dispatcher.pods.runningOn(ns, pod),
+    announced: (name) => announced.requestOf(ns, name),
   });
   /** A report on one call: decided and applied under the call's lock. */
   const report = (ns: string, name: string, decide: Decide): Promise<Rejection | undefined> =>
@@ -101,12 +109,33 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
         await report(id.namespace, parent, (c, _view, now) => decideRefused(c, message, now));
         return reject("invalid_body", `calls: ${message}; call ${parent} failed`);
       }
+      // Made or found existing, yet maybe not in the graph (a lost create answer): waits hold for them.
+      if (cur)
+        announced.record(
+          id.namespace,
+          requestOf(cur),
+          calls.map((c) => c.name),
+        );
       const raced = (done?.existing ?? []).map(outcomeOf).filter((o) => o !== undefined);
       return { finished: [...decided.finished, ...raced] };
     },
     async wait(id, calls, mode, waitMs) {
-      const rejected = decideWait(access(id.namespace), id.pod, calls);
-      return rejected ?? d.waiters.wait(id.namespace, calls, mode, waitMs);
+      const ns = id.namespace;
+      const rejected = decideWait(access(ns), id.pod, calls);
+      if (rejected) return rejected;
+      const unseen = calls.filter((n) => !graph.get(ns, n));
+      if (unseen.length === 0) return d.waiters.wait(ns, calls, mode, waitMs);
+      const shown = () => calls.filter((n) => graph.get(ns, n));
+      if (mode === "any") {
+        const now = await d.waiters.wait(ns, shown(), mode, 0);
+        if (now.length > 0) return now;
+      }
+      // Created children the graph does not show yet: hold until it does, within this long-poll.
+      // Any still unseen at its end get no outcome now; the sidecar asks again.
+      const start = d.clock.now();
+      const seen = await announced.visible(ns, unseen, waitMs);
+      const left = seen ? Math.max(0, waitMs - (d.clock.now() - start)) : 0;
+      return d.waiters.wait(ns, shown(), mode, left);
     },
     stateToRead: (id, request, key) => decideStateRead(access(id.namespace), id.pod, request, key),
     stateToWrite: (id, request, key, body) => decideStateWrite(access(id.namespace), id.pod, request, key, body),

@@ -56,3 +56,17 @@ def test_constants_match_the_typescript_side():
     reasons = {r["reason"]: (r["kind"], r["retry"]) for r in constants["failureReasons"]}
     assert set(reasons) == set(protocol.FAILURE_REASONS)
     assert reasons == {name: tuple(r) for name, r in protocol.FAILURE_REASONS.items()}
+
+
+@pytest.mark.parametrize("reason", sorted(protocol.FAILURE_REASONS))
+def test_failure_may_relay_any_reason_of_the_table(reason):
+    # A function that does not catch a failed child's error fails with the child's reason.
+    error = {"type": "FunctionError", "message": "function 'boom' failed", "reason": reason}
+    validate_message({"type": "failure", "call": "r0123456789abcdef", "attempt": 1, "error": error}, "worker")
+
+
+def test_failure_with_a_reason_outside_the_table_is_rejected():
+    error = {"type": "FunctionError", "message": "m", "reason": "timeout"}
+    with pytest.raises(MessageError) as caught:
+        validate_message({"type": "failure", "call": "r0123456789abcdef", "attempt": 1, "error": error}, "worker")
+    assert caught.value.path == "error.reason"

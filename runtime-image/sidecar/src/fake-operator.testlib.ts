@@ -70,6 +70,8 @@ export class FakeOperator {
   readonly progress: { call: string; body: z.infer<typeof progressRequest> }[] = [];
   /** Statuses to answer instead of handling, per route name ("result", "lease", ...). */
   readonly inject = new Map<string, number[]>();
+  /** Outcomes a child call ends with as soon as it is created (e.g. a failure of any reason). */
+  readonly presetOutcomes = new Map<string, Pick<FakeCall, "phase" | "error">>();
   /** Calls to list in the next heartbeat answer's `cancel`. */
   cancelNext: string[] = [];
   settings = { heartbeatIntervalMs: 200, leaseWaitMs: 2_000, inlineValueLimitBytes: 64 * 1024 };
@@ -290,7 +292,7 @@ export class FakeOperator {
         if (!this.running(c, b.attempt))
           return fail(409, "stale_attempt", `${callName} attempt ${b.attempt} is not current`);
         c.failures.push(b);
-        if (b.kind === "infrastructure" && c.infraRuns++ < 3) {
+        if (b.kind === "infrastructure" && b.retryable && c.infraRuns++ < 3) {
           c.phase = "Queued";
           this.changed.notify();
         } else this.settle(c, { phase: "Failed", error: { ...b.error, reason: REASON[b.kind] } });
@@ -320,6 +322,8 @@ export class FakeOperator {
             kwargs: k.kwargs,
             timeoutSeconds: 60,
           });
+          const preset = this.presetOutcomes.get(k.name);
+          if (preset) this.settle(this.calls.get(k.name)!, preset);
         }
         return send(200, { finished });
       }

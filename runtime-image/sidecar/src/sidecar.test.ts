@@ -4,7 +4,13 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { childName, createLogger } from "../../../protocol/index.js";
+import {
+  CALL_FAILURE_REASONS,
+  childName,
+  createLogger,
+  FAILURE_REASONS,
+  WORKER_FAILURE_REASONS,
+} from "../../../protocol/index.js";
 import type { SidecarConfig } from "./config.js";
 import { FakeOperator } from "./fake-operator.testlib.js";
 import { OperatorClient } from "./operator-client.js";
@@ -140,6 +146,31 @@ describe("sidecar with the real worker", { timeout: 30_000 }, () => {
     const c = await final("r-catch");
     expect(c.output).toEqual({ value: "FunctionError: function 'boom' failed: ValueError: bad 4" });
   });
+
+  // A parent that does not catch its child's failure fails with the child's reason: every reason
+  // the operator can give a call must pass the worker's `failure` back (not a ProtocolError).
+  it.each(CALL_FAILURE_REASONS.map((r, i) => [r, i]))(
+    "relays a child's %s failure to the parent's failure",
+    async (reason, i) => {
+      const root = `r-relay-${i}`;
+      op.presetOutcomes.set(childName(root, root, 0), {
+        phase: "Failed",
+        error: { type: "ChildError", message: `child failed with ${reason}`, reason },
+      });
+      op.addRoot(root, "relays", [{ value: 1 }]);
+      const c = await final(root);
+      expect(c.phase).toBe("Failed");
+      const entry = FAILURE_REASONS[reason];
+      const f = c.failures[0]!;
+      expect(f.kind).toBe(entry.kind ?? "user");
+      // Only a reason the worker raises itself may be retried; a relayed one is the child's final outcome.
+      if (!(WORKER_FAILURE_REASONS as readonly string[]).includes(reason)) expect(f.retryable).toBe(false);
+      expect(c.failures).toHaveLength(1);
+      expect(f.error.type).toBe(reason === "request_error" ? "RequestError" : "FunctionError");
+      expect(f.error.message).toContain(`child failed with ${reason}`);
+      expect(logs.join("\n")).not.toMatch(/ProtocolError|protocol error/i);
+    },
+  );
 
   it("reports a tail call, and the call ends with its target's output", async () => {
     op.addRoot("r-tail", "tail", [{ value: 5 }]);

@@ -11,6 +11,7 @@ import {
   type FunctionInfo,
   type Outcome,
   pythonIdentifier,
+  WORKER_FAILURE_REASONS,
   type WorkerError,
 } from "../../../protocol/index.js";
 import type { OperatorValue } from "./values.js";
@@ -70,11 +71,16 @@ const clip = (s: string, max: number): string => (s.length <= max ? s : s.slice(
 // A traceback's last lines name the error: keep the end.
 const clipHead = (s: string, max: number): string => (s.length <= max ? s : "…" + s.slice(s.length - max + 1));
 
-/** A worker `failure` as the operator's failure request; kind and retry from the shared table. */
+/**
+ * A worker `failure` as the operator's failure request; kind and retry from the shared table. A
+ * reason no worker raises itself was relayed from a failed child: that outcome is final, so a
+ * re-run would only meet it again (and an infrastructure one must not spend this call's re-runs).
+ */
 export function failureFromWorker(attempt: number, e: Partial<WorkerError>): FailureRequest {
   const reason = failureReason(e.reason ?? (e.request_error ? "request_error" : "function_error"));
+  const relayed = !(WORKER_FAILURE_REASONS as readonly string[]).includes(reason.name);
   const kind = reason.kind ?? "user";
-  const retryable = reason.retry === "never" ? false : e.retryable !== false;
+  const retryable = reason.retry === "never" || relayed ? false : e.retryable !== false;
   const error: FailureRequest["error"] = {
     type: clip(e.type || "Error", 1024),
     message: clip(e.message ?? "", 32768),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FAILURE_REASONS, WORKER_FAILURE_REASONS } from "../../../protocol/index.js";
+import { FAILURE_REASON_NAMES, FAILURE_REASONS, WORKER_FAILURE_REASONS } from "../../../protocol/index.js";
 import { ValueFormError, hasBlob, inlineSize, toOperator, toWorker } from "./values.js";
 import { childFromSpec, errorForWorker, failureFromWorker, functionTable } from "./translate.js";
 
@@ -86,6 +86,13 @@ describe("translation", () => {
       expect(f.kind).toBe(entry.kind);
       expect(f.retryable).toBe(entry.retry === "never" ? false : retryable);
     }
+  });
+
+  const relayed = FAILURE_REASON_NAMES.filter((r) => !(WORKER_FAILURE_REASONS as readonly string[]).includes(r));
+  it.each(relayed.map((r) => [r]))("reports a relayed child's %s failure as final, of its kind", (reason) => {
+    const f = failureFromWorker(1, { type: "FunctionError", message: "m", reason, retryable: true });
+    expect(f.kind).toBe(FAILURE_REASONS[reason].kind ?? "user");
+    expect(f.retryable).toBe(false);
   });
 
   it("clips long messages and keeps the end of long tracebacks", () => {

@@ -30,6 +30,10 @@ def boom(x: int) -> int:
     raise ValueError(f"bad {x}")
 
 @function()
+def relays(x: int) -> int:
+    return boom(x)
+
+@function()
 def catches(x: int) -> str:
     try:
         boom(x)

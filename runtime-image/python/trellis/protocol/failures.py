@@ -27,8 +27,8 @@ FAILURE_REASONS: dict[str, FailureReason] = {
     "object_refused": FailureReason(None, "never"),
 }
 
-# What a worker may put in `failure.error.reason`. The others come from the operator and reach
-# the worker only inside `resolved` errors.
+# The reasons a worker raises itself. A `failure` may also relay a failed child's reason (any of
+# FAILURE_REASONS, e.g. input_failed): a function that does not catch it fails with it.
 WORKER_FAILURE_REASONS = (
     "function_error",
     "request_error",

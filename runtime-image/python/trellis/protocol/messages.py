@@ -6,7 +6,7 @@ examples both sides must accept or reject at the same field. Unknown fields are 
 
 from typing import Any
 
-from .failures import WORKER_FAILURE_REASONS
+from .failures import FAILURE_REASONS
 from .forms import ATTEMPT, CALL_ID, FUNCTION_NAME, call_spec, value
 from .rules import MessageError, array, boolean, integer, join, nullable, number, obj, one_of, record, string
 
@@ -23,8 +23,8 @@ _ERROR_FIELDS = {
 }
 # An Error as the sidecar relays it: the operator may add reasons of its own (e.g. cancelled).
 ERROR = obj({"type": _NON_EMPTY, "message": _STR}, dict(_ERROR_FIELDS, reason=_STR))
-# An Error the worker reports: its reason is one of the worker's.
-WORKER_ERROR = obj({"type": _NON_EMPTY, "message": _STR, "reason": one_of(*WORKER_FAILURE_REASONS)},
+# An Error the worker reports: its own reason, or a failed child's it relays (any of the table's).
+WORKER_ERROR = obj({"type": _NON_EMPTY, "message": _STR, "reason": one_of(*FAILURE_REASONS)},
                    _ERROR_FIELDS)
 
 def _gpu(v: Any, path: str) -> None:
