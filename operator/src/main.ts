@@ -8,7 +8,7 @@ import { ApplicationController, applicationIndexers, applicationSettings } from 
 import type { ApplicationObject, Pod } from "./application/index.js";
 import { type OperatorConfig, parseConfig } from "./config.js";
 import { FileBlobStore } from "./blobs/index.js";
-import { FUNCTION_CALL_INDEXERS, createEngine } from "./functioncall/index.js";
+import { FUNCTION_CALL_INDEXERS, createEngine, podsGoneAtStart } from "./functioncall/index.js";
 import {
   type Cache,
   type Indexers,
@@ -316,6 +316,8 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   httpLate.calls = calls;
   httpLate.applications = applications;
   await Promise.all([calls.start(), applications.start(), pods.start(), configMaps.start()]);
+  for (const { namespace, pod } of podsGoneAtStart(calls.list(), (ns, p) => pods.get(`${ns}/${p}`) !== undefined))
+    engine.podGone(namespace, pod);
   engine.start();
   callQueue.run(engine.reconciler, cfg.callWorkers);
   appQueue.run(appCtl.reconcile, cfg.appWorkers);

@@ -5,6 +5,7 @@
 //   await calls.start(); engine.start();         // load the synced cache, queue every call
 //   const api = buildRuntimeApi(engine.runtimePort, { operatorKey, podIdentity, blobs });
 //   podInformer.onEvent((t, pod) => t === "DELETED" && engine.podGone(ns, name));
+//   podsGoneAtStart(calls.list(), podExists) → engine.podGone: pods deleted while nobody led.
 //   applicationController uses engine.dispatcher as its DispatcherView (queued/running counts).
 export { type Engine, type EngineDeps, type EngineStats, createEngine } from "./engine.js";
 export type { EngineHooks } from "./hooks.js";
@@ -12,6 +13,7 @@ export { type EngineConfig, defaultEngineConfig, engineConfig } from "./config.j
 export { CallGraph, FUNCTION_CALL_INDEXERS } from "./graph.js";
 export { type Call, isRoot, isTerminal, phaseOf } from "./calls.js";
 export { buildChild } from "./children.js";
+export { podsGoneAtStart } from "./adoption.js";
 export { decideCall } from "./decide-call.js";
 export { decideAssignment } from "./decide-assignment.js";
 export { decideChildren } from "./decide-children.js";
