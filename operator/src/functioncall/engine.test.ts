@@ -400,10 +400,7 @@ describe("engine on fakes: failures", () => {
     h.pods.set("p1", "f");
     await h.createRoot("r");
     await lease("p1", 1, 10);
-    await h.until(
-      "re-queued",
-      () => h.call("r")?.status?.phase === "Queued" && h.call("r")!.status!.disruptions === 1,
-    );
+    await h.until("re-queued", () => h.call("r")?.status?.phase === "Queued" && h.call("r")!.status!.disruptions === 1);
   });
 
   it("the operator times out an attempt the pod never reports (timeout + grace)", async () => {
