@@ -92,10 +92,17 @@ async function runRequest(seed: number): Promise<{ id: string; output: unknown }
   )) as { request_id: string };
   const id = created.request_id;
   while (Date.now() < deadline) {
-    const r = (await ok(`request ${id}`, await api(`${base}/requests/${id}`))) as { outcome: unknown };
+    const r = (await ok(`request ${id}`, await api(`${base}/requests/${id}`))) as {
+      outcome: unknown;
+      request_error?: unknown;
+      error?: unknown;
+    };
     if (r.outcome !== null) {
       if (r.outcome !== "success")
-        throw new Error(`request ${id} (seed ${seed}): outcome ${JSON.stringify(r.outcome)}`);
+        throw new Error(
+          `request ${id} (seed ${seed}): outcome ${JSON.stringify(r.outcome)}, ` +
+            `error ${JSON.stringify({ request_error: r.request_error, error: r.error }).slice(0, 1500)}`,
+        );
       return { id, output: await ok(`output of ${id}`, await api(`${base}/requests/${id}/output`)) };
     }
     await sleep(1_000);
