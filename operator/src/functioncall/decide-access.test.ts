@@ -52,6 +52,19 @@ describe("access of a pod to its requests", () => {
     });
   });
 
+  it("after a failover: a pod not heard from yet runs the requests its persisted Running calls name", () => {
+    const fresh: AccessView = {
+      ...memoryView(calls, { maxCallSpecBytes: 1024 }),
+      runningOn: () => [],
+      callsOfRequest: (r) =>
+        calls.filter((c) => (c.spec.request ?? c.metadata.name) === r).map((c) => c.metadata.name!),
+    };
+    expect(decideWait(fresh, "p1", ["c"])).toBeUndefined();
+    expect(decideStateRead(fresh, "p2", "r2", "k")).toEqual(expect.any(String));
+    expect(decideWait(fresh, "p2", ["c"])).toMatchObject({ code: "not_in_request" });
+    expect(decideWait({ ...fresh, callsOfRequest: undefined }, "p1", ["c"])).toMatchObject({ code: "not_in_request" });
+  });
+
   it("request state: filed under the request; the value is bounded and namespaced", () => {
     expect(decideStateRead(view, "p1", "r", "k")).toBe("ns/r/state/k");
     expect(decideStateRead(view, "p2", "r", "k")).toMatchObject({ code: "not_in_request" });

@@ -13,6 +13,8 @@ export type AccessView = Pick<CallView, "namespace" | "call" | "maxCallSpecBytes
   runningOn(pod: string): string[];
   /** The request of a child created through the runtime API that the graph does not show yet. */
   announced?(name: string): string | undefined;
+  /** Names of the calls of a request (the graph's index). */
+  callsOfRequest?(request: string): string[];
 };
 
 /** Requests the pod runs a call of. */
@@ -25,7 +27,17 @@ function requestsOf(v: AccessView, pod: string): Set<string> {
   return out;
 }
 
-export const podRunsRequest = (v: AccessView, pod: string, request: string): boolean => requestsOf(v, pod).has(request);
+/**
+ * Whether the pod runs a call of `request`: by what it reported (runningOn) or, right after a
+ * failover before the new leader has heard from the pod, by the persisted assignment (a Running
+ * call whose status names the pod).
+ */
+export const podRunsRequest = (v: AccessView, pod: string, request: string): boolean =>
+  requestsOf(v, pod).has(request) ||
+  (v.callsOfRequest?.(request) ?? []).some((n) => {
+    const s = v.call(n)?.status;
+    return s?.phase === "Running" && s.pod === pod;
+  });
 
 /**
  * /wait: calls of one request, which the pod works on. A child created but not yet in the graph

@@ -57,6 +57,7 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
     ...d.view(ns),
     runningOn: (pod) => dispatcher.pods.runningOn(ns, pod),
     announced: (name) => announced.requestOf(ns, name),
+    callsOfRequest: (request) => graph.callsOfRequest(ns, request),
   });
   /** A report on one call: decided and applied under the call's lock. */
   const report = (ns: string, name: string, decide: Decide): Promise<Rejection | undefined> =>
