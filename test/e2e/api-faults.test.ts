@@ -6,7 +6,7 @@
 // between a local operator process and the API server; scripts/test.sh excludes this file from
 // the chart pass).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { FaultPlan, FaultProxy } from "../support/fault-proxy.js";
+import { type FaultPlan, type FaultProxy, firstFault } from "../support/fault-proxy.js";
 import { createNamespace, deleteNamespace, waitFor } from "../support/kube.js";
 import { startApiProxy } from "./support/api-proxy.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
@@ -24,7 +24,7 @@ const REQUESTS = 20;
 // About one write in eight, one Lease renewal in eight, one watch in six goes wrong.
 const WRITE_FAULTS = { throttle: 0.03, error500: 0.02, error503: 0.02, delay: 0.02, reset: 0.02, lostAnswer: 0.02 };
 const PLAN: FaultPlan = {
-  seed: 20261202,
+  seed: 20261203,
   rates: {
     write: WRITE_FAULTS,
     lease: WRITE_FAULTS,
@@ -113,7 +113,12 @@ describe("API-server fault injection", () => {
     for (const kind of ["throttle", "error500", "error503", "delay", "reset", "lostAnswer", "cutWatch"] as const) {
       expect(proxy!.faults[kind], kind).toBeGreaterThan(0);
     }
-    for (const cls of ["write", "watch", "lease"]) {
+    // Each class has its own seeded stream, so the plan fixes which request of a class is the first
+    // faulted one: a run that made at least that many has seen it.
+    for (const cls of ["write", "watch", "lease"] as const) {
+      const first = firstFault(PLAN, cls);
+      expect(first, `the plan faults some ${cls} request`).toBeGreaterThan(0);
+      expect(proxy!.requests[cls], `${cls} requests (the plan faults request ${first})`).toBeGreaterThanOrEqual(first);
       const n = Object.entries(proxy!.faultsByClass).filter(([k]) => k.startsWith(`${cls}:`));
       expect(n.length, `faults on ${cls}`).toBeGreaterThan(0);
     }

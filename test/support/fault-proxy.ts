@@ -69,6 +69,32 @@ export function decideFault(rates: FaultRates | undefined, roll: number): FaultK
   return undefined;
 }
 
+const CLASSES: RequestClass[] = ["lease", "watch", "write", "read"];
+
+function classStreams(seed: number): Record<RequestClass, () => number> {
+  return Object.fromEntries(CLASSES.map((c, i) => [c, seededRandom(seed + 7919 * (i + 1))])) as Record<
+    RequestClass,
+    () => number
+  >;
+}
+
+/** A lost answer needs a committed write, a cut needs a stream: elsewhere they mean nothing. */
+function applicableFault(cls: RequestClass, kind: FaultKind | undefined): FaultKind | undefined {
+  if (kind === "cutWatch" && cls !== "watch") return undefined;
+  if (kind === "lostAnswer" && cls === "watch") return undefined;
+  return kind;
+}
+
+/**
+ * The 1-based index of the first request of `cls` that a plan faults (0 when none of the first
+ * `limit` is): a suite that made at least that many requests of the class must have seen a fault.
+ */
+export function firstFault(plan: FaultPlan, cls: RequestClass, limit = 10_000): number {
+  const roll = classStreams(plan.seed)[cls];
+  for (let n = 1; n <= limit; n++) if (applicableFault(cls, decideFault(plan.rates[cls], roll()))) return n;
+  return 0;
+}
+
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te"]);
 
 function statusBody(code: number, reason: string, message: string): string {
@@ -85,7 +111,10 @@ export class FaultProxy {
   readonly faultsByClass: Record<string, number> = {};
   /** While false, requests pass through untouched (still counted). */
   enabled = true;
-  private readonly random: () => number;
+  /** One stream per class, so the n-th request of a class meets the same fault in every run. */
+  private readonly rolls: Record<RequestClass, () => number>;
+  /** Delays and cut times draw from their own stream, leaving the class streams untouched. */
+  private readonly timing: () => number;
   private readonly server: http.Server;
   private readonly agent: http.Agent;
   private readonly target: URL;
@@ -95,7 +124,8 @@ export class FaultProxy {
     private readonly upstream: Upstream,
     private readonly plan: FaultPlan,
   ) {
-    this.random = seededRandom(plan.seed);
+    this.rolls = classStreams(plan.seed);
+    this.timing = seededRandom(plan.seed ^ 0x5bd1e995);
     this.target = new URL(upstream.server);
     const opts = { keepAlive: true, maxSockets: 256 };
     this.agent =
@@ -136,13 +166,9 @@ export class FaultProxy {
   }
 
   private pick(cls: RequestClass): FaultKind | undefined {
-    const roll = this.random();
+    const roll = this.rolls[cls]();
     if (!this.enabled) return undefined;
-    const kind = decideFault(this.plan.rates[cls], roll);
-    // A lost answer needs a committed write, a cut needs a stream: elsewhere they mean nothing.
-    if (kind === "cutWatch" && cls !== "watch") return undefined;
-    if (kind === "lostAnswer" && cls === "watch") return undefined;
-    return kind;
+    return applicableFault(cls, decideFault(this.plan.rates[cls], roll));
   }
 
   private count(cls: RequestClass, kind: FaultKind): void {
@@ -151,7 +177,7 @@ export class FaultProxy {
   }
 
   private uniform([min, max]: [number, number]): number {
-    return min + this.random() * (max - min);
+    return min + this.timing() * (max - min);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -11,6 +11,7 @@ import {
   type FaultProxy,
   classify,
   decideFault,
+  firstFault,
   startFaultProxy,
 } from "../support/fault-proxy.js";
 
@@ -185,6 +186,27 @@ describe("fault proxy", () => {
     expect(a.faults.error503).toBeGreaterThan(5);
     expect(a.faults.error503).toBeLessThan(35);
     expect(FAULT_KINDS.filter((k) => k !== "error500" && k !== "error503").every((k) => a.faults[k] === 0)).toBe(true);
+  });
+
+  it("gives each class its own stream: the faulted writes do not move when reads interleave", async () => {
+    const plan: FaultPlan = { seed: 7, rates: { write: { error500: 0.3 }, read: { error503: 0.5 } } };
+    const writes = async (readsBetween: number) => {
+      const p = await startFaultProxy({ server: upstreamUrl }, plan);
+      const codes: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        for (let r = 0; r < readsBetween; r++) await call(p.url, "GET", `/api/v1/x/${i}`);
+        codes.push((await call(p.url, "PATCH", `/api/v1/x/${i}`, "{}")).status);
+      }
+      await p.close();
+      return codes;
+    };
+    const plain = await writes(0);
+    expect(await writes(2)).toEqual(plain);
+    // firstFault names the first faulted write of the plan.
+    const first = firstFault(plan, "write");
+    expect(first).toBeGreaterThan(0);
+    expect(plain.indexOf(500) + 1).toBe(first);
+    expect(firstFault({ seed: 7, rates: {} }, "lease", 50)).toBe(0);
   });
 
   it("passes everything through while disabled", async () => {
