@@ -127,7 +127,11 @@ export async function heldOperatorLeases(exclude: string[] = []): Promise<string
   const now = Date.now();
   return out.items
     .filter(
-      (l) => l.metadata.name.includes("trellis") && !exclude.includes(`${l.metadata.namespace}/${l.metadata.name}`),
+      (l) =>
+        l.metadata.name.includes("trellis") &&
+        // Node heartbeats (trellis-node-N on the multi-node local cluster) are no operators.
+        l.metadata.namespace !== "kube-node-lease" &&
+        !exclude.includes(`${l.metadata.namespace}/${l.metadata.name}`),
     )
     .filter((l) => {
       const s = l.spec ?? {};
