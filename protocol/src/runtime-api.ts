@@ -73,12 +73,33 @@ export const leaseRequest = z.object({
   capacity: z.number().int().min(0).max(1000),
   waitMs: z.number().int().min(0).max(60000),
 });
-export const leaseResponse = z.object({ assignments: z.array(assignment) });
+/** Which operator process answered a lease (random per process): seqs of another one mean nothing. */
+export const leaseEpoch = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be 1-64 letters, digits or '-'");
+/** Per pod: grows with every lease answer that carries assignments; an empty answer repeats the last. */
+export const leaseSeq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/**
+ * The lease answer a sidecar took last. A heartbeat names it so that the operator knows which
+ * assignments the heartbeat's `calls` can already hold (a heartbeat built before an answer
+ * arrived must not make its calls look lost).
+ */
+export const leaseStamp = z.object({ epoch: leaseEpoch, seq: leaseSeq });
+export type LeaseStamp = z.infer<typeof leaseStamp>;
+/** `epoch` and `seq` are optional: an older operator sends neither. */
+export const leaseResponse = z.object({
+  assignments: z.array(assignment),
+  epoch: leaseEpoch.optional(),
+  seq: leaseSeq.optional(),
+});
 
 /** POST /heartbeat — the calls this pod is running; the answer lists calls to abort. */
 export const heartbeatRequest = z.object({
   calls: z.array(z.object({ call: objectName, attempt: z.number().int().min(1) })).max(1000),
   draining: z.boolean().default(false),
+  /**
+   * The last lease answer whose assignments are in `calls` (or finished); null: none taken yet.
+   * Absent from older sidecars (the operator then judges missing calls by their age).
+   */
+  lease: leaseStamp.nullable().optional(),
 });
 export const heartbeatResponse = z.object({ cancel: z.array(objectName) });
 

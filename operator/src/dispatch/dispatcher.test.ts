@@ -213,3 +213,56 @@ describe("Dispatcher: leases superseded or abandoned", () => {
     expect(l.got).toEqual([]);
   });
 });
+
+describe("Dispatcher: lease answers are stamped for heartbeats", () => {
+  const answerOf = (p = pod(), capacity = 1, signal?: AbortSignal) => {
+    const out: { got?: Awaited<ReturnType<Dispatcher["leaseAnswer"]>> } = {};
+    void d.leaseAnswer(p, capacity, 10_000, signal).then((a) => (out.got = a));
+    return out;
+  };
+
+  it("answers with assignments get the pod's next seq, empty ones repeat it; the epoch is the operator's", async () => {
+    expect(await d.leaseAnswer(pod(), 0, 0)).toEqual({ assignments: [], epoch: d.pods.epoch, seq: 0 });
+    const l = answerOf();
+    d.enqueue(call("a"));
+    await clock.settle();
+    expect(l.got).toMatchObject({ epoch: d.pods.epoch, seq: 1 });
+    expect(names(l.got?.assignments)).toEqual(["a"]);
+    expect(d.pods.get("ns", "p1")!.running.get("a")).toMatchObject({ seq: 1, tracked: false });
+    expect(await d.leaseAnswer(pod(), 0, 0)).toMatchObject({ seq: 1 });
+    expect(await d.leaseAnswer(pod("p2"), 0, 0)).toMatchObject({ seq: 0 }); // per pod
+    const other = new Dispatcher({
+      clock,
+      config: { heartbeatTimeoutMs: 30_000, heartbeatIntervalMs: 5_000 },
+      start: async () => undefined,
+      runningAttempt: () => undefined,
+      onLost: () => undefined,
+    });
+    expect(other.pods.epoch).toMatch(/^[0-9a-f]{16}$/);
+    expect(other.pods.epoch).not.toBe(d.pods.epoch); // another operator process
+    other.stop();
+  });
+
+  it("a superseded lease's assignments get their seq when delivered; until then no heartbeat loses them", async () => {
+    let open!: (r: StartResult) => void;
+    answer = () => new Promise((r) => (open = r));
+    const hangUp = new AbortController();
+    const first = answerOf(pod(), 1, hangUp.signal);
+    d.enqueue(call("a"));
+    await clock.settle();
+    hangUp.abort();
+    await clock.settle();
+    expect(first.got).toEqual({ assignments: [], epoch: d.pods.epoch, seq: 0 });
+    open({ assignment: assignment("a") });
+    await clock.settle();
+    await clock.advance(20_000); // undelivered, long past the time rule
+    d.pods.heartbeat(pod(), [], false, { epoch: d.pods.epoch, seq: 0 });
+    expect(lost).toEqual([]);
+    const next = await d.leaseAnswer(pod(), 1, 10_000);
+    expect(next).toMatchObject({ seq: 1 });
+    d.pods.heartbeat(pod(), [], false, { epoch: d.pods.epoch, seq: 0 }); // built before it arrived
+    expect(lost).toEqual([]);
+    d.pods.heartbeat(pod(), [], false, { epoch: d.pods.epoch, seq: 1 });
+    expect(lost).toEqual([["ns/a"]]);
+  });
+});

@@ -10,6 +10,7 @@ import { PodRegistry } from "./pod-registry.js";
 import {
   type CallRef,
   type DispatchConfig,
+  type LeaseAnswer,
   type LeaseWaiter,
   type PodIdentity,
   type PodRecord,
@@ -89,11 +90,16 @@ export class Dispatcher implements DispatcherView {
 
   /** Long-polls for up to `capacity` calls for the pod's function. */
   lease(id: PodIdentity, capacity: number, waitMs: number, signal?: AbortSignal): Promise<Assignment[]> {
+    return this.leaseAnswer(id, capacity, waitMs, signal).then((r) => r.assignments);
+  }
+
+  /** `lease`, answered as the runtime API sends it: stamped with this operator's epoch and a seq. */
+  leaseAnswer(id: PodIdentity, capacity: number, waitMs: number, signal?: AbortSignal): Promise<LeaseAnswer> {
     const pod = this.pods.touch(id);
     this.pods.markRegistered(pod);
     if (pod.waiter && !pod.waiter.done) this.finish(pod.waiter, []);
-    if (pod.undelivered.length > 0) return Promise.resolve(pod.undelivered.splice(0));
-    if (capacity === 0 || pod.draining || pod.state === "gone") return Promise.resolve([]);
+    if (pod.undelivered.length > 0) return Promise.resolve(this.pods.stamp(pod, pod.undelivered.splice(0)));
+    if (capacity === 0 || pod.draining || pod.state === "gone") return Promise.resolve(this.pods.stamp(pod, []));
     const q = this.queueOf(id.namespace, id.application, id.function);
     return new Promise((resolve) => {
       const w: LeaseWaiter = {
@@ -132,7 +138,8 @@ export class Dispatcher implements DispatcherView {
     w.done = true;
     if (w.timer) clearTimeout(w.timer);
     if (w.pod.waiter === w) w.pod.waiter = undefined;
-    w.resolve(a);
+    // Stamped as it is handed to the pod, not when written: undelivered ones carry no seq yet.
+    w.resolve(this.pods.stamp(w.pod, a));
   }
 
   private schedulePump(q: ReadyQueue): void {

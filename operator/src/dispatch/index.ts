@@ -3,7 +3,8 @@
 //
 //   const dispatcher = new Dispatcher({ clock, config, start, runningAttempt, onLost });
 //   dispatcher.enqueue({ namespace, name, application, function });   // a ready call
-//   await dispatcher.lease(pod, capacity, waitMs, signal);             // a sidecar's long poll
+//   await dispatcher.leaseAnswer(pod, capacity, waitMs, signal);       // a sidecar's long poll: {assignments, epoch, seq}
+//   dispatcher.pods.heartbeat(pod, calls, draining, lease);            // lease: {epoch, seq} of the last answer it took
 export { Dispatcher, type DispatcherDeps } from "./dispatcher.js";
 export { PodRegistry, type PodRegistryDeps } from "./pod-registry.js";
 export { podIdentityFromCache } from "./pod-identity.js";

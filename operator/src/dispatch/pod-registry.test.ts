@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Assignment } from "../../../protocol/index.js";
 import { PodRegistry } from "./pod-registry.js";
 import type { PodIdentity } from "./pods.js";
 import { type FakeClock, useFakeClock } from "./testing.js";
@@ -77,6 +78,109 @@ describe("PodRegistry: heartbeat watchdog", () => {
     expect(reg.attemptState("ns", "p1", "c1", 1)).toBe("lost");
     reg.heartbeat(id(), [], false);
     expect(lost).toHaveLength(1); // reported once
+  });
+});
+
+const assignment = (call: string, attempt = 1): Assignment => ({
+  call,
+  attempt,
+  function: "f",
+  request: call,
+  args: [],
+  kwargs: {},
+  headers: {},
+  timeoutSeconds: 300,
+  isRoot: true,
+});
+/** A lease answer of p1 handing it these (persisted) calls; its seq. */
+const deliver = (...names: string[]): number =>
+  reg.stamp(
+    reg.get("ns", "p1")!,
+    names.map((n) => assignment(n)),
+  ).seq;
+const lease = (seq: number, epoch = reg.epoch) => ({ epoch, seq });
+
+describe("PodRegistry: heartbeats that name the last lease answer", () => {
+  it("a heartbeat built before the answer that delivered a call does not lose it, however late", async () => {
+    runs("c1");
+    expect(deliver("c1")).toBe(1);
+    await clock.advance(5 * HB_INTERVAL); // the heartbeat was built long before it arrived
+    reg.heartbeat(id(), [], false, lease(0));
+    expect(lost).toEqual([]);
+    expect(reg.attemptState("ns", "p1", "c1", 1)).toBe("alive");
+    reg.heartbeat(id(), [], false, lease(1));
+    expect(lost).toEqual([["ns/c1"]]);
+  });
+
+  it("one built after that answer loses a missing call at once", () => {
+    runs("c1");
+    runs("c2");
+    deliver("c1");
+    expect(deliver("c2")).toBe(2);
+    reg.heartbeat(id(), [{ call: "c1", attempt: 1 }], false, lease(2));
+    expect(lost).toEqual([["ns/c2"]]);
+    expect(reg.attemptState("ns", "p1", "c1", 1)).toBe("alive");
+  });
+
+  it("an empty answer repeats the last seq: an answer lost on the way shows in the next heartbeat", () => {
+    runs("c1");
+    deliver("c1");
+    expect(reg.stamp(reg.get("ns", "p1")!, [])).toEqual({ assignments: [], epoch: reg.epoch, seq: 1 });
+    reg.heartbeat(id(), [], false, lease(1));
+    expect(lost).toEqual([["ns/c1"]]);
+  });
+
+  it("a heartbeat naming another operator's answer, or none yet, loses none of this one's deliveries", async () => {
+    runs("c1");
+    deliver("c1");
+    await clock.advance(5 * HB_INTERVAL);
+    reg.heartbeat(id(), [], false, lease(99, "earlier-operator"));
+    reg.heartbeat(id(), [], false, null); // the sidecar's first answer is still on its way
+    expect(lost).toEqual([]);
+  });
+
+  it("assignments not delivered yet (a superseded lease's) are never lost by a heartbeat", async () => {
+    runs("c0");
+    runs("c1"); // persisted, waiting in `undelivered` for the pod's next lease
+    deliver("c0");
+    await clock.advance(5 * HB_INTERVAL);
+    reg.heartbeat(id(), [{ call: "c0", attempt: 1 }], false, lease(1));
+    expect(lost).toEqual([]);
+    expect(deliver("c1")).toBe(2);
+    reg.heartbeat(id(), [{ call: "c0", attempt: 1 }], false, lease(1));
+    expect(lost).toEqual([]);
+    reg.heartbeat(id(), [{ call: "c0", attempt: 1 }], false, lease(2));
+    expect(lost).toEqual([["ns/c1"]]);
+  });
+
+  it("calls an earlier operator delivered (tracked, adopted) keep the time rule", async () => {
+    reg.register(id(), []);
+    reg.track({ namespace: "ns", name: "c1", application: "app", function: "f" }, "p1", 2);
+    persisted.set("c2", { pod: "p1", attempt: 1 });
+    reg.heartbeat(id(), [{ call: "c2", attempt: 1 }], false, lease(7, "earlier-operator"));
+    reg.heartbeat(id(), [], false, lease(0));
+    expect(lost).toEqual([]);
+    await clock.advance(2 * HB_INTERVAL + 1);
+    reg.heartbeat(id(), [], false, null);
+    expect(lost.flat().sort()).toEqual(["ns/c1", "ns/c2"]);
+  });
+
+  it("a heartbeat without `lease` (an older sidecar) keeps the time rule, undelivered calls too", async () => {
+    runs("c1");
+    runs("c2");
+    deliver("c1");
+    reg.heartbeat(id(), [], false);
+    expect(lost).toEqual([]);
+    await clock.advance(2 * HB_INTERVAL + 1);
+    reg.heartbeat(id(), [], false);
+    expect(lost.flat().sort()).toEqual(["ns/c1", "ns/c2"]);
+  });
+
+  it("stamps only the running entry of the delivered attempt", () => {
+    runs("c1");
+    const seq = reg.stamp(reg.get("ns", "p1")!, [assignment("c1", 2)]).seq; // a stale attempt
+    reg.heartbeat(id(), [], false, lease(seq));
+    expect(lost).toEqual([]);
   });
 });
 

@@ -1,15 +1,20 @@
 // What the operator knows of each function pod: identity, liveness (a heartbeat watchdog), the
 // calls it runs (with per-function running counts), cancellations to hand it in its next
 // heartbeat answer, and the function table its runtime reported.
+import { randomBytes } from "node:crypto";
+import type { Assignment } from "../../../protocol/index.js";
 import type { DiscoveredFunction, PodActivity } from "../application/index.js";
 import type { Clock } from "../kube/index.js";
 import {
   type CallRef,
   type DispatchConfig,
+  type HeartbeatLease,
+  type LeaseAnswer,
   type PodIdentity,
   type PodRecord,
   type PodState,
   type RunningAttempt,
+  type RunningEntry,
   callKey,
   fnKey,
   podKey,
@@ -26,6 +31,8 @@ export interface PodRegistryDeps {
   onUnreachable: (pod: PodRecord) => void;
   onBacklog?: (namespace: string, application: string) => void;
   onPodActivity?: (namespace: string, pod: string) => void;
+  /** This operator process in lease answers; default: random. */
+  epoch?: string;
 }
 
 const GONE_REMEMBERED = 10_000;
@@ -36,8 +43,12 @@ export class PodRegistry {
   private readonly discoveredByApp = new Map<string, DiscoveredFunction[]>();
   /** Pods deleted lately (a Running call found after a restart may name one). */
   private readonly gone = new Map<string, number>();
+  /** Stamped on lease answers: a heartbeat naming another epoch says nothing of our deliveries. */
+  readonly epoch: string;
 
-  constructor(private readonly d: PodRegistryDeps) {}
+  constructor(private readonly d: PodRegistryDeps) {
+    this.epoch = d.epoch ?? randomBytes(8).toString("hex");
+  }
 
   get(namespace: string, pod: string): PodRecord | undefined {
     return this.pods.get(podKey(namespace, pod));
@@ -56,6 +67,7 @@ export class PodRegistry {
         running: new Map(),
         cancels: new Set(),
         undelivered: [],
+        leaseSeq: 0,
       };
       this.pods.set(k, rec);
     }
@@ -103,10 +115,15 @@ export class PodRegistry {
 
   /**
    * A heartbeat: the calls the pod runs. The answer lists those it must abort: cancelled, no
-   * longer assigned to it (re-queued, timed out, deleted) or a stale attempt. A call assigned
-   * to the pod but missing from its heartbeats for two intervals is lost.
+   * longer assigned to it (re-queued, timed out, deleted) or a stale attempt. A call missing from
+   * it is lost if the sidecar had it when it built the heartbeat (see `missing`).
    */
-  heartbeat(id: PodIdentity, calls: { call: string; attempt: number }[], draining: boolean): string[] {
+  heartbeat(
+    id: PodIdentity,
+    calls: { call: string; attempt: number }[],
+    draining: boolean,
+    lease?: HeartbeatLease,
+  ): string[] {
     const pod = this.touch(id);
     this.markRegistered(pod);
     const now = this.d.clock.now();
@@ -118,19 +135,45 @@ export class PodRegistry {
       const cur = this.d.runningAttempt(id.namespace, call);
       const mine = cur !== undefined && cur.pod === id.pod && cur.attempt === attempt;
       if (!mine) cancel.add(call);
-      else if (!pod.running.has(call)) this.addRunning(pod, call, attempt, now);
+      else if (!pod.running.has(call)) this.addRunning(pod, call, attempt, now, true);
     }
     for (const c of pod.cancels) if (reported.has(c)) cancel.add(c);
     pod.cancels.clear();
     const lost: string[] = [];
     for (const [name, e] of pod.running) {
-      if (!reported.has(name) && !e.lost && e.assignedAt < now - 2 * this.d.config.heartbeatIntervalMs) {
+      if (!reported.has(name) && !e.lost && this.missing(e, lease, now)) {
         e.lost = true;
         lost.push(callKey(id.namespace, name));
       }
     }
     if (lost.length > 0) this.d.onLost(lost);
     return [...cancel];
+  }
+
+  /** Whether an entry the heartbeat does not list was lost by the sidecar. */
+  private missing(e: RunningEntry, lease: HeartbeatLease | undefined, now: number): boolean {
+    // An older sidecar, or a call an earlier operator delivered: absent two intervals after it was
+    // assigned (a heartbeat built before a slow lease answer arrived can still miss it).
+    if (lease === undefined || e.tracked) return e.assignedAt < now - 2 * this.d.config.heartbeatIntervalMs;
+    // Exact: the sidecar built the heartbeat after it took the answer that delivered the call.
+    // Not delivered yet (a superseded lease's, waiting in `undelivered`): it cannot be missing.
+    return lease !== null && lease.epoch === this.epoch && e.seq !== undefined && lease.seq >= e.seq;
+  }
+
+  /**
+   * Stamps a lease answer: one with assignments gets the pod's next seq, recorded on their
+   * running entries; an empty one repeats the last seq (so a heartbeat after it shows an answer
+   * lost on the way, whose calls the sidecar then lacks).
+   */
+  stamp(pod: PodRecord, assignments: Assignment[]): LeaseAnswer {
+    if (assignments.length > 0) {
+      const seq = ++pod.leaseSeq;
+      for (const a of assignments) {
+        const e = pod.running.get(a.call);
+        if (e && e.attempt === a.attempt) e.seq = seq;
+      }
+    }
+    return { assignments, epoch: this.epoch, seq: pod.leaseSeq };
   }
 
   /** Asks the pod to abort a call at its next heartbeat. */
@@ -144,7 +187,7 @@ export class PodRegistry {
     if (this.gone.has(podKey(ns, pod))) return;
     const rec =
       this.get(ns, pod) ?? this.touch({ namespace: ns, pod, application: call.application, function: call.function });
-    if (!rec.running.has(call.name)) this.addRunning(rec, call.name, attempt, this.d.clock.now());
+    if (!rec.running.has(call.name)) this.addRunning(rec, call.name, attempt, this.d.clock.now(), true);
   }
 
   /** The assignment of `name` to `pod` is persisted: the pod runs that attempt from now on. */
@@ -179,14 +222,15 @@ export class PodRegistry {
     else this.pods.delete(k);
   }
 
-  addRunning(pod: PodRecord, name: string, attempt: number, now: number): void {
+  /** `tracked`: delivered by an earlier operator (restart), not by a lease answer of this one. */
+  addRunning(pod: PodRecord, name: string, attempt: number, now: number, tracked = false): void {
     if (!pod.running.has(name)) {
       const k = fnKey(pod.id.namespace, pod.id.application, pod.id.function);
       this.runningByFn.set(k, (this.runningByFn.get(k) ?? 0) + 1);
       this.d.onBacklog?.(pod.id.namespace, pod.id.application);
       if (pod.running.size === 0) this.d.onPodActivity?.(pod.id.namespace, pod.id.pod);
     }
-    pod.running.set(name, { attempt, assignedAt: now, lost: false });
+    pod.running.set(name, { attempt, assignedAt: now, tracked, lost: false });
   }
 
   /** The call left Running on `pod` (finished, re-queued, cancelled). */

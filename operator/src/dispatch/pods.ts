@@ -25,7 +25,10 @@ export type PodState = "alive" | "lost" | "gone" | "untracked";
 export interface DispatchConfig {
   /** A pod silent this long has lost its running calls. */
   heartbeatTimeoutMs: number;
-  /** What sidecars are told at register: a call missing from two intervals of heartbeats is lost. */
+  /**
+   * What sidecars are told at register. Also the time rule: a call missing from a heartbeat two
+   * intervals after it was assigned is lost, when the heartbeat cannot tell (README, "Lost calls").
+   */
   heartbeatIntervalMs: number;
 }
 
@@ -45,16 +48,30 @@ export type RunningAttempt = (namespace: string, name: string) => { pod: string;
 export interface RunningEntry {
   attempt: number;
   assignedAt: number;
-  /** Absent from a heartbeat sent well after it was assigned: the sidecar lost it. */
+  /** The lease answer (of this operator) that delivered it; undefined until one did. */
+  seq?: number;
+  /** Delivered by an earlier operator (found at a restart): only its age tells whether it is lost. */
+  tracked: boolean;
+  /** Absent from a heartbeat the sidecar built after it had it: the sidecar lost it. */
   lost: boolean;
 }
+
+/** A lease answer: its assignments, stamped with this operator's epoch and the pod's lease seq. */
+export interface LeaseAnswer {
+  assignments: Assignment[];
+  epoch: string;
+  seq: number;
+}
+
+/** The last lease answer a heartbeat's sidecar took; null: none yet (absent from older sidecars). */
+export type HeartbeatLease = { epoch: string; seq: number } | null;
 
 export interface LeaseWaiter {
   pod: PodRecord;
   capacity: number;
   deadline: number;
   timer: NodeJS.Timeout | undefined;
-  resolve: (a: Assignment[]) => void;
+  resolve: (a: LeaseAnswer) => void;
   done: boolean;
 }
 
@@ -67,6 +84,8 @@ export interface PodRecord {
   cancels: Set<string>;
   /** Assignments persisted for a lease that was superseded before it could answer. */
   undelivered: Assignment[];
+  /** Seq of the last lease answer with assignments. */
+  leaseSeq: number;
   lastBusyAt?: number;
   functions?: DiscoveredFunction[];
   waiter?: LeaseWaiter;

@@ -81,8 +81,8 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
       d.onDiscovered?.(id.namespace, id.application, functions);
     },
     codeLoadFailure: (id, failure) => d.onCodeLoadFailure?.(id.namespace, id.application, id.pod, failure),
-    lease: (id, capacity, waitMs, signal) => dispatcher.lease(id, capacity, waitMs, signal),
-    heartbeat: (id, calls, draining) => dispatcher.pods.heartbeat(id, calls, draining),
+    lease: (id, capacity, waitMs, signal) => dispatcher.leaseAnswer(id, capacity, waitMs, signal),
+    heartbeat: (id, calls, draining, lease) => dispatcher.pods.heartbeat(id, calls, draining, lease),
     reportResult: (id, name, attempt, output) =>
       report(id.namespace, name, (cur, view, now) =>
         decideResult(cur, { pod: id.pod, name, attempt, output }, view, now),

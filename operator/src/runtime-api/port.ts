@@ -4,7 +4,6 @@
 // field and the rule; the routes turn it into the error body.
 import type { z } from "zod";
 import type {
-  Assignment,
   ErrorCode,
   FailureKind,
   Outcome,
@@ -12,6 +11,7 @@ import type {
   childCall,
   codeLoadFailureRequest,
   heartbeatRequest,
+  leaseResponse,
   progressRequest,
   registerRequest,
   registerResponse,
@@ -36,6 +36,10 @@ export type CodeLoadFailure = z.infer<typeof codeLoadFailureRequest>;
 export type DiscoveredFunctions = z.infer<typeof registerRequest>["functions"];
 export type RuntimeSettings = z.infer<typeof registerResponse>;
 export type HeartbeatCalls = z.infer<typeof heartbeatRequest>["calls"];
+/** The last lease answer the sidecar took (absent from older sidecars). */
+export type HeartbeatLease = z.infer<typeof heartbeatRequest>["lease"];
+/** A lease answer: assignments, and the epoch and seq a later heartbeat names. */
+export type LeaseAnswer = Required<z.infer<typeof leaseResponse>>;
 export type ProgressReport = z.infer<typeof progressRequest>;
 export type ChildCall = z.infer<typeof childCall>;
 
@@ -55,9 +59,9 @@ export interface RuntimePort {
   register(pod: PodIdentity, functions: DiscoveredFunctions): void;
   codeLoadFailure(pod: PodIdentity, failure: CodeLoadFailure): void;
   /** Long-polls for up to `capacity` assignments; `signal` aborts when the pod hangs up. */
-  lease(pod: PodIdentity, capacity: number, waitMs: number, signal?: AbortSignal): Promise<Assignment[]>;
-  /** The calls the pod runs; answers those it must abort. */
-  heartbeat(pod: PodIdentity, calls: HeartbeatCalls, draining: boolean): string[];
+  lease(pod: PodIdentity, capacity: number, waitMs: number, signal?: AbortSignal): Promise<LeaseAnswer>;
+  /** The calls the pod runs (as of lease answer `lease`); answers those it must abort. */
+  heartbeat(pod: PodIdentity, calls: HeartbeatCalls, draining: boolean, lease?: HeartbeatLease): string[];
 
   reportResult(pod: PodIdentity, call: string, attempt: number, output: ValueRef): Promise<Rejection | undefined>;
   reportFailure(pod: PodIdentity, call: string, report: FailureReport): Promise<Rejection | undefined>;

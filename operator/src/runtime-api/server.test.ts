@@ -159,6 +159,23 @@ describe("runtime API: validation and ownership", () => {
     expect(h.call("r")!.status!.output).toEqual({ value: 1 });
   });
 
+  it("lease answers carry the operator's epoch and a seq; heartbeats naming them find missing calls lost", async () => {
+    h = await harness();
+    h.pods.set("pf", "f");
+    await h.createRoot("r");
+    const { epoch, seq } = (await h.req("pf", "POST", "/lease", { capacity: 1, waitMs: 2000 })).json();
+    expect({ epoch, seq }).toEqual({ epoch: h.engine.dispatcher.pods.epoch, seq: 1 });
+    const bad = await h.req("pf", "POST", "/heartbeat", { calls: [], lease: { epoch: "a b", seq: -1 } });
+    expect([bad.status, bad.json().message]).toEqual([400, expect.stringMatching(/^body.lease.epoch: /)]);
+    // Built before the lease answer arrived: the call is not lost.
+    expect((await h.req("pf", "POST", "/heartbeat", { calls: [], lease: { epoch, seq: 0 } })).json()).toEqual({
+      cancel: [],
+    });
+    expect(h.engine.dispatcher.pods.attemptState("ns", "pf", "r", 1)).toBe("alive");
+    await h.req("pf", "POST", "/heartbeat", { calls: [], lease: { epoch, seq } });
+    await h.until("the lost attempt re-queued", () => h.call("r")?.status?.phase === "Queued");
+  });
+
   it("children: names derived from the parent, inputs of the same request, sizes bounded", async () => {
     h = await harness({ inlineValueLimitBytes: 100 });
     await running();

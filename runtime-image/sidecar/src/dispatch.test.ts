@@ -151,4 +151,13 @@ describe("dispatching an attempt to the worker", () => {
     expect(other.state).toBe("reporting");
     expect(book.get("r2", 1)).toBeUndefined();
   });
+
+  it("a cancellation of named attempts leaves a newer attempt of the call running", () => {
+    const { sent, dispatcher, start } = setup();
+    const newer = start(assignment({ attempt: 2 }));
+    sent.length = 0;
+    dispatcher.cancel("r1", new Set([1]));
+    expect(newer.state).toBe("running");
+    expect(sent).toEqual([]);
+  });
 });

@@ -117,10 +117,13 @@ export class Dispatcher {
     );
   }
 
-  /** The operator no longer wants the call (deleted request, or it went elsewhere). */
-  cancel(call: string): void {
+  /**
+   * The operator no longer wants the call (deleted request, or it went elsewhere). `attempts`: only
+   * those (the ones the heartbeat it answers named: a newer attempt leased since is current).
+   */
+  cancel(call: string, attempts?: ReadonlySet<number>): void {
     for (const a of this.d.book.all()) {
-      if (a.call !== call || a.state !== "running") continue;
+      if (a.call !== call || a.state !== "running" || (attempts && !attempts.has(a.attempt))) continue;
       this.d.log.info("cancelling at the operator's request", { attempt: a.key });
       if (a.timer) clearTimeout(a.timer);
       a.state = "cancelling";

@@ -78,6 +78,9 @@ export class FakeOperator {
   token = "pod-token";
   private draining = false;
   private leaseGen = 0;
+  /** As the operator: answers with assignments are numbered, empty ones repeat the last. */
+  private leaseSeq = 0;
+  readonly epoch = "fake-operator";
   private readonly changed = new Notifier();
   private server: http.Server | undefined;
   url = "";
@@ -242,7 +245,7 @@ export class FakeOperator {
         const end = Date.now() + b.waitMs;
         const gen = ++this.leaseGen; // as the operator: a new lease answers the parked one
         for (;;) {
-          if (gen !== this.leaseGen) return send(200, { assignments: [] });
+          if (gen !== this.leaseGen) return send(200, { assignments: [], epoch: this.epoch, seq: this.leaseSeq });
           const picked = this.draining
             ? []
             : [...this.calls.values()].filter((x) => x.phase === "Queued" && this.ready(x)).slice(0, b.capacity);
@@ -262,7 +265,8 @@ export class FakeOperator {
                 isRoot: x.name === x.request,
               };
             });
-            return send(200, { assignments });
+            if (assignments.length > 0) this.leaseSeq++;
+            return send(200, { assignments, epoch: this.epoch, seq: this.leaseSeq });
           }
           await this.changed.wait(end - Date.now());
         }

@@ -69,6 +69,9 @@ export class Leaser {
       return "refused";
     }
     for (const a of r.body.assignments) this.begin(a);
+    // Only now: a heartbeat built before this point does not hold these assignments yet.
+    const { epoch, seq } = r.body;
+    s.lastLease = epoch !== undefined && seq !== undefined ? { epoch, seq } : null;
     s.changed.notify();
     return "leased";
   }
@@ -107,6 +110,7 @@ export class Leaser {
   /**
    * Draining: a new lease answers the parked one at once (the operator keeps one lease per pod);
    * capacity 0 takes nothing new, and anything it returns is given back as infrastructure failures.
+   * Its answer may overtake the parked one's, so heartbeats do not name it (`lastLease`).
    */
   endParkedLease(): void {
     if (!this.d.state.leaseInFlight) return;

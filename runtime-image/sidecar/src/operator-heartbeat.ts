@@ -1,5 +1,6 @@
 // The pod's heartbeat to the operator: the attempts it holds (so the operator knows they are
-// alive) and whether it is draining; the answer names calls to cancel.
+// alive), the last lease answer they include, and whether it is draining; the answer names calls
+// to cancel.
 import type { Logger } from "../../../protocol/index.js";
 import type { RuntimeApi } from "./api.js";
 import type { AttemptBook } from "./attempt-book.js";
@@ -38,18 +39,23 @@ export class OperatorHeartbeat {
     this.looping = false;
   }
 
-  /** One heartbeat now. */
+  /** One heartbeat now: the book and the lease answer it holds, read together. */
   async beat(): Promise<void> {
     const calls = this.d.book
       .all()
       .slice(0, MAX_CALLS)
       .map((a) => ({ call: a.call, attempt: a.attempt }));
-    const r = await this.d.api.heartbeat({ calls, draining: this.d.state.draining });
+    // Null until an answer is taken: still not an older sidecar, whose calls are judged by age.
+    const r = await this.d.api.heartbeat({ calls, draining: this.d.state.draining, lease: this.d.state.lastLease });
     if (!r.ok) {
       if (r.verdict !== "closed")
         this.d.log.warn("heartbeat not acknowledged", { status: r.status, code: r.code, message: r.message });
       return;
     }
-    for (const call of r.body.cancel) this.d.dispatcher.cancel(call);
+    // A cancel answers the attempts this heartbeat named, never one leased since (e.g. the retry of
+    // a crashed attempt still being reported, whose call the operator names as stale).
+    const named = new Map<string, Set<number>>();
+    for (const c of calls) named.set(c.call, (named.get(c.call) ?? new Set()).add(c.attempt));
+    for (const call of r.body.cancel) this.d.dispatcher.cancel(call, named.get(call) ?? new Set());
   }
 }

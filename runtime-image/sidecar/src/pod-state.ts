@@ -1,5 +1,6 @@
 // What the parts of the sidecar share: the worker link, the pod's capacity and the operator's
 // settings, the drain and stop flags, and the wake-ups of its loops.
+import type { LeaseStamp } from "../../../protocol/index.js";
 import { Notifier } from "./notifier.js";
 import type { Waiter } from "./waiter.js";
 import type { Session } from "./worker-link.js";
@@ -22,6 +23,11 @@ export class PodState {
   stopped = false;
   /** A lease long-poll is parked at the operator. */
   leaseInFlight = false;
+  /**
+   * The last lease answer whose assignments are in the book: heartbeats name it, so the operator
+   * counts a call missing from them as lost only once the sidecar had it.
+   */
+  lastLease: LeaseStamp | null = null;
   /** Something a loop waits for changed: a slot freed, a registration, the link, a drain. */
   readonly changed = new Notifier();
   /** Fires at stop(): cuts every pause short. */

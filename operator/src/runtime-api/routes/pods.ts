@@ -29,12 +29,11 @@ export const podRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port })
     reply.raw.on("close", () => {
       if (!reply.raw.writableFinished) hangUp.abort();
     });
-    const assignments = await port.lease(podOf(req), body.capacity, body.waitMs, hangUp.signal);
-    return { assignments };
+    return await port.lease(podOf(req), body.capacity, body.waitMs, hangUp.signal);
   });
 
   app.post("/heartbeat", async (req) => {
     const body = parse(heartbeatRequest, req.body);
-    return { cancel: port.heartbeat(podOf(req), body.calls, body.draining) };
+    return { cancel: port.heartbeat(podOf(req), body.calls, body.draining, body.lease) };
   });
 };
