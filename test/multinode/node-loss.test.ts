@@ -73,7 +73,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (stopped) await startNode(stopped).catch((e) => console.log(`[multinode] could not restart ${stopped}: ${e}`));
   for (const n of cordoned) await setSchedulable(n, true).catch(() => undefined);
-  await deleteNamespace(ns);
+  // Before the operator goes: function pods drain through it on their way out.
+  await deleteNamespace(ns, 180_000);
   await op?.uninstall();
 });
 

@@ -56,7 +56,8 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await deleteNamespace(ns);
+  // Before the operator goes: function pods drain through it on their way out.
+  await deleteNamespace(ns, 180_000);
   await op?.uninstall();
 });
 

@@ -71,7 +71,8 @@ beforeAll(async () => {
   ns = await createNamespace("topology");
 });
 afterAll(async () => {
-  await deleteNamespace(ns);
+  // Before the operator goes: function pods drain through it on their way out.
+  await deleteNamespace(ns, 180_000);
   await op?.uninstall();
 });
 

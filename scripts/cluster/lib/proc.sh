@@ -40,13 +40,15 @@ proc_start() {
   [[ -f "$TRELLIS_LOG_DIR/$name.log" ]] && mv -f "$TRELLIS_LOG_DIR/$name.log" "$TRELLIS_LOG_DIR/$name.previous.log"
   want="$(readlink -f "$bin")"
   # setsid execs in place (a background child of a script is no group leader), so $! is the daemon;
-  # the wrapper and nsenter exec in place too. 9>&-: the daemon must not inherit the up/down lock.
+  # the wrapper and nsenter exec in place too. Descriptors 3-9 are closed: the daemon must hold
+  # neither the up/down lock (9) nor a lock a caller took with flock(1) (which would stay held for
+  # as long as the cluster runs).
   if [[ -n "${PROC_NETNS:-}${PROC_CGROUPS:-}" ]]; then
     local netns=()
     [[ -z "${PROC_NETNS:-}" ]] || netns=(nsenter "--net=/run/netns/$PROC_NETNS" --)
     # shellcheck disable=SC2016
     setsid sh -c 'for g in $0; do echo $$ >"$g/cgroup.procs"; done; exec "$@"' "${PROC_CGROUPS:-}" \
-      "${netns[@]}" "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 9>&- &
+      "${netns[@]}" "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
     pid=$!
     # Until the wrapper has exec'd, /proc/PID/exe is the shell: wait so proc_pid sees the daemon.
     for ((i = 0; i < 50; i++)); do
@@ -54,7 +56,7 @@ proc_start() {
       sleep 0.02
     done
   else
-    setsid "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 9>&- &
+    setsid "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
     pid=$!
   fi
   printf '%s %s\n' "$pid" "$want" >"$(proc_pidfile "$name")"

@@ -5,8 +5,8 @@
 import { execFileSync } from "node:child_process";
 import { chownSync, mkdirSync } from "node:fs";
 import { applyCrds, kubeconfigPath, kubectl, kubectlPath, waitFor } from "../../support/kube.js";
-import { chartDir, heldOperatorLeases, helm, multiNodeClusterValues, setFlags } from "../../support/helm.js";
-import { type PodPlace, clusterNodes, podPlaces } from "../../support/nodes.js";
+import { chartDir, helm, multiNodeClusterValues, setFlags, waitNoOtherOperator } from "../../support/helm.js";
+import { type PodPlace, podPlaces } from "../../support/nodes.js";
 
 export const OPERATOR_NAMESPACE = "trellis-system";
 const RELEASE = "trellis-mn";
@@ -66,25 +66,6 @@ async function readyz(ip: string | undefined): Promise<OperatorReplica["readyz"]
   if (!r) return undefined;
   const body = (await r.json().catch(() => ({}))) as { leading?: boolean };
   return { ok: r.ok, leading: body.leading };
-}
-
-/**
- * Waits until no other Trellis operator holds a Lease (two would fight over the same calls). The
- * nodes' own Leases (kube-node-lease/trellis-node-N) carry "trellis" in their names too: not operators.
- */
-async function waitNoOtherOperator(): Promise<void> {
-  const nodeLeases = (await clusterNodes()).map((n) => `kube-node-lease/${n.name}`);
-  let held: string[] = [];
-  await waitFor(
-    "no other Trellis operator to run",
-    async () => {
-      held = await heldOperatorLeases(nodeLeases);
-      return held.length === 0 ? true : undefined;
-    },
-    240_000,
-  ).catch((e: Error) => {
-    throw new Error(`${e.message}; still leading: ${held.join(", ")}`);
-  });
 }
 
 /**
