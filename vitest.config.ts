@@ -39,6 +39,17 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      {
+        test: {
+          // Needs the three-node local cluster (TRELLIS_NODES=3): scripts/test.sh runs it last.
+          name: "multinode",
+          include: ["test/multinode/**/*.test.ts"],
+          environment: "node",
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 400_000,
+        },
+      },
     ],
   },
 });

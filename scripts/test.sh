@@ -25,7 +25,8 @@ npx vitest run --project unit --reporter=default --reporter=json --outputFile.js
 step "python (pytest)"
 PYTHONPATH=runtime-image/python python3 -m pytest -q runtime-image/python --junitxml="$results/python.xml" || status=1
 
-if [ -z "${KUBECONFIG:-}" ]; then
+TRELLIS_KUBECONFIG_FROM_CALLER="${KUBECONFIG:-}"
+if [ -z "$TRELLIS_KUBECONFIG_FROM_CALLER" ]; then
   step "local cluster"
   npm run -s cluster:up || status=1
   # shellcheck source=cluster/env.sh
@@ -52,6 +53,22 @@ if compgen -G "test/e2e/*.test.ts" > /dev/null; then
   TRELLIS_E2E_OPERATOR=chart npx vitest run --project e2e --reporter=default --reporter=json \
     --exclude test/e2e/api-faults.test.ts --exclude test/e2e/chaos.test.ts \
     --outputFile.json="$results/e2e-chart.json" || status=1
+fi
+
+# Node loss, operator failover across nodes and scale-out need several nodes: on the local cluster
+# only (another cluster given by KUBECONFIG has its own nodes and no node.sh), it is brought up
+# again with three nodes and the runtime image loaded into each.
+if [ -z "${TRELLIS_KUBECONFIG_FROM_CALLER:-}" ]; then
+  step "local cluster again, with three nodes"
+  npm run -s cluster:down || status=1
+  TRELLIS_NODES=3 npm run -s cluster:up || status=1
+  step "runtime image, into every node"
+  npm run -s images || status=1
+  step "three nodes (vitest, node loss and scale-out)"
+  npx vitest run --project multinode --reporter=default --reporter=json \
+    --outputFile.json="$results/multinode.json" || status=1
+  step "cluster down leaves nothing behind (scripts/cluster/leftovers.sh)"
+  npm run -s cluster:down; bash scripts/cluster/leftovers.sh; record_check leftovers $?
 fi
 
 node scripts/test-summary.mjs "$results" || status=1

@@ -1,6 +1,7 @@
 // The operator's configuration: environment variables parsed once, with zod, in main.ts.
 import { hostname } from "node:os";
 import { z } from "zod";
+import { NODE_LOSS_TOLERATION_MAX } from "../../protocol/index.js";
 
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
@@ -46,6 +47,8 @@ const env = z.object({
   TRELLIS_RUNTIME_IMAGE_PULL_POLICY: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
   TRELLIS_HOST_NETWORK: bool.default(false),
   TRELLIS_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(0).default(300),
+  // Function pods' tolerationSeconds of a not-ready or unreachable node (Kubernetes' default is 300).
+  TRELLIS_NODE_LOSS_TOLERATION_SECONDS: z.coerce.number().int().min(0).max(NODE_LOSS_TOLERATION_MAX).default(30),
   TRELLIS_BLOB_DIR: z.string().min(1).default("/var/lib/trellis/blobs"),
   TRELLIS_CALL_WORKERS: z.coerce.number().int().min(1).max(256).default(16),
   TRELLIS_APP_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
@@ -94,6 +97,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env) {
     runtimeImagePullPolicy: e.TRELLIS_RUNTIME_IMAGE_PULL_POLICY,
     hostNetwork: e.TRELLIS_HOST_NETWORK,
     idleTimeoutSeconds: e.TRELLIS_IDLE_TIMEOUT_SECONDS,
+    nodeLossTolerationSeconds: e.TRELLIS_NODE_LOSS_TOLERATION_SECONDS,
     blobDir: e.TRELLIS_BLOB_DIR,
     callWorkers: e.TRELLIS_CALL_WORKERS,
     appWorkers: e.TRELLIS_APP_WORKERS,

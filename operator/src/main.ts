@@ -293,6 +293,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
       operatorUrl: cfg.operatorUrl,
       hostNetwork: cfg.hostNetwork,
       idleTimeoutSeconds: cfg.idleTimeoutSeconds,
+      nodeLossTolerationSeconds: cfg.nodeLossTolerationSeconds,
       credentialKeyId: credentialKeyId(key),
       reservedSecrets: [`${cfg.namespace}/${cfg.keySecret}`],
     }),

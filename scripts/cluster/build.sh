@@ -11,7 +11,7 @@ case "$what" in all | go | pause) ;; *) trellis_die "build.sh: unknown target '$
 export GOFLAGS="-buildvcs=false"
 export CGO_ENABLED=0
 SRC_DIR="$TRELLIS_CACHE/src"
-K8S_BINS="kube-apiserver kube-controller-manager kube-scheduler kubelet"
+K8S_BINS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy"
 
 have_all() { # have_all VERSION NAME...
   local v="$1" n
@@ -51,8 +51,10 @@ build_kubernetes() {
     printf 'require k8s.io/kubernetes %s\n\nreplace (\n%s\n)\n' "$K8S_VERSION" "$replaces"
   } >"$dir/go.mod"
   rm -f "$dir/go.sum"
-  local pkgs=() n
-  for n in $K8S_BINS; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
+  # Only what the cache lacks (a cache from before kube-proxy was added keeps its four).
+  local pkgs=() n missing=()
+  for n in $K8S_BINS; do have_all "$K8S_VERSION" "$n" || missing+=("$n"); done
+  for n in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
   (cd "$dir" && go get "${pkgs[@]/%/@$K8S_VERSION}")
 
   local date major minor pkg ld=""
@@ -65,9 +67,9 @@ build_kubernetes() {
   done
   local out
   out="$(mktemp -d "$SRC_DIR/out.XXXXXX")"
-  trellis_log "kubernetes $K8S_VERSION: go build $K8S_BINS (slow on a cold Go cache)"
+  trellis_log "kubernetes $K8S_VERSION: go build ${missing[*]} (slow on a cold Go cache)"
   (cd "$dir" && go build -trimpath -ldflags="-s -w$ld" -o "$out/" "${pkgs[@]}")
-  install_bins "$out" "$K8S_VERSION" $K8S_BINS
+  install_bins "$out" "$K8S_VERSION" "${missing[@]}"
   rm -rf "$out"
   trellis_log "kubernetes $K8S_VERSION: built in $((SECONDS - t0)) s"
 }

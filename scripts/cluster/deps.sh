@@ -8,7 +8,8 @@ set -euo pipefail
 # Why each package is here:
 #   containerd runc                  container runtime behind the kubelet's CRI
 #   containernetworking-plugins      bridge/host-local/loopback/portmap in /usr/lib/cni
-#   iptables                         bridge ipMasq and portmap program iptables
+#   iptables                         bridge ipMasq, portmap and kube-proxy program iptables
+#   conntrack                        kube-proxy clears stale UDP entries with it
 #   iproute2 util-linux mount        ip link/netns, nsenter, umount in up/down
 #   buildah                          builds the pause image (and the runtime image elsewhere)
 #   gcc libc6-dev                    static pause binary
@@ -17,7 +18,7 @@ set -euo pipefail
 #   python3 ca-certificates          helpers in build.sh; module downloads over TLS
 #   prometheus                       Prometheus + promtool for the metrics tests (started by the test)
 #   golang-go is NOT listed: build.sh uses the machine's Go (>= 1.24).
-PACKAGES=(containerd runc containernetworking-plugins iptables iproute2 util-linux mount
+PACKAGES=(containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux mount
   buildah gcc libc6-dev openssl unzip python3 ca-certificates prometheus)
 
 [[ "$(id -u)" == 0 ]] || trellis_die "deps.sh must run as root (it calls apt-get)"

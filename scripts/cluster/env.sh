@@ -16,8 +16,36 @@ export TRELLIS_LOG_DIR="$TRELLIS_CLUSTER_DIR/logs"
 export TRELLIS_RUN_DIR="$TRELLIS_CLUSTER_DIR/run"
 # TRELLIS_KUBECONFIG lets a caller point the project at another cluster (kind, a real one).
 export KUBECONFIG="${TRELLIS_KUBECONFIG:-$TRELLIS_CLUSTER_DIR/kubeconfig}"
-export CONTAINERD_ADDRESS="$TRELLIS_CLUSTER_DIR/containerd/containerd.sock"
 export CONTAINERD_NAMESPACE="k8s.io"
+
+# Node count: what the running cluster was started with, else TRELLIS_NODES (default 1). One node
+# lives on the host's own network; two or more each get a network namespace (see README.md).
+trellis_nodes() {
+  local f="$TRELLIS_RUN_DIR/nodes"
+  if [[ -s "$f" ]]; then cat "$f"; else printf '%s\n' "${TRELLIS_NODES:-1}"; fi
+}
+trellis_node_name() { printf 'trellis-node-%s\n' "$1"; } # trellis_node_name INDEX (multi-node)
+trellis_node_dir() { printf '%s/nodes/%s\n' "$TRELLIS_CLUSTER_DIR" "$1"; }
+# containerd socket of node INDEX (0 or no argument: the single host node).
+trellis_containerd_address() {
+  if [[ "${1:-0}" == 0 ]]; then
+    printf '%s/containerd/containerd.sock\n' "$TRELLIS_CLUSTER_DIR"
+  else
+    printf '%s/containerd/containerd.sock\n' "$(trellis_node_dir "$1")"
+  fi
+}
+# Every node's containerd socket, one per line.
+trellis_containerd_addresses() {
+  local n i
+  n="$(trellis_nodes)"
+  if ((n <= 1)); then trellis_containerd_address 0; else for ((i = 1; i <= n; i++)); do trellis_containerd_address "$i"; done; fi
+}
+# First node's socket (the only one with one node): what ctr/crictl users get by default.
+if (($(trellis_nodes) <= 1)); then
+  export CONTAINERD_ADDRESS="$(trellis_containerd_address 0)"
+else
+  export CONTAINERD_ADDRESS="$(trellis_containerd_address 1)"
+fi
 
 case ":$PATH:" in
   *":$TRELLIS_ROOT/.tools/bin:"*) ;;
@@ -43,12 +71,24 @@ trellis_pause_archive() {
   printf '%s/pause.oci.tar\n' "$(trellis_bin_dir pause "$h")"
 }
 
-export TRELLIS_COMPONENTS="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet"
+export TRELLIS_CONTROL_PLANE="etcd kube-apiserver kube-controller-manager kube-scheduler"
+export TRELLIS_NODE_COMPONENTS="containerd kubelet kube-proxy"
+# Every process of the cluster (per node "<component>-<index>" with two or more nodes).
+trellis_components() {
+  local n i c
+  n="$(trellis_nodes)"
+  if ((n <= 1)); then
+    printf '%s\n' containerd $TRELLIS_CONTROL_PLANE kubelet
+    return
+  fi
+  printf '%s\n' $TRELLIS_CONTROL_PLANE
+  for ((i = 1; i <= n; i++)); do for c in $TRELLIS_NODE_COMPONENTS; do printf '%s-%s\n' "$c" "$i"; done; done
+}
 
 # Prints the component log files; failing tests and scripts point here.
 trellis_log_paths() {
   local c
-  for c in $TRELLIS_COMPONENTS; do
+  for c in $(trellis_components); do
     printf '%s\n' "$TRELLIS_LOG_DIR/$c.log"
   done
 }

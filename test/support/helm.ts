@@ -1,5 +1,6 @@
 // Helm helpers of the chart tests: the helm binary unpacked by `npm run tools`, the chart in
-// charts/trellis, and the values that make the operator run on the embedded local cluster.
+// charts/trellis, and the values that make the operator run on the local cluster (one node on the
+// host network, or several nodes with kube-proxy).
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -16,11 +17,20 @@ export function helmPath(): string {
   return path;
 }
 
+/** The cluster's kubeconfig when there is one: `helm lint` and `helm template` need none. */
+function kubeconfigIfAny(): { KUBECONFIG?: string } {
+  try {
+    return { KUBECONFIG: kubeconfigPath() };
+  } catch {
+    return {};
+  }
+}
+
 /** Runs helm; rejects with its stderr on a non-zero exit. */
 export async function helm(args: string[]): Promise<{ stdout: string; stderr: string }> {
   try {
     return await run(helmPath(), args, {
-      env: { ...process.env, KUBECONFIG: kubeconfigPath() },
+      env: { ...process.env, ...kubeconfigIfAny() },
       maxBuffer: 64 * 1024 * 1024,
     });
   } catch (e) {
@@ -71,6 +81,39 @@ export function localClusterValues(httpPort: number, runtimePort: number): Recor
   };
 }
 
+/** The operator Service's fixed ClusterIP on the multi-node cluster (in its 10.96.0.0/16 service CIDR). */
+export const MULTI_NODE_OPERATOR_IP = "10.96.0.50";
+
+/**
+ * Values for the local multi-node cluster (TRELLIS_NODES > 1): pods on pod networks, kube-proxy
+ * routing ClusterIPs inside the nodes (the API server at 10.96.0.1 too, so no kubernetesService
+ * override), but no DNS, so function pods reach the runtime API at the Service's fixed ClusterIP.
+ */
+export function multiNodeClusterValues(
+  httpPort: number,
+  runtimePort: number,
+): Record<string, string | number | boolean> {
+  return {
+    "ports.metrics": metricsPortFor(httpPort),
+    hostNetwork: false,
+    "image.repository": "localhost/trellis-runtime",
+    "image.tag": "dev",
+    "image.pullPolicy": "Never",
+    "ports.http": httpPort,
+    "ports.runtimeApi": runtimePort,
+    "service.clusterIP": MULTI_NODE_OPERATOR_IP,
+    "operator.operatorUrl": `http://${MULTI_NODE_OPERATOR_IP}:${runtimePort}`,
+    // Two replicas, on different nodes by the chart's default anti-affinity: a lost node leaves one.
+    replicaCount: 2,
+    // Every node of the test bed runs on this one machine and shares its filesystem, so a hostPath
+    // is storage both replicas (on any node) see: a stand-in for a ReadWriteMany volume. The
+    // directory must exist and be writable by uid 10001.
+    "blobs.hostPath": "/var/lib/trellis-test-blobs",
+    // Calls on a stopped node move within seconds, not the chart's 30.
+    "functionPods.nodeLossTolerationSeconds": 5,
+  };
+}
+
 interface LeaseItem {
   metadata: { namespace: string; name: string };
   spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
@@ -84,7 +127,11 @@ export async function heldOperatorLeases(exclude: string[] = []): Promise<string
   const now = Date.now();
   return out.items
     .filter(
-      (l) => l.metadata.name.includes("trellis") && !exclude.includes(`${l.metadata.namespace}/${l.metadata.name}`),
+      (l) =>
+        l.metadata.name.includes("trellis") &&
+        // Node heartbeats (trellis-node-N on the multi-node local cluster) are no operators.
+        l.metadata.namespace !== "kube-node-lease" &&
+        !exclude.includes(`${l.metadata.namespace}/${l.metadata.name}`),
     )
     .filter((l) => {
       const s = l.spec ?? {};

@@ -84,11 +84,20 @@ export async function createNamespace(prefix: string): Promise<string> {
   return name;
 }
 
-export async function deleteNamespace(name: string): Promise<void> {
-  await kubeConfig()
-    .makeApiClient(k8s.CoreV1Api)
-    .deleteNamespace({ name })
-    .catch(() => undefined);
+/** Deletes a namespace; with `waitMs`, also waits (at most that long) until it is gone. */
+export async function deleteNamespace(name: string, waitMs = 0): Promise<void> {
+  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  await core.deleteNamespace({ name }).catch(() => undefined);
+  if (waitMs <= 0) return;
+  await waitFor(
+    `namespace ${name} to be deleted`,
+    async () =>
+      core.readNamespace({ name }).then(
+        () => undefined,
+        () => true,
+      ),
+    waitMs,
+  ).catch(() => undefined);
 }
 
 /** Applies crds/ (server-side, so repeated runs are no-ops) and waits until both are Established. */

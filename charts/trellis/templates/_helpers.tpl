@@ -53,6 +53,9 @@ app.kubernetes.io/part-of: trellis
 {{- .Values.operator.operatorUrl -}}
 {{- else if .Values.hostNetwork -}}
 {{- printf "http://127.0.0.1:%v" .Values.ports.runtimeApi -}}
+{{- else if .Values.service.clusterIP -}}
+{{- /* A fixed address works without cluster DNS. */ -}}
+{{- printf "http://%s:%v" (ternary (printf "[%s]" .Values.service.clusterIP) .Values.service.clusterIP (contains ":" .Values.service.clusterIP)) .Values.ports.runtimeApi -}}
 {{- else -}}
 {{- printf "http://%s.%s.svc:%v" (include "trellis.fullname" .) .Release.Namespace .Values.ports.runtimeApi -}}
 {{- end -}}

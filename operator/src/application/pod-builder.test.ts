@@ -269,6 +269,68 @@ describe("buildFunctionPod", () => {
   });
 });
 
+describe("function pods on a multi-node cluster", () => {
+  const lossTolerations = (seconds: number) =>
+    ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"].map((key) => ({
+      key,
+      operator: "Exists",
+      effect: "NoExecute",
+      tolerationSeconds: seconds,
+    }));
+
+  it("tolerates a lost node for the operator's time, else the Application's, instead of 300 s", () => {
+    const a = app();
+    expect(buildFunctionPod(a, fnOf(a, "main"), settings, "abcde").spec!.tolerations).toEqual(lossTolerations(30));
+    const fast = defaultApplicationSettings({ nodeLossTolerationSeconds: 5 });
+    expect(buildFunctionPod(a, fnOf(a, "main"), fast, "abcde").spec!.tolerations).toEqual(lossTolerations(5));
+    // The spec wins, 0 included (evicted as soon as the node is tainted).
+    const own = app({ nodeLossTolerationSeconds: 0 });
+    expect(buildFunctionPod(own, fnOf(own, "main"), fast, "abcde").spec!.tolerations).toEqual(lossTolerations(0));
+    const slow = app({ nodeLossTolerationSeconds: 600 });
+    expect(buildFunctionPod(slow, fnOf(slow, "main"), fast, "abcde").spec!.tolerations).toEqual(lossTolerations(600));
+  });
+
+  it("replaces pods when the toleration changes", () => {
+    const a = app();
+    const h = podTemplateHash(a, fnOf(a, "main"), settings);
+    const fast = defaultApplicationSettings({ nodeLossTolerationSeconds: 5 });
+    expect(podTemplateHash(a, fnOf(a, "main"), fast)).not.toBe(h);
+    const own = app({ nodeLossTolerationSeconds: 10 });
+    expect(podTemplateHash(own, fnOf(own, "main"), settings)).not.toBe(h);
+  });
+
+  it("refuses an operator toleration out of bounds", () => {
+    expect(() => defaultApplicationSettings({ nodeLossTolerationSeconds: -1 })).toThrow();
+    expect(() => defaultApplicationSettings({ nodeLossTolerationSeconds: 86401 })).toThrow();
+  });
+
+  it("spreads the pods of one function softly over nodes", () => {
+    const b = app({ functions: [{ name: "_embed" }] });
+    const pod = buildFunctionPod(b, fnOf(b, "_embed"), settings, "abcde");
+    // "_embed" is no label value: the selector takes the encoded one the pod is labelled with.
+    const selector = {
+      matchLabels: { "trellis.dev/application": "shop", "trellis.dev/function": functionLabelValue("_embed") },
+    };
+    expect(selector.matchLabels["trellis.dev/function"]).not.toBe("_embed");
+    expect(pod.spec!.topologySpreadConstraints).toEqual([
+      {
+        maxSkew: 1,
+        topologyKey: "kubernetes.io/hostname",
+        whenUnsatisfiable: "ScheduleAnyway",
+        labelSelector: selector,
+      },
+    ]);
+    // The selector picks this pod (and its siblings) by its own labels, not another function's.
+    for (const c of pod.spec!.topologySpreadConstraints!)
+      expect(pod.metadata.labels).toMatchObject(c.labelSelector!.matchLabels!);
+    const main = buildFunctionPod(b, fnOf(b, "main"), settings, "abcde");
+    expect(main.spec!.topologySpreadConstraints![0]!.labelSelector!.matchLabels).toEqual({
+      "trellis.dev/application": "shop",
+      "trellis.dev/function": "main",
+    });
+  });
+});
+
 describe("buildSourceConfigMap and buildPodSecret", () => {
   it("makes an immutable, owned, content-addressed ConfigMap", () => {
     const cm = buildSourceConfigMap(app())!;

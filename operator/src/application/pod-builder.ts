@@ -1,6 +1,14 @@
 // Pure builders of the objects the Application controller creates: function pods, the
 // content-addressed ConfigMap of inline source, and the per-pod token Secret.
-import type { V1Container, V1EnvVar, V1PodSpec, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
+import type {
+  V1Container,
+  V1EnvVar,
+  V1PodSpec,
+  V1ResourceRequirements,
+  V1Toleration,
+  V1TopologySpreadConstraint,
+  V1Volume,
+} from "@kubernetes/client-node";
 import {
   ANNOTATION,
   API_VERSION,
@@ -154,6 +162,41 @@ function podVolumes(code: ReturnType<typeof codeSource>): V1Volume[] {
   return volumes;
 }
 
+/** The NoExecute taints the node lifecycle controller puts on a node it has lost. */
+export const NODE_LOSS_TAINTS = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] as const;
+
+/**
+ * Tolerations of a lost node for a bounded time: after it, taint-based eviction deletes the pod
+ * and the controller starts a replacement elsewhere. Without them the DefaultTolerationSeconds
+ * admission plugin adds 300 s, so calls on a dead node would wait five minutes.
+ */
+function nodeLossTolerations(app: AppRef, settings: ApplicationSettings): V1Toleration[] {
+  const seconds = app.spec.nodeLossTolerationSeconds ?? settings.nodeLossTolerationSeconds;
+  return NODE_LOSS_TAINTS.map((key) => ({ key, operator: "Exists", effect: "NoExecute", tolerationSeconds: seconds }));
+}
+
+/**
+ * Soft spreading of one function's pods over nodes, so that losing one node loses few of them.
+ * ScheduleAnyway: never leaves a pod pending. Only the hostname key: the scheduler scores a soft
+ * constraint only on nodes that carry every key the pod names, so a zone key would switch the
+ * spreading off on clusters whose nodes have no zone label (kind, much bare metal). Nodes of
+ * different zones are different hosts, so spreading over hosts spreads over zones too.
+ */
+function spreadConstraints(app: AppRef, fn: EffectiveFunctionSettings): V1TopologySpreadConstraint[] {
+  const matchLabels = {
+    [LABEL.application]: app.metadata.name ?? "",
+    [LABEL.function]: functionLabelValue(fn.name),
+  };
+  return [
+    {
+      maxSkew: 1,
+      topologyKey: "kubernetes.io/hostname",
+      whenUnsatisfiable: "ScheduleAnyway",
+      labelSelector: { matchLabels },
+    },
+  ];
+}
+
 function podSpec(
   app: AppRef,
   fn: EffectiveFunctionSettings,
@@ -240,6 +283,8 @@ function podSpec(
     enableServiceLinks: false,
     terminationGracePeriodSeconds: settings.terminationGracePeriodSeconds,
     ...(settings.hostNetwork ? { hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet" } : {}),
+    tolerations: nodeLossTolerations(app, settings),
+    topologySpreadConstraints: spreadConstraints(app, fn),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: RUNTIME_UID,

@@ -1,7 +1,7 @@
 // Operator-level settings of the Application controller, and the effective settings of one
 // function (spec.functions[name] > spec.defaults > decorator values > operator defaults).
 import { z } from "zod";
-import type { Application, FunctionSpec } from "../../../protocol/index.js";
+import { NODE_LOSS_TOLERATION_MAX, type Application, type FunctionSpec } from "../../../protocol/index.js";
 import type { DiscoveredFunction } from "./types.js";
 
 const quantity = z.string().regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, {
@@ -19,6 +19,12 @@ export const applicationSettings = z.object({
   hostNetwork: z.boolean().default(false),
   /** Time a deleted pod gets to drain its running calls. */
   terminationGracePeriodSeconds: z.number().int().min(0).max(86400).default(60),
+  /**
+   * How long function pods stay on a node that is not ready or unreachable before taint-based
+   * eviction moves them (and so their calls) elsewhere; Kubernetes' own default is 300 s.
+   * An Application's spec.nodeLossTolerationSeconds overrides it.
+   */
+  nodeLossTolerationSeconds: z.number().int().min(0).max(NODE_LOSS_TOLERATION_MAX).default(30),
   /** Pods beyond minContainers idle this long are deleted. */
   idleTimeoutSeconds: z.number().int().min(0).max(86400).default(300),
   /** Throttle of status writes that only change counters (queued, running, busy). */

@@ -47,7 +47,7 @@ kind: Config
 clusters:
 - name: trellis
   cluster:
-    server: https://127.0.0.1:6443
+    server: https://${APISERVER_HOST:-127.0.0.1}:6443
     certificate-authority-data: $(base64 -w0 <"$PKI/ca.crt")
 users:
 - name: $cert
@@ -65,9 +65,12 @@ EOF
   mv -f "$tmp" "$file"
 }
 
-# pki_setup NODE_NAME NODE_IP
+# The addresses the API server's certificate names: loopback, the kubernetes Service, the single
+# node's bridge and the nodes' bridge. An older certificate without the last is made again.
+APISERVER_SANS="IP:127.0.0.1,IP:10.96.0.1,IP:10.244.0.1,IP:10.243.0.1"
+
+# pki_setup: the CAs, control-plane certificates and kubeconfigs (server https://$APISERVER_HOST:6443).
 pki_setup() {
-  local node="$1" ip="$2"
   mkdir -p "$PKI"
   chmod 700 "$PKI"
   pki_ca ca trellis-local-ca
@@ -79,19 +82,32 @@ pki_setup() {
     pki_key "$PKI/sa.key"
     openssl ec -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   }
+  if [[ -f "$PKI/apiserver.crt" ]] && ! openssl x509 -in "$PKI/apiserver.crt" -noout -ext subjectAltName 2>/dev/null |
+    grep -q 'IP Address:10.243.0.1'; then
+    rm -f "$PKI/apiserver.crt" "$PKI/apiserver.key"
+  fi
   pki_cert apiserver "/CN=kube-apiserver" server \
-    "IP:127.0.0.1,IP:10.96.0.1,IP:$ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    "$APISERVER_SANS,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   # Used by the apiserver for kubectl logs/exec against the kubelet.
   pki_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client
   pki_cert admin "/O=system:masters/CN=trellis-admin" client
   pki_cert controller-manager "/CN=system:kube-controller-manager" client
   pki_cert scheduler "/CN=system:kube-scheduler" client
-  # The node identity the Node authorizer and NodeRestriction expect.
-  pki_cert "kubelet-$node" "/O=system:nodes/CN=system:node:$node" client
-  pki_cert "kubelet-serving-$node" "/CN=system:node:$node" server "IP:$ip,IP:127.0.0.1,DNS:$node,DNS:localhost"
+  # The user the default system:node-proxier binding names.
+  pki_cert kube-proxy "/CN=system:kube-proxy" client
 
   pki_kubeconfig "$TRELLIS_CLUSTER_DIR/kubeconfig" admin
   pki_kubeconfig "$TRELLIS_CLUSTER_DIR/controller-manager.kubeconfig" controller-manager
   pki_kubeconfig "$TRELLIS_CLUSTER_DIR/scheduler.kubeconfig" scheduler
-  pki_kubeconfig "$TRELLIS_CLUSTER_DIR/kubelet.kubeconfig" "kubelet-$node"
+  pki_kubeconfig "$TRELLIS_CLUSTER_DIR/kube-proxy.kubeconfig" kube-proxy
+}
+
+# pki_node: the kubelet identity the Node authorizer and NodeRestriction expect, and its serving
+# certificate, for the node node_context selected.
+pki_node() {
+  local node="$NODE_NAME" ip="$NODE_IP"
+  pki_cert "kubelet-$node" "/O=system:nodes/CN=system:node:$node" client
+  pki_cert "kubelet-serving-$node" "/CN=system:node:$node" server "IP:$ip,IP:127.0.0.1,DNS:$node,DNS:localhost"
+  mkdir -p "$NODE_DIR"
+  pki_kubeconfig "$NODE_DIR/kubelet.kubeconfig" "kubelet-$node"
 }

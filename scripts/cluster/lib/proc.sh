@@ -30,16 +30,36 @@ cluster_lock() {
 }
 
 # proc_start NAME BINARY ARGS...: new session, stdin closed, output to logs/NAME.log.
+# With PROC_NETNS set the process runs in that network namespace (only: it keeps the host's mount
+# namespace, so the kubelet's volume mounts stay visible to containerd); with PROC_CGROUPS (a list
+# of cgroup directories) it joins them before it starts, so all it forks (shims) lands there too.
 proc_start() {
-  local name="$1" bin="$2" pid
+  local name="$1" bin="$2" pid want i
   shift 2
   mkdir -p "$TRELLIS_RUN_DIR" "$TRELLIS_LOG_DIR"
   [[ -f "$TRELLIS_LOG_DIR/$name.log" ]] && mv -f "$TRELLIS_LOG_DIR/$name.log" "$TRELLIS_LOG_DIR/$name.previous.log"
-  # setsid execs in place (a background child of a script is no group leader), so $! is the daemon.
-  # 9>&-: the daemon must not inherit the up/down lock (see cluster_lock).
-  setsid "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 9>&- &
-  pid=$!
-  printf '%s %s\n' "$pid" "$(readlink -f "$bin")" >"$(proc_pidfile "$name")"
+  want="$(readlink -f "$bin")"
+  # setsid execs in place (a background child of a script is no group leader), so $! is the daemon;
+  # the wrapper and nsenter exec in place too. Descriptors 3-9 are closed: the daemon must hold
+  # neither the up/down lock (9) nor a lock a caller took with flock(1) (which would stay held for
+  # as long as the cluster runs).
+  if [[ -n "${PROC_NETNS:-}${PROC_CGROUPS:-}" ]]; then
+    local netns=()
+    [[ -z "${PROC_NETNS:-}" ]] || netns=(nsenter "--net=/run/netns/$PROC_NETNS" --)
+    # shellcheck disable=SC2016
+    setsid sh -c 'for g in $0; do echo $$ >"$g/cgroup.procs"; done; exec "$@"' "${PROC_CGROUPS:-}" \
+      "${netns[@]}" "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+    pid=$!
+    # Until the wrapper has exec'd, /proc/PID/exe is the shell: wait so proc_pid sees the daemon.
+    for ((i = 0; i < 50; i++)); do
+      [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$want" || ! -d "/proc/$pid" ]] && break
+      sleep 0.02
+    done
+  else
+    setsid "$bin" "$@" </dev/null >"$TRELLIS_LOG_DIR/$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+    pid=$!
+  fi
+  printf '%s %s\n' "$pid" "$want" >"$(proc_pidfile "$name")"
   trellis_log "started $name (pid $pid, log $TRELLIS_LOG_DIR/$name.log)"
 }
 
@@ -75,10 +95,10 @@ wait_for() {
   done
 }
 
-# cri_remove_pods: stops and removes every pod sandbox through the CRI (containers, CNI DEL, netns,
-# mounts). Needs containerd serving and $TRELLIS_CLUSTER_DIR/crictl.yaml.
+# cri_remove_pods [NODE_DIR]: stops and removes every pod sandbox of a node through the CRI
+# (containers, CNI DEL, netns, mounts). Needs its containerd serving and NODE_DIR/crictl.yaml.
 cri_remove_pods() {
-  local crictl=("$(trellis_bin crictl)" --config "$TRELLIS_CLUSTER_DIR/crictl.yaml") pods
+  local crictl=("$(trellis_bin crictl)" --config "${1:-$TRELLIS_CLUSTER_DIR}/crictl.yaml") pods
   pods="$("${crictl[@]}" pods -q 2>/dev/null || true)"
   [[ -n "$pods" ]] || return 0
   trellis_log "removing $(wc -w <<<"$pods") pod sandbox(es)"

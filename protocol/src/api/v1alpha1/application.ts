@@ -20,6 +20,9 @@ export const containerImage = z
   // eslint-disable-next-line no-control-regex -- the rule is exactly about control characters
   .regex(/^[^\s\x00-\x1f\x7f]+$/, { message: "must be an image reference without spaces or control characters" });
 
+/** Longest node-loss toleration of function pods (a day: beyond it a lost node's calls wait too long). */
+export const NODE_LOSS_TOLERATION_MAX = 86400;
+
 export const functionSpec = z
   .object({
     name: pythonIdentifier.meta({ description: "Name of the @function in the code." }),
@@ -117,6 +120,10 @@ export const applicationSpec = z
       .max(256)
       .optional()
       .meta({ description: "Environment variables of every function container." }),
+    nodeLossTolerationSeconds: z.number().int().min(0).max(NODE_LOSS_TOLERATION_MAX).optional().meta({
+      description:
+        "Seconds a function pod stays bound to a node that is not ready or unreachable before it is evicted and its calls move to another node (tolerationSeconds of the node.kubernetes.io/not-ready and unreachable NoExecute tolerations). Defaults to the operator's setting (the chart's functionPods.nodeLossTolerationSeconds, 30).",
+    }),
     requests: z
       .object({
         ttlSecondsAfterFinished: z.number().int().min(0).max(31536000).optional().meta({
