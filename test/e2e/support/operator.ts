@@ -91,7 +91,8 @@ export async function startOperator(
   };
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
     const c = child;
-    if (!c || c.exitCode !== null) return;
+    // Exited already (by itself, or killed by a signal): "exit" will not fire again.
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise((r) => c.once("exit", r));
     c.kill(signal);
     await exited;
