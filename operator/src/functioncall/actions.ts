@@ -78,6 +78,12 @@ export interface CallView {
   items(name: string): ItemsResult;
   ttlSecondsAfterFinished(call: Call): number | undefined;
   timeoutGraceMs: number;
+  /**
+   * Until this time (ms) the operator times out no Running attempt: it has just taken over, and a
+   * pod that finished, or stopped the attempt at its timeout itself, may still be reporting what
+   * happened while no operator could take it.
+   */
+  reportGraceUntil: number;
   infrastructureRetries: number;
   disruptionRetries: number;
   /** Largest inline value of a child's input (JSON bytes). */

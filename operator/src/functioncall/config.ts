@@ -8,6 +8,12 @@ export const engineConfig = z.object({
   defaultTimeoutSeconds: z.number().int().min(1).default(300),
   /** The operator fails an attempt at startTime + timeout + this (the sidecar normally aborts first). */
   timeoutGraceMs: z.number().int().min(0).default(15_000),
+  /**
+   * After it takes over, the operator times out no attempt for this long: pods report what
+   * finished (or what their sidecar stopped at its timeout) while no operator could take it.
+   * As long as a silent pod takes to be judged lost (heartbeatTimeoutMs).
+   */
+  takeoverGraceMs: z.number().int().min(0).default(30_000),
   /** A pod silent this long has lost its running calls. */
   heartbeatTimeoutMs: z.number().int().min(1).default(30_000),
   /** What sidecars are told at register. */

@@ -102,6 +102,12 @@ describe("running attempts", () => {
       error: { reason: "function_timeout", type: "TimeoutError" },
     });
   });
+  it("past timeout just after a takeover: waits for the pod's own report until the grace ends", () => {
+    expect(decide(running(20_001), [], { app, reportGraceUntil: NOW + 7_000 })).toEqual([
+      { type: "requeueAfter", ms: 7_000 },
+    ]);
+    expect(types(decide(running(20_001), [], { app, reportGraceUntil: NOW }))[0]).toBe("cancelAttempt");
+  });
   it("past timeout with retries spent: Failed with reason function_timeout", () => {
     const a = decide(running(20_001, { attempts: 2 }), [], { app });
     expect(statusOf(a)!.patch).toMatchObject({ phase: "Failed", error: { reason: "function_timeout" } });

@@ -111,7 +111,7 @@ function decideRunning(call: Call, view: CallView, now: number): Action[] {
   const attempt = call.status?.attempts ?? 0;
   const policy = view.policy(call);
   const start = parseTime(call.status?.startTime) ?? now;
-  const deadline = start + policy.timeoutSeconds * 1000 + view.timeoutGraceMs;
+  const deadline = Math.max(start + policy.timeoutSeconds * 1000 + view.timeoutGraceMs, view.reportGraceUntil);
   if (now >= deadline) {
     return [
       { type: "cancelAttempt", pod, attempt },

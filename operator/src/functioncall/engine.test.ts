@@ -404,7 +404,7 @@ describe("engine on fakes: failures", () => {
   });
 
   it("the operator times out an attempt the pod never reports (timeout + grace)", async () => {
-    h = await harness({ timeoutGraceMs: 0 });
+    h = await harness({ timeoutGraceMs: 0, takeoverGraceMs: 0 });
     h.pods.set("p1", "f");
     await h.createRoot("r", { timeoutSeconds: 1 });
     await lease("p1");

@@ -89,6 +89,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const graph = new CallGraph();
   const store = new CallStore(deps.writer, graph);
   const itemsCache = new Map<string, ItemsResult>();
+  const startedAt = clock.now();
   const dispatcher: Dispatcher = new Dispatcher({
     clock,
     config,
@@ -98,7 +99,8 @@ export function createEngine(deps: EngineDeps): Engine {
     onBacklog: hooks?.backlogChanged,
     onPodActivity: hooks?.podActivityChanged,
   });
-  const view = (ns: string) => makeView(ns, { graph, applications: deps.applications, dispatcher, config, itemsCache });
+  const view = (ns: string) =>
+    makeView(ns, { graph, applications: deps.applications, dispatcher, config, itemsCache, startedAt });
   const waiters = new Waiters((ns, n) => graph.get(ns, n));
   const marker = new WaitingMarker(config.waitingPhaseWriteAfterMs, clock, (t) => controller.markWaiting(t));
   const progress = new ProgressThrottle(

@@ -49,6 +49,7 @@ export interface ViewOptions {
   queued?: string[];
   inlineValueLimitBytes?: number;
   maxCallSpecBytes?: number;
+  reportGraceUntil?: number;
 }
 
 export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
@@ -83,6 +84,7 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
     },
     ttlSecondsAfterFinished: () => opts.ttl,
     timeoutGraceMs: 10_000,
+    reportGraceUntil: opts.reportGraceUntil ?? 0,
     infrastructureRetries: 2,
     disruptionRetries: 100,
     inlineValueLimitBytes: opts.inlineValueLimitBytes ?? 65536,

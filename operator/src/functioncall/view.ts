@@ -19,6 +19,8 @@ export interface ViewDeps {
   config: EngineConfig;
   /** List outputs read from blobs, by call key (filled by the apply step's loadItems). */
   itemsCache: Map<string, ItemsResult>;
+  /** When this engine started (ms): it took over then. */
+  startedAt: number;
 }
 
 export function policyOf(d: Pick<ViewDeps, "applications" | "dispatcher" | "config">, call: Call): CallPolicy {
@@ -59,6 +61,7 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
     ttlSecondsAfterFinished: (c) =>
       d.applications.get(`${namespace}/${c.spec.application}`)?.spec.requests?.ttlSecondsAfterFinished,
     timeoutGraceMs: config.timeoutGraceMs,
+    reportGraceUntil: d.startedAt + config.takeoverGraceMs,
     infrastructureRetries: config.infrastructureRetries,
     disruptionRetries: config.disruptionRetries,
     inlineValueLimitBytes: config.inlineValueLimitBytes,
