@@ -1,13 +1,14 @@
 // deploy FILE.py: imports the file with the SDK (python3, PYTHONPATH = the SDK), reads the
-// decorators, and applies an Application with the code inline (server-side apply).
-import { execFile } from "node:child_process";
+// decorators, and applies an Application per @application() with the code inline (server-side apply).
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import type { Readable } from "node:stream";
 import { API_VERSION, dnsStem } from "../protocol/index.js";
 import { CliError, type Ctx, appPath, kube, requireCrds } from "./cluster.js";
 import { KubeApiError } from "./kube.js";
+import { type OutputFormat, formatDocument } from "./output.js";
 
 const INLINE_MAX = 262144;
 
@@ -29,60 +30,100 @@ interface Described {
   application: boolean;
 }
 
+// The description goes out on file descriptor 3: whatever the module prints at import time goes to
+// stdout/stderr and cannot corrupt it.
 const DESCRIBE = `
-import json, sys
+import json, os, sys
 from trellis.worker.loader import load, describe
 fns = load(sys.argv[1])
-print(json.dumps([describe(f) for f in fns.values()]))
+with os.fdopen(3, "w") as out:
+    json.dump([describe(f) for f in fns.values()], out)
 `;
 
 /** The functions the file defines, as the SDK describes them (the file is imported with python3). */
 async function describeFile(file: string, path: string): Promise<Described[]> {
-  try {
-    const { stdout } = await promisify(execFile)("python3", ["-c", DESCRIBE, path], {
-      env: { ...process.env, PYTHONPATH: [sdkPath(), process.env.PYTHONPATH].filter(Boolean).join(":") },
-      maxBuffer: 16 * 1024 * 1024,
+  const env = { ...process.env, PYTHONPATH: [sdkPath(), process.env.PYTHONPATH].filter(Boolean).join(":") };
+  const child = spawn("python3", ["-c", DESCRIBE, path], { env, stdio: ["ignore", "pipe", "pipe", "pipe"] });
+  const collect = (s: Readable | null | undefined, limit: number) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    s?.on("data", (b: Buffer) => {
+      size += b.length;
+      if (size <= limit) parts.push(b);
     });
-    return JSON.parse(stdout) as Described[];
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    const err = e as { stderr?: string; message: string };
-    const last = (err.stderr ?? err.message).trim().split("\n").slice(-3).join("\n");
+    return () => Buffer.concat(parts).toString("utf8");
+  };
+  const described = collect(child.stdio[3] as Readable, 16 * 1024 * 1024);
+  const stderr = collect(child.stderr, 1024 * 1024);
+  const stdout = collect(child.stdout, 64 * 1024);
+  const code = await new Promise<number | null>((done, fail) => {
+    child.on("error", (e) => fail(new CliError(`running python3 to import ${file}: ${e.message}`)));
+    child.on("close", done);
+  });
+  if (code !== 0) {
+    const last = (stderr() || stdout()).trim().split("\n").slice(-3).join("\n");
     throw new CliError(`importing ${file} with the Trellis SDK failed:\n${last}`);
+  }
+  try {
+    return JSON.parse(described()) as Described[];
+  } catch (e) {
+    throw new CliError(`importing ${file}: the SDK's description is not JSON (${(e as Error).message})`);
   }
 }
 
-/** --entrypoint if it is an @application(), else the file's only one. */
-function chooseEntrypoint(file: string, described: Described[], wanted: string | undefined): string {
+/**
+ * The applications to deploy: every @application() in the file (as Tensorlake deploys them), or
+ * the one --entrypoint names. --name renames, so it needs exactly one.
+ */
+export function chooseApplications(
+  file: string,
+  described: Described[],
+  opts: { entrypoint?: string; name?: string },
+): { entrypoint: string; name: string }[] {
   const apps = described.filter((f) => f.application).map((f) => f.name);
-  if (wanted && !apps.includes(wanted))
+  if (opts.entrypoint && !apps.includes(opts.entrypoint))
     throw new CliError(
-      `--entrypoint ${wanted}: not an @application() in ${file} (found: ${apps.join(", ") || "none"})`,
+      `--entrypoint ${opts.entrypoint}: not an @application() in ${file} (found: ${apps.join(", ") || "none"})`,
     );
-  if (wanted) return wanted;
-  if (apps.length !== 1)
+  const chosen = opts.entrypoint ? [opts.entrypoint] : apps;
+  if (chosen.length === 0) throw new CliError(`${file} defines no @application() function`);
+  if (opts.name !== undefined && chosen.length > 1)
     throw new CliError(
-      apps.length
-        ? `${file} defines several applications (${apps.join(", ")}): choose one with --entrypoint`
-        : `${file} defines no @application() function`,
+      `--name: ${file} defines several applications (${apps.join(", ")}); --name needs one, choose it with --entrypoint`,
     );
-  return apps[0]!;
+  const out = chosen.map((entrypoint) => ({ entrypoint, name: opts.name ?? dnsStem(entrypoint) }));
+  const seen = new Map<string, string>();
+  for (const a of out) {
+    const other = seen.get(a.name);
+    if (other)
+      throw new CliError(
+        `applications ${other} and ${a.entrypoint} would both be named ${a.name}: deploy them one at a time with --entrypoint and --name`,
+      );
+    seen.set(a.name, a.entrypoint);
+  }
+  return out;
 }
 
-export async function deploy(
-  ctx: Ctx,
-  file: string,
-  opts: { name?: string; image?: string; entrypoint?: string; dryRun?: boolean },
-): Promise<number> {
+export interface DeployOptions {
+  name?: string;
+  image?: string;
+  entrypoint?: string;
+  dryRun?: boolean;
+  output?: OutputFormat;
+  /** Images built for functions (kubectl trellis build), by function name. */
+  functionImages?: Map<string, string>;
+}
+
+export async function deploy(ctx: Ctx, file: string, opts: DeployOptions): Promise<number> {
   const path = resolve(file);
   if (!existsSync(path)) throw new CliError(`${file}: no such file`);
   const source = readFileSync(path, "utf8");
   if (Buffer.byteLength(source) > INLINE_MAX)
     throw new CliError(`${file}: ${Buffer.byteLength(source)} bytes; inline code is limited to ${INLINE_MAX} bytes`);
   const described = await describeFile(file, path);
-  const entrypoint = chooseEntrypoint(file, described, opts.entrypoint);
-  const name = opts.name ?? dnsStem(entrypoint);
-  const app = {
+  const chosen = chooseApplications(file, described, opts);
+  const images = [...(opts.functionImages ?? new Map<string, string>())].sort(([a], [b]) => a.localeCompare(b));
+  const manifests = chosen.map(({ entrypoint, name }) => ({
     apiVersion: API_VERSION,
     kind: "Application",
     metadata: { name, namespace: ctx.namespace, labels: { "app.kubernetes.io/managed-by": "kubectl-trellis" } },
@@ -90,26 +131,31 @@ export async function deploy(
       entrypoint,
       ...(opts.image ? { image: opts.image } : {}),
       source: { inline: source },
+      ...(images.length ? { functions: images.map(([fn, image]) => ({ name: fn, image })) } : {}),
     },
-  };
+  }));
   if (opts.dryRun) {
-    process.stdout.write(`${JSON.stringify(app, null, 2)}\n`);
+    const doc = manifests.length === 1 ? manifests[0] : { apiVersion: "v1", kind: "List", items: manifests };
+    process.stdout.write(formatDocument(doc, opts.output ?? "json"));
     return 0;
   }
   await requireCrds(ctx);
-  try {
-    await kube(ctx, "PATCH", appPath(ctx.namespace, name), {
-      body: app,
-      contentType: "application/apply-patch+yaml",
-      query: { fieldManager: "kubectl-trellis", force: "true" },
-    });
-  } catch (e) {
-    if (e instanceof KubeApiError) throw new CliError(`applying Application ${name}: ${e.message}`);
-    throw e;
-  }
   const fns = described.map((f) => f.name).join(", ");
-  process.stdout.write(
-    `application.trellis.dev/${name} applied in namespace ${ctx.namespace} (entrypoint ${entrypoint}; functions ${fns}; from ${basename(path)})\n`,
-  );
+  for (const app of manifests) {
+    const name = app.metadata.name;
+    try {
+      await kube(ctx, "PATCH", appPath(ctx.namespace, name), {
+        body: app,
+        contentType: "application/apply-patch+yaml",
+        query: { fieldManager: "kubectl-trellis", force: "true" },
+      });
+    } catch (e) {
+      if (e instanceof KubeApiError) throw new CliError(`applying Application ${name}: ${e.message}`);
+      throw e;
+    }
+    process.stdout.write(
+      `application.trellis.dev/${name} applied in namespace ${ctx.namespace} (entrypoint ${app.spec.entrypoint}; functions ${fns}; from ${basename(path)})\n`,
+    );
+  }
   return 0;
 }

@@ -2,6 +2,7 @@
 // that ran a call.
 import { type Call, CliError, type Ctx, getCall, kube, requestCalls, requireCrds } from "./cluster.js";
 import { KubeApiError } from "./kube.js";
+import { type OutputFormat, formatDocument } from "./output.js";
 
 function duration(c: Call, now: number): string {
   const s = c.status ?? {};
@@ -41,23 +42,33 @@ function row(c: Call, indent: string, now: number): string[] {
   ];
 }
 
-/** Rows of the tree, depth-first, children in call order; an iterative walk (graphs can be deep). */
-export function treeRows(calls: Call[], root: string, now = Date.now()): string[][] {
+/** The tree depth-first, children in call order, with each call's drawn prefix and depth; an iterative walk (graphs can be deep). */
+export function walkTree(calls: Call[], root: string): { c: Call; indent: string; depth: number }[] {
   const kids = childrenByParent(calls);
   const byName = new Map(calls.map((c) => [c.metadata.name ?? "", c]));
-  const rows: string[][] = [];
-  const stack: { c: Call; prefix: string; branch: string }[] = [];
+  const out: { c: Call; indent: string; depth: number }[] = [];
+  const stack: { c: Call; prefix: string; branch: string; depth: number }[] = [];
   const top = byName.get(root);
-  if (top) stack.push({ c: top, prefix: "", branch: "" });
+  if (top) stack.push({ c: top, prefix: "", branch: "", depth: 0 });
   while (stack.length) {
-    const { c, prefix, branch } = stack.pop()!;
-    rows.push(row(c, prefix + branch, now));
+    const { c, prefix, branch, depth } = stack.pop()!;
+    out.push({ c, indent: prefix + branch, depth });
     const children = kids.get(c.metadata.name ?? "") ?? [];
     const childPrefix = prefix + (branch === "├─ " ? "│  " : branch === "└─ " ? "   " : "");
     for (let i = children.length - 1; i >= 0; i--)
-      stack.push({ c: children[i]!, prefix: childPrefix, branch: i === children.length - 1 ? "└─ " : "├─ " });
+      stack.push({
+        c: children[i]!,
+        prefix: childPrefix,
+        branch: i === children.length - 1 ? "└─ " : "├─ ",
+        depth: depth + 1,
+      });
   }
-  return rows;
+  return out;
+}
+
+/** Rows of the tree: name (indented), function, phase, duration, attempts, pod. */
+export function treeRows(calls: Call[], root: string, now = Date.now()): string[][] {
+  return walkTree(calls, root).map(({ c, indent }) => row(c, indent, now));
 }
 
 export function table(header: string[], rows: string[][]): string {
@@ -68,7 +79,30 @@ export function table(header: string[], rows: string[][]): string {
     .join("\n");
 }
 
-export async function graph(ctx: Ctx, request: string): Promise<number> {
+/** The structured form of the tree for --output json|yaml: each call with its parent and error. */
+export function graphDocument(calls: Call[], request: string, now = Date.now()) {
+  return {
+    request,
+    calls: walkTree(calls, request).map(({ c, depth }) => {
+      const s = c.status ?? {};
+      return {
+        name: c.metadata.name ?? "",
+        function: c.spec.function,
+        ...(c.spec.parent ? { parent: c.spec.parent } : {}),
+        depth,
+        phase: s.phase ?? "Pending",
+        duration: duration(c, now),
+        attempts: s.attempts ?? 0,
+        ...(s.pod ? { pod: s.pod } : {}),
+        ...(s.tailCall ? { tailCall: s.tailCall } : {}),
+        ...(c.spec.map ? { kind: "map" } : c.spec.reduce ? { kind: "reduce" } : {}),
+        ...(s.error ? { error: { type: s.error.type, message: s.error.message, reason: s.error.reason } } : {}),
+      };
+    }),
+  };
+}
+
+export async function graph(ctx: Ctx, request: string, output: OutputFormat = "table"): Promise<number> {
   await requireCrds(ctx);
   const calls = await requestCalls(ctx, request);
   const root = calls[0]!;
@@ -76,6 +110,10 @@ export async function graph(ctx: Ctx, request: string): Promise<number> {
     throw new CliError(
       `${request} is not a request but a call inside request ${root.spec.request}: kubectl trellis graph ${root.spec.request}`,
     );
+  if (output !== "table") {
+    process.stdout.write(formatDocument(graphDocument(calls, request), output));
+    return 0;
+  }
   process.stdout.write(
     `${table(["CALL", "FUNCTION", "PHASE", "DURATION", "ATTEMPTS", "POD"], treeRows(calls, request))}\n`,
   );

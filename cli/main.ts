@@ -1,10 +1,13 @@
-// kubectl trellis: invoke, output, graph, logs and deploy for Trellis applications. kubectl finds
-// it on PATH as kubectl-trellis; it reads KUBECONFIG like kubectl.
+// kubectl trellis: invoke, output, graph, logs, requests, cancel and deploy for Trellis
+// applications. kubectl finds it on PATH as kubectl-trellis; it reads KUBECONFIG like kubectl.
 import { parseArgs } from "node:util";
 import { CliError, context } from "./cluster.js";
+import { clusterLookup, complete, completionScript, printCompletion } from "./completion.js";
 import { deploy } from "./deploy.js";
 import { graph, logs } from "./graph.js";
 import { KubeApiError, loadKubeConfig } from "./kube.js";
+import { outputFormat } from "./output.js";
+import { PHASES, cancelRequest, listRequests } from "./request-list.js";
 import { invoke, output } from "./requests.js";
 
 const USAGE = `kubectl trellis: durable Python function graphs on Kubernetes
@@ -12,9 +15,16 @@ const USAGE = `kubectl trellis: durable Python function graphs on Kubernetes
 Usage:
   kubectl trellis invoke APP [--input JSON] [--api URL] [--token TOKEN] [-q]
   kubectl trellis output REQUEST [--api URL]
-  kubectl trellis graph REQUEST
+  kubectl trellis graph REQUEST [-o table|json|yaml]
   kubectl trellis logs CALL [--tail N]
-  kubectl trellis deploy FILE.py [--name NAME] [--image IMAGE] [--entrypoint FN] [--dry-run]
+  kubectl trellis requests APP [--phase PHASE] [--limit N] [-o table|json|yaml]
+  kubectl trellis cancel REQUEST
+  kubectl trellis deploy FILE.py [--entrypoint FN] [--name NAME] [--image IMAGE] [--dry-run [-o json|yaml]]
+  kubectl trellis completion bash|zsh
+
+deploy applies an Application for every @application() in the file (--entrypoint picks one;
+--name renames it). cancel deletes a running request's root call, which aborts all its calls.
+Shell completion: put bin/kubectl_complete-trellis on PATH next to kubectl-trellis (kubectl 1.26+).
 
 Common flags:
   -n, --namespace NS          namespace (default: the kubeconfig context's, else "default")
@@ -38,6 +48,9 @@ const OPTIONS = {
   image: { type: "string" },
   entrypoint: { type: "string" },
   "dry-run": { type: "boolean" },
+  output: { type: "string", short: "o" },
+  phase: { type: "string" },
+  limit: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -74,7 +87,49 @@ function tailOption(value: string | undefined): number | undefined {
   return tail;
 }
 
+async function deployCommand(
+  file: string,
+  v: Values,
+  ctxOpts: { namespace?: string; operatorNamespace?: string },
+): Promise<number> {
+  if (v.output !== undefined && !v["dry-run"])
+    throw new CliError("--output: deploy prints manifests only with --dry-run");
+  return deploy(await context(ctxOpts), file, {
+    name: v.name,
+    image: v.image,
+    entrypoint: v.entrypoint,
+    dryRun: v["dry-run"],
+    output: outputFormat(v.output, ["json", "yaml"]),
+  });
+}
+
+function limitOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n > 0)) throw new CliError("--limit: must be a positive integer");
+  return n;
+}
+
+function phaseOption(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const phase = PHASES.find((p) => p.toLowerCase() === value.toLowerCase());
+  if (!phase) throw new CliError(`--phase ${JSON.stringify(value)}: must be one of ${PHASES.join(", ")}`);
+  return phase;
+}
+
+/** Shell completion (kubectl_complete-trellis): never fails loudly, the shell shows nothing instead. */
+async function completeWords(words: string[]): Promise<number> {
+  const ctxFor = (namespace: string | undefined) => context({ namespace });
+  printCompletion(await complete(words.length ? words : [""], clusterLookup(ctxFor)));
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "__complete") return completeWords(argv.slice(1));
+  return command(argv);
+}
+
+async function command(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv);
   const [command, arg] = positionals;
   if (v.help || !command) {
@@ -94,22 +149,31 @@ async function main(argv: string[]): Promise<number> {
     }
     case "output":
       return output(await context(ctxOpts), need("REQUEST"), apiOpts);
-    case "graph":
-      return graph(await context(ctxOpts), need("REQUEST"));
+    case "graph": {
+      const request = need("REQUEST");
+      return graph(await context(ctxOpts), request, outputFormat(v.output, ["table", "json", "yaml"]));
+    }
+    case "requests": {
+      const app = need("APP");
+      const opts = {
+        phase: phaseOption(v.phase),
+        limit: limitOption(v.limit),
+        output: outputFormat(v.output, ["table", "json", "yaml"]),
+      };
+      return listRequests(await context(ctxOpts), app, opts);
+    }
+    case "cancel":
+      return cancelRequest(await context(ctxOpts), need("REQUEST"));
+    case "completion":
+      process.stdout.write(completionScript(need("bash|zsh")));
+      return 0;
     case "logs": {
       const call = need("CALL");
       const tail = tailOption(v.tail);
       return logs(await context(ctxOpts), call, { tail });
     }
-    case "deploy": {
-      const file = need("FILE.py");
-      return deploy(await context(ctxOpts), file, {
-        name: v.name,
-        image: v.image,
-        entrypoint: v.entrypoint,
-        dryRun: v["dry-run"],
-      });
-    }
+    case "deploy":
+      return deployCommand(need("FILE.py"), v, ctxOpts);
     default:
       throw new CliError(`unknown command ${command}\n\n${USAGE}`);
   }

@@ -7,8 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, repoRoot } from "../support/kube.js";
+import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, repoRoot, waitFor } from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
+import { invoke, waitFinished, waitPhase } from "./support/trellis.js";
 
 const API = `http://127.0.0.1:${process.env.TRELLIS_E2E_HTTP_PORT ?? 18080}`;
 const SOURCE = `
@@ -25,6 +26,31 @@ def double(x: int) -> int:
 @function()
 def twice_plus_one(x: int) -> int:
     return double(x) + 1
+`;
+
+// Two applications in one file, and a module that prints at import time (stdout and stderr).
+const MULTI = `
+import sys
+import time
+
+from tensorlake.applications import application, function
+
+print("loading the module", flush=True)
+print('{"not": "the description"}')
+print("warnings go here", file=sys.stderr)
+
+
+@application()
+@function()
+def sleeper(seconds: int) -> int:
+    time.sleep(seconds)
+    return seconds
+
+
+@application()
+@function()
+def echo_text(text: str) -> str:
+    return text
 `;
 
 let op: OperatorProcess;
@@ -105,6 +131,97 @@ describe("kubectl trellis", () => {
     const logs = await plugin(["logs", child, "-n", ns]);
     expect(logs.code).toBe(0);
     expect(logs.stdout).toContain("doubling 20");
+  });
+
+  it("lists an application's requests, newest first, as a table, JSON or YAML", async () => {
+    const t = await plugin(["requests", "calc", "-n", ns]);
+    expect(t.code).toBe(0);
+    const lines = t.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^REQUEST\s+PHASE\s+AGE\s+DURATION\s+ERROR$/);
+    expect(lines).toHaveLength(4); // three invokes, no child calls
+    for (const l of lines.slice(1)) expect(l).toMatch(/^calc-\w+\s+Succeeded\s+\d+s\s+[\d.]+m?s\s*$/);
+    expect(lines.at(-1)).toMatch(new RegExp(`^${request}\\s`)); // the first invoke is the oldest
+    const json = JSON.parse((await plugin(["requests", "calc", "-n", ns, "-o", "json", "--limit", "2"])).stdout);
+    expect(json.requests.map((r: { phase: string }) => r.phase)).toEqual(["Succeeded", "Succeeded"]);
+    const yaml = await plugin(["requests", "calc", "-n", ns, "-o", "yaml", "--phase", "succeeded"]);
+    expect(yaml.stdout).toMatch(/^requests:\n {2}- name: calc-/);
+    const none = await plugin(["requests", "calc", "-n", ns, "--phase", "Failed"]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toBe("");
+    expect(none.stderr).toBe(`no requests in phase Failed of application calc in namespace ${ns}\n`);
+    const g = JSON.parse((await plugin(["graph", request, "-n", ns, "-o", "json"])).stdout);
+    expect(g.calls.map((c: { function: string; depth: number }) => [c.function, c.depth])).toEqual([
+      ["twice_plus_one", 0],
+      ["double", 1],
+    ]);
+    const bad = await plugin(["requests", "calc", "-n", ns, "-o", "wide"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('error: --output "wide": must be one of table, json, yaml\n');
+  });
+
+  it("deploys every @application() of a file; what the module prints at import time is harmless", async () => {
+    const file = join(dir, "multi.py");
+    writeFileSync(file, MULTI);
+    const refused = await plugin(["deploy", file, "-n", ns, "--name", "x"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("--name: ");
+    expect(refused.stderr).toContain("defines several applications (sleeper, echo_text); --name needs one");
+    const dry = await plugin(["deploy", file, "-n", ns, "--dry-run", "-o", "yaml"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^apiVersion: v1\nkind: List\nitems:\n/);
+    const r = await plugin(["deploy", file, "-n", ns]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual([
+      `application.trellis.dev/sleeper applied in namespace ${ns} (entrypoint sleeper; functions sleeper, echo_text; from multi.py)`,
+      `application.trellis.dev/echo-text applied in namespace ${ns} (entrypoint echo_text; functions sleeper, echo_text; from multi.py)`,
+    ]);
+    for (const [name, entrypoint] of [
+      ["sleeper", "sleeper"],
+      ["echo-text", "echo_text"],
+    ]) {
+      const app = JSON.parse(await kubectl(["get", "application", name!, "-n", ns, "-o", "json"]));
+      expect(app.spec.entrypoint).toBe(entrypoint);
+      expect(app.spec.source.inline).toBe(MULTI);
+    }
+    const one = await plugin(["invoke", "echo-text", "-n", ns, "-i", JSON.stringify("hi")]);
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout)).toBe("hi");
+  });
+
+  it("cancels a running request: its calls are aborted and its graph goes", async () => {
+    const running = await invoke(ns, "sleeper", "sleeper", [600]);
+    await waitPhase(ns, running, "Running");
+    const child = await plugin(["cancel", `${request}-nope`, "-n", ns]);
+    expect(child.stderr).toContain(`FunctionCall ${request}-nope not found in namespace ${ns}`);
+    const r = await plugin(["cancel", running, "-n", ns]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(`request ${running} cancelled (its calls are aborted and deleted)\n`);
+    await waitFor(`request ${running} to be gone`, async () => {
+      const out = await kubectl(["get", "fc", "-n", ns, "-o", "name"]);
+      return out.includes(`/${running}\n`) || out.endsWith(`/${running}`) ? undefined : true;
+    });
+    const finished = await invoke(ns, "sleeper", "sleeper", [0]);
+    expect((await waitFinished(ns, finished)).phase).toBe("Succeeded");
+    const late = await plugin(["cancel", finished, "-n", ns]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toBe(`error: request ${finished} already finished (Succeeded); nothing to cancel\n`);
+  });
+
+  it("completes commands and names from the cluster for kubectl (kubectl_complete-trellis)", async () => {
+    const env = { KUBECONFIG: kubeconfigPath() };
+    const run = async (args: string[]) =>
+      (
+        await promisify(execFile)(join(repoRoot, "bin/kubectl_complete-trellis"), args, {
+          env: { ...process.env, ...env },
+        })
+      ).stdout;
+    expect(await run(["gr"])).toBe("graph\n:4\n");
+    expect(await run(["invoke", "-n", ns, "ca"])).toBe("calc\n:4\n");
+    const requests = (await run(["output", "-n", ns, "calc-"])).trim().split("\n");
+    expect(requests.at(-1)).toBe(":4");
+    expect(requests).toContain(request);
+    expect(requests.filter((l) => l.startsWith("calc-"))).toHaveLength(3);
   });
 
   it("says what is missing: an unknown application, no operator, no cluster", async () => {
