@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   requests: { arg: "application", flags: ["--phase", "--limit", "--output"] },
   cancel: { arg: "request", flags: [] },
   deploy: { arg: "file", flags: ["--name", "--image", "--entrypoint", "--dry-run", "--output"] },
+  ui: { flags: ["--api", "--token", "--port", "--no-open"] },
   completion: { flags: [] },
 };
 
@@ -51,6 +52,7 @@ const VALUE_FLAGS = new Set([
   "-o",
   "--phase",
   "--limit",
+  "--port",
 ]);
 
 export type Lookup = (

@@ -9,6 +9,7 @@ import { KubeApiError, loadKubeConfig } from "./kube.js";
 import { outputFormat } from "./output.js";
 import { PHASES, cancelRequest, listRequests } from "./request-list.js";
 import { invoke, output } from "./requests.js";
+import { ui } from "./ui-proxy.js";
 
 const USAGE = `kubectl trellis: durable Python function graphs on Kubernetes
 
@@ -20,10 +21,12 @@ Usage:
   kubectl trellis requests APP [--phase PHASE] [--limit N] [-o table|json|yaml]
   kubectl trellis cancel REQUEST
   kubectl trellis deploy FILE.py [--entrypoint FN] [--name NAME] [--image IMAGE] [--dry-run [-o json|yaml]]
+  kubectl trellis ui [--api URL] [--token TOKEN] [--port N] [--no-open]
   kubectl trellis completion bash|zsh
 
 deploy applies an Application for every @application() in the file (--entrypoint picks one;
---name renames it). cancel deletes a running request's root call, which aborts all its calls.
+--name renames it). cancel deletes a running request's root call, which aborts all its calls. ui serves the web view
+on 127.0.0.1 (a read-only proxy to the HTTP API that adds your token) and opens it.
 Shell completion: put bin/kubectl_complete-trellis on PATH next to kubectl-trellis (kubectl 1.26+).
 
 Common flags:
@@ -51,6 +54,8 @@ const OPTIONS = {
   output: { type: "string", short: "o" },
   phase: { type: "string" },
   limit: { type: "string" },
+  port: { type: "string" },
+  "no-open": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -101,6 +106,13 @@ async function deployCommand(
     dryRun: v["dry-run"],
     output: outputFormat(v.output, ["json", "yaml"]),
   });
+}
+
+function portOption(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n >= 0 && n <= 65535)) throw new CliError("--port: must be an integer from 0 to 65535");
+  return n;
 }
 
 function limitOption(value: string | undefined): number | undefined {
@@ -164,6 +176,8 @@ async function command(argv: string[]): Promise<number> {
     }
     case "cancel":
       return cancelRequest(await context(ctxOpts), need("REQUEST"));
+    case "ui":
+      return ui({ url: apiOpts.url ?? "", token: apiOpts.token }, { port: portOption(v.port), open: !v["no-open"] });
     case "completion":
       process.stdout.write(completionScript(need("bash|zsh")));
       return 0;
