@@ -6,6 +6,7 @@ import { relative, resolve, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { build } from "esbuild";
+import { buildUiAssets } from "./src/http-api/ui/build-assets.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..");
@@ -21,6 +22,8 @@ function outfileFromArgs(argv) {
 async function main() {
   const outfile = outfileFromArgs(process.argv.slice(2));
   const started = performance.now();
+  // The web view's files ride inside the bundle: the image needs no extra files for them.
+  const ui = await buildUiAssets();
   const result = await build({
     entryPoints: [join(here, "src/main.ts")],
     outfile,
@@ -32,6 +35,7 @@ async function main() {
     legalComments: "eof",
     metafile: true,
     logLevel: "warning",
+    define: { __TRELLIS_UI_ASSETS__: JSON.stringify(ui) },
     // Bundled CommonJS deps (client-node, prom-client) call require() for built-ins.
     banner: {
       js: [

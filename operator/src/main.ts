@@ -152,6 +152,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     calls: lateCache(() => httpLate.calls),
     applications: lateCache(() => httpLate.applications),
     watchCall: callWatch.watch,
+    watchRequest: callWatch.watchRequest,
     createCall: (c) => writer.create(c),
     getCall: async (namespace, name) => {
       try {

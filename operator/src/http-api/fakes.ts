@@ -37,6 +37,7 @@ export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
     calls,
     applications: apps,
     watchCall: watch.watch,
+    watchRequest: watch.watchRequest,
     createCall: async (c) => {
       const key = `${c.metadata.namespace}/${c.metadata.name}`;
       if (calls.get(key)) throw new KubeApiError(409, "AlreadyExists", "exists", "POST", "/x");

@@ -8,6 +8,7 @@ import { applicationRoutes } from "./routes/applications.js";
 import { deployRoutes } from "./routes/deploy.js";
 import { invokeRoutes } from "./routes/invoke.js";
 import { requestRoutes } from "./routes/requests.js";
+import { webView } from "./ui/index.js";
 import { ANONYMOUS } from "./auth.js";
 import { DEFAULT_SSE_MAX_DURATION_MS, DEFAULT_SSE_MAX_PER_CLIENT, StreamLimiter } from "./streams.js";
 import type { AccessCheck, HttpApiDeps } from "./types.js";
@@ -136,6 +137,7 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
   await app.register(deployRoutes(deps));
   await app.register(invokeRoutes(deps));
   await app.register(requestRoutes(deps));
+  await app.register(webView(deps));
   for (const r of opts.extraRoutes ?? []) await app.register(r);
   return app;
 }

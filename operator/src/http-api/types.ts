@@ -28,6 +28,8 @@ export interface HttpApiDeps {
   applications: Cache<ApplicationObj>;
   /** Calls `fn` after the cached FunctionCall "ns/name" changed or went away; returns an unsubscribe. */
   watchCall(key: string, fn: (call: CallObject | undefined) => void): () => void;
+  /** Calls `fn` after any call of the request "ns/root" changed; absent: only the root is watched. */
+  watchRequest?(key: string, fn: () => void): () => void;
   /** Creates the root FunctionCall; rejects with a KubeApiError (409 AlreadyExists, 422 Invalid, ...). */
   createCall(call: CallObject): Promise<CallObject>;
   /** Reads one FunctionCall from the API server (for a just-created call the cache has not seen). */

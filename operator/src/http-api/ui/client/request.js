@@ -1,0 +1,216 @@
+/* global document, EventSource, setInterval, clearInterval, CSS */
+// One request: summary, the call graph (graph.js), the selected call, every error with its
+// traceback, and the calls as a table of buttons. Live over the graph event stream while it runs.
+import { api, apiUrl, enc, failure } from "./api.js";
+import { duration, h, phaseBadge, time } from "./dom.js";
+import { callDuration, renderGraph } from "./graph.js";
+
+/** The request page; returns its cleanup (closes the event stream). */
+export function requestPage(ns, app, id, { show, setCrumbs }) {
+  const main = document.getElementById("main");
+  const live = document.getElementById("live");
+  setCrumbs([
+    ["Namespaces", "#/"],
+    [ns, `#/ns/${enc(ns)}`],
+    [app, `#/ns/${enc(ns)}/apps/${enc(app)}`],
+    [id, null],
+  ]);
+  const path = `namespaces/${enc(ns)}/applications/${enc(app)}/requests/${enc(id)}/calls`;
+  const state = { graph: null, selected: null, done: false };
+  const summary = h("section", { "aria-label": "Request" });
+  const graphBox = h("div", { class: "graph-wrap" });
+  const details = h("section", { class: "details", "aria-label": "Selected call" });
+  const errors = h("section", { "aria-label": "Errors" });
+  const callsTable = h("section", { "aria-label": "Calls" });
+  show(
+    `Request ${id}`,
+    summary,
+    h(
+      "p",
+      { class: "legend muted" },
+      h("span", {}, "Solid arrow: made the call"),
+      h("span", {}, "Dashed: tail call"),
+      h("span", {}, "Dotted: takes its output"),
+    ),
+    graphBox,
+    details,
+    errors,
+    callsTable,
+  );
+  const draw = () => {
+    if (!state.graph) return;
+    const now = Date.now();
+    const { request, calls, hidden } = state.graph;
+    summary.replaceChildren(requestSummary(request, hidden, now));
+    // Redrawing replaces the elements: keep keyboard focus where it was.
+    const focused = document.activeElement?.getAttribute?.("data-focus-key");
+    graphBox.replaceChildren(renderGraph(calls, { selected: state.selected, onSelect: choose, now }));
+    const sel = calls.find((c) => c.name === state.selected);
+    details.replaceChildren(...(sel ? callDetails(sel, now) : [h("p", { class: "muted" }, "Select a call.")]));
+    errors.replaceChildren(...errorList(calls));
+    callsTable.replaceChildren(callList(calls, state.selected, choose, now));
+    if (focused) main.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
+  };
+  const choose = (name) => {
+    state.selected = name;
+    draw();
+  };
+  const apply = (g) => {
+    state.graph = g;
+    draw();
+  };
+  live.textContent = "Connecting…";
+  const events = new EventSource(apiUrl(`${path}/events`));
+  events.addEventListener("graph", (e) => {
+    live.textContent = "Live";
+    apply(JSON.parse(e.data));
+  });
+  events.addEventListener("completed", () => {
+    state.done = true;
+    live.textContent = "Finished";
+    events.close();
+    // Late updates of children (cancellations) after the root finished.
+    api(path).then(apply, () => {});
+  });
+  events.addEventListener("error", () => {
+    if (state.done) return;
+    live.textContent = "Reconnecting…";
+    // The stream may be refused (401/403/404): show why from the JSON route.
+    api(path).then(apply, (e) => {
+      events.close();
+      live.textContent = "";
+      summary.replaceChildren(failure(e));
+    });
+  });
+  const tick = setInterval(() => state.graph && !state.done && draw(), 1000);
+  return () => {
+    events.close();
+    clearInterval(tick);
+    live.textContent = "";
+  };
+}
+
+function requestSummary(r, hidden, now) {
+  return h(
+    "dl",
+    {},
+    h("dt", {}, "Status"),
+    h("dd", { id: "request-phase" }, phaseBadge(r.phase), ` ${r.status}`),
+    h("dt", {}, "Function"),
+    h("dd", {}, r.function),
+    h("dt", {}, "Created"),
+    h("dd", {}, time(r.created_at)),
+    h("dt", {}, "Duration"),
+    h("dd", {}, duration((r.finished_at ?? now) - r.created_at)),
+    r.progress ? [h("dt", {}, "Progress"), h("dd", {}, progressBar(r.progress))] : null,
+    r.error ? [h("dt", {}, "Error"), h("dd", { class: "problem" }, `${r.error.type}: ${r.error.message}`)] : null,
+    r.waiting ? [h("dt", {}, "Waiting"), h("dd", { class: "problem" }, r.waiting.message)] : null,
+    hidden ? [h("dt", {}, "Not drawn"), h("dd", {}, `${hidden} calls (map/reduce items, folded into counts)`)] : null,
+  );
+}
+
+function progressBar(p) {
+  return [
+    h("progress", { max: p.total || 1, value: p.current }, `${p.current}/${p.total}`),
+    ` ${p.current}/${p.total}${p.message ? ` ${p.message}` : ""}`,
+  ];
+}
+
+function callDetails(c, now) {
+  return [
+    h("h2", {}, `Call ${c.function}`),
+    h(
+      "dl",
+      {},
+      h("dt", {}, "Name"),
+      h("dd", {}, c.name),
+      h("dt", {}, "Phase"),
+      h("dd", {}, phaseBadge(c.phase)),
+      h("dt", {}, "Kind"),
+      h("dd", {}, c.kind),
+      h("dt", {}, "Attempts"),
+      h("dd", {}, `${c.attempts} (disruptions ${c.disruptions}, infrastructure failures ${c.infrastructure_failures})`),
+      h("dt", {}, "Time"),
+      h("dd", {}, duration(callDuration(c, now))),
+      h("dt", {}, "Pod"),
+      h("dd", {}, c.pod ?? "–"),
+      c.tail_call ? [h("dt", {}, "Tail call"), h("dd", {}, c.tail_call)] : null,
+      c.items
+        ? [
+            h("dt", {}, "Items"),
+            h(
+              "dd",
+              {},
+              `${c.items.total}: ${Object.entries(c.items.phases)
+                .map(([p, n]) => `${n} ${p}`)
+                .join(", ")}`,
+            ),
+          ]
+        : null,
+      c.progress ? [h("dt", {}, "Progress"), h("dd", {}, progressBar(c.progress))] : null,
+    ),
+    c.error ? errorBlock(c) : null,
+  ];
+}
+
+function errorBlock(c) {
+  return h(
+    "div",
+    { class: "error", "data-error-call": c.name },
+    h("p", { class: "problem" }, h("strong", {}, c.error.type), `: ${c.error.message}`),
+    c.error.reason ? h("p", { class: "muted" }, `reason: ${c.error.reason}`) : null,
+    c.error.cause ? h("p", { class: "muted" }, `caused by call ${c.error.cause}`) : null,
+    c.error.traceback ? h("pre", { class: "traceback" }, c.error.traceback) : null,
+  );
+}
+
+function errorList(calls) {
+  const failed = calls.filter((c) => c.error && c.phase === "Failed");
+  if (!failed.length) return [];
+  return [h("h2", {}, "Errors"), ...failed.map((c) => [h("h3", {}, `${c.function} (${c.name})`), errorBlock(c)])];
+}
+
+function callList(calls, selected, choose, now) {
+  return h(
+    "table",
+    {},
+    h("caption", {}, "Calls"),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Call", "Phase", "Time", "Attempts", "Pod"].map((t) => h("th", { scope: "col" }, t)),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      calls.map((c) =>
+        h(
+          "tr",
+          { "data-call-row": c.name, "data-phase": c.phase },
+          h(
+            "td",
+            {},
+            h(
+              "button",
+              {
+                type: "button",
+                "data-focus-key": `row:${c.name}`,
+                "aria-pressed": selected === c.name ? "true" : "false",
+                onclick: () => choose(c.name),
+              },
+              `${c.kind === "call" ? "" : `${c.kind} `}${c.function}`,
+            ),
+          ),
+          h("td", {}, phaseBadge(c.phase)),
+          h("td", {}, duration(callDuration(c, now))),
+          h("td", {}, String(c.attempts)),
+          h("td", {}, c.pod ?? "–"),
+        ),
+      ),
+    ),
+  );
+}
