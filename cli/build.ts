@@ -30,6 +30,7 @@ import {
   contentHash,
   contextSources,
   hostBuildArgs,
+  hostPipCert,
   imageRef,
   parseBuildEnv,
   renderDockerfile,
@@ -51,6 +52,8 @@ export interface BuildOptions {
   dryRun?: boolean;
   /** Build (and push) but do not import into the local cluster. */
   noLoad?: boolean;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
 }
 
 interface Planned {
@@ -190,12 +193,26 @@ async function imageExists(b: BuilderName, ref: string): Promise<boolean> {
   return works("docker", ["image", "inspect", ref]);
 }
 
-async function buildOne(b: BuilderName, p: Planned, context: string, args: Record<string, string>): Promise<void> {
+/** Where RUN steps find the machine's CA bundle (buildah and podman mount it for the build only). */
+const CERT_IN_BUILD = "/etc/ssl/trellis-build-ca.pem";
+
+async function buildOne(
+  b: BuilderName,
+  p: Planned,
+  context: string,
+  args: Record<string, string>,
+  cert: string | undefined,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "trellis-build-"));
   try {
     const dockerfile = join(dir, "Dockerfile");
     writeFileSync(dockerfile, p.dockerfile);
-    const buildArgs = Object.entries(args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
+    const mountCert = cert !== undefined && b !== "docker" && existsSync(cert);
+    const all = mountCert ? { ...args, PIP_CERT: CERT_IN_BUILD } : args;
+    const buildArgs = [
+      ...Object.entries(all).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
+      ...(mountCert ? ["--volume", `${cert}:${CERT_IN_BUILD}:ro`] : []),
+    ];
     const common = ["-f", dockerfile, "-t", p.ref, ...buildArgs];
     const argv =
       b === "buildah"
@@ -283,11 +300,13 @@ export async function buildImages(
   for (const p of planned) {
     const t0 = Date.now();
     const cached = await imageExists(b, p.ref);
-    if (!cached) await buildOne(b, p, dirname(path), args);
+    if (!cached) await buildOne(b, p, dirname(path), args, hostPipCert(pipConfig, process.env));
     if (opts.registry) await push(b, p.ref);
     else if (!opts.noLoad) await loadLocal(b, p.ref, !cached);
     const how = cached ? "up to date" : `built with ${b} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
-    process.stderr.write(`image ${p.ref} for ${p.functions.join(", ")}: ${how}\n`);
+    (opts.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(
+      `image ${p.ref} for ${p.functions.join(", ")}: ${how}`,
+    );
   }
   return refs;
 }

@@ -39,6 +39,7 @@ export const HOST_BUILD_ARGS = [
   "PIP_RETRIES",
   "PIP_PROXY",
   "PIP_DISABLE_PIP_VERSION_CHECK",
+  "PIP_CERT", // set only when the builder mounts the machine's CA bundle (see hostPipCert)
   "HTTP_PROXY",
   "HTTPS_PROXY",
   "NO_PROXY",
@@ -246,16 +247,31 @@ export function hostBuildArgs(pipConfigList: string, env: Record<string, string 
     const rank = sections.indexOf(m[1]!);
     if (rank < 0) continue; // ":env:" lines repeat the environment, read below
     const key = `PIP_${m[2]!.toUpperCase().replace(/-/g, "_")}`;
-    if (!allowed.has(key)) continue;
+    if (!allowed.has(key) || key === "PIP_CERT") continue;
     const prev = fromFiles.get(key);
     if (!prev || prev.rank <= rank) fromFiles.set(key, { rank, value: m[4]! });
   }
   for (const [k, v] of fromFiles) out[k] = v.value;
   for (const k of HOST_BUILD_ARGS) {
-    const v = env[k];
+    const v = k === "PIP_CERT" ? undefined : env[k];
     if (v !== undefined && v !== "") out[k] = v;
   }
   const links = out.PIP_FIND_LINKS;
   if (links !== undefined && !links.split(/\s+/).every((l) => URL_SRC.test(l))) delete out.PIP_FIND_LINKS;
   return out;
+}
+
+/**
+ * The CA bundle pip trusts on this machine (PIP_CERT, else `cert` of pip's files), or undefined.
+ * A machine behind a TLS-inspecting proxy needs it inside RUN steps too; the builder mounts it there
+ * for the build only, it is not part of the image.
+ */
+export function hostPipCert(pipConfigList: string, env: Record<string, string | undefined>): string | undefined {
+  if (env.PIP_CERT) return env.PIP_CERT;
+  let found: string | undefined;
+  for (const line of pipConfigList.split("\n")) {
+    const m = /^(global|download|install)\.cert=(['"])(.*)\2\s*$/.exec(line.trim());
+    if (m) found = m[3];
+  }
+  return found;
 }

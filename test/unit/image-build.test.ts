@@ -6,6 +6,7 @@ import {
   contentHash,
   contextSources,
   hostBuildArgs,
+  hostPipCert,
   imageRef,
   parseBuildEnv,
   renderDockerfile,
@@ -149,5 +150,17 @@ describe("hostBuildArgs", () => {
     expect(hostBuildArgs("", { PIP_FIND_LINKS: "https://links.example/ https://b.example/" })).toEqual({
       PIP_FIND_LINKS: "https://links.example/ https://b.example/",
     });
+  });
+});
+
+describe("hostPipCert", () => {
+  it("takes PIP_CERT, else the cert of pip's files", () => {
+    expect(hostPipCert("global.cert='/etc/ssl/a.pem'", {})).toBe("/etc/ssl/a.pem");
+    expect(hostPipCert("global.cert='/etc/ssl/a.pem'", { PIP_CERT: "/b.pem" })).toBe("/b.pem");
+    expect(hostPipCert("global.index-url='https://x.example'", {})).toBeUndefined();
+  });
+
+  it("never passes a cert path as a plain build arg", () => {
+    expect(hostBuildArgs("global.cert='/etc/ssl/a.pem'", { PIP_CERT: "/b.pem" })).toEqual({});
   });
 });
