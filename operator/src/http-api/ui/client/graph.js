@@ -3,7 +3,7 @@
 import dagre from "@dagrejs/dagre";
 import { duration, s } from "./dom.js";
 
-const W = 230;
+const W = 200;
 const LINE = 16;
 const COLOURS = {
   Pending: "#5f6368",
@@ -44,7 +44,12 @@ export function renderGraph(calls, { selected, onSelect, now }) {
   g.setGraph({ rankdir: "TB", nodesep: 30, ranksep: 50, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
   const names = new Set(calls.map((c) => c.name));
-  for (const c of calls) g.setNode(c.name, { width: W, height: lines(c, now).length * LINE + 14, call: c });
+  for (const c of calls) {
+    const text = lines(c, now);
+    // About 7 px per character at 12 px: the box grows with its longest line.
+    const width = Math.max(W, 24 + 7 * Math.max(...text.map((t) => t.length)));
+    g.setNode(c.name, { width, height: text.length * LINE + 14, call: c });
+  }
   for (const c of calls) {
     if (c.parent && names.has(c.parent)) g.setEdge(c.parent, c.name, { kind: "call" }, "call");
     if (c.tail_call && names.has(c.tail_call))

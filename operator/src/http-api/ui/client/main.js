@@ -4,7 +4,7 @@
 //   #/ns/<ns>                            applications
 //   #/ns/<ns>/apps/<app>                 requests of an application
 //   #/ns/<ns>/apps/<app>/requests/<id>   one request's call graph, live over SSE while it runs
-import { duration, h, phaseBadge, time } from "./dom.js";
+import { duration, h, phaseBadge, put, time } from "./dom.js";
 import { api, enc, failure } from "./api.js";
 import { requestPage } from "./request.js";
 
@@ -16,11 +16,12 @@ let leave = () => {};
 
 function show(title, ...children) {
   document.title = `${title} · Trellis`;
-  main.replaceChildren(h("h1", {}, title), ...children);
+  put(main, h("h1", {}, title), ...children);
 }
 
 function setCrumbs(parts) {
-  crumbs.replaceChildren(
+  put(
+    crumbs,
     ...parts.flatMap(([label, href], i) => [
       i ? h("span", { "aria-hidden": "true" }, "›") : null,
       href ? h("a", { href }, label) : h("span", { "aria-current": "page" }, label),

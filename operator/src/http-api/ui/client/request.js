@@ -2,7 +2,7 @@
 // One request: summary, the call graph (graph.js), the selected call, every error with its
 // traceback, and the calls as a table of buttons. Live over the graph event stream while it runs.
 import { api, apiUrl, enc, failure } from "./api.js";
-import { duration, h, phaseBadge, time } from "./dom.js";
+import { duration, h, phaseBadge, put, time } from "./dom.js";
 import { callDuration, renderGraph } from "./graph.js";
 
 /** The request page; returns its cleanup (closes the event stream). */
@@ -41,14 +41,14 @@ export function requestPage(ns, app, id, { show, setCrumbs }) {
     if (!state.graph) return;
     const now = Date.now();
     const { request, calls, hidden } = state.graph;
-    summary.replaceChildren(requestSummary(request, hidden, now));
+    put(summary, requestSummary(request, hidden, now));
     // Redrawing replaces the elements: keep keyboard focus where it was.
     const focused = document.activeElement?.getAttribute?.("data-focus-key");
-    graphBox.replaceChildren(renderGraph(calls, { selected: state.selected, onSelect: choose, now }));
+    put(graphBox, renderGraph(calls, { selected: state.selected, onSelect: choose, now }));
     const sel = calls.find((c) => c.name === state.selected);
-    details.replaceChildren(...(sel ? callDetails(sel, now) : [h("p", { class: "muted" }, "Select a call.")]));
-    errors.replaceChildren(...errorList(calls));
-    callsTable.replaceChildren(callList(calls, state.selected, choose, now));
+    put(details, ...(sel ? callDetails(sel, now) : [h("p", { class: "muted" }, "Select a call.")]));
+    put(errors, ...errorList(calls));
+    put(callsTable, callList(calls, state.selected, choose, now));
     if (focused) main.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
   };
   const choose = (name) => {
@@ -79,7 +79,7 @@ export function requestPage(ns, app, id, { show, setCrumbs }) {
     api(path).then(apply, (e) => {
       events.close();
       live.textContent = "";
-      summary.replaceChildren(failure(e));
+      put(summary, failure(e));
     });
   });
   const tick = setInterval(() => state.graph && !state.done && draw(), 1000);
