@@ -100,6 +100,7 @@ function drawNode(n, { selected, onSelect, now }) {
       "aria-pressed": selected === c.name ? "true" : "false",
       "aria-label": `${c.function}: ${c.phase}`,
       "data-call": c.name,
+      "data-function": c.function,
       "data-phase": c.phase,
       "data-focus-key": `node:${c.name}`,
       onclick: select,

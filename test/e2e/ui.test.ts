@@ -1,0 +1,196 @@
+// The web view (/ui/) in a real browser: Debian's Chromium driven by playwright-core, against an
+// operator on the local cluster (from source, or the chart's with TRELLIS_E2E_OPERATOR=chart).
+// The browser sends a bearer token on every request, as the proxy in front of the operator would.
+// A request whose calls sleep is watched live: its calls appear Running and turn Succeeded on the
+// page; a failed call's traceback is shown. Screenshots go to .test-results/screenshots/.
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, type Page, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNamespace, deleteNamespace, kubectl, repoRoot } from "../support/kube.js";
+import { type OperatorProcess, startOperator } from "./support/operator.js";
+import { deployApp } from "./support/trellis.js";
+
+const API = `http://127.0.0.1:${process.env.TRELLIS_E2E_HTTP_PORT ?? 18080}`;
+const SHOTS = join(repoRoot, ".test-results", "screenshots");
+const CHROMIUM = process.env.TRELLIS_E2E_CHROMIUM ?? "/usr/bin/chromium";
+const SOURCE = `
+import time
+
+from tensorlake.applications import application, function
+
+
+@function()
+def step(i: int) -> int:
+    time.sleep(2)
+    return i * 10
+
+
+@function()
+def explode(x: int) -> int:
+    raise ValueError(f"boom at {x}")
+
+
+@application()
+@function()
+def slow(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += step(i)
+    return total
+
+
+@application()
+@function()
+def broken(x: int) -> int:
+    return explode(x) + 1
+`;
+const WAIT = { timeout: 120_000 };
+
+let op: OperatorProcess;
+let ns = "";
+let viewer = "";
+let invoker = "";
+let context: BrowserContext;
+let page: Page;
+let profile = "";
+const pageErrors: string[] = [];
+const mode = process.env.TRELLIS_E2E_OPERATOR === "chart" ? "chart" : "source";
+
+async function serviceAccount(name: string, verbs: string[], resources: string[]): Promise<string> {
+  await kubectl(["create", "serviceaccount", name, "-n", ns]);
+  await kubectl([
+    "create",
+    "role",
+    name,
+    "-n",
+    ns,
+    `--verb=${verbs.join(",")}`,
+    ...resources.map((r) => `--resource=${r}.trellis.dev`),
+  ]);
+  await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
+  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h", "--audience=trellis"])).trim();
+}
+
+async function invoke(app: string, body: unknown): Promise<string> {
+  const r = await fetch(`${API}/v1/namespaces/${ns}/applications/${app}`, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json", authorization: `Bearer ${invoker}` },
+  });
+  expect(r.status, await r.clone().text()).toBe(201);
+  return ((await r.json()) as { request_id: string }).request_id;
+}
+
+const shot = (name: string) => page.screenshot({ path: join(SHOTS, `ui-${mode}-${name}.png`), fullPage: true });
+const node = (fn: string, phase?: string) =>
+  page.locator(`svg .node[data-function="${fn}"]${phase ? `[data-phase="${phase}"]` : ""}`);
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  op = await startOperator("ui");
+  ns = await createNamespace("ui");
+  await deployApp(ns, "slow", SOURCE, "slow");
+  await deployApp(ns, "broken", SOURCE, "broken");
+  viewer = await serviceAccount("viewer", ["get", "list"], ["functioncalls", "applications"]);
+  invoker = await serviceAccount("invoker", ["create", "get"], ["functioncalls"]);
+  profile = mkdtempSync(join(tmpdir(), "trellis-ui-chromium-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport: { width: 1400, height: 1000 },
+    // What an authenticating proxy in front of the operator adds; the page sends no credentials itself.
+    extraHTTPHeaders: { authorization: `Bearer ${viewer}` },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+});
+
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  if (ns) await deleteNamespace(ns);
+  await op?.stop();
+});
+
+describe(`web view in Chromium (${mode} operator)`, () => {
+  it("shows a running request's calls appear Running and turn Succeeded, live", async () => {
+    const id = await invoke("slow", 3);
+    await page.goto(`${API}/ui/#/ns/${ns}/apps/slow/requests/${id}`);
+    // The first step runs while the later ones do not exist yet.
+    await node("step", "Running").first().waitFor(WAIT);
+    const drawnWhileRunning = await page.locator("svg .node").count();
+    await shot("request-running");
+    expect(await page.locator("#request-phase").innerText()).not.toMatch(/Succeeded|Failed/);
+    // Live: no reload from here on.
+    await expect.poll(() => node("step", "Succeeded").count(), { timeout: 120_000, interval: 500 }).toBe(3);
+    await page.locator("#request-phase", { hasText: "Succeeded" }).waitFor(WAIT);
+    expect(drawnWhileRunning).toBeLessThan(4);
+    expect(await page.locator("svg .node").count()).toBe(4);
+    // Phase as text next to the colour; durations, attempts and pods on each call.
+    const text = await node("step").first().textContent();
+    expect(text).toMatch(/phase: Succeeded/);
+    expect(text).toMatch(/time: \d+(\.\d)? s · attempts: 1/);
+    expect(text).toMatch(/pod: /);
+    expect(await page.locator("#live").innerText()).toBe("Finished");
+    // Keyboard: a call's button selects it and shows its details.
+    await page.locator("[data-call-row] button").nth(1).focus();
+    await page.keyboard.press("Enter");
+    await page.locator(".details h2", { hasText: "Call step" }).waitFor();
+    await shot("request-succeeded");
+
+    // The request list: newest first, filtered by status.
+    await page.goto(`${API}/ui/#/ns/${ns}/apps/slow`);
+    await page.locator(`tr[data-request="${id}"]`, { hasText: "Succeeded" }).waitFor(WAIT);
+    await page.selectOption("#status-filter", "failure");
+    await page.getByText("No requests.").waitFor();
+    await page.selectOption("#status-filter", "success");
+    await page.locator(`tr[data-request="${id}"]`).waitFor();
+    await shot("requests");
+  });
+
+  it("shows a failed call's error with its type, message and traceback", async () => {
+    const id = await invoke("broken", 7);
+    await page.goto(`${API}/ui/#/ns/${ns}/apps/broken/requests/${id}`);
+    const traceback = page.locator("pre.traceback", { hasText: "boom at 7" }).first();
+    await traceback.waitFor(WAIT);
+    expect(await traceback.innerText()).toMatch(/Traceback \(most recent call last\)[\s\S]*ValueError: boom at 7/);
+    await node("explode", "Failed").waitFor();
+    expect(await node("explode").textContent()).toMatch(/phase: Failed.*error: ValueError/);
+    expect(await page.locator(".error", { hasText: "ValueError" }).first().innerText()).toMatch(
+      /ValueError: boom at 7/,
+    );
+    await shot("request-failed");
+  });
+
+  it("lists the applications with their readiness and functions (after their code loaded)", async () => {
+    await page.goto(`${API}/ui/#/ns/${ns}`);
+    const row = page.locator('tr[data-app="slow"]');
+    await row.waitFor(WAIT);
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          await row.waitFor(WAIT);
+          return row.innerText();
+        },
+        { timeout: 120_000, interval: 2_000 },
+      )
+      .toMatch(/Ready/);
+    expect(await row.innerText()).toMatch(/step/);
+    expect(await page.locator('tr[data-app="broken"]').count()).toBe(1);
+    await shot("applications");
+    expect(pageErrors).toEqual([]);
+  });
+});
