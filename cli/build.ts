@@ -33,6 +33,7 @@ import {
   hostPipCert,
   imageRef,
   parseBuildEnv,
+  parseFunctionImages,
   renderDockerfile,
 } from "./image-build.js";
 
@@ -88,7 +89,7 @@ async function readFunctionImages(file: string, path: string): Promise<FunctionI
       env: { ...process.env, PYTHONPATH: [sdkPath(), process.env.PYTHONPATH].filter(Boolean).join(":") },
       maxBuffer: 16 * 1024 * 1024,
     });
-    return (JSON.parse(stdout) as { functions: FunctionImage[] }).functions;
+    return parseFunctionImages(JSON.parse(stdout));
   } catch (e) {
     if (e instanceof CliError) throw e;
     const err = e as { stderr?: string; message: string };

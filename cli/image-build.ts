@@ -22,6 +22,48 @@ export interface FunctionImage {
   image: ImageSpec | null;
 }
 
+const OPS: readonly string[] = ["RUN", "ENV", "COPY", "ADD", "WORKDIR"];
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isText = (v: unknown): v is string => typeof v === "string" && v !== "";
+
+/**
+ * The SDK's answer (`python3 -m trellis.worker.images`), checked: it comes from importing user code,
+ * so a malformed one is refused with the function and field it concerns rather than crashing later.
+ */
+export function parseFunctionImages(data: unknown): FunctionImage[] {
+  const bad = (where: string, rule: string): never => {
+    throw new CliError(`the SDK's description of the file's Images: ${where} ${rule}`);
+  };
+  if (!isObject(data) || !Array.isArray(data.functions)) return bad("functions", "must be a list");
+  return data.functions.map((f: unknown, i) => {
+    if (!isObject(f) || !isText(f.function)) return bad(`functions[${i}].function`, "must be a non-empty string");
+    const at = `function ${f.function}:`;
+    const image = f.image;
+    if (image === null || image === undefined) return { function: f.function, image: null };
+    if (!isObject(image)) return bad(`${at} image`, "must be an object or null");
+    if (!isText(image.name) || !isText(image.tag)) bad(`${at} image name and tag`, "must be non-empty strings");
+    if (image.base_image !== null && !isText(image.base_image))
+      bad(`${at} image base_image`, "must be a non-empty string or null");
+    if (!Array.isArray(image.steps)) return bad(`${at} image steps`, "must be a list");
+    const steps = image.steps.map((s: unknown, j) => {
+      if (!isObject(s) || !OPS.includes(s.op as string))
+        return bad(`${at} steps[${j}].op`, `must be one of ${OPS.join(", ")}`);
+      if (!Array.isArray(s.args) || !s.args.every((a) => typeof a === "string"))
+        return bad(`${at} steps[${j}].args`, "must be a list of strings");
+      return { op: s.op as StepOp, args: s.args as string[] };
+    });
+    return {
+      function: f.function,
+      image: {
+        name: image.name as string,
+        tag: image.tag as string,
+        base_image: image.base_image as string | null,
+        steps,
+      },
+    };
+  });
+}
+
 /** Default base: the local Trellis runtime image's base (scripts/images/lib.sh, TRELLIS_BASE_IMAGE). */
 export const DEFAULT_BASE_IMAGE = "localhost/trellis-base:bookworm-py311-node20";
 
