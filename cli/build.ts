@@ -35,6 +35,7 @@ import {
   parseBuildEnv,
   parseFunctionImages,
   renderDockerfile,
+  withHostArgs,
 } from "./image-build.js";
 
 export type BuilderName = "buildah" | "podman" | "docker";
@@ -53,6 +54,8 @@ export interface BuildOptions {
   dryRun?: boolean;
   /** Build (and push) but do not import into the local cluster. */
   noLoad?: boolean;
+  /** Mount this machine's apt source lists into RUN steps of Images on a base of their own. */
+  hostAptSources?: boolean;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
@@ -195,26 +198,50 @@ async function imageExists(b: BuilderName, ref: string): Promise<boolean> {
 }
 
 /** Where RUN steps find the machine's CA bundle (buildah and podman mount it for the build only). */
-const CERT_IN_BUILD = "/etc/ssl/trellis-build-ca.pem";
+const CERT_IN_BUILD = "/run/trellis-build/ca.pem";
+
+/** Build-only mounts of this machine's settings (buildah and podman; docker build has no --volume). */
+interface HostMounts {
+  /** pip's CA bundle here (a TLS-inspecting proxy's CA must be trusted inside RUN steps too). */
+  cert?: string;
+  /** Mount apt's source lists into RUN steps of Images with a base of their own. */
+  aptSources?: boolean;
+}
+
+const APT_SOURCES = ["/etc/apt/sources.list", "/etc/apt/sources.list.d"];
+
+function mountArgs(b: BuilderName, p: Planned, host: HostMounts): { volumes: string[]; args: Record<string, string> } {
+  if (b === "docker") return { volumes: [], args: {} };
+  const volumes: string[] = [];
+  const args: Record<string, string> = {};
+  if (host.cert && existsSync(host.cert)) {
+    volumes.push(`${host.cert}:${CERT_IN_BUILD}:ro`);
+    args.PIP_CERT = CERT_IN_BUILD;
+  }
+  // The default base already carries this machine's apt sources (scripts/images/base.sh).
+  if (host.aptSources && p.image.base_image !== null)
+    for (const f of APT_SOURCES) if (existsSync(f)) volumes.push(`${f}:${f}:ro`);
+  return { volumes, args };
+}
 
 async function buildOne(
   b: BuilderName,
   p: Planned,
   context: string,
   args: Record<string, string>,
-  cert: string | undefined,
+  host: HostMounts,
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "trellis-build-"));
   try {
-    const dockerfile = join(dir, "Dockerfile");
-    writeFileSync(dockerfile, p.dockerfile);
-    const mountCert = cert !== undefined && b !== "docker" && existsSync(cert);
-    const all = mountCert ? { ...args, PIP_CERT: CERT_IN_BUILD } : args;
+    const mounts = mountArgs(b, p, host);
+    const all = { ...args, ...mounts.args };
+    const path = join(dir, "Dockerfile");
+    writeFileSync(path, withHostArgs(p.dockerfile, Object.keys(all)));
     const buildArgs = [
       ...Object.entries(all).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
-      ...(mountCert ? ["--volume", `${cert}:${CERT_IN_BUILD}:ro`] : []),
+      ...mounts.volumes.flatMap((v) => ["--volume", v]),
     ];
-    const common = ["-f", dockerfile, "-t", p.ref, ...buildArgs];
+    const common = ["-f", path, "-t", p.ref, ...buildArgs];
     const argv =
       b === "buildah"
         ? ["bud", "--layers", "--isolation", builderEnv().BUILDAH_ISOLATION!, ...common, context]
@@ -301,7 +328,8 @@ export async function buildImages(
   for (const p of planned) {
     const t0 = Date.now();
     const cached = await imageExists(b, p.ref);
-    if (!cached) await buildOne(b, p, dirname(path), args, hostPipCert(pipConfig, process.env));
+    const host = { cert: hostPipCert(pipConfig, process.env), aptSources: opts.hostAptSources };
+    if (!cached) await buildOne(b, p, dirname(path), args, host);
     if (opts.registry) await push(b, p.ref);
     else if (!opts.noLoad) await loadLocal(b, p.ref, !cached);
     const how = cached ? "up to date" : `built with ${b} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;

@@ -68,8 +68,9 @@ export function parseFunctionImages(data: unknown): FunctionImage[] {
 export const DEFAULT_BASE_IMAGE = "localhost/trellis-base:bookworm-py311-node20";
 
 /**
- * Build arguments every generated Dockerfile declares (values come from the machine at build time,
- * so they are not part of the content hash): where pip and apt fetch from, never what they fetch.
+ * Build arguments taken from this machine (pip's network settings, proxies): where packages come
+ * from, never which. Declared only in the Dockerfile handed to the builder (withHostArgs), so they
+ * are not part of the content hash and a build elsewhere gets the same name.
  */
 export const HOST_BUILD_ARGS = [
   "PIP_INDEX_URL",
@@ -181,11 +182,14 @@ export interface RenderOptions {
   buildEnvKeys: string[];
 }
 
-/** The Dockerfile for one Image: FROM, build args, (pip on the default base), the steps, the runtime check. */
+/**
+ * The Dockerfile for one Image: FROM, --build-env args, (pip on the default base), the steps, the
+ * runtime check. It is what the content hash covers; withHostArgs adds this machine's build args.
+ */
 export function renderDockerfile(image: ImageSpec, opts: RenderOptions): string {
   const base = image.base_image ?? opts.defaultBase;
   if (!IMAGE_REF.test(base)) fail(image, `base image ${JSON.stringify(base)} is not an image reference`);
-  const args = [...new Set([...HOST_BUILD_ARGS, ...[...opts.buildEnvKeys].sort()])];
+  const args = [...new Set(opts.buildEnvKeys)].sort();
   const lines = [
     `# kubectl trellis build: Image ${JSON.stringify(`${image.name}:${image.tag}`)}`,
     `FROM ${base}`,
@@ -196,6 +200,16 @@ export function renderDockerfile(image: ImageSpec, opts: RenderOptions): string 
     `LABEL org.trellis.image.name=${quoted(image.name)} org.trellis.image.tag=${quoted(image.tag)}`,
   ];
   return `${lines.join("\n")}\n`;
+}
+
+/** The Dockerfile with ARG lines for the machine's build args (after FROM, so RUN steps see them). */
+export function withHostArgs(dockerfile: string, keys: string[]): string {
+  const lines = dockerfile.split("\n");
+  const from = lines.findIndex((l) => l.startsWith("FROM "));
+  const declared = new Set(lines.filter((l) => l.startsWith("ARG ")).map((l) => l.slice(4)));
+  const add = [...new Set(keys)].filter((k) => ENV_KEY.test(k) && !declared.has(k)).map((k) => `ARG ${k}`);
+  lines.splice(from + 1, 0, ...add);
+  return lines.join("\n");
 }
 
 /** The context paths an Image's COPY/ADD steps read (URLs excluded), in step order. */

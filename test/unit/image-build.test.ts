@@ -10,6 +10,7 @@ import {
   imageRef,
   parseBuildEnv,
   renderDockerfile,
+  withHostArgs,
 } from "../../cli/image-build.js";
 
 const opts = { defaultBase: "localhost/trellis-base:test", buildEnvKeys: [] };
@@ -31,8 +32,7 @@ describe("renderDockerfile", () => {
     const text = renderDockerfile(tools, opts);
     const lines = text.trimEnd().split("\n");
     expect(lines[1]).toBe("FROM localhost/trellis-base:test");
-    expect(lines).toContain("ARG PIP_INDEX_URL");
-    expect(lines).toContain("ARG HTTPS_PROXY");
+    expect(lines.filter((l) => l.startsWith("ARG "))).toEqual([]); // the machine's are added at build time
     const at = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
     expect(lines[at("RUN")]).toContain("python3-pip");
     expect(lines).toContain('RUN ["/bin/sh","-c","pip install humanize==4.9.0"]');
@@ -56,6 +56,21 @@ describe("renderDockerfile", () => {
     const text = renderDockerfile(tools, { ...opts, buildEnvKeys: ["ZED", "ALPHA", "PIP_INDEX_URL"] });
     expect(text.match(/^ARG PIP_INDEX_URL$/gm)).toHaveLength(1);
     expect(text.indexOf("ARG ALPHA")).toBeLessThan(text.indexOf("ARG ZED"));
+  });
+
+  it("adds the machine's build args after FROM for the builder, once, valid names only", () => {
+    const text = renderDockerfile(tools, { ...opts, buildEnvKeys: ["PIP_INDEX_URL"] });
+    const built = withHostArgs(text, ["PIP_INDEX_URL", "HTTPS_PROXY", "PIP_CERT", "BAD KEY"]);
+    const lines = built.split("\n");
+    expect(lines.slice(1, 5)).toEqual([
+      "FROM localhost/trellis-base:test",
+      "ARG HTTPS_PROXY",
+      "ARG PIP_CERT",
+      "ARG PIP_INDEX_URL",
+    ]);
+    expect(built.match(/^ARG PIP_INDEX_URL$/gm)).toHaveLength(1);
+    expect(built).not.toContain("BAD KEY");
+    expect(withHostArgs(text, [])).toBe(text);
   });
 
   it("keeps multi-line RUN commands one instruction", () => {
