@@ -52,6 +52,8 @@ export interface BuildOptions {
   baseImage?: string;
   /** Print the Dockerfiles and names, build nothing. */
   dryRun?: boolean;
+  /** Only compute the names (what deploy --dry-run shows): build and print nothing. */
+  namesOnly?: boolean;
   /** Build (and push) but do not import into the local cluster. */
   noLoad?: boolean;
   /** Mount this machine's apt source lists into RUN steps of Images on a base of their own. */
@@ -312,6 +314,7 @@ export async function buildImages(
   const buildEnv = parseBuildEnv(opts.buildEnv);
   const planned = plan(await readFunctionImages(file, path), dirname(path), opts, buildEnv);
   const refs = new Map(planned.flatMap((p) => p.functions.map((f) => [f, p.ref] as [string, string])));
+  if (opts.namesOnly) return refs;
   if (opts.dryRun) {
     for (const p of planned) process.stdout.write(`# ${p.ref} for ${p.functions.join(", ")}\n${p.dockerfile}\n`);
     return refs;
