@@ -5,6 +5,7 @@
 import { type SpawnOptions, execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  cpSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -243,11 +244,20 @@ async function buildOne(
       ...Object.entries(all).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
       ...mounts.volumes.flatMap((v) => ["--volume", v]),
     ];
+    // The build sees exactly the files the hash covers: a copy of the sources the steps name.
+    const ctx = join(dir, "context");
+    mkdirSync(ctx);
+    for (const src of contextSources(p.image))
+      cpSync(join(context, src), join(ctx, src), {
+        recursive: true,
+        verbatimSymlinks: true,
+        filter: (from) => from !== dir && !from.startsWith(`${dir}/`),
+      });
     const common = ["-f", path, "-t", p.ref, ...buildArgs];
     const argv =
       b === "buildah"
-        ? ["bud", "--layers", "--isolation", builderEnv().BUILDAH_ISOLATION!, ...common, context]
-        : ["build", ...common, context];
+        ? ["bud", "--layers", "--isolation", builderEnv().BUILDAH_ISOLATION!, ...common, ctx]
+        : ["build", ...common, ctx];
     await spawnBuilder(b, argv, `building ${p.ref}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
