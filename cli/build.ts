@@ -18,7 +18,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { homedir, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CliError, type Ctx } from "./cluster.js";
@@ -287,6 +287,16 @@ async function exportArchive(b: BuilderName, ref: string, archive: string): Prom
         : ["save", "-o", partial, ref];
   await spawnBuilder(b, argv, `exporting ${ref}`);
   renameSync(partial, archive);
+  // One archive per image repository (its newest build): older ones only take disk space.
+  const dir = dirname(archive);
+  const stem = basename(archivePath(ref.slice(0, ref.lastIndexOf(":")))).replace(/\.oci\.tar$/, "_");
+  for (const name of readdirSync(dir))
+    if (
+      name.startsWith(stem) &&
+      /^[0-9a-f]{16}\.oci\.tar$/.test(name.slice(stem.length)) &&
+      join(dir, name) !== archive
+    )
+      rmSync(join(dir, name), { force: true });
 }
 
 /** Into every node's containerd of the local cluster, through scripts/images/load.sh. */
