@@ -47,6 +47,18 @@ export const invokeResponse = z.object({ request_id: z.string() });
 
 export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100).meta({ description: "Most requests returned." }),
+  // Trellis' own (the web view pages with them); Tensorlake's client sends neither.
+  status: z
+    .enum(["pending", "running", "success", "failure"])
+    .optional()
+    .meta({ description: "Only requests with this status." }),
+  offset: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(0)
+    .meta({ description: "Requests skipped first (after the status filter), for paging." }),
 });
 export const requestList = z.object({ requests: z.array(requestView) });
 

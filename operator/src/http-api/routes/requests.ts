@@ -58,13 +58,15 @@ export function requestRoutes(deps: HttpApiDeps) {
       async (req) => {
         const p = req.params as Params;
         const application = appName(p);
-        const { limit } = req.query as { limit: number };
+        const { limit, status, offset } = req.query as { limit: number; status?: string; offset: number };
         const time = (c: CallObject) => new Date(c.metadata.creationTimestamp ?? 0).getTime();
         const roots = deps.calls
           .list(p.namespace)
           .filter((c) => isRoot(c) && c.spec.application === application)
           .sort((a, b) => time(b) - time(a) || (b.metadata.name ?? "").localeCompare(a.metadata.name ?? ""));
-        return { requests: roots.slice(0, limit).map(view) };
+        if (!status) return { requests: roots.slice(offset, offset + limit).map(view) };
+        const views = roots.map(view).filter((v) => v.status === status);
+        return { requests: views.slice(offset, offset + limit) };
       },
     );
 

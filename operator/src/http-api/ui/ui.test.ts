@@ -124,6 +124,22 @@ describe("web view JSON routes", () => {
     expect((await app.inject({ url: "/v1/namespaces/Team!/applications/greet/status" })).statusCode).toBe(400);
   });
 
+  it("pages an application's requests, newest first, filtered by status", async () => {
+    const w = world();
+    for (let i = 0; i < 7; i++) w.calls.put(call(`r${i}`, {}, { phase: i % 2 ? "Succeeded" : "Running" }));
+    app = await buildHttpApi(w.deps);
+    const ids = async (q: string) =>
+      (await app.inject({ url: `${BASE}/requests?${q}` })).json().requests.map((r: { id: string }) => r.id);
+    expect(await ids("limit=3")).toEqual(["r6", "r5", "r4"]);
+    expect(await ids("limit=3&offset=3")).toEqual(["r3", "r2", "r1"]);
+    expect(await ids("limit=3&offset=6")).toEqual(["r0"]);
+    expect(await ids("status=success")).toEqual(["r5", "r3", "r1"]);
+    expect(await ids("status=running&limit=2&offset=1")).toEqual(["r4", "r2"]);
+    expect(await ids("status=failure")).toEqual([]);
+    expect((await app.inject({ url: `${BASE}/requests?status=done` })).statusCode).toBe(400);
+    expect((await app.inject({ url: `${BASE}/requests?offset=-1` })).statusCode).toBe(400);
+  });
+
   it("lists a request's calls with phases, attempts, pods, tail calls and errors", async () => {
     const w = world();
     w.calls.put(

@@ -143,18 +143,21 @@ async function requestsPage(ns, app, query) {
   show(`Requests of ${app}`, h("p", {}, "Loading…"));
   let requests;
   try {
-    ({ requests } = await api(`namespaces/${enc(ns)}/applications/${enc(app)}/requests?limit=1000`));
+    // One more than a page: whether there is a next one.
+    const filter = status === "all" ? "" : `&status=${status}`;
+    ({ requests } = await api(
+      `namespaces/${enc(ns)}/applications/${enc(app)}/requests?limit=${PAGE + 1}&offset=${page * PAGE}${filter}`,
+    ));
   } catch (e) {
     return show(`Requests of ${app}`, failure(e));
   }
-  const matching = requests.filter((r) => status === "all" || r.status === status);
-  const shown = matching.slice(page * PAGE, (page + 1) * PAGE);
+  const more = requests.length > PAGE;
+  const shown = requests.slice(0, PAGE);
   const select = h(
     "select",
     { id: "status-filter", onchange: () => go(select.value, 0) },
     STATUSES.map((s) => h("option", { value: s, selected: s === status }, s)),
   );
-  const pages = Math.max(1, Math.ceil(matching.length / PAGE));
   show(
     `Requests of ${app}`,
     h(
@@ -163,7 +166,7 @@ async function requestsPage(ns, app, query) {
       h("label", { for: "status-filter" }, "Status"),
       select,
       h("button", { type: "button", onclick: () => route() }, "Refresh"),
-      h("span", { class: "muted" }, `${matching.length} requests, newest first`),
+      h("span", { class: "muted" }, "Newest first"),
     ),
     shown.length
       ? h(
@@ -202,8 +205,8 @@ async function requestsPage(ns, app, query) {
       "nav",
       { class: "toolbar", "aria-label": "Pages" },
       h("button", { type: "button", disabled: page === 0, onclick: () => go(status, page - 1) }, "Previous page"),
-      h("span", {}, `Page ${page + 1} of ${pages}`),
-      h("button", { type: "button", disabled: page + 1 >= pages, onclick: () => go(status, page + 1) }, "Next page"),
+      h("span", {}, `Page ${page + 1}`),
+      h("button", { type: "button", disabled: !more, onclick: () => go(status, page + 1) }, "Next page"),
     ),
   );
 }
