@@ -13,6 +13,7 @@ const file = join(dir, "app.py");
 const source = (copy: string) => `
 from tensorlake.applications import Image, application, function
 
+print("import-time output does not disturb the description")
 shared = Image(name="shared").run("pip install humanize==4.9.0")
 own = Image(name="own", base_image="localhost/other:1").copy("${copy}", "/opt/data")
 

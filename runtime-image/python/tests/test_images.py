@@ -8,7 +8,14 @@ import sys
 SDK = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 APP = """
+import os
+import sys
+
 from tensorlake.applications import Image, application, function
+
+print("printed at import time")
+sys.stdout.flush()
+os.write(1, b"written to fd 1 at import time\\n")
 
 base = Image(name="tools", tag="v1").run("pip install humanize==4.9.0").env("MODE", 3)
 custom = (
@@ -54,6 +61,7 @@ def run(tmp_path, source):
 def test_each_function_reports_its_image_steps_in_order(tmp_path):
     done = run(tmp_path, APP)
     assert done.returncode == 0, done.stderr
+    assert "printed at import time" in done.stderr and "written to fd 1 at import time" in done.stderr
     fns = {f["function"]: f["image"] for f in json.loads(done.stdout)["functions"]}
     assert set(fns) == {"one", "two", "three", "main"}
     assert fns["main"] is None

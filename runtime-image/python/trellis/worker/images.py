@@ -10,6 +10,7 @@ Standard library only: the CLI runs it with the machine's python3 and the SDK on
 
 import inspect
 import json
+import os
 import sys
 
 from ..interface.exceptions import SDKUsageError
@@ -55,7 +56,16 @@ def main(argv: list[str]) -> int:
         return 2
     from .loader import load
 
-    functions = load(argv[0])
+    # What the user's module prints while it is imported goes to stderr: stdout carries the JSON.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        functions = load(argv[0])
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
     print(json.dumps({"functions": function_images(functions)}))
     return 0
 
