@@ -45,6 +45,12 @@ def slow(n: int) -> int:
 @function()
 def broken(x: int) -> int:
     return explode(x) + 1
+
+
+@application()
+@function()
+def fan(n: int) -> int:
+    return sum(step.map(list(range(n))))
 `;
 const WAIT = { timeout: 120_000 };
 
@@ -93,6 +99,7 @@ beforeAll(async () => {
   ns = await createNamespace("ui");
   await deployApp(ns, "slow", SOURCE, "slow");
   await deployApp(ns, "broken", SOURCE, "broken");
+  await deployApp(ns, "fan", SOURCE, "fan");
   viewer = await serviceAccount("viewer", ["get", "list"], ["functioncalls", "applications"]);
   invoker = await serviceAccount("invoker", ["create", "get"], ["functioncalls"]);
   profile = mkdtempSync(join(tmpdir(), "trellis-ui-chromium-"));
@@ -172,6 +179,18 @@ describe(`web view in Chromium (${mode} operator)`, () => {
       /ValueError: boom at 7/,
     );
     await shot("request-failed");
+  });
+
+  it("folds a map's items into counts on the map's node", async () => {
+    const id = await invoke("fan", 5);
+    await page.goto(`${API}/ui/#/ns/${ns}/apps/fan/requests/${id}`);
+    await page.locator("#request-phase", { hasText: "Succeeded" }).waitFor(WAIT);
+    const map = page.locator('svg .node[data-kind="map"]');
+    expect(await map.textContent()).toMatch(/items: 5 \(5 Succeeded\)/);
+    // The items are not drawn one by one; the summary says how many calls were folded.
+    expect(await page.locator('svg .node[data-kind="call"][data-function="step"]').count()).toBe(0);
+    expect(await page.getByText("5 calls (map/reduce items, folded into counts)").count()).toBe(1);
+    await shot("request-map");
   });
 
   it("lists the applications with their readiness and functions (after their code loaded)", async () => {

@@ -18,8 +18,10 @@ const COLOURS = {
 
 /** How long a call ran (its current attempt); still counting while it runs. */
 export function callDuration(c, now) {
-  if (!c.started_at) return null;
-  return (c.finished_at ?? now) - c.started_at;
+  // A map or reduce never runs in a pod: its time is from its creation.
+  const start = c.started_at ?? (c.kind === "call" ? null : c.created_at);
+  if (!start) return null;
+  return (c.finished_at ?? now) - start;
 }
 
 function lines(c, now) {
@@ -101,6 +103,7 @@ function drawNode(n, { selected, onSelect, now }) {
       "aria-label": `${c.function}: ${c.phase}`,
       "data-call": c.name,
       "data-function": c.function,
+      "data-kind": c.kind,
       "data-phase": c.phase,
       "data-focus-key": `node:${c.name}`,
       onclick: select,
