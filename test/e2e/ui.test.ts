@@ -89,6 +89,24 @@ async function invoke(app: string, body: unknown): Promise<string> {
   return ((await r.json()) as { request_id: string }).request_id;
 }
 
+/** WCAG contrast ratios of the phase badges on the page (text colour on badge colour). */
+const BADGE_CONTRAST = `(() => {
+  const lum = (c) => {
+    const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map((v) => {
+      const x = Number(v) / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  return [...document.querySelectorAll(".phase")].map((e) => {
+    const s = getComputedStyle(e);
+    const [hi, lo] = [lum(s.color), lum(s.backgroundColor)].sort((a, b) => b - a);
+    return { text: e.textContent, ratio: (hi + 0.05) / (lo + 0.05) };
+  });
+})()`;
+const lowContrast = async () =>
+  ((await page.evaluate(BADGE_CONTRAST)) as { text: string; ratio: number }[]).filter((b) => b.ratio < 4.5);
+
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, `ui-${mode}-${name}.png`), fullPage: true });
 const node = (fn: string, phase?: string) =>
   page.locator(`svg .node[data-function="${fn}"]${phase ? `[data-phase="${phase}"]` : ""}`);
@@ -151,8 +169,13 @@ describe(`web view in Chromium (${mode} operator)`, () => {
     expect(text).toMatch(/time: \d+(\.\d)? s · attempts: 1/);
     expect(text).toMatch(/pod: /);
     expect(await page.locator("#live").innerText()).toBe("Finished");
-    // Keyboard: a call's button selects it and shows its details.
-    await page.locator("[data-call-row] button").nth(1).focus();
+    // Keyboard only: Tab reaches the graph's nodes, Enter selects one and shows its details.
+    let focused: unknown;
+    for (let i = 0; i < 30 && focused !== "step"; i++) {
+      await page.keyboard.press("Tab");
+      focused = await page.evaluate(`document.activeElement?.getAttribute("data-function")`);
+    }
+    expect(focused).toBe("step");
     await page.keyboard.press("Enter");
     await page.locator(".details h2", { hasText: "Call step" }).waitFor();
     await shot("request-succeeded");
@@ -179,6 +202,8 @@ describe(`web view in Chromium (${mode} operator)`, () => {
       /ValueError: boom at 7/,
     );
     await shot("request-failed");
+    expect(await page.locator(".phase").count()).toBeGreaterThan(0);
+    expect(await lowContrast()).toEqual([]);
   });
 
   it("folds a map's items into counts on the map's node", async () => {
@@ -210,6 +235,7 @@ describe(`web view in Chromium (${mode} operator)`, () => {
     expect(await row.innerText()).toMatch(/step/);
     expect(await page.locator('tr[data-app="broken"]').count()).toBe(1);
     await shot("applications");
+    expect(await lowContrast()).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
 });
