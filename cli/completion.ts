@@ -15,6 +15,8 @@ export interface CommandSpec {
   flags: string[];
 }
 
+const BUILD_FLAGS = ["--registry", "--build-env", "--builder", "--base-image", "--host-apt-sources"];
+
 export const COMMON_FLAGS = ["--namespace", "--operator-namespace", "--help"];
 
 export const COMMANDS: Record<string, CommandSpec> = {
@@ -24,7 +26,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
   logs: { arg: "call", flags: ["--tail"] },
   requests: { arg: "application", flags: ["--phase", "--limit", "--output"] },
   cancel: { arg: "request", flags: [] },
-  deploy: { arg: "file", flags: ["--name", "--image", "--entrypoint", "--dry-run", "--output"] },
+  deploy: {
+    arg: "file",
+    flags: ["--name", "--image", "--entrypoint", "--dry-run", "--output", "--no-build", ...BUILD_FLAGS],
+  },
+  build: { arg: "file", flags: ["--dry-run", ...BUILD_FLAGS] },
   ui: { flags: ["--api", "--token", "--port", "--no-open"] },
   completion: { flags: [] },
 };
@@ -34,6 +40,7 @@ const FLAG_VALUES: Record<string, string[]> = {
   "--output": ["table", "json", "yaml"],
   "-o": ["table", "json", "yaml"],
   "--phase": [...PHASES],
+  "--builder": ["buildah", "podman", "docker"],
 };
 /** Flags that take a value (the next word is not a positional). */
 const VALUE_FLAGS = new Set([
@@ -53,6 +60,10 @@ const VALUE_FLAGS = new Set([
   "--phase",
   "--limit",
   "--port",
+  "--registry",
+  "--build-env",
+  "--builder",
+  "--base-image",
 ]);
 
 export type Lookup = (

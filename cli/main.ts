@@ -2,6 +2,7 @@
 // applications. kubectl finds it on PATH as kubectl-trellis; it reads KUBECONFIG like kubectl.
 import { parseArgs } from "node:util";
 import { CliError, context } from "./cluster.js";
+import { build, buildImages } from "./build.js";
 import { clusterLookup, complete, completionScript, printCompletion } from "./completion.js";
 import { deploy } from "./deploy.js";
 import { graph, logs } from "./graph.js";
@@ -20,13 +21,20 @@ Usage:
   kubectl trellis logs CALL [--tail N]
   kubectl trellis requests APP [--phase PHASE] [--limit N] [-o table|json|yaml]
   kubectl trellis cancel REQUEST
-  kubectl trellis deploy FILE.py [--entrypoint FN] [--name NAME] [--image IMAGE] [--dry-run [-o json|yaml]]
+  kubectl trellis deploy FILE.py [--entrypoint FN] [--name NAME] [--image IMAGE] [--no-build] [BUILD FLAGS]
+                                 [--dry-run [-o json|yaml]]
+  kubectl trellis build FILE.py [--registry REG] [--build-env KEY=VALUE]... [--builder buildah|podman|docker]
+                                [--base-image IMAGE] [--host-apt-sources] [--dry-run]
   kubectl trellis ui [--api URL] [--token TOKEN] [--port N] [--no-open]
   kubectl trellis completion bash|zsh
 
 deploy applies an Application for every @application() in the file (--entrypoint picks one;
---name renames it). cancel deletes a running request's root call, which aborts all its calls. ui serves the web view
-on 127.0.0.1 (a read-only proxy to the HTTP API that adds your token) and opens it.
+--name renames it); it first builds the Images the functions name (as build does) and sets each
+function's image, unless --no-build. build turns each distinct Image into a Dockerfile on top of
+which the Trellis runtime runs, builds it with buildah, podman or docker, names it by content hash,
+and pushes it to --registry or imports it into the local cluster. cancel deletes a running
+request's root call, which aborts all its calls. ui serves the web view on 127.0.0.1 (a read-only
+proxy to the HTTP API that adds your token) and opens it.
 Shell completion: put bin/kubectl_complete-trellis on PATH next to kubectl-trellis (kubectl 1.26+).
 
 Common flags:
@@ -55,6 +63,12 @@ const OPTIONS = {
   phase: { type: "string" },
   limit: { type: "string" },
   port: { type: "string" },
+  "no-build": { type: "boolean" },
+  registry: { type: "string" },
+  "build-env": { type: "string", multiple: true },
+  builder: { type: "string" },
+  "base-image": { type: "string" },
+  "host-apt-sources": { type: "boolean" },
   "no-open": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -92,6 +106,23 @@ function tailOption(value: string | undefined): number | undefined {
   return tail;
 }
 
+function buildOptions(v: Values) {
+  return {
+    registry: v.registry,
+    buildEnv: v["build-env"],
+    builder: v.builder,
+    baseImage: v["base-image"],
+    hostAptSources: v["host-apt-sources"],
+  };
+}
+
+/** Commands on a file that need no cluster: build. */
+function fileCommand(command: string, arg: string | undefined, v: Values): Promise<number> {
+  if (command !== "build") throw new CliError(`unknown command ${command}\n\n${USAGE}`);
+  if (!arg) throw new CliError(`build: missing FILE.py\n\n${USAGE}`);
+  return build(arg, { ...buildOptions(v), dryRun: v["dry-run"] });
+}
+
 async function deployCommand(
   file: string,
   v: Values,
@@ -99,12 +130,26 @@ async function deployCommand(
 ): Promise<number> {
   if (v.output !== undefined && !v["dry-run"])
     throw new CliError("--output: deploy prints manifests only with --dry-run");
-  return deploy(await context(ctxOpts), file, {
+  const output = outputFormat(v.output, ["json", "yaml"]);
+  const ctx = await context(ctxOpts);
+  let functionImages: Map<string, string> | undefined;
+  if (!v["no-build"]) {
+    try {
+      // A dry run names the images (content hashes) without building them.
+      functionImages = await buildImages(ctx, file, { ...buildOptions(v), namesOnly: v["dry-run"] });
+    } catch (e) {
+      if (e instanceof CliError)
+        throw new CliError(`${e.message}\n(deploy builds the Images the functions name first; --no-build skips that)`);
+      throw e;
+    }
+  }
+  return deploy(ctx, file, {
     name: v.name,
     image: v.image,
     entrypoint: v.entrypoint,
     dryRun: v["dry-run"],
-    output: outputFormat(v.output, ["json", "yaml"]),
+    output,
+    functionImages,
   });
 }
 
@@ -189,7 +234,7 @@ async function command(argv: string[]): Promise<number> {
     case "deploy":
       return deployCommand(need("FILE.py"), v, ctxOpts);
     default:
-      throw new CliError(`unknown command ${command}\n\n${USAGE}`);
+      return fileCommand(command, arg, v);
   }
 }
 

@@ -1,17 +1,19 @@
 // kubectl trellis build on the local cluster: a function whose Image pip-installs a package the stock
 // runtime image lacks is built with buildah (pip's index and CA bundle from this machine's own pip
 // configuration), imported into the cluster's containerd, deployed with the image set on that
-// function, and invoked: its output shows the package imported there and absent from the stock image.
+// function by kubectl trellis deploy, and invoked: its output shows the package imported there and absent from the stock image.
 // A second build of the same file is a cache hit (same name, nothing built or imported). The name is
 // a content hash, so the suite's second pass (chart mode) and later runs on this machine only check.
+import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImages } from "../../cli/build.js";
-import { createNamespace, deleteNamespace } from "../support/kube.js";
+import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, repoRoot } from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
-import { deployApp, invoke, waitFinished } from "./support/trellis.js";
+import { invoke, waitFinished } from "./support/trellis.js";
 
 const SOURCE = `
 import importlib.util
@@ -43,6 +45,7 @@ writeFileSync(file, SOURCE);
 let ref = "";
 
 beforeAll(async () => {
+  await promisify(execFile)("npm", ["run", "-s", "build:cli"], { cwd: repoRoot });
   op = await startOperator("build");
   ns = await createNamespace("build");
 });
@@ -63,8 +66,18 @@ describe("kubectl trellis build", () => {
     expect(lines).toHaveLength(1);
   }, 900_000);
 
-  it("runs the function in the built image", async () => {
-    await deployApp(ns, "humanize", SOURCE, "report", { functions: [{ name: "pretty", image: ref }] });
+  it("deploys with kubectl trellis deploy, which sets the built image, and runs the function in it", async () => {
+    const { stdout, stderr } = await promisify(execFile)(
+      join(repoRoot, "bin/kubectl-trellis"),
+      ["deploy", file, "-n", ns, "--name", "humanize"],
+      {
+        env: { ...process.env, KUBECONFIG: kubeconfigPath() },
+      },
+    );
+    expect(stderr).toContain(`image ${ref} for pretty: up to date\n`);
+    expect(stdout).toContain("application.trellis.dev/humanize applied");
+    const app = JSON.parse(await kubectl(["get", "application", "humanize", "-n", ns, "-o", "json"]));
+    expect(app.spec.functions).toEqual([{ name: "pretty", image: ref }]);
     const request = await invoke(ns, "humanize", "report", [1234567]);
     const status = await waitFinished(ns, request, 240_000);
     expect(status.error).toBeUndefined();
@@ -74,12 +87,8 @@ describe("kubectl trellis build", () => {
 
   it("builds nothing the second time: same name, a cache hit", async () => {
     const lines: string[] = [];
-    const t0 = Date.now();
     const refs = await buildImages(undefined, file, { builder: "buildah", log: (l) => lines.push(l) });
-    const seconds = (Date.now() - t0) / 1000;
-    console.log(`second build: ${seconds.toFixed(1)} s: ${lines.join("; ")}`);
     expect(refs.get("pretty")).toBe(ref);
     expect(lines).toEqual([`image ${ref} for pretty: up to date`]);
-    expect(seconds).toBeLessThan(60);
   }, 120_000);
 });
