@@ -1,14 +1,18 @@
 // The web view (/ui/) in a real browser: Debian's Chromium driven by playwright-core, against an
 // operator on the local cluster (from source, or the chart's with TRELLIS_E2E_OPERATOR=chart).
-// The browser sends a bearer token on every request, as the proxy in front of the operator would.
+// The browser goes through `kubectl trellis ui` (the plugin's proxy on 127.0.0.1 that adds a
+// viewer's token), as a user would; the page itself sends no credentials.
 // A request whose calls sleep is watched live: its calls appear Running and turn Succeeded on the
 // page; a failed call's traceback is shown. Screenshots go to .test-results/screenshots/.
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
 import { type BrowserContext, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNamespace, deleteNamespace, kubectl, repoRoot } from "../support/kube.js";
+import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, repoRoot } from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 import { deployApp } from "./support/trellis.js";
 
@@ -55,6 +59,9 @@ def fan(n: int) -> int:
 const WAIT = { timeout: 120_000 };
 
 let op: OperatorProcess;
+let proxy: ChildProcess | undefined;
+/** The proxy's origin: what the user's browser opens. */
+let UI = "";
 let ns = "";
 let viewer = "";
 let invoker = "";
@@ -62,6 +69,20 @@ let context: BrowserContext;
 let page: Page;
 let profile = "";
 const pageErrors: string[] = [];
+
+/** Starts `kubectl trellis ui --no-open` with the viewer's token; its origin once it listens. */
+async function startProxy(token: string): Promise<string> {
+  proxy = spawn(
+    join(repoRoot, "bin/kubectl-trellis"),
+    ["ui", "--api", API, "--token", token, "--port", "0", "--no-open"],
+    { env: { ...process.env, KUBECONFIG: kubeconfigPath() }, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  for await (const line of createInterface({ input: proxy.stdout! })) {
+    const m = /^Serving the Trellis UI at (http:\/\/127\.0\.0\.1:\d+)\/ui\/ /.exec(line);
+    if (m) return m[1]!;
+  }
+  throw new Error("kubectl trellis ui exited before it listened");
+}
 const mode = process.env.TRELLIS_E2E_OPERATOR === "chart" ? "chart" : "source";
 
 async function serviceAccount(name: string, verbs: string[], resources: string[]): Promise<string> {
@@ -120,6 +141,8 @@ beforeAll(async () => {
   await deployApp(ns, "fan", SOURCE, "fan");
   viewer = await serviceAccount("viewer", ["get", "list"], ["functioncalls", "applications"]);
   invoker = await serviceAccount("invoker", ["create", "get"], ["functioncalls"]);
+  await promisify(execFile)("npm", ["run", "-s", "build:cli"], { cwd: repoRoot });
+  UI = await startProxy(viewer);
   profile = mkdtempSync(join(tmpdir(), "trellis-ui-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -135,8 +158,6 @@ beforeAll(async () => {
       "--disable-sync",
     ],
     viewport: { width: 1400, height: 1000 },
-    // What an authenticating proxy in front of the operator adds; the page sends no credentials itself.
-    extraHTTPHeaders: { authorization: `Bearer ${viewer}` },
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (e) => pageErrors.push(e.message));
@@ -144,6 +165,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await context?.close();
+  proxy?.kill("SIGTERM");
   if (profile) rmSync(profile, { recursive: true, force: true });
   if (ns) await deleteNamespace(ns);
   await op?.stop();
@@ -152,7 +174,7 @@ afterAll(async () => {
 describe(`web view in Chromium (${mode} operator)`, () => {
   it("shows a running request's calls appear Running and turn Succeeded, live", async () => {
     const id = await invoke("slow", 3);
-    await page.goto(`${API}/ui/#/ns/${ns}/apps/slow/requests/${id}`);
+    await page.goto(`${UI}/ui/#/ns/${ns}/apps/slow/requests/${id}`);
     // The first step runs while the later ones do not exist yet.
     await node("step", "Running").first().waitFor(WAIT);
     const drawnWhileRunning = await page.locator("svg .node").count();
@@ -181,7 +203,7 @@ describe(`web view in Chromium (${mode} operator)`, () => {
     await shot("request-succeeded");
 
     // The request list: newest first, filtered by status.
-    await page.goto(`${API}/ui/#/ns/${ns}/apps/slow`);
+    await page.goto(`${UI}/ui/#/ns/${ns}/apps/slow`);
     await page.locator(`tr[data-request="${id}"]`, { hasText: "Succeeded" }).waitFor(WAIT);
     await page.selectOption("#status-filter", "failure");
     await page.getByText("No requests.").waitFor();
@@ -192,7 +214,7 @@ describe(`web view in Chromium (${mode} operator)`, () => {
 
   it("shows a failed call's error with its type, message and traceback", async () => {
     const id = await invoke("broken", 7);
-    await page.goto(`${API}/ui/#/ns/${ns}/apps/broken/requests/${id}`);
+    await page.goto(`${UI}/ui/#/ns/${ns}/apps/broken/requests/${id}`);
     const traceback = page.locator("pre.traceback", { hasText: "boom at 7" }).first();
     await traceback.waitFor(WAIT);
     expect(await traceback.innerText()).toMatch(/Traceback \(most recent call last\)[\s\S]*ValueError: boom at 7/);
@@ -208,7 +230,7 @@ describe(`web view in Chromium (${mode} operator)`, () => {
 
   it("folds a map's items into counts on the map's node", async () => {
     const id = await invoke("fan", 5);
-    await page.goto(`${API}/ui/#/ns/${ns}/apps/fan/requests/${id}`);
+    await page.goto(`${UI}/ui/#/ns/${ns}/apps/fan/requests/${id}`);
     await page.locator("#request-phase", { hasText: "Succeeded" }).waitFor(WAIT);
     const map = page.locator('svg .node[data-kind="map"]');
     expect(await map.textContent()).toMatch(/items: 5 \(5 Succeeded\)/);
@@ -219,7 +241,7 @@ describe(`web view in Chromium (${mode} operator)`, () => {
   });
 
   it("lists the applications with their readiness and functions (after their code loaded)", async () => {
-    await page.goto(`${API}/ui/#/ns/${ns}`);
+    await page.goto(`${UI}/ui/#/ns/${ns}`);
     const row = page.locator('tr[data-app="slow"]');
     await row.waitFor(WAIT);
     await expect
