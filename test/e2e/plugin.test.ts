@@ -159,7 +159,7 @@ describe("kubectl trellis", () => {
     expect(bad.stderr).toBe('error: --output "wide": must be one of table, json, yaml\n');
   });
 
-  it("deploys every @application() of a file; what the module prints at import time is harmless", async () => {
+  it("deploys every @application() of a file on one shared code object; import-time prints are harmless", async () => {
     const file = join(dir, "multi.py");
     writeFileSync(file, MULTI);
     const refused = await plugin(["deploy", file, "-n", ns, "--name", "x"]);
@@ -172,18 +172,37 @@ describe("kubectl trellis", () => {
     const r = await plugin(["deploy", file, "-n", ns]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout.trim().split("\n")).toEqual([
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.slice(0, 2)).toEqual([
       `application.trellis.dev/sleeper applied in namespace ${ns} (entrypoint sleeper; functions sleeper, echo_text; from multi.py)`,
       `application.trellis.dev/echo-text applied in namespace ${ns} (entrypoint echo_text; functions sleeper, echo_text; from multi.py)`,
     ]);
+    const code = /^configmap\/(multi-code-[0-9a-f]{10}) holds the code of sleeper, echo-text$/.exec(lines[2]!)?.[1];
+    expect(code, lines[2]).toBeDefined();
+    // One code object, shared: each Application refers to it, and it is owned by both.
     for (const [name, entrypoint] of [
       ["sleeper", "sleeper"],
       ["echo-text", "echo_text"],
     ]) {
       const app = JSON.parse(await kubectl(["get", "application", name!, "-n", ns, "-o", "json"]));
       expect(app.spec.entrypoint).toBe(entrypoint);
-      expect(app.spec.source.inline).toBe(MULTI);
+      expect(app.spec.source).toEqual({ configMapRef: { name: code, key: "app.py" } });
     }
+    const cm = JSON.parse(await kubectl(["get", "configmap", code!, "-n", ns, "-o", "json"]));
+    expect(cm.data["app.py"]).toBe(MULTI);
+    expect(cm.immutable).toBe(true);
+    expect(cm.metadata.ownerReferences.map((o: { name: string }) => o.name)).toEqual(["sleeper", "echo-text"]);
+    // A change of the code makes a new object and removes the old one.
+    const changed = `${MULTI}\n# changed\n`;
+    writeFileSync(file, changed);
+    const again = await plugin(["deploy", file, "-n", ns]);
+    expect(again.code).toBe(0);
+    const next = /configmap\/(multi-code-[0-9a-f]{10}) holds the code of sleeper, echo-text \(replaces (\S+)\)/.exec(
+      again.stdout,
+    );
+    expect(next?.[2], again.stdout).toBe(code);
+    expect(next![1]).not.toBe(code);
+    await expect(kubectl(["get", "configmap", code!, "-n", ns])).rejects.toThrow(/NotFound|not found/);
     const one = await plugin(["invoke", "echo-text", "-n", ns, "-i", JSON.stringify("hi")]);
     expect(one.code).toBe(0);
     expect(JSON.parse(one.stdout)).toBe("hi");
