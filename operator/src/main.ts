@@ -25,7 +25,7 @@ import {
   isNotFound,
   resourcePath,
 } from "./kube/index.js";
-import { CallWatch, KubernetesAuthorizer, allowAll, buildHttpApi } from "./http-api/index.js";
+import { CallWatch, KubernetesAuthorizer, allowAll, buildHttpApi, kubePodLog } from "./http-api/index.js";
 import { kubeDeployStore } from "./http-api/deploy-store.js";
 import { MultiNamespaceInformer } from "./kube/multi-informer.js";
 import { type Fence, FencedError } from "./kube/fence.js";
@@ -170,6 +170,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     // The blob store exists once leading; the v1 routes are not served before that.
     blobs: { read: (ref) => blobs.read(ref), put: (ref, data) => blobs.put(ref, data) },
     deploy: kubeDeployStore(client),
+    podLog: kubePodLog(client),
     authorizer:
       cfg.http.auth === "none" ? allowAll : new KubernetesAuthorizer(client, { audiences: cfg.http.tokenAudiences }),
     forwardHeaders: cfg.http.forwardHeaders,

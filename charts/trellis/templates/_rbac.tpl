@@ -23,6 +23,11 @@
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [patch]
+# The web view's logs route reads a call's worker log, after SubjectAccessReview says the
+# caller may get pods/log too.
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
 # Per-pod credential Secrets (owned by their pod), deleted with their pod; never read back.
 - apiGroups: [""]
   resources: [secrets]

@@ -84,12 +84,7 @@ export class KubernetesAuthorizer implements Authorizer {
             uid: user.uid,
             groups: user.groups,
             extra: user.extra,
-            resourceAttributes: {
-              namespace: check.namespace,
-              verb: check.verb,
-              group: check.resource === "configmaps" ? "" : "trellis.dev",
-              resource: check.resource,
-            },
+            resourceAttributes: { namespace: check.namespace, verb: check.verb, ...resourceAttributes(check.resource) },
           },
         },
       },
@@ -98,12 +93,22 @@ export class KubernetesAuthorizer implements Authorizer {
     return {
       allowed: false,
       status: 403,
-      message: `${user.username} may not ${check.verb} ${check.resource}${check.resource === "configmaps" ? "" : ".trellis.dev"} in namespace ${check.namespace}${
+      message: `${user.username} may not ${check.verb} ${qualified(check.resource)} in namespace ${check.namespace}${
         sar.status?.reason ? ` (${sar.status.reason})` : ""
       }`,
     };
   }
 }
+
+const CORE = new Set<AccessCheck["resource"]>(["configmaps", "pods/log"]);
+
+/** A SubjectAccessReview's group, resource and subresource ("pods/log" → pods, log). */
+export function resourceAttributes(resource: AccessCheck["resource"]) {
+  const [res, subresource] = resource.split("/") as [string, string | undefined];
+  return { group: CORE.has(resource) ? "" : "trellis.dev", resource: res, ...(subresource ? { subresource } : {}) };
+}
+
+const qualified = (resource: AccessCheck["resource"]) => (CORE.has(resource) ? resource : `${resource}.trellis.dev`);
 
 /**
  * Why a reviewed token is refused for its audiences, or undefined: with audiences asked for, the

@@ -22,6 +22,9 @@ export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
   const blobs = new Map<string, Buffer>();
   const watch = new CallWatch();
   const deleted: string[] = [];
+  /** Worker logs by "namespace/pod"; a pod not here is gone. */
+  const podLogs = new Map<string, string>();
+  const logReads: { namespace: string; pod: string; tailLines: number; limitBytes: number }[] = [];
   apps.put({
     apiVersion: "trellis.dev/v1alpha1",
     kind: "Application",
@@ -54,6 +57,10 @@ export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
       read: async (r) => blobs.get(r),
       put: async (r, d) => (blobs.set(r, Buffer.from(d)), d.length),
     },
+    podLog: async (namespace, pod, opts) => {
+      logReads.push({ namespace, pod, ...opts });
+      return podLogs.get(`${namespace}/${pod}`);
+    },
     authorizer,
     log: silentLogger,
     ...(bodyLimit ? { bodyLimit } : {}),
@@ -65,5 +72,5 @@ export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
     calls.put(next);
     watch.onEvent("MODIFIED", next);
   };
-  return { deps, calls, apps, blobs, deleted, update };
+  return { deps, calls, apps, blobs, deleted, update, podLogs, logReads };
 }

@@ -275,6 +275,24 @@ describe("applications, auth, openapi", () => {
     expect(sent.length).toBe(before); // cached
   });
 
+  it("asks SubjectAccessReview about pods/log as the core subresource log of pods", async () => {
+    const sars: Record<string, unknown>[] = [];
+    const client = {
+      request: async <T>(_m: string, path: string, o?: { body?: unknown }): Promise<T> => {
+        if (path.endsWith("tokenreviews")) return { status: { authenticated: true, user: { username: "bob" } } } as T;
+        sars.push((o?.body as { spec: { resourceAttributes: Record<string, unknown> } }).spec.resourceAttributes);
+        return { status: { allowed: false } } as T;
+      },
+    };
+    const d = await new KubernetesAuthorizer(client).authorize("t", {
+      namespace: "team",
+      verb: "get",
+      resource: "pods/log",
+    });
+    expect(sars).toEqual([{ namespace: "team", verb: "get", group: "", resource: "pods", subresource: "log" }]);
+    expect(d).toEqual({ allowed: false, status: 403, message: "bob may not get pods/log in namespace team" });
+  });
+
   it("serves an OpenAPI document generated from the route schemas", async () => {
     app = await buildHttpApi(world().deps, {
       extraRoutes: [async (a) => void a.get("/extra", async () => "m 1")],

@@ -12,8 +12,8 @@ export type Verb = "create" | "get" | "list" | "delete" | "update" | "patch";
 export interface AccessCheck {
   namespace: string;
   verb: Verb;
-  /** configmaps are core (group ""); the others trellis.dev. */
-  resource: "functioncalls" | "applications" | "configmaps";
+  /** configmaps and pods/log (a subresource) are core (group ""); the others trellis.dev. */
+  resource: "functioncalls" | "applications" | "configmaps" | "pods/log";
 }
 
 export type AuthDecision = { allowed: true; user: string } | { allowed: false; status: 401 | 403; message: string };
@@ -35,6 +35,11 @@ export interface HttpApiDeps {
   /** Reads one FunctionCall from the API server (for a just-created call the cache has not seen). */
   getCall(namespace: string, name: string): Promise<CallObject | undefined>;
   deleteCall(namespace: string, name: string): Promise<void>;
+  /**
+   * The `worker` container's log of a pod: its last `tailLines` lines, at most `limitBytes`;
+   * undefined when the pod is gone. Absent: the logs route answers 503.
+   */
+  podLog?(namespace: string, pod: string, opts: { tailLines: number; limitBytes: number }): Promise<string | undefined>;
   /** Writes of the deploy routes (POST/DELETE …/applications); absent: they answer 503. */
   deploy?: DeployStore;
   blobs: { read(ref: string): Promise<Buffer | undefined>; put(ref: string, data: Uint8Array): Promise<number> };

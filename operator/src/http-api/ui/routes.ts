@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import { findApplication, requestMetadata } from "../manifest.js";
+import { objectName } from "../../../../protocol/index.js";
 import { appParams, errorBody, requestParams, requestView } from "../schemas.js";
 import { acquireStream } from "../streams.js";
 import type { CallObject, HttpApiDeps } from "../types.js";
@@ -11,6 +12,7 @@ import { finished, isRoot } from "../views.js";
 import { requestGraph } from "./graph.js";
 
 type Params = { namespace: string; application: string; request: string };
+type CallParams = Params & { call: string };
 
 const condition = z.object({
   type: z.string(),
@@ -64,6 +66,51 @@ export const requestGraphBody = z.object({
   hidden: z.number().int().meta({ description: "Calls not listed: folded map/reduce items, and past 300 nodes." }),
 });
 
+export const callParams = requestParams.extend({
+  call: objectName.meta({ description: "A FunctionCall of the request (the root or any call under it)." }),
+});
+export const logsQuery = z.object({
+  tailLines: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(500)
+    .meta({ description: "Last lines of the log returned." }),
+});
+/** Most bytes of log one answer carries (the last ones). */
+export const LOG_LIMIT_BYTES = 256 * 1024;
+export const logsBody = z.object({
+  call: z.string(),
+  pod: z.string(),
+  container: z.literal("worker"),
+  tail_lines: z.number().int(),
+  limit_bytes: z.number().int(),
+  text: z.string(),
+});
+
+export const itemsQuery = z.object({
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0).meta({ description: "Items skipped first." }),
+  limit: z.coerce.number().int().min(1).max(200).default(50).meta({ description: "Most items returned." }),
+});
+const itemRowSchema = z.object({
+  index: z.number().int().meta({ description: "The item's position in the map/reduce (its sequence)." }),
+  name: z.string(),
+  phase: z.string(),
+  attempts: z.number().int(),
+  pod: z.string().nullable(),
+  started_at: z.number().nullable(),
+  finished_at: z.number().nullable(),
+  error: z.object({ type: z.string(), message: z.string() }).nullable(),
+});
+export const itemsBody = z.object({
+  call: z.string(),
+  total: z.number().int(),
+  offset: z.number().int(),
+  limit: z.number().int(),
+  items: z.array(itemRowSchema),
+});
+
 /** Least time between two graph events of one stream: a 1,000-item map settles in one. */
 const GRAPH_EVENT_MS = 250;
 
@@ -89,6 +136,19 @@ export function uiRoutes(deps: HttpApiDeps) {
     reply.code(404).send({
       code: "not_found",
       message: `request ${p.request} of application ${p.application} not found in namespace ${p.namespace}`,
+    });
+
+  /** The call `p.call` when it is of the request `p.request` (the root included), else undefined. */
+  const findCall = async (p: CallParams): Promise<CallObject | undefined> => {
+    if (p.call === p.request) return findRoot(p);
+    if (!(await findRoot(p))) return undefined;
+    const c = deps.calls.get(`${p.namespace}/${p.call}`) ?? (await deps.getCall(p.namespace, p.call));
+    return c?.spec.request === p.request ? c : undefined;
+  };
+  const callNotFound = (reply: FastifyReply, p: CallParams) =>
+    reply.code(404).send({
+      code: "not_found",
+      message: `call ${p.call} of request ${p.request} of application ${p.application} not found in namespace ${p.namespace}`,
     });
 
   return async (app: FastifyInstance) => {
@@ -172,6 +232,94 @@ export function uiRoutes(deps: HttpApiDeps) {
         return reply;
       },
     );
+
+    app.get(
+      "/v1/namespaces/:namespace/applications/:application/requests/:request/calls/:call/logs",
+      {
+        schema: {
+          summary: "The last lines of the worker container's log of the pod that ran a call (the web view)",
+          tags: ["requests"],
+          params: callParams,
+          querystring: logsQuery,
+          response: { 200: logsBody, 404: errorBody, 409: errorBody, 503: errorBody },
+        },
+        config: { access: { verb: "get", resource: "pods/log" } },
+      },
+      async (req, reply) => {
+        const p = req.params as CallParams;
+        const { tailLines } = req.query as z.infer<typeof logsQuery>;
+        const c = await findCall(p);
+        if (!c) return callNotFound(reply, p);
+        const pod = c.status?.pod;
+        if (!pod)
+          return reply.code(409).send({
+            code: "not_started",
+            message: `call ${p.call} has not run on a pod yet (phase ${c.status?.phase ?? "Pending"}): no logs`,
+          });
+        if (!deps.podLog)
+          return reply.code(503).send({ code: "unavailable", message: "this server cannot read pod logs" });
+        const text = await deps.podLog(p.namespace, pod, { tailLines, limitBytes: LOG_LIMIT_BYTES });
+        if (text === undefined)
+          return reply.code(404).send({
+            code: "pod_gone",
+            message: `pod ${pod} that ran call ${p.call} is gone (pods scale to zero when idle)`,
+          });
+        return {
+          call: p.call,
+          pod,
+          container: "worker" as const,
+          tail_lines: tailLines,
+          limit_bytes: LOG_LIMIT_BYTES,
+          // The API server cuts at limitBytes; a fake or a misbehaving one is cut here too.
+          text: text.length > LOG_LIMIT_BYTES ? text.slice(-LOG_LIMIT_BYTES) : text,
+        };
+      },
+    );
+
+    app.get(
+      "/v1/namespaces/:namespace/applications/:application/requests/:request/calls/:call/items",
+      {
+        schema: {
+          summary: "A map/reduce call's items, one page (the web view's way into a folded map)",
+          tags: ["requests"],
+          params: callParams,
+          querystring: itemsQuery,
+          response: { 200: itemsBody, 404: errorBody },
+        },
+        config: { access: { verb: "list", resource: "functioncalls" } },
+      },
+      async (req, reply) => {
+        const p = req.params as CallParams;
+        const { offset, limit } = req.query as z.infer<typeof itemsQuery>;
+        const c = await findCall(p);
+        if (!c) return callNotFound(reply, p);
+        const kids = callsOf(p)
+          .filter((k) => k.spec.parent === p.call)
+          .sort((a, b) => (a.spec.sequence ?? 0) - (b.spec.sequence ?? 0));
+        return {
+          call: p.call,
+          total: kids.length,
+          offset,
+          limit,
+          items: kids.slice(offset, offset + limit).map(itemRow),
+        };
+      },
+    );
+  };
+}
+
+const ms = (t: string | undefined): number | null => (t ? new Date(t).getTime() : null);
+function itemRow(c: CallObject) {
+  const st = c.status ?? {};
+  return {
+    index: c.spec.sequence ?? 0,
+    name: c.metadata.name ?? "",
+    phase: st.phase ?? "Pending",
+    attempts: st.attempts ?? 0,
+    pod: st.pod ?? null,
+    started_at: ms(st.startTime),
+    finished_at: ms(st.completionTime),
+    error: st.error ? { type: st.error.type, message: st.error.message } : null,
   };
 }
 

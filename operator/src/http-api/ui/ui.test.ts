@@ -193,13 +193,94 @@ describe("web view JSON routes", () => {
     expect((await app.inject({ url: `${BASE}/requests/r1/calls` })).statusCode).toBe(401);
     expect((await app.inject({ url: `${BASE}/requests/r1/calls/events` })).statusCode).toBe(401);
     expect((await app.inject({ url: `${BASE}/status` })).statusCode).toBe(401);
+    expect((await app.inject({ url: `${BASE}/requests/r1/calls/r1/logs` })).statusCode).toBe(401);
+    expect((await app.inject({ url: `${BASE}/requests/r1/calls/r1/items` })).statusCode).toBe(401);
     // The page's own files carry no data and need no token.
     expect((await app.inject({ url: "/ui/ui.css" })).statusCode).toBe(200);
     expect(checks).toEqual([
       { namespace: "team", verb: "list", resource: "functioncalls" },
       { namespace: "team", verb: "list", resource: "functioncalls" },
       { namespace: "team", verb: "get", resource: "applications" },
+      { namespace: "team", verb: "get", resource: "pods/log" },
+      { namespace: "team", verb: "list", resource: "functioncalls" },
     ]);
+  });
+
+  it("answers a call's worker log: 404 for a call of another request, 409 before a pod, 404 once the pod is gone", async () => {
+    const w = world();
+    w.calls.put(call("r1", {}, { phase: "Running", pod: "greet-hello-1" }));
+    w.calls.put(call("r1-a", { parent: "r1", request: "r1", sequence: 0 }, { phase: "Running", pod: "greet-hello-2" }));
+    w.calls.put(call("r1-b", { parent: "r1", request: "r1", sequence: 1 }, { phase: "Queued" }));
+    w.calls.put(call("r1-c", { parent: "r1", request: "r1", sequence: 2 }, { phase: "Succeeded", pod: "gone-1" }));
+    w.calls.put(call("r2", {}, { phase: "Running", pod: "greet-hello-1" }));
+    w.calls.put(call("r2-a", { parent: "r2", request: "r2", sequence: 0 }, { pod: "greet-hello-1" }));
+    w.podLogs.set("team/greet-hello-2", "stepping 0\nstepping 1\n");
+    w.podLogs.set("team/greet-hello-1", "x".repeat(300 * 1024));
+    app = await buildHttpApi(w.deps);
+    const r = await app.inject({ url: `${BASE}/requests/r1/calls/r1-a/logs?tailLines=20` });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({
+      call: "r1-a",
+      pod: "greet-hello-2",
+      container: "worker",
+      tail_lines: 20,
+      limit_bytes: 256 * 1024,
+      text: "stepping 0\nstepping 1\n",
+    });
+    expect(w.logReads[0]).toEqual({ namespace: "team", pod: "greet-hello-2", tailLines: 20, limitBytes: 256 * 1024 });
+    // The root is a call of its own request; an oversized log is cut to its last 256 KiB.
+    const root = await app.inject({ url: `${BASE}/requests/r1/calls/r1/logs` });
+    expect(root.json().text.length).toBe(256 * 1024);
+    expect(w.logReads[1]!.tailLines).toBe(500);
+    const other = await app.inject({ url: `${BASE}/requests/r1/calls/r2-a/logs` });
+    expect(other.statusCode).toBe(404);
+    expect(other.json().message).toBe("call r2-a of request r1 of application greet not found in namespace team");
+    expect((await app.inject({ url: `${BASE}/requests/r1-a/calls/r1-a/logs` })).statusCode).toBe(404);
+    expect(
+      (await app.inject({ url: `/v1/namespaces/team/applications/nope/requests/r1/calls/r1-a/logs` })).statusCode,
+    ).toBe(404);
+    const queued = await app.inject({ url: `${BASE}/requests/r1/calls/r1-b/logs` });
+    expect(queued.statusCode).toBe(409);
+    expect(queued.json().message).toBe("call r1-b has not run on a pod yet (phase Queued): no logs");
+    const gone = await app.inject({ url: `${BASE}/requests/r1/calls/r1-c/logs` });
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json().message).toBe("pod gone-1 that ran call r1-c is gone (pods scale to zero when idle)");
+    for (const q of ["tailLines=0", "tailLines=10001", "tailLines=x", "tailLines=1.5"])
+      expect((await app.inject({ url: `${BASE}/requests/r1/calls/r1-a/logs?${q}` })).statusCode, q).toBe(400);
+    expect((await app.inject({ url: `${BASE}/requests/r1/calls/UPPER/logs` })).statusCode).toBe(400);
+    expect(w.logReads).toHaveLength(3);
+  });
+
+  it("pages a map's items in order with phase, attempts, pod and error", async () => {
+    const w = world();
+    w.calls.put(call("m", {}, { phase: "Running" }));
+    w.calls.put(call("m-map", { parent: "m", request: "m", sequence: 0, map: { items: [] } as never }, {}));
+    for (let i = 119; i >= 0; i--)
+      w.calls.put(
+        call(
+          `m-map-${i}`,
+          { parent: "m-map", request: "m", sequence: i },
+          i === 7
+            ? { phase: "Failed", attempts: 2, pod: "p7", error: { type: "ValueError", message: "seven" } }
+            : { phase: "Succeeded", attempts: 1, pod: `p${i}` },
+        ),
+      );
+    app = await buildHttpApi(w.deps);
+    const first = (await app.inject({ url: `${BASE}/requests/m/calls/m-map/items` })).json();
+    expect(first).toMatchObject({ call: "m-map", total: 120, offset: 0, limit: 50 });
+    expect(first.items).toHaveLength(50);
+    expect(first.items[0]).toMatchObject({ index: 0, name: "m-map-0", phase: "Succeeded", attempts: 1, pod: "p0" });
+    expect(first.items[7]).toMatchObject({
+      index: 7,
+      phase: "Failed",
+      error: { type: "ValueError", message: "seven" },
+    });
+    const last = (await app.inject({ url: `${BASE}/requests/m/calls/m-map/items?offset=100&limit=50` })).json();
+    expect(last.items.map((i: { index: number }) => i.index)).toEqual([...Array(20).keys()].map((k) => k + 100));
+    expect((await app.inject({ url: `${BASE}/requests/m/calls/m-map-3/items` })).json().total).toBe(0);
+    expect((await app.inject({ url: `${BASE}/requests/m/calls/nope/items` })).statusCode).toBe(404);
+    for (const q of ["limit=0", "limit=201", "offset=-1", "offset=x"])
+      expect((await app.inject({ url: `${BASE}/requests/m/calls/m-map/items?${q}` })).statusCode, q).toBe(400);
   });
 
   it("streams the graph as its calls change, then the outcome", async () => {
