@@ -136,11 +136,14 @@ export async function ui(target: ProxyTarget, opts: { port: number; open: boolea
     throw new CliError(
       "ui needs the operator's HTTP API: pass --api URL or set TRELLIS_API_URL (e.g. kubectl port-forward -n trellis-system svc/trellis 8080 and --api http://127.0.0.1:8080)",
     );
+  let protocol = "";
   try {
-    new URL(target.url);
+    protocol = new URL(target.url).protocol;
   } catch {
-    throw new CliError(`--api ${JSON.stringify(target.url)}: must be an http(s) URL`);
+    // reported below
   }
+  if (protocol !== "http:" && protocol !== "https:")
+    throw new CliError(`--api ${JSON.stringify(target.url.slice(0, 300))}: must be an http:// or https:// URL`);
   const proxy = await startUiProxy(target, opts.port);
   process.stdout.write(`Serving the Trellis UI at ${proxy.url} (proxying ${target.url}; Ctrl-C to stop)\n`);
   if (opts.open) openBrowser(proxy.url);
