@@ -22,8 +22,8 @@ export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
   const blobs = new Map<string, Buffer>();
   const watch = new CallWatch();
   const deleted: string[] = [];
-  /** Worker logs by "namespace/pod"; a pod not here is gone. */
-  const podLogs = new Map<string, string>();
+  /** Worker logs by "namespace/pod" (a string, or a container not started yet); a pod not here is gone. */
+  const podLogs = new Map<string, string | { waiting: string }>();
   const logReads: { namespace: string; pod: string; tailLines: number; limitBytes: number }[] = [];
   apps.put({
     apiVersion: "trellis.dev/v1alpha1",
@@ -59,7 +59,8 @@ export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
     },
     podLog: async (namespace, pod, opts) => {
       logReads.push({ namespace, pod, ...opts });
-      return podLogs.get(`${namespace}/${pod}`);
+      const l = podLogs.get(`${namespace}/${pod}`);
+      return l === undefined ? { gone: true } : typeof l === "string" ? { text: l } : l;
     },
     authorizer,
     log: silentLogger,

@@ -17,7 +17,11 @@ export function kubePodLog(client: Pick<KubeClient, "stream">): NonNullable<Http
         AbortSignal.timeout(LOG_TIMEOUT_MS),
       );
     } catch (e) {
-      if (e instanceof KubeApiError && e.statusCode === 404) return undefined;
+      if (e instanceof KubeApiError && e.statusCode === 404) return { gone: true };
+      // "container worker in pod P is waiting to start: PodInitializing": also right after a
+      // quick call, before the kubelet reported the container running.
+      if (e instanceof KubeApiError && e.statusCode === 400 && /waiting to start/.test(e.message))
+        return { waiting: e.message };
       throw e;
     }
     const chunks: Buffer[] = [];
@@ -28,6 +32,6 @@ export function kubePodLog(client: Pick<KubeClient, "stream">): NonNullable<Http
       if (size > limitBytes) break; // the API server cuts at limitBytes; never hold more
     }
     res.destroy();
-    return Buffer.concat(chunks).subarray(-limitBytes).toString("utf8");
+    return { text: Buffer.concat(chunks).subarray(-limitBytes).toString("utf8") };
   };
 }

@@ -36,10 +36,15 @@ export interface HttpApiDeps {
   getCall(namespace: string, name: string): Promise<CallObject | undefined>;
   deleteCall(namespace: string, name: string): Promise<void>;
   /**
-   * The `worker` container's log of a pod: its last `tailLines` lines, at most `limitBytes`;
-   * undefined when the pod is gone. Absent: the logs route answers 503.
+   * The `worker` container's log of a pod: its last `tailLines` lines, at most `limitBytes`; `gone`
+   * when the pod no longer exists, `waiting` (the API server's message) while the container has
+   * not started (or the kubelet has not reported it yet). Absent: the logs route answers 503.
    */
-  podLog?(namespace: string, pod: string, opts: { tailLines: number; limitBytes: number }): Promise<string | undefined>;
+  podLog?(
+    namespace: string,
+    pod: string,
+    opts: { tailLines: number; limitBytes: number },
+  ): Promise<{ text: string } | { gone: true } | { waiting: string }>;
   /** Writes of the deploy routes (POST/DELETE …/applications); absent: they answer 503. */
   deploy?: DeployStore;
   blobs: { read(ref: string): Promise<Buffer | undefined>; put(ref: string, data: Uint8Array): Promise<number> };

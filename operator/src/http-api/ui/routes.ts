@@ -241,7 +241,7 @@ export function uiRoutes(deps: HttpApiDeps) {
           tags: ["requests"],
           params: callParams,
           querystring: logsQuery,
-          response: { 200: logsBody, 404: errorBody, 409: errorBody, 503: errorBody },
+          response: { 200: logsBody, 404: errorBody, 409: errorBody, 502: errorBody, 503: errorBody },
         },
         config: { access: { verb: "get", resource: "pods/log" } },
       },
@@ -258,12 +258,34 @@ export function uiRoutes(deps: HttpApiDeps) {
           });
         if (!deps.podLog)
           return reply.code(503).send({ code: "unavailable", message: "this server cannot read pod logs" });
-        const text = await deps.podLog(p.namespace, pod, { tailLines, limitBytes: LOG_LIMIT_BYTES });
-        if (text === undefined)
+        let log;
+        try {
+          log = await deps.podLog(p.namespace, pod, { tailLines, limitBytes: LOG_LIMIT_BYTES });
+        } catch (e) {
+          deps.log.warn("web view: a pod's log could not be read", { pod, err: e });
+          return reply.code(502).send({
+            code: "log_unavailable",
+            message: `cannot read the log of pod ${pod} that ran call ${p.call}: ${(e as Error).message}`.slice(
+              0,
+              1000,
+            ),
+          });
+        }
+        if ("gone" in log)
           return reply.code(404).send({
             code: "pod_gone",
             message: `pod ${pod} that ran call ${p.call} is gone (pods scale to zero when idle)`,
           });
+        if ("waiting" in log)
+          return reply.code(409).send({
+            code: "not_started",
+            message:
+              `the worker container of pod ${pod} has not started yet (or its start is not reported yet); try again: ${log.waiting}`.slice(
+                0,
+                1000,
+              ),
+          });
+        const text = log.text;
         return {
           call: p.call,
           pod,

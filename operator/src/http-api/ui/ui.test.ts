@@ -248,7 +248,17 @@ describe("web view JSON routes", () => {
     for (const q of ["tailLines=0", "tailLines=10001", "tailLines=x", "tailLines=1.5"])
       expect((await app.inject({ url: `${BASE}/requests/r1/calls/r1-a/logs?${q}` })).statusCode, q).toBe(400);
     expect((await app.inject({ url: `${BASE}/requests/r1/calls/UPPER/logs` })).statusCode).toBe(400);
-    expect(w.logReads).toHaveLength(3);
+    w.calls.put(call("r1-d", { parent: "r1", request: "r1", sequence: 3 }, { phase: "Failed", pod: "starting-1" }));
+    w.podLogs.set("team/starting-1", { waiting: 'container "worker" in pod "starting-1" is waiting to start' });
+    const waiting = await app.inject({ url: `${BASE}/requests/r1/calls/r1-d/logs` });
+    expect(waiting.statusCode).toBe(409);
+    expect(waiting.json().message).toMatch(/^the worker container of pod starting-1 has not started yet .*try again/);
+    w.deps.podLog = async () => {
+      throw new Error("connection reset");
+    };
+    const broken = await app.inject({ url: `${BASE}/requests/r1/calls/r1-a/logs` });
+    expect(broken.statusCode).toBe(502);
+    expect(broken.json().message).toBe("cannot read the log of pod greet-hello-2 that ran call r1-a: connection reset");
   });
 
   it("pages a map's items in order with phase, attempts, pod and error", async () => {
