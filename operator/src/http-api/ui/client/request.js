@@ -1,4 +1,4 @@
-/* global document, EventSource, setInterval, clearInterval, CSS */
+/* global document, EventSource, setInterval, clearInterval, CSS, performance */
 // One request: summary, the call graph (graph.js), the selected call, every error with its
 // traceback, and the calls as a table of buttons. Live over the graph event stream while it runs.
 import { api, apiUrl, enc, failure } from "./api.js";
@@ -17,9 +17,15 @@ export function requestPage(ns, app, id, { show, setCrumbs }) {
   ]);
   const path = `namespaces/${enc(ns)}/applications/${enc(app)}/requests/${enc(id)}/calls`;
   const state = { graph: null, selected: null, done: false };
+  // The selected call's logs and (for a map/reduce) its items: fetched on demand, kept outside the
+  // per-second redraw so a log being read keeps its scroll position.
+  const extra = { call: null, phase: null, itemsKey: null, logs: null, items: null };
   const summary = h("section", { "aria-label": "Request" });
   const graphBox = h("div", { class: "graph-wrap" });
   const details = h("section", { class: "details", "aria-label": "Selected call" });
+  const detailsInfo = h("div", {});
+  const detailsExtra = h("div", {});
+  details.append(detailsInfo, detailsExtra);
   const errors = h("section", { "aria-label": "Errors" });
   const callsTable = h("section", { "aria-label": "Calls" });
   show(
@@ -39,6 +45,8 @@ export function requestPage(ns, app, id, { show, setCrumbs }) {
   );
   const draw = () => {
     if (!state.graph) return;
+    // A redraw's cost, for the bench (npm run bench -- --ui) and the browser's profiler.
+    performance.mark("trellis:draw-start");
     const now = Date.now();
     const { request, calls, hidden } = state.graph;
     put(summary, requestSummary(request, hidden, now));
@@ -46,10 +54,55 @@ export function requestPage(ns, app, id, { show, setCrumbs }) {
     const focused = document.activeElement?.getAttribute?.("data-focus-key");
     put(graphBox, renderGraph(calls, { selected: state.selected, onSelect: choose, now }));
     const sel = calls.find((c) => c.name === state.selected);
-    put(details, ...(sel ? callDetails(sel, now) : [h("p", { class: "muted" }, "Select a call.")]));
+    put(detailsInfo, ...(sel ? callDetails(sel, now) : [h("p", { class: "muted" }, "Select a call.")]));
+    syncExtra(sel);
     put(errors, ...errorList(calls));
     put(callsTable, callList(calls, state.selected, choose, now));
     if (focused) main.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
+    if (performance.getEntriesByName("trellis:draw").length >= 100) performance.clearMeasures("trellis:draw");
+    performance.measure("trellis:draw", "trellis:draw-start");
+    performance.clearMarks("trellis:draw-start");
+  };
+  const callPath = (name) => `${path}/${enc(name)}`;
+  const renderExtra = () => {
+    const sel = state.graph?.calls.find((c) => c.name === extra.call);
+    const focused = detailsExtra.contains(document.activeElement)
+      ? document.activeElement.getAttribute("data-focus-key")
+      : null;
+    put(detailsExtra, sel ? [logsSection(sel, extra.logs, loadLogs), itemsSection(sel, extra.items, loadItems)] : []);
+    if (focused) detailsExtra.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
+  };
+  const syncExtra = (sel) => {
+    if ((sel?.name ?? null) !== extra.call) {
+      Object.assign(extra, { call: sel?.name ?? null, phase: null, itemsKey: null, logs: null, items: null });
+    }
+    if (!sel) return put(detailsExtra);
+    const itemsKey = sel.items ? JSON.stringify(sel.items) : null;
+    // Items are fetched a page at a time, again when the map's counts moved.
+    if (itemsKey && itemsKey !== extra.itemsKey) {
+      extra.itemsKey = itemsKey;
+      loadItems(extra.items?.offset ?? 0);
+    }
+    if (sel.phase !== extra.phase) {
+      extra.phase = sel.phase;
+      renderExtra();
+    }
+  };
+  const loadLogs = () => {
+    const name = extra.call;
+    extra.logs = { ...extra.logs, loading: true };
+    renderExtra();
+    api(`${callPath(name)}/logs?tailLines=500`).then(
+      (r) => name === extra.call && ((extra.logs = { text: r.text, pod: r.pod }), renderExtra()),
+      (e) => name === extra.call && ((extra.logs = { error: e.message }), renderExtra()),
+    );
+  };
+  const loadItems = (offset) => {
+    const name = extra.call;
+    api(`${callPath(name)}/items?offset=${offset}&limit=${ITEMS_PAGE}`).then(
+      (r) => name === extra.call && ((extra.items = r), renderExtra()),
+      (e) => name === extra.call && ((extra.items = { offset, error: e.message }), renderExtra()),
+    );
   };
   const choose = (name) => {
     state.selected = name;
@@ -88,6 +141,100 @@ export function requestPage(ns, app, id, { show, setCrumbs }) {
     clearInterval(tick);
     live.textContent = "";
   };
+}
+
+const ITEMS_PAGE = 50;
+const TERMINAL = new Set(["Succeeded", "Failed", "Cancelled"]);
+
+function logsSection(c, logs, load) {
+  const running = !TERMINAL.has(c.phase);
+  const button = (label) =>
+    h("button", { type: "button", "data-focus-key": "logs", disabled: !!logs?.loading, onclick: load }, label);
+  return h(
+    "section",
+    { "aria-label": "Logs", class: "logs" },
+    h("h3", {}, "Logs"),
+    logs?.loading ? button("Loading logs…") : null,
+    !logs ? button("Show logs") : null,
+    logs?.error
+      ? [button("Try again"), h("p", { class: "problem", role: "alert" }, `Could not load the logs: ${logs.error}`)]
+      : null,
+    logs?.text !== undefined
+      ? [
+          running ? button("Refresh logs") : null,
+          h("p", { class: "muted" }, `Last 500 lines of the worker container of pod ${logs.pod}`),
+          h("pre", { class: "log", tabindex: "0" }, logs.text || "(empty)"),
+        ]
+      : null,
+  );
+}
+
+function itemsSection(c, page, load) {
+  if (!c.items) return null;
+  if (!page) return h("p", { class: "muted" }, "Loading items…");
+  if (page.error) return h("p", { class: "problem", role: "alert" }, `Could not load the items: ${page.error}`);
+  const { offset, total, items } = page;
+  const last = Math.min(offset + items.length, total);
+  return h(
+    "section",
+    { "aria-label": "Items" },
+    h("h3", {}, "Items"),
+    h(
+      "p",
+      { class: "pager" },
+      h(
+        "button",
+        {
+          type: "button",
+          "data-focus-key": "items-prev",
+          disabled: offset === 0,
+          onclick: () => load(Math.max(0, offset - ITEMS_PAGE)),
+        },
+        "Previous items",
+      ),
+      ` ${total ? offset + 1 : 0}–${last} of ${total} `,
+      h(
+        "button",
+        {
+          type: "button",
+          "data-focus-key": "items-next",
+          disabled: last >= total,
+          onclick: () => load(offset + ITEMS_PAGE),
+        },
+        "Next items",
+      ),
+    ),
+    h(
+      "table",
+      {},
+      h("caption", {}, `Items of ${c.kind} ${c.function}`),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Item", "Phase", "Time", "Attempts", "Pod", "Error"].map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        items.map((i) =>
+          h(
+            "tr",
+            { "data-item-row": String(i.index), "data-phase": i.phase },
+            h("td", {}, String(i.index)),
+            h("td", {}, phaseBadge(i.phase)),
+            h("td", {}, duration(i.started_at ? (i.finished_at ?? Date.now()) - i.started_at : null)),
+            h("td", {}, String(i.attempts)),
+            h("td", {}, i.pod ?? "–"),
+            h("td", { class: i.error ? "problem" : "" }, i.error ? `${i.error.type}: ${i.error.message}` : ""),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 function requestSummary(r, hidden, now) {
