@@ -1,7 +1,8 @@
 // npm run bench: figures of the operator on the local cluster, baselines and measurements from the
 // same run. Expects to own the cluster: it waits while another operator (an e2e test) runs, then
 // starts its own operator from the source tree on its own ports, watching only its namespace.
-//   flags: --chain 200 --dependents 200 --map 2000 --raw 200 [--compare <git-rev>]
+//   flags: --chain 200 --dependents 200 --map 2000 --raw 200 [--compare <git-rev>] [--ui]
+// --ui: only the web view's figures (bench/ui.ts: 10,000 calls, no cluster); a full run adds them last.
 // --compare: the operator phases run first against <git-rev>'s operator (a worktree in /tmp), then
 // against this tree's, each in a fresh namespace; the report adds a comparison table.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -27,6 +28,7 @@ import { Measurer, type Phases } from "./measure.js";
 import { type OperatorRun, type PhaseContext, runOperatorPhases } from "./operator-phases.js";
 import { type RawWrites, rawWrites, rawWritesConcurrent } from "./raw-writes.js";
 import { printReport } from "./report.js";
+import { printUiFigures, uiFigures } from "./ui.js";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -44,6 +46,11 @@ const N_CHAIN = arg("chain", 200);
 const N_DEP = arg("dependents", 200);
 const N_MAP = arg("map", 2000);
 const COMPARE = compareArg();
+
+if (process.argv.includes("--ui")) {
+  printUiFigures(await uiFigures());
+  process.exit(0);
+}
 
 // Ports of the bench's own operator (operator.ts reads them when imported).
 process.env.TRELLIS_E2E_RUNTIME_PORT ??= "28081";
@@ -184,6 +191,8 @@ try {
   writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
   printReport(results);
   if (compare) printComparison(compare);
+  // The web view's figures need no cluster; after the operator's, so they do not disturb them.
+  printUiFigures(await uiFigures());
   console.log(`\nJSON: ${file}`);
 } finally {
   await cleanup();

@@ -106,9 +106,11 @@ const created = (c: CallObject) => new Date((c.metadata.creationTimestamp as str
 
 /** The graph of a request from all its calls (root included), oldest first. */
 export function requestGraph(all: CallObject[]): CallGraph {
+  // Creation times parsed once, not per comparison (a 10,000-call request sorts ~130,000 times).
+  const at = new Map(all.map((c) => [c, created(c)]));
   const sorted = [...all].sort(
     (a, b) =>
-      created(a) - created(b) ||
+      at.get(a)! - at.get(b)! ||
       (a.spec.sequence ?? 0) - (b.spec.sequence ?? 0) ||
       (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
   );
@@ -116,7 +118,10 @@ export function requestGraph(all: CallObject[]): CallGraph {
   const children = new Map<string, CallObject[]>();
   for (const c of sorted) {
     const p = c.spec.parent;
-    if (p) children.set(p, [...(children.get(p) ?? []), c]);
+    if (!p) continue;
+    const kids = children.get(p);
+    if (kids) kids.push(c);
+    else children.set(p, [c]);
   }
   const isCollection = (c: CallObject | undefined) => !!(c?.spec.map || c?.spec.reduce);
 
