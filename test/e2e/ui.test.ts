@@ -277,6 +277,7 @@ describe(`web view in Chromium (${mode} operator)`, () => {
     // Selecting the map opens its items: one row each, with its phase as text.
     await map.click();
     await expect.poll(() => page.locator('tr[data-item-row][data-phase="Succeeded"]').count(), WAIT).toBe(5);
+    expect(await page.locator('section[aria-label="Logs"]').innerText()).toMatch(/No pod of its own/);
     expect(await page.locator("tr[data-item-row] td:first-child").allInnerTexts()).toEqual(["0", "1", "2", "3", "4"]);
     await shot("request-map");
   });

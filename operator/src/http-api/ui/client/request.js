@@ -147,6 +147,18 @@ const ITEMS_PAGE = 50;
 const TERMINAL = new Set(["Succeeded", "Failed", "Cancelled"]);
 
 function logsSection(c, logs, load) {
+  // A map/reduce call, or one not started, has no pod of its own: nothing to read.
+  if (!c.pod)
+    return h(
+      "section",
+      { "aria-label": "Logs", class: "logs" },
+      h("h3", {}, "Logs"),
+      h(
+        "p",
+        { class: "muted" },
+        c.items ? "No pod of its own: each item ran on the pod in its row below." : "Not run on a pod yet.",
+      ),
+    );
   const running = !TERMINAL.has(c.phase);
   const button = (label) =>
     h("button", { type: "button", "data-focus-key": "logs", disabled: !!logs?.loading, onclick: load }, label);
