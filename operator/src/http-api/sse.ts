@@ -6,7 +6,7 @@
 // (streams.ts) and ends with "stream_timeout" after the maximum duration; the client reconnects.
 import type { FastifyReply } from "fastify";
 import { requestMetadata } from "./manifest.js";
-import { acquireStream } from "./streams.js";
+import { openEventStream } from "./event-stream.js";
 import type { CallObject, HttpApiDeps } from "./types.js";
 import { finished } from "./views.js";
 
@@ -18,43 +18,23 @@ export function streamRequest(
   first: { event: string; data: unknown }[] = [],
   slot?: () => void,
 ): void {
-  const release = slot ?? acquireStream(reply.request, reply);
-  if (!release) return; // answered 429
-  const { maxDurationMs } = reply.server.sseStreams.limits;
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-    "x-accel-buffering": "no",
+  let unsubscribe = () => {};
+  const stream = openEventStream(reply, deps, {
+    slot,
+    onClose: () => unsubscribe(),
+    timeoutMessage: (max) =>
+      `the stream reached its maximum duration of ${max} s (TRELLIS_HTTP_SSE_MAX_DURATION_SECONDS); reconnect to keep following the request`,
   });
-  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  if (!stream) return; // answered 429
+  const { send, close } = stream;
   /** Tensorlake's shape: the event's name is also the data's one key. */
   const tagged = (kind: string, body: object) => send(kind, { [kind]: body });
   for (const e of first) send(e.event, e.data);
 
   let lastPhase: string | undefined;
   let lastProgress: string | undefined;
-  let done = false;
-  const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), deps.sseKeepAliveMs ?? 15_000);
-  const expire = setTimeout(() => {
-    send("stream_timeout", {
-      message: `the stream reached its maximum duration of ${Math.round(maxDurationMs / 1000)} s (TRELLIS_HTTP_SSE_MAX_DURATION_SECONDS); reconnect to keep following the request`,
-    });
-    close();
-  }, maxDurationMs);
-  const close = () => {
-    if (done) return;
-    done = true;
-    clearInterval(keepAlive);
-    clearTimeout(expire);
-    unsubscribe();
-    release();
-    res.end();
-  };
   const onCall = (c: CallObject | undefined) => {
-    if (done) return;
+    if (stream.closed) return;
     if (!c) {
       send("deleted", { id: key.slice(key.indexOf("/") + 1) });
       return close();
@@ -80,7 +60,6 @@ export function streamRequest(
       close();
     }
   };
-  const unsubscribe = deps.watchCall(key, onCall);
-  res.on("close", close);
+  unsubscribe = deps.watchCall(key, onCall);
   onCall(deps.calls.get(key) ?? initial);
 }

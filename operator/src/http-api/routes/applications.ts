@@ -2,6 +2,7 @@
 // Tensorlake's shapes: the list of `Application` entries, and one application's ApplicationManifest.
 import type { FastifyInstance } from "fastify";
 import { appParams, applicationList, applicationManifest, errorBody, nsParams } from "../schemas.js";
+import { applicationNotFound } from "../request-lookup.js";
 import type { HttpApiDeps } from "../types.js";
 import { applicationListEntry, findApplication, storedManifest, synthesizeManifest } from "../manifest.js";
 
@@ -43,10 +44,7 @@ export function applicationRoutes(deps: HttpApiDeps) {
       async (req, reply) => {
         const { namespace, application } = req.params as { namespace: string; application: string };
         const a = findApplication(deps, namespace, application);
-        if (!a)
-          return reply
-            .code(404)
-            .send({ code: "not_found", message: `application ${application} not found in namespace ${namespace}` });
+        if (!a) return applicationNotFound(reply, namespace, application);
         const stored = storedManifest(a);
         // Verbatim: the client validates the manifest it deployed, byte for byte what it sent.
         if (stored) return reply.type("application/json; charset=utf-8").send(stored.text);

@@ -1,11 +1,12 @@
 // The requests of an application: list, status, output, progress (SSE) and delete.
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { isNotFound } from "../../kube/index.js";
 import { appParams, errorBody, listQuery, requestList, requestParams, requestView } from "../schemas.js";
+import { requestLookup } from "../request-lookup.js";
 import { streamRequest } from "../sse.js";
 import type { CallObject, HttpApiDeps } from "../types.js";
-import { findApplication, requestMetadata } from "../manifest.js";
+import { requestMetadata } from "../manifest.js";
 import { decodeOutput, finished, isRoot, outputRefusal } from "../views.js";
 
 const PICKLE = "application/python-pickle";
@@ -28,19 +29,7 @@ export function accepts(header: string | undefined, type: string): boolean {
 
 export function requestRoutes(deps: HttpApiDeps) {
   const view = (c: CallObject) => requestMetadata(deps, c);
-  /** The application's object name: the path may carry its Tensorlake name. */
-  const appName = (p: { namespace: string; application: string }) =>
-    findApplication(deps, p.namespace, p.application)?.metadata.name ?? p.application;
-  /** The request's root call, from the cache or (just created) the API server. */
-  const find = async (p: Params): Promise<CallObject | undefined> => {
-    const c = deps.calls.get(`${p.namespace}/${p.request}`) ?? (await deps.getCall(p.namespace, p.request));
-    return c && isRoot(c) && c.spec.application === appName(p) ? c : undefined;
-  };
-  const notFound = (reply: FastifyReply, p: Params) =>
-    reply.code(404).send({
-      code: "not_found",
-      message: `request ${p.request} of application ${p.application} not found in namespace ${p.namespace}`,
-    });
+  const { appName, findRoot: find, notFound } = requestLookup(deps);
 
   return async (app: FastifyInstance) => {
     app.get(

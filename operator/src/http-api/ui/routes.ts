@@ -6,9 +6,10 @@ import { z } from "zod";
 import { findApplication, requestMetadata } from "../manifest.js";
 import { objectName } from "../../../../protocol/index.js";
 import { appParams, errorBody, requestParams, requestView } from "../schemas.js";
-import { acquireStream } from "../streams.js";
+import { openEventStream } from "../event-stream.js";
+import { applicationNotFound, requestLookup } from "../request-lookup.js";
 import type { CallObject, HttpApiDeps } from "../types.js";
-import { finished, isRoot } from "../views.js";
+import { finished } from "../views.js";
 import { requestGraph } from "./graph.js";
 
 type Params = { namespace: string; application: string; request: string };
@@ -115,12 +116,7 @@ export const itemsBody = z.object({
 const GRAPH_EVENT_MS = 250;
 
 export function uiRoutes(deps: HttpApiDeps) {
-  const appName = (p: { namespace: string; application: string }) =>
-    findApplication(deps, p.namespace, p.application)?.metadata.name ?? p.application;
-  const findRoot = async (p: Params): Promise<CallObject | undefined> => {
-    const c = deps.calls.get(`${p.namespace}/${p.request}`) ?? (await deps.getCall(p.namespace, p.request));
-    return c && isRoot(c) && c.spec.application === appName(p) ? c : undefined;
-  };
+  const { findRoot, notFound } = requestLookup(deps);
   const callsOf = (p: Params): CallObject[] => {
     const key = `${p.namespace}/${p.request}`;
     const indexed = deps.calls.byIndex("byRequest", key);
@@ -132,11 +128,6 @@ export function uiRoutes(deps: HttpApiDeps) {
     if (!calls.some((c) => c.metadata.name === p.request)) calls.push(root);
     return { request: requestMetadata(deps, root), ...requestGraph(calls) };
   };
-  const notFound = (reply: FastifyReply, p: Params) =>
-    reply.code(404).send({
-      code: "not_found",
-      message: `request ${p.request} of application ${p.application} not found in namespace ${p.namespace}`,
-    });
 
   /** The call `p.call` when it is of the request `p.request` (the root included), else undefined. */
   const findCall = async (p: CallParams): Promise<CallObject | undefined> => {
@@ -166,10 +157,7 @@ export function uiRoutes(deps: HttpApiDeps) {
       async (req, reply) => {
         const { namespace, application } = req.params as { namespace: string; application: string };
         const a = findApplication(deps, namespace, application);
-        if (!a)
-          return reply
-            .code(404)
-            .send({ code: "not_found", message: `application ${application} not found in namespace ${namespace}` });
+        if (!a) return applicationNotFound(reply, namespace, application);
         const s = a.status ?? {};
         const conditions = (s.conditions ?? []).map((c) => ({
           type: c.type,
@@ -352,54 +340,33 @@ function streamGraph(
   initial: CallObject,
   graphOf: (root: CallObject) => unknown,
 ): void {
-  const release = acquireStream(reply.request, reply);
-  if (!release) return; // answered 429
-  const { maxDurationMs } = reply.server.sseStreams.limits;
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-    "x-accel-buffering": "no",
-  });
   const key = `${p.namespace}/${p.request}`;
-  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  let done = false;
-  let last = "";
   let timer: NodeJS.Timeout | undefined;
-  const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), deps.sseKeepAliveMs ?? 15_000);
-  const expire = setTimeout(() => {
-    send("stream_timeout", { message: "the stream reached its maximum duration; reconnect to keep following" });
-    close();
-  }, maxDurationMs);
-  const close = () => {
-    if (done) return;
-    done = true;
-    clearInterval(keepAlive);
-    clearTimeout(expire);
-    clearTimeout(timer);
-    unsubscribe();
-    release();
-    res.end();
-  };
+  let unsubscribe = () => {};
+  const stream = openEventStream(reply, deps, {
+    onClose: () => {
+      clearTimeout(timer);
+      unsubscribe();
+    },
+    timeoutMessage: () => "the stream reached its maximum duration; reconnect to keep following",
+  });
+  if (!stream) return; // answered 429
+  let last = "";
   const emit = () => {
     timer = undefined;
-    if (done) return;
+    if (stream.closed) return;
     const root = deps.calls.get(key) ?? initial;
-    const g = graphOf(root);
-    const text = JSON.stringify(g);
-    if (text !== last) res.write(`event: graph\ndata: ${text}\n\n`);
+    const text = JSON.stringify(graphOf(root));
+    if (text !== last) stream.sendJson("graph", text);
     last = text;
     if (finished(root)) {
-      send("completed", requestMetadata(deps, root));
-      close();
+      stream.send("completed", requestMetadata(deps, root));
+      stream.close();
     }
   };
   const changed = () => {
-    if (!done && !timer) timer = setTimeout(emit, GRAPH_EVENT_MS);
+    if (!stream.closed && !timer) timer = setTimeout(emit, GRAPH_EVENT_MS);
   };
-  const unsubscribe = deps.watchRequest ? deps.watchRequest(key, changed) : deps.watchCall(key, changed);
-  res.on("close", close);
+  unsubscribe = deps.watchRequest ? deps.watchRequest(key, changed) : deps.watchCall(key, changed);
   emit();
 }
