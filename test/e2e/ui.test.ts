@@ -217,13 +217,17 @@ describe(`web view in Chromium (${mode} operator)`, () => {
     await page.locator(".details h2", { hasText: "Call step" }).waitFor();
     await shot("request-succeeded");
 
-    // The request list: newest first, filtered by status.
+    // The request list: newest first, filtered by status and creation time.
     await page.goto(`${UI}/ui/#/ns/${ns}/apps/slow`);
     await page.locator(`tr[data-request="${id}"]`, { hasText: "Succeeded" }).waitFor(WAIT);
     await page.selectOption("#status-filter", "failure");
     await page.getByText("No requests.").waitFor();
     await page.selectOption("#status-filter", "success");
     await page.locator(`tr[data-request="${id}"]`).waitFor();
+    // Created within the last hour: still there, with the status filter kept.
+    await page.selectOption("#time-filter", "1h");
+    await page.locator(`tr[data-request="${id}"]`).waitFor();
+    expect(await page.locator("#status-filter").inputValue()).toBe("success");
     await shot("requests");
   });
 

@@ -58,7 +58,21 @@ export const listQuery = z.object({
     .min(0)
     .max(1_000_000)
     .default(0)
-    .meta({ description: "Requests skipped first (after the status filter), for paging." }),
+    .meta({ description: "Requests skipped first (after the status and time filters), for paging." }),
+  created_after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(8_640_000_000_000_000)
+    .optional()
+    .meta({ description: "Only requests created at or after this time (milliseconds since the epoch)." }),
+  created_before: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(8_640_000_000_000_000)
+    .optional()
+    .meta({ description: "Only requests created before this time (milliseconds since the epoch)." }),
 });
 export const requestList = z.object({ requests: z.array(requestView) });
 

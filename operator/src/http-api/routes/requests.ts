@@ -47,11 +47,15 @@ export function requestRoutes(deps: HttpApiDeps) {
       async (req) => {
         const p = req.params as Params;
         const application = appName(p);
-        const { limit, status, offset } = req.query as { limit: number; status?: string; offset: number };
+        const q = req.query as z.infer<typeof listQuery>;
+        const { limit, status, offset } = q;
         const time = (c: CallObject) => new Date(c.metadata.creationTimestamp ?? 0).getTime();
+        const inWindow = (c: CallObject) =>
+          (q.created_after === undefined || time(c) >= q.created_after) &&
+          (q.created_before === undefined || time(c) < q.created_before);
         const roots = deps.calls
           .list(p.namespace)
-          .filter((c) => isRoot(c) && c.spec.application === application)
+          .filter((c) => isRoot(c) && c.spec.application === application && inWindow(c))
           .sort((a, b) => time(b) - time(a) || (b.metadata.name ?? "").localeCompare(a.metadata.name ?? ""));
         if (!status) return { requests: roots.slice(offset, offset + limit).map(view) };
         const views = roots.map(view).filter((v) => v.status === status);

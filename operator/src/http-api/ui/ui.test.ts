@@ -124,7 +124,7 @@ describe("web view JSON routes", () => {
     expect((await app.inject({ url: "/v1/namespaces/Team!/applications/greet/status" })).statusCode).toBe(400);
   });
 
-  it("pages an application's requests, newest first, filtered by status", async () => {
+  it("pages an application's requests, newest first, filtered by status and creation time", async () => {
     const w = world();
     for (let i = 0; i < 7; i++) w.calls.put(call(`r${i}`, {}, { phase: i % 2 ? "Succeeded" : "Running" }));
     app = await buildHttpApi(w.deps);
@@ -138,6 +138,14 @@ describe("web view JSON routes", () => {
     expect(await ids("status=failure")).toEqual([]);
     expect((await app.inject({ url: `${BASE}/requests?status=done` })).statusCode).toBe(400);
     expect((await app.inject({ url: `${BASE}/requests?offset=-1` })).statusCode).toBe(400);
+    // A time window: created_after inclusive, created_before exclusive, with the other filters.
+    const created = (id: string) => Date.parse(w.calls.get(`team/${id}`)!.metadata.creationTimestamp as string);
+    const [t2, t5] = [created("r2"), created("r5")];
+    expect(await ids(`created_after=${t2}&created_before=${t5}`)).toEqual(["r4", "r3", "r2"]);
+    expect(await ids(`created_after=${t2}&status=success`)).toEqual(["r5", "r3"]);
+    expect(await ids(`created_before=${t2}&limit=1&offset=1`)).toEqual(["r0"]);
+    for (const q of ["created_after=-1", "created_after=soon", "created_before=1.5"])
+      expect((await app.inject({ url: `${BASE}/requests?${q}` })).json().message, q).toMatch(/created_(after|before)/);
   });
 
   it("lists a request's calls with phases, attempts, pods, tail calls and errors", async () => {

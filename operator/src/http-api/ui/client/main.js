@@ -129,12 +129,20 @@ function applicationRow(ns, a, st) {
 }
 
 const STATUSES = ["all", "pending", "running", "success", "failure"];
+/** "Created within" choices: the label and how far back, in milliseconds. */
+const WINDOWS = {
+  any: ["any time", 0],
+  "1h": ["the last hour", 3_600_000],
+  "24h": ["the last 24 hours", 86_400_000],
+  "7d": ["the last 7 days", 604_800_000],
+};
 
 async function requestsPage(ns, app, query) {
   const status = STATUSES.includes(query.get("status")) ? query.get("status") : "all";
+  const within = Object.hasOwn(WINDOWS, query.get("within") ?? "") ? query.get("within") : "any";
   const page = Math.max(0, Number.parseInt(query.get("page") ?? "0", 10) || 0);
   const base = `#/ns/${enc(ns)}/apps/${enc(app)}`;
-  const go = (st, pg) => (location.hash = `${base}?status=${st}&page=${pg}`);
+  const go = (st, pg, w = within) => (location.hash = `${base}?status=${st}&within=${w}&page=${pg}`);
   setCrumbs([
     ["Namespaces", "#/"],
     [ns, `#/ns/${enc(ns)}`],
@@ -144,7 +152,8 @@ async function requestsPage(ns, app, query) {
   let requests;
   try {
     // One more than a page: whether there is a next one.
-    const filter = status === "all" ? "" : `&status=${status}`;
+    const since = WINDOWS[within][1] ? `&created_after=${Date.now() - WINDOWS[within][1]}` : "";
+    const filter = (status === "all" ? "" : `&status=${status}`) + since;
     ({ requests } = await api(
       `namespaces/${enc(ns)}/applications/${enc(app)}/requests?limit=${PAGE + 1}&offset=${page * PAGE}${filter}`,
     ));
@@ -158,6 +167,11 @@ async function requestsPage(ns, app, query) {
     { id: "status-filter", onchange: () => go(select.value, 0) },
     STATUSES.map((s) => h("option", { value: s, selected: s === status }, s)),
   );
+  const windowSelect = h(
+    "select",
+    { id: "time-filter", onchange: () => go(status, 0, windowSelect.value) },
+    Object.entries(WINDOWS).map(([k, [label]]) => h("option", { value: k, selected: k === within }, label)),
+  );
   show(
     `Requests of ${app}`,
     h(
@@ -165,6 +179,8 @@ async function requestsPage(ns, app, query) {
       { class: "toolbar" },
       h("label", { for: "status-filter" }, "Status"),
       select,
+      h("label", { for: "time-filter" }, "Created within"),
+      windowSelect,
       h("button", { type: "button", onclick: () => route() }, "Refresh"),
       h("span", { class: "muted" }, "Newest first"),
     ),
