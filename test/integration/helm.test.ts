@@ -140,6 +140,8 @@ describe("rendered objects", () => {
       "applications/status": ["get", "list", "patch", "watch"],
       "applications/finalizers": ["update"],
       pods: ["create", "delete", "get", "list", "watch"],
+      // The web view's logs route reads a call's worker log, after checking that the caller may too.
+      "pods/log": ["get"],
       configmaps: ["create", "delete", "get", "list", "patch", "watch"],
       secrets: ["create", "delete"],
       events: ["create", "patch"],
