@@ -5,7 +5,14 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNamespace, deleteNamespace, kubectl, waitFor } from "../support/kube.js";
+import {
+  type RoleRule,
+  createNamespace,
+  deleteNamespace,
+  kubectl,
+  serviceAccountToken,
+  waitFor,
+} from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 
 const API = `http://127.0.0.1:${process.env.TRELLIS_E2E_HTTP_PORT ?? 18080}`;
@@ -14,21 +21,7 @@ let op: OperatorProcess;
 let ns = "";
 const tokens: Record<string, string> = {};
 
-async function serviceAccount(name: string, rules: { verbs: string; resource: string }[]): Promise<string> {
-  await kubectl(["create", "serviceaccount", name, "-n", ns]);
-  const role = {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "Role",
-    metadata: { name, namespace: ns },
-    rules: rules.map((r) => {
-      const [res, group = ""] = r.resource.split(/\.(.*)/s);
-      return { apiGroups: [group], resources: [res], verbs: r.verbs.split(",") };
-    }),
-  };
-  await kubectl(["apply", "-f", "-"], JSON.stringify(role));
-  await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
-  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h", "--audience=trellis"])).trim();
-}
+const serviceAccount = (name: string, rules: RoleRule[]) => serviceAccountToken(ns, name, rules);
 
 /** A real zip of one module, made by Python's zipfile as Tensorlake's client makes it. */
 async function codeZip(body: string, module = "app"): Promise<Buffer> {

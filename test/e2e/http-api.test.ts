@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNamespace, deleteNamespace, kubectl, repoRoot, waitFor } from "../support/kube.js";
+import { createNamespace, deleteNamespace, kubectl, repoRoot, serviceAccountToken, waitFor } from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 import { deployApp, requestCalls } from "./support/trellis.js";
 
@@ -60,20 +60,13 @@ let op: OperatorProcess;
 let ns = "";
 const tokens: Record<string, string> = {};
 
-async function serviceAccount(name: string, verbs: string[], resources = ["functioncalls"]): Promise<string> {
-  await kubectl(["create", "serviceaccount", name, "-n", ns]);
-  await kubectl([
-    "create",
-    "role",
-    name,
-    "-n",
+/** A token allowed `verbs` on `resources` (trellis.dev ones by name, configmaps in core). */
+const serviceAccount = (name: string, verbs: string[], resources = ["functioncalls"]) =>
+  serviceAccountToken(
     ns,
-    `--verb=${verbs.join(",")}`,
-    ...resources.map((r) => `--resource=${r === "configmaps" ? r : `${r}.trellis.dev`}`),
-  ]);
-  await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
-  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h", "--audience=trellis"])).trim();
-}
+    name,
+    resources.map((r) => ({ verbs: verbs.join(","), resource: r === "configmaps" ? r : `${r}.trellis.dev` })),
+  );
 
 const api = (path: string, init: RequestInit & { token?: string } = {}) =>
   fetch(`${API}${path}`, {

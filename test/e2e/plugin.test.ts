@@ -7,7 +7,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, repoRoot, waitFor } from "../support/kube.js";
+import {
+  createNamespace,
+  deleteNamespace,
+  kubeconfigPath,
+  kubectl,
+  repoRoot,
+  unreachableKubeconfig,
+  waitFor,
+} from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 import { invoke, waitFinished, waitPhase } from "./support/trellis.js";
 
@@ -249,18 +257,7 @@ describe("kubectl trellis", () => {
     const noOp = await plugin(["invoke", "calc", "-n", ns, "--operator-namespace", "no-such-ns"]);
     expect(noOp.code).toBe(1);
     expect(noOp.stderr).toContain("error: no Trellis operator is running: no operator lease in namespace no-such-ns");
-    const cfg = join(dir, "kubeconfig");
-    writeFileSync(
-      cfg,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:9" } }],
-        users: [{ name: "u", user: { token: "x" } }],
-        contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
-        "current-context": "x",
-      }),
-    );
+    const cfg = unreachableKubeconfig(dir);
     const noCluster = await plugin(["graph", "r1"], { KUBECONFIG: cfg });
     expect(noCluster.code).toBe(1);
     expect(noCluster.stderr).toMatch(/^error: cannot reach the cluster at https:\/\/127\.0\.0\.1:9: /);

@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { type BrowserContext, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNamespace, deleteNamespace, kubeconfigPath, kubectl, repoRoot } from "../support/kube.js";
+import { createNamespace, deleteNamespace, kubeconfigPath, repoRoot, serviceAccountToken } from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 import { deployApp } from "./support/trellis.js";
 
@@ -86,32 +86,6 @@ async function startProxy(token: string): Promise<string> {
 }
 const mode = process.env.TRELLIS_E2E_OPERATOR === "chart" ? "chart" : "source";
 
-async function serviceAccount(
-  name: string,
-  verbs: string[],
-  resources: string[],
-  core: { verb: string; resource: string } | undefined = undefined,
-): Promise<string> {
-  await kubectl(["create", "serviceaccount", name, "-n", ns]);
-  await kubectl([
-    "create",
-    "role",
-    name,
-    "-n",
-    ns,
-    `--verb=${verbs.join(",")}`,
-    ...resources.map((r) => `--resource=${r}.trellis.dev`),
-  ]);
-  await kubectl(["create", "rolebinding", name, "-n", ns, `--role=${name}`, `--serviceaccount=${ns}:${name}`]);
-  if (core) {
-    // A core (group "") resource such as pods/log: a role of its own, as kubectl takes one group per role.
-    const role = `${name}-core`;
-    await kubectl(["create", "role", role, "-n", ns, `--verb=${core.verb}`, `--resource=${core.resource}`]);
-    await kubectl(["create", "rolebinding", role, "-n", ns, `--role=${role}`, `--serviceaccount=${ns}:${name}`]);
-  }
-  return (await kubectl(["create", "token", name, "-n", ns, "--duration=1h", "--audience=trellis"])).trim();
-}
-
 async function invoke(app: string, body: unknown): Promise<string> {
   const r = await fetch(`${API}/v1/namespaces/${ns}/applications/${app}`, {
     method: "POST",
@@ -151,11 +125,12 @@ beforeAll(async () => {
   await deployApp(ns, "slow", SOURCE, "slow");
   await deployApp(ns, "broken", SOURCE, "broken");
   await deployApp(ns, "fan", SOURCE, "fan");
-  viewer = await serviceAccount("viewer", ["get", "list"], ["functioncalls", "applications"], {
-    verb: "get",
-    resource: "pods/log",
-  });
-  invoker = await serviceAccount("invoker", ["create", "get"], ["functioncalls"]);
+  viewer = await serviceAccountToken(ns, "viewer", [
+    { verbs: "get,list", resource: "functioncalls.trellis.dev" },
+    { verbs: "get,list", resource: "applications.trellis.dev" },
+    { verbs: "get", resource: "pods/log" },
+  ]);
+  invoker = await serviceAccountToken(ns, "invoker", [{ verbs: "create,get", resource: "functioncalls.trellis.dev" }]);
   await promisify(execFile)("npm", ["run", "-s", "build:cli"], { cwd: repoRoot });
   UI = await startProxy(viewer);
   profile = mkdtempSync(join(tmpdir(), "trellis-ui-chromium-"));

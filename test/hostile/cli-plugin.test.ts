@@ -2,7 +2,7 @@
 // lines refused by their own checks before any request leaves (the kubeconfig's server does not
 // answer, so a case that reached it would fail with another message), and completion words that
 // must always get an answer.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CliError } from "../../cli/cluster.js";
 import { main } from "../../cli/commands.js";
 import { complete } from "../../cli/completion.js";
+import { unreachableKubeconfig } from "../support/kube.js";
 
 interface Case {
   name: string;
@@ -25,18 +26,7 @@ const saved = { KUBECONFIG: process.env.KUBECONFIG, TRELLIS_API_URL: process.env
 
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), "trellis-cli-hostile-"));
-  const cfg = join(dir, "kubeconfig");
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:9" } }],
-      users: [{ name: "u", user: { token: "x" } }],
-      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
-      "current-context": "x",
-    }),
-  );
+  const cfg = unreachableKubeconfig(dir);
   process.env.KUBECONFIG = cfg;
   delete process.env.TRELLIS_API_URL;
 });

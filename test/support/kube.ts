@@ -1,7 +1,7 @@
 // Shared helpers of the integration and end-to-end suites: the cluster comes from KUBECONFIG,
 // defaulting to the local cluster's kubeconfig.
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -49,6 +49,57 @@ export async function kubectl(args: string[], input?: string): Promise<string> {
     const err = e as { stderr?: string; message: string };
     throw new Error(`kubectl ${args.join(" ")} failed: ${err.stderr || err.message}`, { cause: e });
   }
+}
+
+/** A Role rule: verbs on one resource, "name.group" (e.g. functioncalls.trellis.dev) or a core one (pods/log). */
+export interface RoleRule {
+  verbs: string;
+  resource: string;
+}
+
+/**
+ * A ServiceAccount in `namespace` bound to a Role of `rules`; a token for it with the HTTP API's
+ * audience (trellis), valid for an hour.
+ */
+export async function serviceAccountToken(namespace: string, name: string, rules: RoleRule[]): Promise<string> {
+  await kubectl(["create", "serviceaccount", name, "-n", namespace]);
+  const role = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name, namespace },
+    rules: rules.map((r) => {
+      const [res, group = ""] = r.resource.split(/\.(.*)/s);
+      return { apiGroups: [group], resources: [res], verbs: r.verbs.split(",") };
+    }),
+  };
+  await kubectl(["apply", "-f", "-"], JSON.stringify(role));
+  await kubectl([
+    "create",
+    "rolebinding",
+    name,
+    "-n",
+    namespace,
+    `--role=${name}`,
+    `--serviceaccount=${namespace}:${name}`,
+  ]);
+  return (await kubectl(["create", "token", name, "-n", namespace, "--duration=1h", "--audience=trellis"])).trim();
+}
+
+/** A kubeconfig file in `dir` whose server never answers (127.0.0.1:9): "no cluster" cases. */
+export function unreachableKubeconfig(dir: string): string {
+  const file = join(dir, "kubeconfig-unreachable");
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:9" } }],
+      users: [{ name: "u", user: { token: "x" } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
+  );
+  return file;
 }
 
 /** Where the component logs are, for failure messages. */
