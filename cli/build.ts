@@ -19,9 +19,9 @@ import {
 } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CliError, type Ctx } from "./cluster.js";
+import { describeFile, repoFile } from "./sdk.js";
 import {
   type ContextFile,
   DEFAULT_BASE_IMAGE,
@@ -34,7 +34,6 @@ import {
   hostPipCert,
   imageRef,
   parseBuildEnv,
-  parseFunctionImages,
   renderDockerfile,
   withHostArgs,
 } from "./image-build.js";
@@ -59,6 +58,8 @@ export interface BuildOptions {
   noLoad?: boolean;
   /** Mount this machine's apt source lists into RUN steps of Images on a base of their own. */
   hostAptSources?: boolean;
+  /** The file's Images when the caller already imported it (deploy); else build imports it. */
+  images?: FunctionImage[];
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
@@ -71,38 +72,6 @@ interface Planned {
 }
 
 const run = promisify(execFile);
-
-/** A file or directory of the repository this plugin was built from (bundle: dist/cli/, source: cli/). */
-function repoFile(rel: string): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++, dir = dirname(dir)) if (existsSync(join(dir, rel))) return join(dir, rel);
-  return undefined;
-}
-
-function sdkPath(): string {
-  const p = process.env.TRELLIS_SDK_PATH ?? repoFile("runtime-image/python");
-  if (!p)
-    throw new CliError(
-      "cannot find the Trellis Python SDK: set TRELLIS_SDK_PATH to the directory holding the trellis package",
-    );
-  return p;
-}
-
-/** Each function's Image, as the SDK reports it (the file is imported with python3). */
-async function readFunctionImages(file: string, path: string): Promise<FunctionImage[]> {
-  try {
-    const { stdout } = await run("python3", ["-m", "trellis.worker.images", path], {
-      env: { ...process.env, PYTHONPATH: [sdkPath(), process.env.PYTHONPATH].filter(Boolean).join(":") },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return parseFunctionImages(JSON.parse(stdout));
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    const err = e as { stderr?: string; message: string };
-    const last = (err.stderr ?? err.message).trim().split("\n").slice(-3).join("\n");
-    throw new CliError(`importing ${file} with the Trellis SDK failed:\n${last}`);
-  }
-}
 
 /** The regular files (and symlinks, by target) under each source path of the context, hashed. */
 function contextFiles(image: ImageSpec, context: string): ContextFile[] {
@@ -332,7 +301,8 @@ export async function buildImages(
   if (!existsSync(path)) throw new CliError(`${file}: no such file`);
   checkRegistry(opts.registry);
   const buildEnv = parseBuildEnv(opts.buildEnv);
-  const planned = plan(await readFunctionImages(file, path), dirname(path), opts, buildEnv);
+  const images = opts.images ?? (await describeFile(file, path)).images;
+  const planned = plan(images, dirname(path), opts, buildEnv);
   const refs = new Map(planned.flatMap((p) => p.functions.map((f) => [f, p.ref] as [string, string])));
   if (opts.namesOnly) return refs;
   if (opts.dryRun) {

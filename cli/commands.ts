@@ -4,6 +4,7 @@ import { CliError, context } from "./cluster.js";
 import { build, buildImages } from "./build.js";
 import { clusterLookup, complete, completionScript, printCompletion } from "./completion.js";
 import { deploy } from "./deploy.js";
+import type { FunctionImage } from "./image-build.js";
 import { graph, logs } from "./graph.js";
 import { loadKubeConfig } from "./kube.js";
 import { outputFormat } from "./output.js";
@@ -131,24 +132,23 @@ async function deployCommand(
     throw new CliError("--output: deploy prints manifests only with --dry-run");
   const output = outputFormat(v.output, ["json", "yaml"]);
   const ctx = await context(ctxOpts);
-  let functionImages: Map<string, string> | undefined;
-  if (!v["no-build"]) {
+  const build = async (images: FunctionImage[]) => {
     try {
       // A dry run names the images (content hashes) without building them.
-      functionImages = await buildImages(ctx, file, { ...buildOptions(v), namesOnly: v["dry-run"] });
+      return await buildImages(ctx, file, { ...buildOptions(v), images, namesOnly: v["dry-run"] });
     } catch (e) {
       if (e instanceof CliError)
         throw new CliError(`${e.message}\n(deploy builds the Images the functions name first; --no-build skips that)`);
       throw e;
     }
-  }
+  };
   return deploy(ctx, file, {
     name: v.name,
     image: v.image,
     entrypoint: v.entrypoint,
     dryRun: v["dry-run"],
     output,
-    functionImages,
+    ...(v["no-build"] ? {} : { build }),
   });
 }
 

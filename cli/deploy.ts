@@ -1,76 +1,16 @@
 // deploy FILE.py: imports the file with the SDK (python3, PYTHONPATH = the SDK), reads the
 // decorators, and applies an Application per @application() (server-side apply): one carries its
 // code inline; the applications of a file with several share one code ConfigMap.
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import type { Readable } from "node:stream";
+import { basename, resolve } from "node:path";
 import { API_VERSION, LABEL, dnsStem, labelValue, shortHash } from "../protocol/index.js";
 import { CliError, type Ctx, appPath, kube, requireCrds } from "./cluster.js";
 import { KubeApiError } from "./kube.js";
+import type { FunctionImage } from "./image-build.js";
 import { type OutputFormat, formatDocument } from "./output.js";
+import { type Described, describeFile } from "./sdk.js";
 
 const INLINE_MAX = 262144;
-
-/** The SDK next to this file in the repository (bundle: dist/cli/, source: cli/), or TRELLIS_SDK_PATH. */
-function sdkPath(): string {
-  if (process.env.TRELLIS_SDK_PATH) return process.env.TRELLIS_SDK_PATH;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
-    const p = join(dir, "runtime-image/python");
-    if (existsSync(join(p, "trellis"))) return p;
-  }
-  throw new CliError(
-    "cannot find the Trellis Python SDK: set TRELLIS_SDK_PATH to the directory holding the trellis package",
-  );
-}
-
-interface Described {
-  name: string;
-  application: boolean;
-}
-
-// The description goes out on file descriptor 3: whatever the module prints at import time goes to
-// stdout/stderr and cannot corrupt it.
-const DESCRIBE = `
-import json, os, sys
-from trellis.worker.loader import load, describe
-fns = load(sys.argv[1])
-with os.fdopen(3, "w") as out:
-    json.dump([describe(f) for f in fns.values()], out)
-`;
-
-/** The functions the file defines, as the SDK describes them (the file is imported with python3). */
-async function describeFile(file: string, path: string): Promise<Described[]> {
-  const env = { ...process.env, PYTHONPATH: [sdkPath(), process.env.PYTHONPATH].filter(Boolean).join(":") };
-  const child = spawn("python3", ["-c", DESCRIBE, path], { env, stdio: ["ignore", "pipe", "pipe", "pipe"] });
-  const collect = (s: Readable | null | undefined, limit: number) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    s?.on("data", (b: Buffer) => {
-      size += b.length;
-      if (size <= limit) parts.push(b);
-    });
-    return () => Buffer.concat(parts).toString("utf8");
-  };
-  const described = collect(child.stdio[3] as Readable, 16 * 1024 * 1024);
-  const stderr = collect(child.stderr, 1024 * 1024);
-  const stdout = collect(child.stdout, 64 * 1024);
-  const code = await new Promise<number | null>((done, fail) => {
-    child.on("error", (e) => fail(new CliError(`running python3 to import ${file}: ${e.message}`)));
-    child.on("close", done);
-  });
-  if (code !== 0) {
-    const last = (stderr() || stdout()).trim().split("\n").slice(-3).join("\n");
-    throw new CliError(`importing ${file} with the Trellis SDK failed:\n${last}`);
-  }
-  try {
-    return JSON.parse(described()) as Described[];
-  } catch (e) {
-    throw new CliError(`importing ${file}: the SDK's description is not JSON (${(e as Error).message})`);
-  }
-}
 
 /**
  * The applications to deploy: every @application() in the file (as Tensorlake deploys them), or
@@ -111,8 +51,11 @@ export interface DeployOptions {
   entrypoint?: string;
   dryRun?: boolean;
   output?: OutputFormat;
-  /** Images built for functions (kubectl trellis build), by function name. */
-  functionImages?: Map<string, string>;
+  /**
+   * Builds the Images the functions name (kubectl trellis build) and gives function name → image;
+   * called with the Images from the same import of the file that describes it.
+   */
+  build?: (images: FunctionImage[]) => Promise<Map<string, string>>;
 }
 
 const MANAGER = "kubectl-trellis";
@@ -147,7 +90,7 @@ function manifestsFor(
   ctx: Ctx,
   chosen: { entrypoint: string; name: string }[],
   source: { inline: string } | { configMapRef: { name: string; key: string } },
-  opts: DeployOptions,
+  opts: DeployOptions & { functionImages?: Map<string, string> },
 ) {
   const images = [...(opts.functionImages ?? new Map<string, string>())].sort(([a], [b]) => a.localeCompare(b));
   return chosen.map(({ entrypoint, name }) => ({
@@ -211,15 +154,16 @@ export async function deploy(ctx: Ctx, file: string, opts: DeployOptions): Promi
   const size = Buffer.byteLength(source);
   if (size > SHARED_MAX)
     throw new CliError(`${file}: ${size} bytes; code shipped without an image is limited to ${SHARED_MAX} bytes`);
-  const described = await describeFile(file, path);
+  const { functions: described, images } = await describeFile(file, path);
   const chosen = chooseApplications(file, described, opts);
+  const functionImages = opts.build ? await opts.build(images) : undefined;
   // One application carries its code inline; several share one code object.
   const code = chosen.length > 1 || size > INLINE_MAX ? sharedCode(ctx.namespace, path, source) : undefined;
   const manifests = manifestsFor(
     ctx,
     chosen,
     code ? { configMapRef: { name: code.metadata.name, key: CODE_KEY } } : { inline: source },
-    opts,
+    { ...opts, functionImages },
   );
   if (opts.dryRun) {
     const docs = [...(code ? [code] : []), ...manifests];

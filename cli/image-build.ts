@@ -1,4 +1,4 @@
-// Pure part of `kubectl trellis build`: an Image definition (as trellis.worker.images prints it)
+// Pure part of `kubectl trellis build`: an Image definition (as trellis.worker.images describes it)
 // becomes Dockerfile text, and the Dockerfile plus the context files it adds become a content
 // hash that names the image. No I/O here: cli/build.ts reads files and runs the builder.
 import { createHash } from "node:crypto";
@@ -27,7 +27,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 const isText = (v: unknown): v is string => typeof v === "string" && v !== "";
 
 /**
- * The SDK's answer (`python3 -m trellis.worker.images`), checked: it comes from importing user code,
+ * The SDK's description (trellis.worker.images.function_images), checked: it comes from importing user code,
  * so a malformed one is refused with the function and field it concerns rather than crashing later.
  */
 export function parseFunctionImages(data: unknown): FunctionImage[] {
