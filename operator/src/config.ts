@@ -49,7 +49,27 @@ const env = z.object({
   TRELLIS_IDLE_TIMEOUT_SECONDS: z.coerce.number().int().min(0).default(300),
   // Function pods' tolerationSeconds of a not-ready or unreachable node (Kubernetes' default is 300).
   TRELLIS_NODE_LOSS_TOLERATION_SECONDS: z.coerce.number().int().min(0).max(NODE_LOSS_TOLERATION_MAX).default(30),
+  TRELLIS_BLOB_BACKEND: z.enum(["filesystem", "s3"], { message: "must be filesystem or s3" }).default("filesystem"),
   TRELLIS_BLOB_DIR: z.string().min(1).default("/var/lib/trellis/blobs"),
+  TRELLIS_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "must be a bucket name (3-63 of a-z, 0-9, '.', '-')" })
+    .optional(),
+  TRELLIS_S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9._-]+\/)*$/, { message: "must be empty or '/'-separated segments ending in '/'" })
+    .default(""),
+  TRELLIS_S3_ENDPOINT: z.url({ message: "must be an http(s) URL" }).optional(),
+  TRELLIS_S3_REGION: z.string().min(1).default("us-east-1"),
+  TRELLIS_S3_FORCE_PATH_STYLE: bool.default(false),
+  // Requests of applications that set no ttlSecondsAfterFinished are deleted this long after they
+  // finish (with their blobs); 0 keeps them until deleted.
+  TRELLIS_REQUEST_TTL_SECONDS: z.coerce.number().int().min(0).max(31536000).default(86400),
+  TRELLIS_BLOB_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
+  // A blob prefix whose request is gone is removed only once it has been seen orphaned this long
+  // (an upload lands before its request is created).
+  TRELLIS_BLOB_SWEEP_GRACE_SECONDS: z.coerce.number().int().min(0).default(600),
+  TRELLIS_BLOB_SWEEP_MAX_PER_PASS: z.coerce.number().int().min(1).max(100000).default(1000),
   TRELLIS_CALL_WORKERS: z.coerce.number().int().min(1).max(256).default(16),
   TRELLIS_APP_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
   TRELLIS_HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(1).optional(),
@@ -59,7 +79,12 @@ const env = z.object({
 export type OperatorConfig = ReturnType<typeof parseConfig>;
 
 export function parseConfig(source: NodeJS.ProcessEnv = process.env) {
-  const r = env.safeParse(source);
+  const r = env
+    .superRefine((e, ctx) => {
+      if (e.TRELLIS_BLOB_BACKEND === "s3" && !e.TRELLIS_S3_BUCKET)
+        ctx.addIssue({ code: "custom", path: ["TRELLIS_S3_BUCKET"], message: "required when TRELLIS_BLOB_BACKEND=s3" });
+    })
+    .safeParse(source);
   if (!r.success) {
     const lines = r.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`);
     throw new Error(`invalid configuration:\n${lines.join("\n")}`);
@@ -98,7 +123,23 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env) {
     hostNetwork: e.TRELLIS_HOST_NETWORK,
     idleTimeoutSeconds: e.TRELLIS_IDLE_TIMEOUT_SECONDS,
     nodeLossTolerationSeconds: e.TRELLIS_NODE_LOSS_TOLERATION_SECONDS,
-    blobDir: e.TRELLIS_BLOB_DIR,
+    blobs:
+      e.TRELLIS_BLOB_BACKEND === "s3"
+        ? {
+            backend: "s3" as const,
+            bucket: e.TRELLIS_S3_BUCKET ?? "",
+            prefix: e.TRELLIS_S3_PREFIX,
+            endpoint: e.TRELLIS_S3_ENDPOINT,
+            region: e.TRELLIS_S3_REGION,
+            forcePathStyle: e.TRELLIS_S3_FORCE_PATH_STYLE,
+          }
+        : { backend: "filesystem" as const, dir: e.TRELLIS_BLOB_DIR },
+    requestTtlSeconds: e.TRELLIS_REQUEST_TTL_SECONDS || undefined,
+    blobSweep: {
+      intervalMs: e.TRELLIS_BLOB_SWEEP_INTERVAL_SECONDS * 1000,
+      graceMs: e.TRELLIS_BLOB_SWEEP_GRACE_SECONDS * 1000,
+      maxPerPass: e.TRELLIS_BLOB_SWEEP_MAX_PER_PASS,
+    },
     callWorkers: e.TRELLIS_CALL_WORKERS,
     appWorkers: e.TRELLIS_APP_WORKERS,
     heartbeatTimeoutMs: e.TRELLIS_HEARTBEAT_TIMEOUT_MS,

@@ -7,7 +7,7 @@ import { API_VERSION, type FunctionCall, type Logger, MANAGED_SELECTOR, createLo
 import { ApplicationController, applicationIndexers, applicationSettings } from "./application/index.js";
 import type { ApplicationObject, Pod } from "./application/index.js";
 import { type OperatorConfig, parseConfig } from "./config.js";
-import { FileBlobStore } from "./blobs/index.js";
+import { BlobSweeper, createBlobStore, waitForBlobStore } from "./blobs/index.js";
 import { FUNCTION_CALL_INDEXERS, createEngine, podsGoneAtStart } from "./functioncall/index.js";
 import {
   type Cache,
@@ -214,8 +214,9 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   metrics.setLeader(true);
 
   const key = await operatorKey(client, writer, cfg);
-  mkdirSync(cfg.blobDir, { recursive: true });
-  const blobs = new FileBlobStore(cfg.blobDir);
+  const store = createBlobStore(cfg.blobs);
+  await waitForBlobStore(store, log);
+  const blobs = store.store;
 
   const calls = informerFor<FunctionCall & KubeObject>(client, cfg, log, {
     apiVersion: API_VERSION,
@@ -271,7 +272,10 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
       backlogChanged: (ns, app) => late.appCtl?.onBacklogChanged(ns, app),
       podActivityChanged: (ns, pod) => late.appCtl?.onPodActivityChanged(ns, pod),
     },
-    config: cfg.heartbeatTimeoutMs ? { heartbeatTimeoutMs: cfg.heartbeatTimeoutMs } : {},
+    config: {
+      ...(cfg.heartbeatTimeoutMs ? { heartbeatTimeoutMs: cfg.heartbeatTimeoutMs } : {}),
+      defaultRequestTtlSeconds: cfg.requestTtlSeconds,
+    },
     logger: log,
   });
   const appCtl = new ApplicationController({
@@ -322,6 +326,14 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   for (const { namespace, pod } of podsGoneAtStart(calls.list(), (ns, p) => pods.get(`${ns}/${p}`) !== undefined))
     engine.podGone(namespace, pod);
   engine.start();
+  // Blobs of requests deleted while no operator led (their root's disappearance was never seen).
+  new BlobSweeper({
+    store: blobs,
+    requestExists: (ns, request) => calls.get(`${ns}/${request}`) !== undefined,
+    ...cfg.blobSweep,
+    hooks: metrics.sweepHooks,
+    log,
+  }).start();
   callQueue.run(engine.reconciler, cfg.callWorkers);
   appQueue.run(appCtl.reconcile, cfg.appWorkers);
   await runtimeApi.listen({ host: cfg.runtimeApi.host, port: cfg.runtimeApi.port });

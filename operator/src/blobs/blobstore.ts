@@ -1,15 +1,18 @@
 // Large values live in a blob store, never in etcd. A ref is "<namespace>/<request>/<id>" (or
 // ".../state/<key>" for request state) so that a request's blobs are removed by prefix.
 //
-// An implementation (filesystem here; an S3-compatible bucket would map refs to object keys):
+// Implementations: the filesystem (here, for one node) and an S3-compatible bucket (s3-blobstore.ts).
 // - put(ref, data, maxBytes): write all bytes or nothing (readers never see a partial blob),
 //   replacing an existing blob; throws BlobTooLargeError past maxBytes.
 // - get(ref): the bytes as a stream with their size, or undefined when absent.
 // - deletePrefix(prefix): remove every blob whose ref starts with "<prefix>/".
+// - listChildren(prefix, limit, token): the next segment names under "<prefix>/" ("" lists the
+//   first segments: namespaces), at most `limit`, and a token to list the ones after them (the
+//   store's own: a bucket's continuation token); the orphan sweep pages through them.
 // Every blob that a value references ({blob: ref}) holds a BlobDocument (protocol/). Refs: refs.ts.
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -20,6 +23,7 @@ export interface BlobStore {
   get(ref: string): Promise<{ size: number; stream: Readable } | undefined>;
   read(ref: string): Promise<Buffer | undefined>;
   deletePrefix(prefix: string): Promise<void>;
+  listChildren(prefix: string, limit: number, token?: string): Promise<{ names: string[]; next?: string }>;
 }
 
 export class BlobTooLargeError extends Error {
@@ -89,5 +93,22 @@ export class FileBlobStore implements BlobStore {
 
   async deletePrefix(prefix: string): Promise<void> {
     await rm(this.path(prefix), { recursive: true, force: true });
+  }
+
+  async listChildren(prefix: string, limit: number, token?: string): Promise<{ names: string[]; next?: string }> {
+    const dir = prefix ? this.path(prefix) : join(this.root, "blobs");
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { names: [] };
+      throw err;
+    }
+    const sorted = entries
+      .filter((e) => e.isDirectory() && (token === undefined || e.name > token))
+      .map((e) => e.name)
+      .sort();
+    const names = sorted.slice(0, limit);
+    return { names, next: sorted.length > limit ? names[names.length - 1] : undefined };
   }
 }

@@ -45,6 +45,8 @@ export const engineConfig = z.object({
    * create → Running → Succeeded (three writes).
    */
   waitingPhaseWriteAfterMs: z.number().int().min(0).default(1_000),
+  /** Requests of applications that set no ttlSecondsAfterFinished are deleted this long after they finish. */
+  defaultRequestTtlSeconds: z.number().int().min(0).optional(),
   /** Throttle of progress status writes per call. */
   progressWriteIntervalMs: z.number().int().min(0).default(1_000),
 });

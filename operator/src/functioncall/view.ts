@@ -59,7 +59,8 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
       return d.itemsCache.get(callKey(namespace, n)) ?? { loading: true };
     },
     ttlSecondsAfterFinished: (c) =>
-      d.applications.get(`${namespace}/${c.spec.application}`)?.spec.requests?.ttlSecondsAfterFinished,
+      d.applications.get(`${namespace}/${c.spec.application}`)?.spec.requests?.ttlSecondsAfterFinished ??
+      config.defaultRequestTtlSeconds,
     timeoutGraceMs: config.timeoutGraceMs,
     reportGraceUntil: d.startedAt + config.takeoverGraceMs,
     infrastructureRetries: config.infrastructureRetries,

@@ -3,6 +3,7 @@
 // (calls by phase, queue depth, pods) are computed at scrape time from the caches, so they are
 // never out of step with the informers. No label ever carries a call or request name: the
 // cardinality is bounded by namespaces × applications × functions.
+import type { SweepHooks } from "../blobs/sweep.js";
 import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { podFunction } from "../application/index.js";
@@ -48,6 +49,8 @@ export interface Metrics {
    */
   instrumentServer(app: FastifyInstance, server?: ServerName): void;
   setLeader(leading: boolean): void;
+  /** Pass into the orphan blob sweeper's `hooks`. */
+  sweepHooks: SweepHooks;
   /** The text exposition, for a /metrics handler. */
   scrape(): Promise<{ contentType: string; body: string }>;
 }
@@ -229,6 +232,26 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
     registers: [registry],
   });
   leader.set(0);
+  const sweepPasses = new Counter({
+    name: "trellis_blob_sweep_passes_total",
+    help: "Passes of the orphan blob sweep (the leader's; each looks at a bounded number of request prefixes).",
+    registers: [registry],
+  });
+  const sweepExamined = new Counter({
+    name: "trellis_blob_sweep_examined_total",
+    help: "Request prefixes of the blob store the orphan sweep looked at.",
+    registers: [registry],
+  });
+  const sweepRemoved = new Counter({
+    name: "trellis_blob_sweep_removed_total",
+    help: "Request prefixes removed by the orphan sweep: their request was gone for longer than the grace.",
+    registers: [registry],
+  });
+  const sweepErrors = new Counter({
+    name: "trellis_blob_sweep_errors_total",
+    help: "Orphaned request prefixes whose removal failed (retried on a later pass).",
+    registers: [registry],
+  });
   // Informer stats are plain counters; the exported counter follows them by their increase.
   const lastRestarts = new Map<string, number>();
   new Counter({
@@ -310,6 +333,14 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
       });
     },
     setLeader: (leading) => leader.set(leading ? 1 : 0),
+    sweepHooks: {
+      pass: (r) => {
+        sweepPasses.inc();
+        sweepExamined.inc(r.examined);
+        sweepRemoved.inc(r.removed);
+        sweepErrors.inc(r.errors);
+      },
+    },
     async scrape() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },

@@ -1,0 +1,208 @@
+// Blobs as objects of an S3-compatible bucket (AWS S3, GCS's XML API, MinIO, SeaweedFS, …).
+// A ref maps to the key "<prefix><ref>"; an object becomes visible only when its upload completes,
+// so readers never see a partial blob (the same promise as the filesystem store's rename).
+// Credentials come from the SDK's default provider chain (env, shared config, IRSA / workload
+// identity, instance metadata) unless given explicitly.
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  S3Client,
+  type S3ClientConfig,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { Readable } from "node:stream";
+import { type BlobStore, BlobTooLargeError } from "./blobstore.js";
+import { checkRef } from "./refs.js";
+
+export interface S3BlobStoreOptions {
+  bucket: string;
+  /** Key prefix for every blob ("" or ending in "/"). */
+  prefix?: string;
+  endpoint?: string;
+  region?: string;
+  /** Path-style URLs ("endpoint/bucket/key"), which most self-hosted stores need. */
+  forcePathStyle?: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Bytes per multipart part (at least 5 MiB); also the most a put buffers at once. */
+  partSize?: number;
+  /** Parts uploaded at once. */
+  queueSize?: number;
+}
+
+const MiB = 1024 * 1024;
+
+export class BlobStoreUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+  }
+}
+
+function assertRef(ref: string): void {
+  const why = checkRef(ref);
+  if (why) throw new Error(`blob ref ${JSON.stringify(ref)}: ${why}`);
+}
+
+const isNotFound = (err: unknown): boolean =>
+  err instanceof NoSuchKey ||
+  (typeof err === "object" &&
+    err !== null &&
+    ((err as { name?: string }).name === "NoSuchKey" ||
+      (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404));
+
+export class S3BlobStore implements BlobStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(opts: S3BlobStoreOptions) {
+    const prefix = opts.prefix ?? "";
+    if (prefix && !prefix.endsWith("/")) throw new Error(`s3 prefix ${JSON.stringify(prefix)}: must end with "/"`);
+    this.bucket = opts.bucket;
+    this.prefix = prefix;
+    this.partSize = Math.max(5 * MiB, opts.partSize ?? 8 * MiB);
+    this.queueSize = Math.max(1, opts.queueSize ?? 2);
+    const config: S3ClientConfig = {
+      region: opts.region ?? "us-east-1",
+      forcePathStyle: opts.forcePathStyle ?? false,
+      // Our own retries are the engine's; the SDK's adaptive retry covers throttling and 5xx.
+      maxAttempts: 5,
+    };
+    if (opts.endpoint) config.endpoint = opts.endpoint;
+    if (opts.credentials) config.credentials = opts.credentials;
+    this.client = new S3Client(config);
+  }
+
+  key(ref: string): string {
+    assertRef(ref);
+    return this.prefix + ref;
+  }
+
+  /**
+   * Whether the bucket answers. A missing bucket or refused credentials is permanent (the
+   * configuration must change); anything else (no connection yet, 5xx) is worth retrying.
+   */
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const permanent = status === 404 || status === 403 || status === 400 || status === 301;
+      const why =
+        status === 404
+          ? "does not exist (TRELLIS_S3_BUCKET)"
+          : status === 403
+            ? "refused these credentials"
+            : status === 301 || status === 400
+              ? `is not served at this endpoint and region (HTTP ${status}: TRELLIS_S3_ENDPOINT, TRELLIS_S3_REGION)`
+              : `did not answer: ${err instanceof Error ? err.message : String(err)}`;
+      throw new BlobStoreUnavailableError(`s3 bucket ${JSON.stringify(this.bucket)} ${why}`, permanent);
+    }
+  }
+
+  async put(ref: string, data: Uint8Array | AsyncIterable<Uint8Array>, maxBytes = Infinity): Promise<number> {
+    const key = this.key(ref);
+    let size = 0;
+    const source = data instanceof Uint8Array ? Readable.from([data]) : Readable.from(data);
+    const counted = Readable.from(
+      (async function* () {
+        for await (const chunk of source) {
+          const buf = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
+          size += buf.byteLength;
+          if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+          yield buf;
+        }
+      })(),
+    );
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: "application/octet-stream" },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      // A failed multipart upload is aborted, so no parts linger in the bucket.
+      leavePartsOnError: false,
+    });
+    let failure: unknown;
+    counted.once("error", (err) => {
+      failure = err;
+      void upload.abort().catch(() => undefined);
+    });
+    try {
+      await upload.done();
+    } catch (err) {
+      throw failure ?? err;
+    }
+    if (failure) throw failure;
+    return size;
+  }
+
+  async get(ref: string): Promise<{ size: number; stream: Readable } | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(ref) }));
+      const body = out.Body as Readable | undefined;
+      if (!body) return { size: 0, stream: Readable.from([]) };
+      return { size: out.ContentLength ?? 0, stream: body };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async read(ref: string): Promise<Buffer | undefined> {
+    const blob = await this.get(ref);
+    if (!blob) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const c of blob.stream) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    const keyPrefix = `${this.key(prefix)}/`;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: keyPrefix, ContinuationToken: token }),
+      );
+      const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
+      if (keys.length) {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
+        );
+        const failed = out.Errors ?? [];
+        if (failed.length)
+          throw new Error(`s3 delete under ${keyPrefix}: ${failed.length} objects failed (${failed[0]?.Code})`);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async listChildren(prefix: string, limit: number, token?: string): Promise<{ names: string[]; next?: string }> {
+    const keyPrefix = prefix ? `${this.key(prefix)}/` : this.prefix;
+    const names: string[] = [];
+    let next = token;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: keyPrefix,
+          Delimiter: "/",
+          ContinuationToken: next,
+          MaxKeys: Math.min(1000, limit - names.length),
+        }),
+      );
+      for (const p of page.CommonPrefixes ?? []) {
+        const name = p.Prefix?.slice(keyPrefix.length).replace(/\/$/, "");
+        if (name) names.push(name);
+      }
+      next = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (next && names.length < limit);
+    return { names, next };
+  }
+}

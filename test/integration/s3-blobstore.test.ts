@@ -1,0 +1,137 @@
+// The S3 blob store against the local cluster's SeaweedFS: the same contract as the filesystem
+// store (all or nothing, size limit, delete by prefix, listing for the sweep), streamed.
+import { randomBytes, randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { BlobTooLargeError } from "../../operator/src/blobs/blobstore.js";
+import { BlobStoreUnavailableError, S3BlobStore } from "../../operator/src/blobs/s3-blobstore.js";
+import { BlobSweeper } from "../../operator/src/blobs/sweep.js";
+import { localS3 } from "../support/s3.js";
+
+const s3 = localS3();
+const prefix = `test-${randomUUID().slice(0, 8)}/`;
+const store = new S3BlobStore({
+  bucket: s3.bucket,
+  prefix,
+  endpoint: s3.endpoint,
+  region: s3.region,
+  forcePathStyle: true,
+  credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+});
+
+async function keys(under = ""): Promise<string[]> {
+  const out = await store.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix + under }));
+  return (out.Contents ?? []).map((o) => o.Key!.slice(prefix.length)).sort();
+}
+
+afterAll(async () => {
+  for (const ns of (await store.listChildren("", 1000)).names) await store.deletePrefix(ns);
+});
+
+describe("S3BlobStore on SeaweedFS", () => {
+  it("answers the bucket check; a missing bucket is a permanent error naming the setting", async () => {
+    await store.check();
+    const missing = new S3BlobStore({ ...s3, bucket: "no-such-bucket-here", forcePathStyle: true, credentials: s3 });
+    const err = await missing.check().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BlobStoreUnavailableError);
+    expect((err as BlobStoreUnavailableError).permanent).toBe(true);
+    expect(String(err)).toMatch(/no-such-bucket-here.*does not exist.*TRELLIS_S3_BUCKET/);
+  });
+
+  it("puts bytes and streams, reads them back, deletes one request's blobs by prefix", async () => {
+    await store.put("ns/r1/a", Buffer.from("hello"));
+    async function* chunks() {
+      yield Buffer.from("wor");
+      yield Buffer.from("ld");
+    }
+    expect(await store.put("ns/r1/b", chunks())).toBe(5);
+    await store.put("ns/r2/a", Buffer.from("other"));
+    expect((await store.read("ns/r1/b"))!.toString()).toBe("world");
+    expect((await store.get("ns/r1/a"))!.size).toBe(5);
+    expect(await store.read("ns/r9/none")).toBeUndefined();
+    await store.deletePrefix("ns/r1");
+    expect(await store.read("ns/r1/a")).toBeUndefined();
+    expect(await keys("ns/")).toEqual(["ns/r2/a"]);
+  });
+
+  it("streams a 40 MiB blob in multipart parts and back, byte for byte", async () => {
+    const part = randomBytes(1024 * 1024);
+    const n = 40;
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < n; i++) yield Buffer.concat([Buffer.from([i]), part.subarray(1)]);
+      })(),
+    );
+    expect(await store.put("ns/big/x", source)).toBe(n * part.length);
+    const got = await store.get("ns/big/x");
+    expect(got!.size).toBe(n * part.length);
+    let offset = 0;
+    for await (const chunk of got!.stream as AsyncIterable<Buffer>) {
+      for (let i = 0; i < chunk.length; i += 65536) {
+        const at = offset + i;
+        const expected = at % part.length === 0 ? Math.floor(at / part.length) : part[at % part.length];
+        expect(chunk[i]).toBe(expected);
+      }
+      offset += chunk.length;
+    }
+    expect(offset).toBe(n * part.length);
+  }, 120_000);
+
+  it("a blob over the limit is refused and leaves no object and no upload behind", async () => {
+    await expect(store.put("ns/r3/small", Buffer.alloc(11), 10)).rejects.toBeInstanceOf(BlobTooLargeError);
+    const big = Readable.from(
+      (function* () {
+        for (let i = 0; i < 12; i++) yield Buffer.alloc(1024 * 1024, i);
+      })(),
+    );
+    await expect(store.put("ns/r3/big", big, 10 * 1024 * 1024)).rejects.toBeInstanceOf(BlobTooLargeError);
+    expect(await keys("ns/r3/")).toEqual([]);
+  }, 60_000);
+
+  it("lists namespaces and requests; paging after the last name seen visits each once", async () => {
+    const names = ["a", "a-b", "a.c", "b", "c.d", "c0"];
+    for (const r of names) await store.put(`list/${r}/x`, Buffer.from(r));
+    await store.put("list/a/state/k", Buffer.from("s"));
+    const all = await store.listChildren("list", 100);
+    expect([...all.names].sort()).toEqual([...names].sort());
+    expect(all.next).toBeUndefined();
+    for (const size of [1, 2, 4]) {
+      const paged: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await store.listChildren("list", size, token);
+        expect(page.names.length).toBeLessThanOrEqual(size);
+        paged.push(...page.names);
+        token = page.next;
+      } while (token);
+      // Each once (a store may order a paged listing differently from a whole one).
+      expect([...paged].sort()).toEqual([...all.names].sort());
+    }
+    expect((await store.listChildren("", 100)).names).toEqual(expect.arrayContaining(["list", "ns"]));
+  });
+
+  it("the sweep removes a prefix whose request is gone once the grace has passed, and keeps the rest", async () => {
+    for (const r of ["gone", "kept"]) await store.put(`sweep/${r}/v`, Buffer.from(r));
+    let now = 1_000_000;
+    const sweeper = new BlobSweeper({
+      store,
+      requestExists: (ns, r) => ns !== "sweep" || r === "kept",
+      intervalMs: 1000,
+      graceMs: 60_000,
+      maxPerPass: 2,
+      now: () => now,
+    });
+    const passes = [];
+    for (let i = 0; i < 6; i++) passes.push(await sweeper.pass());
+    expect(await keys("sweep/")).toEqual(["sweep/gone/v", "sweep/kept/v"]);
+    now += 61_000;
+    for (let i = 0; i < 6; i++) passes.push(await sweeper.pass());
+    expect(await keys("sweep/")).toEqual(["sweep/kept/v"]);
+    expect(passes.every((p) => p.examined <= 2)).toBe(true);
+    expect(passes.reduce((n, p) => n + p.removed, 0)).toBeGreaterThanOrEqual(1);
+  });
+});
