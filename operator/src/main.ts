@@ -2,7 +2,6 @@
 // API server, takes the leader Lease, then runs the informers, the two controllers and the
 // runtime API. Losing the Lease ends the process (a restarted replica starts clean).
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
 import { API_VERSION, type FunctionCall, type Logger, MANAGED_SELECTOR, createLogger } from "../../protocol/index.js";
 import { ApplicationController, applicationIndexers, applicationSettings } from "./application/index.js";
 import type { ApplicationObject, Pod } from "./application/index.js";

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the cluster's binaries from the Go module proxy at pinned versions and caches them under
 # $TRELLIS_CACHE/bin/<component>-<version>/. Present binaries are never rebuilt.
-#   build.sh [all|go|pause]    (default: all)
+#   build.sh [all|go|pause|seaweedfs]    (default: all)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 what="${1:-all}"
-case "$what" in all | go | pause) ;; *) trellis_die "build.sh: unknown target '$what' (use all, go or pause)" ;; esac
+case "$what" in all | go | pause | seaweedfs) ;; *) trellis_die "build.sh: unknown target '$what' (use all, go, pause or seaweedfs)" ;; esac
 
 export GOFLAGS="-buildvcs=false"
 export CGO_ENABLED=0
@@ -112,6 +112,27 @@ build_crictl() {
   trellis_log "crictl $CRICTL_VERSION: built in $((SECONDS - t0)) s"
 }
 
+# SeaweedFS's weed (master, volume, filer and S3 gateway in one binary). Cached by the commit of
+# its pseudo-version; the slowest build here after Kubernetes.
+build_seaweedfs() {
+  local commit="${SEAWEEDFS_VERSION##*-}"
+  if have_all "$commit" weed; then
+    trellis_log "seaweedfs $commit: cached"
+    return
+  fi
+  local t0=$SECONDS dir="$SRC_DIR/seaweedfs-$commit" out
+  mkdir -p "$dir"
+  printf 'module trellis.local/build/seaweedfs\n\ngo 1.24.0\n' >"$dir/go.mod"
+  rm -f "$dir/go.sum"
+  (cd "$dir" && go get "github.com/seaweedfs/seaweedfs/weed@$SEAWEEDFS_VERSION")
+  out="$(mktemp -d "$SRC_DIR/out.XXXXXX")"
+  trellis_log "seaweedfs $commit: go build weed (slow on a cold Go cache)"
+  (cd "$dir" && go build -trimpath -ldflags="-s -w" -o "$out/weed" github.com/seaweedfs/seaweedfs/weed)
+  install_bins "$out" "$commit" weed
+  rm -rf "$out"
+  trellis_log "seaweedfs $commit: built in $((SECONDS - t0)) s"
+}
+
 # The sandbox ("pause") image: our own static binary in a FROM-scratch OCI image, saved as an
 # archive that up.sh imports into containerd. Keyed by the source hash so an edit rebuilds it.
 build_pause() {
@@ -152,6 +173,9 @@ if [[ "$what" == all || "$what" == go ]]; then
   build_etcd
   build_crictl
   build_kubernetes
+fi
+if [[ "$what" == all || "$what" == go || "$what" == seaweedfs ]]; then
+  build_seaweedfs
 fi
 if [[ "$what" == all || "$what" == pause ]]; then
   build_pause

@@ -9,6 +9,11 @@ export K8S_VERSION="v1.34.4"        # k8s.io/kubernetes; staging modules at v0.3
 export ETCD_VERSION="v3.6.16"       # go.etcd.io/etcd/server/v3 and etcdctl/v3
 export CRICTL_VERSION="v1.34.0"     # sigs.k8s.io/cri-tools (used by down.sh to tear pods down)
 export PAUSE_IMAGE="registry.k8s.io/pause:3.10"  # name only: built locally from scripts/cluster/pause.c
+# github.com/seaweedfs/seaweedfs (weed: the S3-compatible object store of the demo and the suites).
+# Its release tags are not semver, so the module is pinned by its pseudo-version.
+export SEAWEEDFS_VERSION="v0.0.0-20261109003541-7506e5f91cd6"
+export TRELLIS_S3_PORT="${TRELLIS_S3_PORT:-18333}"
+export TRELLIS_S3_BUCKET="${TRELLIS_S3_BUCKET:-trellis}"
 
 export TRELLIS_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/trellis"
 export TRELLIS_CLUSTER_DIR="${TRELLIS_CLUSTER_DIR:-$HOME/.local/state/trellis/cluster}"
@@ -60,6 +65,7 @@ trellis_bin() {
   case "$1" in
     etcd | etcdctl) printf '%s/%s\n' "$(trellis_bin_dir "$1" "$ETCD_VERSION")" "$1" ;;
     crictl) printf '%s/%s\n' "$(trellis_bin_dir "$1" "$CRICTL_VERSION")" "$1" ;;
+    weed) printf '%s/%s\n' "$(trellis_bin_dir weed "${SEAWEEDFS_VERSION##*-}")" weed ;;
     *) printf '%s/%s\n' "$(trellis_bin_dir "$1" "$K8S_VERSION")" "$1" ;;
   esac
 }

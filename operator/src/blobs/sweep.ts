@@ -9,7 +9,6 @@ import type { BlobStore } from "./blobstore.js";
 import { requestPrefix } from "./refs.js";
 
 const FORGET_AFTER_MS = 24 * 3600 * 1000;
-const NAMESPACE_PAGE = 100;
 
 export interface SweepCursor {
   namespace: string;
@@ -114,9 +113,43 @@ export class BlobSweeper {
    * namespace the next pass starts from the first again.
    */
   async pass(): Promise<{ examined: number; removed: number; waiting: number; errors: number }> {
+    const seen = await this.nextPrefixes();
+    const now = (this.o.now ?? Date.now)();
+    // Prefixes deleted by the request's own clean-up are never seen again: forget them in time.
+    for (const [p, since] of this.state.orphanSince)
+      if (now - since > this.o.graceMs + FORGET_AFTER_MS) this.state.orphanSince.delete(p);
+    const { store } = this.o;
+    const decision = decideSweep(
+      seen,
+      (p) => {
+        const [ns, req] = p.split("/");
+        return this.o.requestExists(ns!, req!);
+      },
+      this.state,
+      now,
+      this.o.graceMs,
+    );
+    let removed = 0;
+    let errors = 0;
+    for (const p of decision.remove) {
+      try {
+        await store.deletePrefix(p);
+        removed++;
+      } catch (err) {
+        errors++;
+        this.o.log?.warn("blob sweep: deleting an orphaned request's blobs failed", { prefix: p, err });
+      }
+    }
+    if (removed) this.o.log?.info("blob sweep removed orphaned requests' blobs", { removed });
+    const result = { examined: seen.length, removed, waiting: decision.waiting, errors };
+    this.o.hooks?.pass?.(result);
+    return result;
+  }
+
+  /** Up to maxPerPass request prefixes: namespaces one at a time, each one's requests in pages. */
+  private async nextPrefixes(): Promise<string[]> {
     const { store, maxPerPass } = this.o;
     const seen: string[] = [];
-    // Namespaces one at a time, each one's requests in pages; the cursor keeps both tokens.
     let c: SweepCursor | undefined = this.state.cursor;
     try {
       while (seen.length < maxPerPass) {
@@ -146,34 +179,6 @@ export class BlobSweeper {
       throw err;
     }
     this.state.cursor = c;
-    const now = (this.o.now ?? Date.now)();
-    // Prefixes deleted by the request's own clean-up are never seen again: forget them in time.
-    for (const [p, since] of this.state.orphanSince)
-      if (now - since > this.o.graceMs + FORGET_AFTER_MS) this.state.orphanSince.delete(p);
-    const decision = decideSweep(
-      seen,
-      (p) => {
-        const [ns, req] = p.split("/");
-        return this.o.requestExists(ns!, req!);
-      },
-      this.state,
-      now,
-      this.o.graceMs,
-    );
-    let removed = 0;
-    let errors = 0;
-    for (const p of decision.remove) {
-      try {
-        await store.deletePrefix(p);
-        removed++;
-      } catch (err) {
-        errors++;
-        this.o.log?.warn("blob sweep: deleting an orphaned request's blobs failed", { prefix: p, err });
-      }
-    }
-    if (removed) this.o.log?.info("blob sweep removed orphaned requests' blobs", { removed });
-    const result = { examined: seen.length, removed, waiting: decision.waiting, errors };
-    this.o.hooks?.pass?.(result);
-    return result;
+    return seen;
   }
 }
