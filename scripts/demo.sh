@@ -30,18 +30,24 @@ step "runtime image (buildah, loaded into the cluster's containerd)"
 bash scripts/images/build.sh
 
 step "CRDs and the Helm chart (release $RELEASE in namespace $OPERATOR_NS, watching $DEMO_NS)"
-# Blobs and request state on the node, so they outlive the operator pod (uid 10001 writes them).
-BLOB_DIR=/var/lib/trellis-demo/blobs
-mkdir -p "$BLOB_DIR" && chown 10001:10001 "$BLOB_DIR"
+# Blobs and request state in the cluster's object store (SeaweedFS, started by up.sh), whose
+# endpoint and keys up.sh wrote to s3.env: the keys go into a Secret the chart reads.
+# shellcheck disable=SC1091
+source "$TRELLIS_RUN_DIR/s3.env"
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl create namespace "$DEMO_NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl create namespace "$OPERATOR_NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl create secret generic trellis-s3-credentials -n "$OPERATOR_NS" \
+  --from-literal=AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" --from-literal=AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+  --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 helm upgrade --install "$RELEASE" charts/trellis --namespace "$OPERATOR_NS" --create-namespace \
   --set crds.install=false \
   --set hostNetwork=true --set kubernetesService.host=127.0.0.1 --set kubernetesService.port=6443 \
   --set image.repository=localhost/trellis-runtime --set image.tag=dev --set image.pullPolicy=Never \
   --set ports.http="$HTTP_PORT" --set ports.runtimeApi="$RUNTIME_PORT" --set ports.metrics="$METRICS_PORT" \
   --set "operator.watchNamespaces={$DEMO_NS}" \
-  --set blobs.hostPath="$BLOB_DIR" \
+  --set blobs.backend=s3 --set blobs.s3.bucket="$TRELLIS_S3_BUCKET" --set blobs.s3.endpoint="$TRELLIS_S3_ENDPOINT" \
+  --set blobs.s3.forcePathStyle=true --set blobs.s3.prefix=demo/ --set blobs.s3.credentialsSecret=trellis-s3-credentials \
   --wait --timeout 180s
 kubectl rollout status -n "$OPERATOR_NS" "deploy/$RELEASE" --timeout=120s
 

@@ -18,9 +18,10 @@ set -euo pipefail
 #   python3 ca-certificates          helpers in build.sh; module downloads over TLS
 #   prometheus                       Prometheus + promtool for the metrics tests (started by the test)
 #   chromium                         the browser the web view's e2e test drives (playwright-core)
+#   curl                             up.sh waits for SeaweedFS's S3 gateway with it
 #   golang-go is NOT listed: build.sh uses the machine's Go (>= 1.24).
 PACKAGES=(containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux mount
-  buildah gcc libc6-dev openssl unzip python3 ca-certificates prometheus chromium)
+  buildah gcc libc6-dev openssl unzip python3 ca-certificates prometheus chromium curl)
 
 [[ "$(id -u)" == 0 ]] || trellis_die "deps.sh must run as root (it calls apt-get)"
 

@@ -75,6 +75,7 @@ for c in kube-scheduler kube-controller-manager kube-apiserver; do proc_stop "$c
 for i in "${NODE_INDEXES[@]}"; do ((i == 0)) || proc_stop "kube-proxy-$i" 20 & done
 wait
 proc_stop etcd 20
+proc_stop seaweedfs 20
 for i in "${NODE_INDEXES[@]}"; do
   node_context "$i"
   proc_stop "containerd$NODE_SUFFIX" 20 &
@@ -176,7 +177,7 @@ else
     rm -rf "$n/containerd/state" "$n/containerd/runc" "$n/containerd/containerd.sock" "$n/containerd/containerd.sock.ttrpc"
   done
   node_context 0
-  rm -rf "$D/etcd" "$D/kubelet" "$D/containerd/state" "$D/containerd/runc" "$D/cni/ipam" "$D/pod-logs" "$TRELLIS_RUN_DIR" \
+  rm -rf "$D/etcd" "$D/seaweedfs" "$D/kubelet" "$D/containerd/state" "$D/containerd/runc" "$D/cni/ipam" "$D/pod-logs" "$TRELLIS_RUN_DIR" \
     "$NODE_SOCK" "$NODE_SOCK.ttrpc"
 fi
 trellis_log "cluster down in $((SECONDS - T0)) s"

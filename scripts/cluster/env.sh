@@ -65,7 +65,7 @@ trellis_bin() {
   case "$1" in
     etcd | etcdctl) printf '%s/%s\n' "$(trellis_bin_dir "$1" "$ETCD_VERSION")" "$1" ;;
     crictl) printf '%s/%s\n' "$(trellis_bin_dir "$1" "$CRICTL_VERSION")" "$1" ;;
-    weed) printf '%s/%s\n' "$(trellis_bin_dir weed "${SEAWEEDFS_VERSION##*-}")" weed ;;
+    weed | seaweedfs) printf '%s/%s\n' "$(trellis_bin_dir weed "${SEAWEEDFS_VERSION##*-}")" weed ;;
     *) printf '%s/%s\n' "$(trellis_bin_dir "$1" "$K8S_VERSION")" "$1" ;;
   esac
 }
@@ -77,7 +77,7 @@ trellis_pause_archive() {
   printf '%s/pause.oci.tar\n' "$(trellis_bin_dir pause "$h")"
 }
 
-export TRELLIS_CONTROL_PLANE="etcd kube-apiserver kube-controller-manager kube-scheduler"
+export TRELLIS_CONTROL_PLANE="etcd kube-apiserver kube-controller-manager kube-scheduler seaweedfs"
 export TRELLIS_NODE_COMPONENTS="containerd kubelet kube-proxy"
 # Every process of the cluster (per node "<component>-<index>" with two or more nodes).
 trellis_components() {

@@ -177,6 +177,29 @@ proc_start etcd "$(trellis_bin etcd)" --name trellis --data-dir "$TRELLIS_CLUSTE
   --initial-cluster trellis=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
 STARTED+=(etcd)
 
+# --- SeaweedFS: the object store (S3 gateway) for blobs, on the address pods and the host share ---
+# One node: the pod bridge's gateway; several: the host end of the node links. Fresh keys per
+# cluster, written with the endpoint to $TRELLIS_RUN_DIR/s3.env for the chart, tests and demo.
+if ((WANT_NODES == 1)); then S3_IP="$NODE_IP"; else S3_IP="$NODES_HOST_IP"; fi
+S3_DIR="$TRELLIS_CLUSTER_DIR/seaweedfs"
+mkdir -p "$S3_DIR/data"
+S3_ACCESS_KEY="trellis$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+S3_SECRET_KEY="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+umask_was="$(umask)" && umask 077
+printf '{"identities":[{"name":"trellis","credentials":[{"accessKey":"%s","secretKey":"%s"}],"actions":["Admin","Read","Write","List","Tagging"]}]}\n' \
+  "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$S3_DIR/s3.json"
+{
+  printf 'TRELLIS_S3_ENDPOINT=http://%s:%s\n' "$S3_IP" "$TRELLIS_S3_PORT"
+  printf 'TRELLIS_S3_BUCKET=%s\nTRELLIS_S3_REGION=us-east-1\n' "$TRELLIS_S3_BUCKET"
+  printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY"
+} >"$TRELLIS_RUN_DIR/s3.env"
+umask "$umask_was"
+# Ports: master 19333, volume 18081+, filer 18888, S3 $TRELLIS_S3_PORT (gRPC: each + 10000).
+proc_start seaweedfs "$(trellis_bin weed)" server -dir="$S3_DIR/data" -ip="$S3_IP" -ip.bind="$S3_IP" \
+  -master.port=19333 -master.volumeSizeLimitMB=1024 -volume.port=18090 -volume.max=0 \
+  -filer -filer.port=18888 -s3 -s3.port="$TRELLIS_S3_PORT" -s3.config="$S3_DIR/s3.json" -metricsPort=0
+STARTED+=(seaweedfs)
+
 # --- kube-apiserver ---
 proc_start kube-apiserver "$(trellis_bin kube-apiserver)" \
   --bind-address="$APISERVER_HOST" --secure-port=6443 --advertise-address="$ADVERTISE_IP" \
@@ -215,6 +238,7 @@ done
 
 await "kube-apiserver /readyz ok" 60 apiserver_ready
 
+
 # Client rate limits well above the defaults (20/30): the namespace controller alone makes a
 # hundred calls to empty a namespace, and tests create and delete one per test.
 # Several nodes: a node that stops renewing its Lease is NotReady after 16 s (default 50 s), so the
@@ -252,6 +276,14 @@ done
 
 for n in $(node_names); do await "node $n Ready" 90 node_ready "$n"; done
 await "ServiceAccount default/default exists" 60 default_sa
+# The bucket, once the S3 gateway answers (403 to an unsigned request means it is serving).
+s3_serving() { [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$S3_IP:$TRELLIS_S3_PORT/")" == 403 ]]; }
+await "SeaweedFS S3 gateway serving" 60 s3_serving
+s3_bucket() {
+  echo "s3.bucket.create -name $TRELLIS_S3_BUCKET" | "$(trellis_bin weed)" shell -master="$S3_IP:19333" 2>&1 |
+    grep -q "created bucket\|already exist"
+}
+await "bucket $TRELLIS_S3_BUCKET in SeaweedFS" 30 s3_bucket
 
 trellis_log "cluster of $WANT_NODES node(s) up in $((SECONDS - T0)) s; logs: $TRELLIS_LOG_DIR"
 echo "$ADMIN_KUBECONFIG"

@@ -146,15 +146,17 @@ describe("the function pods' node-loss toleration", () => {
 describe("multiNodeClusterValues", () => {
   const values = multiNodeClusterValues(8080, 8081);
 
-  it("runs two replicas in pod networking, reached at a fixed ClusterIP, blobs on the shared host path", async () => {
+  it("runs two replicas in pod networking, reached at a fixed ClusterIP, blobs in the object store", async () => {
     const { objects } = await render(values);
     const spec = podSpec(objects);
     expect(deployment(objects).spec.replicas).toBe(2);
     expect(spec.hostNetwork).toBeUndefined();
     expect(spec.affinity).toHaveProperty("podAntiAffinity");
     expect(one<Service>(objects, "Service", "trellis").spec.clusterIP).toBe(MULTI_NODE_OPERATOR_IP);
-    expect(spec.volumes.find((v) => v.name === "blobs")?.hostPath?.path).toBe("/var/lib/trellis-test-blobs");
+    expect(spec.volumes.find((v) => v.name === "blobs")).toBeUndefined();
     const e = env(objects);
+    expect(e.TRELLIS_BLOB_BACKEND).toBe("s3");
+    expect(e.TRELLIS_S3_PREFIX).toBe("multinode/");
     expect(e.TRELLIS_OPERATOR_URL).toBe(`http://${MULTI_NODE_OPERATOR_IP}:8081`);
     expect(e.TRELLIS_NODE_LOSS_TOLERATION_SECONDS).toBe("5");
     expect(e.TRELLIS_LEADER_ELECTION).toBe("true");

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { kubeconfigPath, kubectl, repoRoot, waitFor } from "./kube.js";
+import { s3ChartValues } from "./s3.js";
 
 const run = promisify(execFile);
 export const chartDir = join(repoRoot, "charts/trellis");
@@ -105,10 +106,9 @@ export function multiNodeClusterValues(
     "operator.operatorUrl": `http://${MULTI_NODE_OPERATOR_IP}:${runtimePort}`,
     // Two replicas, on different nodes by the chart's default anti-affinity: a lost node leaves one.
     replicaCount: 2,
-    // Every node of the test bed runs on this one machine and shares its filesystem, so a hostPath
-    // is storage both replicas (on any node) see: a stand-in for a ReadWriteMany volume. The
-    // directory must exist and be writable by uid 10001.
-    "blobs.hostPath": "/var/lib/trellis-test-blobs",
+    // Blobs in the cluster's object store, which both replicas (on any node) reach: the Secret
+    // with its keys is made by ensureS3Secret before the install.
+    ...s3ChartValues("multinode/"),
     // Calls on a stopped node move within seconds, not the chart's 30.
     "functionPods.nodeLossTolerationSeconds": 5,
   };

@@ -47,3 +47,51 @@ export function localS3(): LocalS3 {
     secretAccessKey: get("AWS_SECRET_ACCESS_KEY") ?? "",
   };
 }
+
+/** Operator env for the local object store, blobs under `prefix` ("" or ending in "/"). */
+export function s3OperatorEnv(prefix: string): Record<string, string> {
+  const s3 = localS3();
+  return {
+    TRELLIS_BLOB_BACKEND: "s3",
+    TRELLIS_S3_ENDPOINT: s3.endpoint,
+    TRELLIS_S3_BUCKET: s3.bucket,
+    TRELLIS_S3_REGION: s3.region,
+    TRELLIS_S3_PREFIX: prefix,
+    TRELLIS_S3_FORCE_PATH_STYLE: "true",
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
+
+export const S3_SECRET = "trellis-s3-credentials";
+
+/** Chart values for the local object store (the keys in Secret S3_SECRET: ensureS3Secret). */
+export function s3ChartValues(prefix: string): Record<string, string | boolean> {
+  const s3 = localS3();
+  return {
+    "blobs.backend": "s3",
+    "blobs.s3.bucket": s3.bucket,
+    "blobs.s3.endpoint": s3.endpoint,
+    "blobs.s3.region": s3.region,
+    "blobs.s3.prefix": prefix,
+    "blobs.s3.forcePathStyle": true,
+    "blobs.s3.credentialsSecret": S3_SECRET,
+  };
+}
+
+/** The Secret the chart reads the local object store's keys from, in `namespace`. */
+export function s3SecretManifest(namespace: string): string {
+  const s3 = localS3();
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: S3_SECRET, namespace },
+    stringData: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey },
+  });
+}
+
+/** Creates (or updates) the Secret S3_SECRET in `namespace` with the local object store's keys. */
+export async function ensureS3Secret(namespace: string): Promise<void> {
+  const { kubectl } = await import("./kube.js");
+  await kubectl(["apply", "-f", "-"], s3SecretManifest(namespace));
+}

@@ -1,22 +1,14 @@
 // The end-to-end suite against the installed chart: with TRELLIS_E2E_OPERATOR=chart, every file's
 // operator is a Helm release of charts/trellis instead of a process from the source tree.
 import { execFileSync } from "node:child_process";
-import { chownSync, mkdirSync } from "node:fs";
 import { kubeconfigPath, kubectl, kubectlPath, waitFor } from "../../support/kube.js";
 import { chartDir, helm, localClusterValues, setFlags } from "../../support/helm.js";
+import { ensureS3Secret, s3ChartValues } from "../../support/s3.js";
 import type { OperatorProcess } from "./operator.js";
 
 const RELEASE = "trellis-e2e-suite";
 // Where users install it, so that tools looking for the operator there (the plugin) find it.
 const NAMESPACE = "trellis-system";
-
-/** Blobs and request state on the node, so they survive the operator pod (an emptyDir would not). */
-function blobDir(): string {
-  const dir = "/var/lib/trellis-e2e/blobs";
-  mkdirSync(dir, { recursive: true });
-  chownSync(dir, 10001, 10001);
-  return dir;
-}
 
 /** Operator settings the files pass as env, as chart values. */
 function valuesFromEnv(env: Record<string, string>): Record<string, string | number | boolean> {
@@ -49,6 +41,10 @@ export async function startChartOperator(
       return String(e);
     }
   };
+  await kubectl(["create", "namespace", NAMESPACE]).catch((e: Error) => {
+    if (!/AlreadyExists/.test(e.message)) throw e;
+  });
+  await ensureS3Secret(NAMESPACE);
   await helm([
     "upgrade",
     "--install",
@@ -60,7 +56,8 @@ export async function startChartOperator(
     ...setFlags({
       ...localClusterValues(httpPort, runtimePort),
       "crds.install": false,
-      "blobs.hostPath": blobDir(),
+      // Blobs and request state in the cluster's object store: they survive the operator pod.
+      ...s3ChartValues("e2e-chart/"),
       "operator.idleTimeoutSeconds": 30,
       "resources.limits.memory": "768Mi",
       ...valuesFromEnv(env),

@@ -1,11 +1,12 @@
 // Runs the operator from the source tree as a local process for the end-to-end suite (the chart
 // suite runs the installed operator instead). Function pods use hostNetwork and reach its runtime
-// API on 127.0.0.1.
+// API on 127.0.0.1; blobs go to the local cluster's SeaweedFS.
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyCrds, kubeconfigPath, kubectl, repoRoot, waitFor } from "../../support/kube.js";
 import { metricsPortFor } from "../../support/helm.js";
+import { s3OperatorEnv } from "../../support/s3.js";
 import { startChartOperator } from "./chart-operator.js";
 
 export const OPERATOR_NAMESPACE = "trellis-system";
@@ -70,7 +71,9 @@ export async function startOperator(
         TRELLIS_METRICS_PORT: String(metricsPortFor(httpPort)),
         TRELLIS_HOST_NETWORK: "true",
         TRELLIS_RUNTIME_IMAGE_PULL_POLICY: "Never",
-        TRELLIS_BLOB_DIR: join(dir, "blobs"),
+        // The cluster's object store (SeaweedFS), one prefix for every file's operator as one
+        // directory was before: blobs outlive restarts and are shared by replicas.
+        ...s3OperatorEnv("e2e/"),
         TRELLIS_IDLE_TIMEOUT_SECONDS: "30",
         // A lease left by a killed process expires in 15 s; a test restart releases it first.
         TRELLIS_LEADER_ELECTION: "true",

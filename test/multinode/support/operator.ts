@@ -3,9 +3,9 @@
 // every node shares (the nodes are network namespaces of one machine). The test process reaches
 // the operator pods by pod IP (the host routes every node's pod CIDR).
 import { execFileSync } from "node:child_process";
-import { chownSync, mkdirSync } from "node:fs";
 import { applyCrds, kubeconfigPath, kubectl, kubectlPath, waitFor } from "../../support/kube.js";
 import { chartDir, helm, multiNodeClusterValues, setFlags, waitNoOtherOperator } from "../../support/helm.js";
+import { ensureS3Secret } from "../../support/s3.js";
 import { type PodPlace, podPlaces } from "../../support/nodes.js";
 
 export const OPERATOR_NAMESPACE = "trellis-system";
@@ -33,14 +33,6 @@ export interface MultiNodeOperator {
   /** The last lines of each reachable replica's log. */
   logs(lines?: number): string;
   uninstall(): Promise<void>;
-}
-
-/** The directory the values name for blobs, made writable by the operator's uid (10001). */
-function prepareBlobDir(values: Record<string, string | number | boolean>): void {
-  const dir = values["blobs.hostPath"];
-  if (typeof dir !== "string" || !dir) return;
-  mkdirSync(dir, { recursive: true });
-  chownSync(dir, 10001, 10001);
 }
 
 interface LeaseSpec {
@@ -84,7 +76,10 @@ export async function installMultiNodeOperator(
     "resources.limits.memory": "768Mi",
     ...extra,
   };
-  prepareBlobDir(values);
+  await kubectl(["create", "namespace", OPERATOR_NAMESPACE]).catch((e: Error) => {
+    if (!/AlreadyExists/.test(e.message)) throw e;
+  });
+  await ensureS3Secret(OPERATOR_NAMESPACE);
   await helm([
     "upgrade",
     "--install",
