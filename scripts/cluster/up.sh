@@ -194,10 +194,13 @@ printf '{"identities":[{"name":"trellis","credentials":[{"accessKey":"%s","secre
   printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY"
 } >"$TRELLIS_RUN_DIR/s3.env"
 umask "$umask_was"
-# Ports: master 19333, volume 18081+, filer 18888, S3 $TRELLIS_S3_PORT (gRPC: each + 10000).
+# Ports (each with its gRPC port one above, clear of the 18080-18099 and 28080-28099 the suites use):
+# master 19333, volume 19380, filer 19888, S3 $TRELLIS_S3_PORT.
 proc_start seaweedfs "$(trellis_bin weed)" server -dir="$S3_DIR/data" -ip="$S3_IP" -ip.bind="$S3_IP" \
-  -master.port=19333 -master.volumeSizeLimitMB=1024 -volume.port=18090 -volume.max=0 \
-  -filer -filer.port=18888 -s3 -s3.port="$TRELLIS_S3_PORT" -s3.config="$S3_DIR/s3.json" -metricsPort=0
+  -master.port=19333 -master.port.grpc=19334 -master.volumeSizeLimitMB=1024 \
+  -volume.port=19380 -volume.port.grpc=19381 -volume.max=0 \
+  -filer -filer.port=19888 -filer.port.grpc=19889 \
+  -s3 -s3.port="$TRELLIS_S3_PORT" -s3.port.grpc="$((TRELLIS_S3_PORT + 1))" -s3.config="$S3_DIR/s3.json" -metricsPort=0
 STARTED+=(seaweedfs)
 
 # --- kube-apiserver ---
@@ -280,7 +283,7 @@ await "ServiceAccount default/default exists" 60 default_sa
 s3_serving() { [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$S3_IP:$TRELLIS_S3_PORT/")" == 403 ]]; }
 await "SeaweedFS S3 gateway serving" 60 s3_serving
 s3_bucket() {
-  echo "s3.bucket.create -name $TRELLIS_S3_BUCKET" | "$(trellis_bin weed)" shell -master="$S3_IP:19333" 2>&1 |
+  echo "s3.bucket.create -name $TRELLIS_S3_BUCKET" | "$(trellis_bin weed)" shell -master="$S3_IP:19333.19334" 2>&1 |
     grep -q "created bucket\|already exist"
 }
 await "bucket $TRELLIS_S3_BUCKET in SeaweedFS" 30 s3_bucket
