@@ -51,6 +51,8 @@ export const registerResponse = z.object({
   heartbeatIntervalMs: z.number().int().positive(),
   leaseWaitMs: z.number().int().positive(),
   inlineValueLimitBytes: z.number().int().positive(),
+  /** The blob store hands out presigned URLs (POST /blob-urls): blobs go between pod and store directly. */
+  directBlobs: z.boolean().default(false),
 });
 
 /** One call given to a pod. Inputs are resolved: every {call} became the callee's output. */
@@ -188,6 +190,26 @@ export const stateValue = z.object({ value: concreteValue.optional() });
 export const blobPutResponse = z.object({ blob: z.string() });
 
 /**
+ * POST /blob-urls — presigned URLs so the pod moves blob bytes to and from the store itself: `put`
+ * files a new blob of `size` bytes under `call`'s request (a call assigned to the pod; the URL
+ * accepts exactly that many bytes); `get` reads blobs of requests of calls assigned to the pod.
+ * URLs expire within minutes. An operator whose store cannot presign answers 404
+ * direct_blobs_unavailable (register's directBlobs says so up front).
+ */
+export const blobUrlsRequest = z
+  .object({
+    put: z.object({ call: objectName, size: z.number().int().min(0) }).optional(),
+    get: z.array(z.string().min(1).max(512)).max(64).optional(),
+  })
+  .refine((b) => b.put !== undefined || (b.get?.length ?? 0) > 0, { message: "must ask for put or get" });
+export const blobUrl = z.object({ blob: z.string(), url: z.string() });
+export const blobUrlsResponse = z.object({
+  put: blobUrl.optional(),
+  get: z.array(blobUrl).optional(),
+  expiresInSeconds: z.number().int().positive(),
+});
+
+/**
  * The bytes of every blob a value references ({blob: ref}): UTF-8 JSON of the value in one of the
  * inline forms ({value}, {pickle} or {list}). The operator writes one for an output over the
  * inline limit (a map's assembled {list} included); a sidecar that uploads a large value should
@@ -237,6 +259,7 @@ export const ERROR_STATUS = {
   forbidden_blob: 403,
   call_not_found: 404,
   blob_not_found: 404,
+  direct_blobs_unavailable: 404,
   route_not_found: 404,
   stale_attempt: 409,
   name_conflict: 409,

@@ -134,4 +134,31 @@ describe("S3BlobStore on SeaweedFS", () => {
     expect(passes.every((p) => p.examined <= 2)).toBe(true);
     expect(passes.reduce((n, p) => n + p.removed, 0)).toBeGreaterThanOrEqual(1);
   });
+
+  it("presigned URLs: a PUT stores exactly the signed size, a GET reads it back, without the store's keys", async () => {
+    const data = randomBytes(300_000);
+    const putUrl = await store.presign("ns/direct/a", { method: "PUT", size: data.length }, 60);
+    expect(putUrl).not.toContain(s3.secretAccessKey);
+    const put = await fetch(putUrl, {
+      method: "PUT",
+      body: data,
+      headers: { "content-type": "application/octet-stream" },
+    });
+    expect(put.status).toBe(200);
+    const get = await fetch(await store.presign("ns/direct/a", { method: "GET" }, 60));
+    expect(Buffer.from(await get.arrayBuffer()).equals(data)).toBe(true);
+    // More bytes than signed: refused, and the object keeps its bytes.
+    const tooMany = await fetch(await store.presign("ns/direct/b", { method: "PUT", size: 10 }, 60), {
+      method: "PUT",
+      body: Buffer.alloc(11),
+      headers: { "content-type": "application/octet-stream" },
+    });
+    expect(tooMany.ok).toBe(false);
+    expect(await store.read("ns/direct/b")).toBeUndefined();
+    // A URL for one key does not write another.
+    const url = new URL(putUrl);
+    url.pathname = url.pathname.replace("/direct/a", "/direct/c");
+    const moved = await fetch(url, { method: "PUT", body: data, headers: { "content-type": "application/octet-stream" } });
+    expect(moved.status).toBe(403);
+  });
 });

@@ -24,6 +24,11 @@ export interface BlobStore {
   read(ref: string): Promise<Buffer | undefined>;
   deletePrefix(prefix: string): Promise<void>;
   listChildren(prefix: string, limit: number, token?: string): Promise<{ names: string[]; next?: string }>;
+  /**
+   * A URL that lets its holder (a pod) read one blob, or write one of exactly `size` bytes, for
+   * `expiresInSeconds`, without passing through the operator. Absent: the store cannot (filesystem).
+   */
+  presign?(ref: string, op: { method: "GET" } | { method: "PUT"; size: number }, expiresInSeconds: number): Promise<string>;
 }
 
 export class BlobTooLargeError extends Error {

@@ -9,10 +9,12 @@ import {
   HeadBucketCommand,
   ListObjectsV2Command,
   NoSuchKey,
+  PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Readable } from "node:stream";
 import { type BlobStore, BlobTooLargeError } from "./blobstore.js";
 import { checkRef } from "./refs.js";
@@ -74,6 +76,10 @@ export class S3BlobStore implements BlobStore {
       forcePathStyle: opts.forcePathStyle ?? false,
       // Our own retries are the engine's; the SDK's adaptive retry covers throttling and 5xx.
       maxAttempts: 5,
+      // Checksums only where S3 requires them: a presigned PUT must not carry the checksum of an
+      // empty body, and stores other than AWS's do not all know the newer checksum headers.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
     };
     if (opts.endpoint) config.endpoint = opts.endpoint;
     if (opts.credentials) config.credentials = opts.credentials;
@@ -141,6 +147,22 @@ export class S3BlobStore implements BlobStore {
     }
     if (failure) throw failure;
     return size;
+  }
+
+  async presign(
+    ref: string,
+    op: { method: "GET" } | { method: "PUT"; size: number },
+    expiresInSeconds: number,
+  ): Promise<string> {
+    const Key = this.key(ref);
+    if (op.method === "GET")
+      return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key }), { expiresIn: expiresInSeconds });
+    // Content-Length is signed: the URL stores exactly `size` bytes or nothing.
+    return getSignedUrl(
+      this.client,
+      new PutObjectCommand({ Bucket: this.bucket, Key, ContentLength: op.size, ContentType: "application/octet-stream" }),
+      { expiresIn: expiresInSeconds, signableHeaders: new Set(["content-length", "content-type"]) },
+    );
   }
 
   async get(ref: string): Promise<{ size: number; stream: Readable } | undefined> {

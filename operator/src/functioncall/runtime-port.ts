@@ -74,6 +74,8 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       leaseWaitMs: config.leaseWaitMs,
       inlineValueLimitBytes: config.inlineValueLimitBytes,
+      // The runtime API sets it from its blob store (the engine does not know the store's kind).
+      directBlobs: false,
     },
     maxBlobBytes: config.maxBlobBytes,
     register(id, functions) {

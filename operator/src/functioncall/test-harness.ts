@@ -68,7 +68,7 @@ export async function harness(
     synced: () => true,
   };
   const pods = new Map<string, string>();
-  const blobs = new FileBlobStore(blobDir);
+  const blobs = extra.blobs ?? new FileBlobStore(blobDir);
   const engine = createEngine({
     calls: api,
     applications,

@@ -16,7 +16,7 @@ const no = (code: Rejection["code"], message: string): Rejection => ({ rejected:
 const seen: unknown[] = [];
 
 const port = {
-  settings: { heartbeatIntervalMs: 1, leaseWaitMs: 2, inlineValueLimitBytes: 3 },
+  settings: { heartbeatIntervalMs: 1, leaseWaitMs: 2, inlineValueLimitBytes: 3, directBlobs: false },
   maxBlobBytes: 4,
   reportResult: async (pod, call, attempt, output) => {
     seen.push([pod.pod, call, attempt, output]);

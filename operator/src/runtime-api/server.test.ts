@@ -1,9 +1,11 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { childName, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
 import { useFakeClock } from "../dispatch/testing.js";
 import { type Harness, KEY, harness } from "../functioncall/test-harness.js";
+import { FileBlobStore } from "../blobs/index.js";
 import { podToken } from "./credentials.js";
 
 let h: Harness;
@@ -116,7 +118,12 @@ describe("runtime API: validation and ownership", () => {
       functions: [{ name: "f", async: false, timeoutSeconds: 9 }],
       sidecarVersion: "1",
     });
-    expect(ok.json()).toEqual({ heartbeatIntervalMs: 5000, leaseWaitMs: 20000, inlineValueLimitBytes: 65536 });
+    expect(ok.json()).toEqual({
+      heartbeatIntervalMs: 5000,
+      leaseWaitMs: 20000,
+      inlineValueLimitBytes: 65536,
+      directBlobs: false,
+    });
     expect(h.engine.dispatcher.pods.discovered("ns", "app", "f")).toMatchObject({ timeoutSeconds: 9 });
     expect(h.engine.dispatcher.podActivity("ns", "p1")).toMatchObject({ registered: true, running: 0 });
     const bad = await h.req("p1", "POST", "/register", {
@@ -358,6 +365,44 @@ describe("runtime API: values, blobs, state, progress", () => {
     expect(missing.json().code).toBe("blob_not_found");
     const dots = await h.req("pf", "GET", "/blobs/ns/../x");
     expect(dots.status).toBeGreaterThanOrEqual(400);
+  });
+
+  it("blob URLs: refused by a store that cannot presign; otherwise only the pod's requests, sizes bounded", async () => {
+    h = await harness({ maxBlobBytes: 1000 });
+    await running();
+    const register = { function: "f", capacity: 1, functions: [], sidecarVersion: "t" };
+    expect((await h.req("pf", "POST", "/register", register)).json().directBlobs).toBe(false);
+    const refused = await h.req("pf", "POST", "/blob-urls", { put: { call: "r", size: 5 } });
+    expect(refused.status).toBe(404);
+    expect(refused.json().code).toBe("direct_blobs_unavailable");
+    await h.close();
+
+    class Presigning extends FileBlobStore {
+      presign = async (ref: string, op: { method: "GET" } | { method: "PUT"; size: number }, s: number) =>
+        `https://store.test/${ref}?method=${op.method}&size=${"size" in op ? op.size : ""}&expires=${s}`;
+    }
+    h = await harness({ maxBlobBytes: 1000 }, undefined, {
+      blobs: new Presigning(mkdtempSync(join(tmpdir(), "trellis-presign-"))),
+    });
+    await running();
+    expect((await h.req("pf", "POST", "/register", register)).json().directBlobs).toBe(true);
+    const put = await h.req("pf", "POST", "/blob-urls", { put: { call: "r", size: 5 } });
+    expect(put.status).toBe(200);
+    const { blob, url } = put.json().put as { blob: string; url: string };
+    expect(blob.startsWith("ns/r/")).toBe(true);
+    expect(url).toBe(`https://store.test/${blob}?method=PUT&size=5&expires=300`);
+    const get = await h.req("pf", "POST", "/blob-urls", { get: [blob] });
+    expect(get.json().get).toEqual([{ blob, url: `https://store.test/${blob}?method=GET&size=&expires=300` }]);
+    // Another request's or namespace's blob, a call not assigned to the pod, too many bytes, nothing asked.
+    expect((await h.req("pf", "POST", "/blob-urls", { get: ["ns/r9/x"] })).json().code).toBe("forbidden_blob");
+    expect((await h.req("pf", "POST", "/blob-urls", { get: ["other/r/x"] })).json().code).toBe("forbidden_blob");
+    expect((await h.req("pf", "POST", "/blob-urls", { put: { call: "r9", size: 1 } })).json().code).toBe(
+      "call_not_found",
+    );
+    const big = await h.req("pf", "POST", "/blob-urls", { put: { call: "r", size: 1001 } });
+    expect(big.json()).toMatchObject({ code: "blob_too_large", message: expect.stringMatching(/body\.put\.size/) });
+    const none = await h.req("pf", "POST", "/blob-urls", {});
+    expect(none.json()).toMatchObject({ code: "invalid_body", message: expect.stringMatching(/put or get/) });
   });
 
   it("request state is kept per request and read back", async () => {

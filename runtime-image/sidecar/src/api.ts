@@ -2,6 +2,8 @@
 import { z } from "zod";
 import {
   blobPutResponse,
+  blobUrlsRequest,
+  blobUrlsResponse,
   childrenRequest,
   childrenResponse,
   codeLoadFailureRequest,
@@ -81,6 +83,10 @@ export class RuntimeApi {
     return this.client.json("PUT", `/blobs?call=${seg(call)}`, data, blobPutResponse, {
       contentType: "application/octet-stream",
     });
+  }
+  /** Presigned URLs to move blob bytes to and from the store directly (directBlobs at register). */
+  blobUrls(body: In<typeof blobUrlsRequest>): Promise<Reply<z.infer<typeof blobUrlsResponse>>> {
+    return this.client.json("POST", "/blob-urls", body, blobUrlsResponse);
   }
   blobGet(ref: string): Promise<Reply<Buffer>> {
     return this.client.bytes("GET", `/blobs/${ref.split("/").map(seg).join("/")}`, undefined);

@@ -21,7 +21,7 @@ export interface SupervisorDeps {
   version: string;
   state: PodState;
   api: Pick<RuntimeApi, "register" | "codeLoadFailure">;
-  blobs: Pick<Blobs, "limit">;
+  blobs: Pick<Blobs, "limit" | "direct">;
   graph: Pick<GraphRelay, "waiter">;
   book: AttemptBook;
   reporter: Pick<Reporter, "fail">;
@@ -166,6 +166,7 @@ export class WorkerSupervisor implements SessionHandlers {
       leaseWaitMs: answer.leaseWaitMs,
     };
     this.d.blobs.limit = answer.inlineValueLimitBytes;
+    this.d.blobs.direct = answer.directBlobs;
     if (s.link !== link) return;
     link.registered = true;
     this.d.log.info("registered", {

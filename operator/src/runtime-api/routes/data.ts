@@ -4,11 +4,14 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Readable } from "node:stream";
 import { z } from "zod";
-import { objectName, STATE_KEY, stateValue } from "../../../../protocol/index.js";
+import { blobUrlsRequest, objectName, STATE_KEY, stateValue } from "../../../../protocol/index.js";
 import { BlobTooLargeError } from "../../blobs/index.js";
 import { ApiError, orThrow } from "../errors.js";
 import { type RouteOptions, parse, podOf } from "../context.js";
 import { assertRefs } from "../refs.js";
+
+/** Long enough to start a transfer of a large value; a URL is asked for just before it is used. */
+const BLOB_URL_SECONDS = 300;
 
 const stateParams = z.object({
   request: objectName,
@@ -47,6 +50,27 @@ export const dataRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port, 
       throw err;
     }
     return reply.code(201).send({ blob: ref });
+  });
+
+  // Presigned URLs: the pod moves the bytes; the operator only decides which objects it may touch.
+  app.post("/blob-urls", async (req) => {
+    const presign = blobs.presign?.bind(blobs);
+    if (!presign)
+      throw new ApiError("direct_blobs_unavailable", "the operator's blob store hands out no URLs: use PUT/GET /blobs");
+    const body = parse(blobUrlsRequest, req.body);
+    const pod = podOf(req);
+    let put: { blob: string; url: string } | undefined;
+    if (body.put) {
+      if (body.put.size > port.maxBlobBytes)
+        throw new ApiError("blob_too_large", `body.put.size: a blob may hold at most ${port.maxBlobBytes} bytes`);
+      const blob = orThrow(port.blobToPut(pod, body.put.call));
+      put = { blob, url: await presign(blob, { method: "PUT", size: body.put.size }, BLOB_URL_SECONDS) };
+    }
+    const refs = (body.get ?? []).map((r) => orThrow(port.blobToGet(pod, r)));
+    const get = await Promise.all(
+      refs.map(async (blob) => ({ blob, url: await presign(blob, { method: "GET" }, BLOB_URL_SECONDS) })),
+    );
+    return { ...(put ? { put } : {}), ...(body.get ? { get } : {}), expiresInSeconds: BLOB_URL_SECONDS };
   });
 
   app.get("/blobs/*", async (req, reply) => {

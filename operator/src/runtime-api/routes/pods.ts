@@ -4,7 +4,8 @@ import { codeLoadFailureRequest, heartbeatRequest, leaseRequest, registerRequest
 import { ApiError } from "../errors.js";
 import { type RouteOptions, parse, podOf } from "../context.js";
 
-export const podRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port }) => {
+export const podRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port, deps }) => {
+  const directBlobs = deps.blobs.presign !== undefined;
   app.post("/register", async (req) => {
     const body = parse(registerRequest, req.body);
     const id = podOf(req);
@@ -14,7 +15,7 @@ export const podRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port })
         `body.function: pod ${id.pod} runs function ${id.function} (its trellis.dev/function label), not ${body.function}`,
       );
     port.register(id, body.functions);
-    return port.settings;
+    return { ...port.settings, directBlobs };
   });
 
   app.post("/code-load-failure", async (req) => {
