@@ -158,7 +158,11 @@ describe("S3BlobStore on SeaweedFS", () => {
     // A URL for one key does not write another.
     const url = new URL(putUrl);
     url.pathname = url.pathname.replace("/direct/a", "/direct/c");
-    const moved = await fetch(url, { method: "PUT", body: data, headers: { "content-type": "application/octet-stream" } });
+    const moved = await fetch(url, {
+      method: "PUT",
+      body: data,
+      headers: { "content-type": "application/octet-stream" },
+    });
     expect(moved.status).toBe(403);
   });
 });

@@ -156,11 +156,18 @@ export class S3BlobStore implements BlobStore {
   ): Promise<string> {
     const Key = this.key(ref);
     if (op.method === "GET")
-      return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key }), { expiresIn: expiresInSeconds });
+      return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key }), {
+        expiresIn: expiresInSeconds,
+      });
     // Content-Length is signed: the URL stores exactly `size` bytes or nothing.
     return getSignedUrl(
       this.client,
-      new PutObjectCommand({ Bucket: this.bucket, Key, ContentLength: op.size, ContentType: "application/octet-stream" }),
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key,
+        ContentLength: op.size,
+        ContentType: "application/octet-stream",
+      }),
       { expiresIn: expiresInSeconds, signableHeaders: new Set(["content-length", "content-type"]) },
     );
   }
