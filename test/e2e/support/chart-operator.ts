@@ -14,6 +14,10 @@ const NAMESPACE = "trellis-system";
 function valuesFromEnv(env: Record<string, string>): Record<string, string | number | boolean> {
   const v: Record<string, string | number | boolean> = {};
   if (env.TRELLIS_IDLE_TIMEOUT_SECONDS) v["operator.idleTimeoutSeconds"] = Number(env.TRELLIS_IDLE_TIMEOUT_SECONDS);
+  if (env.TRELLIS_BLOB_SWEEP_INTERVAL_SECONDS)
+    v["blobs.sweep.intervalSeconds"] = Number(env.TRELLIS_BLOB_SWEEP_INTERVAL_SECONDS);
+  if (env.TRELLIS_BLOB_SWEEP_GRACE_SECONDS)
+    v["blobs.sweep.graceSeconds"] = Number(env.TRELLIS_BLOB_SWEEP_GRACE_SECONDS);
   return v;
 }
 

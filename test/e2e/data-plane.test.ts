@@ -1,0 +1,206 @@
+// The data plane on the local cluster's object store (SeaweedFS): values over the inline limit and
+// Files go between function pods and the store through presigned URLs, never through the
+// operator; a File posted to the HTTP API comes back byte for byte; deleting a request removes
+// its objects; the orphan sweep removes the objects of a request deleted while no operator ran.
+import { createHash, randomBytes } from "node:crypto";
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RUNTIME_API_PREFIX } from "../../protocol/index.js";
+import { createNamespace, deleteNamespace, kubectl, serviceAccountToken, waitFor } from "../support/kube.js";
+import { metricsPortFor } from "../support/helm.js";
+import { localS3 } from "../support/s3.js";
+import { type OperatorProcess, startOperator } from "./support/operator.js";
+import { deployApp } from "./support/trellis.js";
+
+const HTTP_PORT = Number(process.env.TRELLIS_E2E_HTTP_PORT ?? 18080);
+const API = `http://127.0.0.1:${HTTP_PORT}`;
+const METRICS = `http://127.0.0.1:${metricsPortFor(HTTP_PORT)}/metrics`;
+const CHART = process.env.TRELLIS_E2E_OPERATOR === "chart";
+const PREFIX = CHART ? "e2e-chart/" : "e2e/";
+// Short sweeps so the test sees one: every 2 s, an orphan removed once seen for 4 s.
+const SWEEP = {
+  TRELLIS_BLOB_SWEEP_INTERVAL_SECONDS: "2",
+  TRELLIS_BLOB_SWEEP_GRACE_SECONDS: "4",
+};
+
+const SOURCE = `
+import hashlib
+from tensorlake.applications import File, application, function
+
+
+@function()
+def produce(mib: int, seed: int) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest() * 32768
+    return block * mib
+
+
+@function()
+def digest(data: bytes) -> dict:
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+@application()
+@function()
+def roundtrip(mib: int) -> dict:
+    return digest(produce(mib, 7))
+
+
+@function()
+def flip(content: bytes) -> bytes:
+    return content[::-1]
+
+
+@application()
+@function()
+def mirror(doc: File) -> File:
+    return File(content=flip(doc.content), content_type="application/x-mirrored")
+`;
+
+let op: OperatorProcess;
+let ns = "";
+let token = "";
+const s3 = localS3();
+const client = new S3Client({
+  endpoint: s3.endpoint,
+  region: s3.region,
+  forcePathStyle: true,
+  credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+});
+
+async function objectsOf(request: string): Promise<string[]> {
+  const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${PREFIX}${ns}/${request}/` }));
+  return (out.Contents ?? []).map((o) => o.Key!);
+}
+
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(`${API}/v1/namespaces/${ns}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) },
+  });
+
+async function finished(app: string, id: string): Promise<{ outcome: unknown }> {
+  return waitFor(
+    `request ${id} to finish`,
+    async () => {
+      const r = (await (await api(`/applications/${app}/requests/${id}`)).json()) as { outcome: unknown };
+      return r.outcome === null ? undefined : r;
+    },
+    180_000,
+  );
+}
+
+/** Counts of the runtime API's routes, from the operator's own /metrics (from-source operator only). */
+async function runtimeRoutes(): Promise<Record<string, number>> {
+  const text = await (await fetch(METRICS)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^trellis_runtime_api_requests_total\{([^}]*)\} (\d+)/gm)) {
+    const route = (/route="([^"]*)"/.exec(m[1]!)?.[1] ?? "").replace(RUNTIME_API_PREFIX, "");
+    out[route] = (out[route] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  op = await startOperator("data-plane", SWEEP);
+  ns = await createNamespace("data");
+  await deployApp(ns, "roundtrip", SOURCE, "roundtrip");
+  await deployApp(ns, "mirror", SOURCE, "mirror");
+  token = await serviceAccountToken(ns, "invoker", [
+    { verbs: "create,get,list,delete", resource: "functioncalls.trellis.dev" },
+  ]);
+});
+afterAll(async () => {
+  await deleteNamespace(ns);
+  await op?.stop();
+});
+
+describe("data plane on the object store", () => {
+  it("a 24 MiB value goes from one function to another through the store, not the operator", async () => {
+    const before = CHART ? {} : await runtimeRoutes();
+    const r = await api("/applications/roundtrip", {
+      method: "POST",
+      body: "24",
+      headers: { "content-type": "application/json" },
+    });
+    expect(r.status, await r.clone().text()).toBeLessThan(300);
+    const { request_id: id } = (await r.json()) as { request_id: string };
+    await finished("roundtrip", id);
+    const out = (await (await api(`/applications/roundtrip/requests/${id}/output`)).json()) as {
+      size: number;
+      sha256: string;
+    };
+    const block = createHash("sha256").update("7").digest();
+    const expected = createHash("sha256");
+    for (let i = 0; i < 24 * 32768; i++) expected.update(block);
+    expect(out).toEqual({ size: 24 * 1024 * 1024, sha256: expected.digest("hex") });
+    // The value is an object of this request in the bucket.
+    expect((await objectsOf(id)).length).toBeGreaterThan(0);
+    if (!CHART) {
+      const after = await runtimeRoutes();
+      const delta = (route: string) => (after[route] ?? 0) - (before[route] ?? 0);
+      expect(delta("/blob-urls")).toBeGreaterThanOrEqual(2);
+      expect(delta("/blobs")).toBe(0);
+      expect(delta("/blobs/*")).toBe(0);
+    }
+  });
+
+  it("a 3 MiB File posted to the HTTP API comes back through two functions byte for byte", async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    const r = await api("/applications/mirror", {
+      method: "POST",
+      body: data,
+      headers: { "content-type": "application/x-test-bytes" },
+    });
+    expect(r.status, await r.clone().text()).toBeLessThan(300);
+    const { request_id: id } = (await r.json()) as { request_id: string };
+    await finished("mirror", id);
+    const out = await api(`/applications/mirror/requests/${id}/output`);
+    expect(out.headers.get("content-type")).toBe("application/x-mirrored");
+    const back = Buffer.from(await out.arrayBuffer());
+    expect(back.length).toBe(data.length);
+    expect(back.equals(Buffer.from(data).reverse())).toBe(true);
+  });
+
+  it("deleting a request deletes its objects", async () => {
+    const r = await api("/applications/roundtrip", {
+      method: "POST",
+      body: "2",
+      headers: { "content-type": "application/json" },
+    });
+    const { request_id: id } = (await r.json()) as { request_id: string };
+    await finished("roundtrip", id);
+    expect((await objectsOf(id)).length).toBeGreaterThan(0);
+    expect((await api(`/applications/roundtrip/requests/${id}`, { method: "DELETE" })).status).toBeLessThan(300);
+    await waitFor(`the objects of ${id} to go`, async () => ((await objectsOf(id)).length === 0 ? true : undefined));
+  });
+
+  it("the sweep removes the objects of a request deleted while the operator was down", async () => {
+    const r = await api("/applications/roundtrip", {
+      method: "POST",
+      body: "2",
+      headers: { "content-type": "application/json" },
+    });
+    const { request_id: id } = (await r.json()) as { request_id: string };
+    await finished("roundtrip", id);
+    const left = await objectsOf(id);
+    expect(left.length).toBeGreaterThan(0);
+    await op.stop();
+    try {
+      await kubectl(["delete", "fc", "-n", ns, "-l", `trellis.dev/request=${id}`, "--wait=true"]);
+      await kubectl(["delete", "fc", "-n", ns, id, "--ignore-not-found", "--wait=true"]);
+      // Nobody saw the root go: its objects stay until an operator sweeps.
+      expect(await objectsOf(id)).toEqual(left);
+    } finally {
+      op = await startOperator("data-plane", SWEEP);
+    }
+    await waitFor(
+      `the sweep to remove the objects of ${id}`,
+      async () => ((await objectsOf(id)).length === 0 ? true : undefined),
+      60_000,
+    );
+    if (!CHART) {
+      const text = await (await fetch(METRICS)).text();
+      expect(Number(/^trellis_blob_sweep_removed_total (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+    }
+  });
+});
