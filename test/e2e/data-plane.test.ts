@@ -7,7 +7,7 @@ import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RUNTIME_API_PREFIX } from "../../protocol/index.js";
 import { createNamespace, deleteNamespace, kubectl, serviceAccountToken, waitFor } from "../support/kube.js";
-import { metricsPortFor } from "../support/helm.js";
+import { metricsPortFor, waitNoOtherOperator } from "../support/helm.js";
 import { localS3 } from "../support/s3.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 import { deployApp } from "./support/trellis.js";
@@ -185,6 +185,8 @@ describe("data plane on the object store", () => {
     const left = await objectsOf(id);
     expect(left.length).toBeGreaterThan(0);
     await op.stop();
+    // A chart's pod may still be stopping after the release is gone: wait until none leads.
+    await waitNoOtherOperator();
     try {
       await kubectl(["delete", "fc", "-n", ns, "-l", `trellis.dev/request=${id}`, "--wait=true"]);
       await kubectl(["delete", "fc", "-n", ns, id, "--ignore-not-found", "--wait=true"]);

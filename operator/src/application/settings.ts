@@ -38,12 +38,14 @@ export const applicationSettings = z.object({
   credentialKeyId: z.string().default(""),
   /** "<namespace>/<name>" of the operator's own Secrets (its key), which no Application may name. */
   reservedSecrets: z.array(z.string()).default([]),
+  // The sidecar holds a value it carries several times over while it converts it (JSON of the
+  // worker's frame, the blob document, base64): measured, a 24 MiB value took it past 256Mi.
   sidecarResources: z
     .object({
       requests: z.record(z.string(), quantity).default({ cpu: "10m", memory: "64Mi" }),
-      limits: z.record(z.string(), quantity).default({ memory: "256Mi" }),
+      limits: z.record(z.string(), quantity).default({ memory: "768Mi" }),
     })
-    .default({ requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } }),
+    .default({ requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "768Mi" } }),
   functionDefaults: z
     .object({
       concurrency: z.number().int().min(1).default(1),
