@@ -2,7 +2,8 @@
 // engine's unit harness (the runtime API over the real engine, in-memory objects, no API server):
 // every case is refused with {code, message}, the message names the field and the rule, and the
 // refusal changes nothing that was accepted before it (calls, their status, blobs, request state).
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -37,10 +38,17 @@ interface Case {
   message: string;
 }
 
+/** The filesystem store plus URLs (as an object store hands out) so POST /blob-urls is served. */
+class PresigningStore extends FileBlobStore {
+  presign = async (ref: string, op: { method: string }) => `https://store.invalid/${ref}?${op.method}`;
+}
+
 const CORPUS = fileURLToPath(new URL("./runtime-api.json", import.meta.url));
 const corpus = JSON.parse(readFileSync(CORPUS, "utf8")) as { cases: Case[] };
 
 let h: Harness;
+/** The blob store's directory (the harness's own store is replaced by one that presigns). */
+let blobDir = "";
 const blobOf: Record<string, string> = {};
 
 /** Placeholders: {blob:<request>} and {child:<parent>:<seq>}. */
@@ -104,7 +112,7 @@ function limitedApi(limits: Partial<BodyLimits>) {
         ns === "ns" && h.pods.has(pod)
           ? { application: "app", function: h.pods.get(pod)!, uid: `uid-${pod}` }
           : "unknown",
-      blobs: new FileBlobStore(h.blobDir),
+      blobs: new PresigningStore(blobDir),
     },
     { ...BODY_LIMITS, ...limits },
   );
@@ -113,8 +121,7 @@ function limitedApi(limits: Partial<BodyLimits>) {
 }
 const extraApis: { close(): Promise<unknown> }[] = [];
 
-const snapshot = () =>
-  structuredClone({ calls: h.api.list(), writes: h.api.writes.length, blobs: blobFiles(h.blobDir) });
+const snapshot = () => structuredClone({ calls: h.api.list(), writes: h.api.writes.length, blobs: blobFiles(blobDir) });
 
 async function ok(pod: string, method: "GET" | "POST" | "PUT", url: string, body?: unknown) {
   const r = await h.req(pod, method, url, body);
@@ -140,7 +147,10 @@ async function upload(pod: string, call: string, doc: unknown): Promise<string> 
 /** pf runs r, pg runs r2, ph runs attempt 2 of rr (attempt 1 failed); a blob under r and r2; a state key of r. */
 async function world(): Promise<void> {
   // Heartbeats are not sent here: pods must not lose their calls while the corpus runs.
-  h = await harness({ heartbeatTimeoutMs: 3_600_000, maxBlobBytes: 1024 * 1024 });
+  blobDir = mkdtempSync(join(tmpdir(), "trellis-hostile-"));
+  h = await harness({ heartbeatTimeoutMs: 3_600_000, maxBlobBytes: 1024 * 1024 }, undefined, {
+    blobs: new PresigningStore(blobDir),
+  });
   for (const p of ["pf", "pg", "ph"]) h.pods.set(p, "f");
   const lease = async (pod: string, name: string) => {
     const a = (await ok(pod, "POST", "/lease", { capacity: 1, waitMs: 2000 })).assignments;
@@ -167,6 +177,7 @@ beforeAll(world, 30_000);
 afterAll(async () => {
   await Promise.all(extraApis.map((a) => a.close()));
   await h?.close();
+  if (blobDir) rmSync(blobDir, { recursive: true, force: true });
 });
 
 describe("hostile-input corpus: test/hostile/runtime-api.json", () => {

@@ -9,9 +9,16 @@ import { BlobTooLargeError } from "../../blobs/index.js";
 import { ApiError, orThrow } from "../errors.js";
 import { type RouteOptions, parse, podOf } from "../context.js";
 import { assertRefs } from "../refs.js";
+import { type Rejectable, isRejection } from "../port.js";
 
 /** Long enough to start a transfer of a large value; a URL is asked for just before it is used. */
 const BLOB_URL_SECONDS = 300;
+
+/** A rejection's message with the field it is about (the port names "path" or nothing). */
+function at<T>(field: string, x: Rejectable<T>): Rejectable<T> {
+  if (!isRejection(x)) return x;
+  return { ...x, message: `${field}: ${x.message.replace(/^path: /, "")}` };
+}
 
 const stateParams = z.object({
   request: objectName,
@@ -63,10 +70,10 @@ export const dataRoutes: FastifyPluginAsync<RouteOptions> = async (app, { port, 
     if (body.put) {
       if (body.put.size > port.maxBlobBytes)
         throw new ApiError("blob_too_large", `body.put.size: a blob may hold at most ${port.maxBlobBytes} bytes`);
-      const blob = orThrow(port.blobToPut(pod, body.put.call));
+      const blob = orThrow(at("body.put.call", port.blobToPut(pod, body.put.call)));
       put = { blob, url: await presign(blob, { method: "PUT", size: body.put.size }, BLOB_URL_SECONDS) };
     }
-    const refs = (body.get ?? []).map((r) => orThrow(port.blobToGet(pod, r)));
+    const refs = (body.get ?? []).map((r, i) => orThrow(at(`body.get[${i}]`, port.blobToGet(pod, r))));
     const get = await Promise.all(
       refs.map(async (blob) => ({ blob, url: await presign(blob, { method: "GET" }, BLOB_URL_SECONDS) })),
     );
