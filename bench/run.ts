@@ -3,6 +3,8 @@
 // starts its own operator from the source tree on its own ports, watching only its namespace.
 //   flags: --chain 200 --dependents 200 --map 2000 --raw 200 [--compare <git-rev>] [--ui]
 // --ui: only the web view's figures (bench/ui.ts: 10,000 calls, no cluster); a full run adds them last.
+// --data-plane: only the object store's figure (bench/data-plane.ts: a 200 x 1 MiB map and reduce
+// against a plain S3 client moving the same bytes).
 // --compare: the operator phases run first against <git-rev>'s operator (a worktree in /tmp), then
 // against this tree's, each in a fresh namespace; the report adds a comparison table.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -29,6 +31,7 @@ import { type OperatorRun, type PhaseContext, runOperatorPhases } from "./operat
 import { type RawWrites, rawWrites, rawWritesConcurrent } from "./raw-writes.js";
 import { printReport } from "./report.js";
 import { printUiFigures, uiFigures } from "./ui.js";
+import { dataPlaneFigures, printDataPlaneFigures } from "./data-plane.js";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -147,6 +150,18 @@ function compareResults(tree: BaselineTree, base: OperatorRun, current: Operator
     baselineDetail: { ...baseSections, namespace: base.namespace, phases: base.phases, operatorLog: base.operatorLog },
   };
   return out;
+}
+
+if (process.argv.includes("--data-plane")) {
+  await createNamespace(writer, currentSpec.namespace);
+  namespaces.add(currentSpec.namespace);
+  try {
+    const f = await withOperator(currentSpec, (op) => dataPlaneFigures(client, writer, currentSpec.namespace, op));
+    printDataPlaneFigures(f);
+  } finally {
+    await cleanup();
+  }
+  process.exit(0);
 }
 
 for (const name of [currentSpec.namespace, rawNs]) {
