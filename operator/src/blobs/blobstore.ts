@@ -28,7 +28,11 @@ export interface BlobStore {
    * A URL that lets its holder (a pod) read one blob, or write one of exactly `size` bytes, for
    * `expiresInSeconds`, without passing through the operator. Absent: the store cannot (filesystem).
    */
-  presign?(ref: string, op: { method: "GET" } | { method: "PUT"; size: number }, expiresInSeconds: number): Promise<string>;
+  presign?(
+    ref: string,
+    op: { method: "GET" } | { method: "PUT"; size: number },
+    expiresInSeconds: number,
+  ): Promise<string>;
 }
 
 export class BlobTooLargeError extends Error {
