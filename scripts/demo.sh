@@ -41,7 +41,7 @@ kubectl create secret generic trellis-s3-credentials -n "$OPERATOR_NS" \
   --from-literal=AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" --from-literal=AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
   --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 helm upgrade --install "$RELEASE" charts/trellis --namespace "$OPERATOR_NS" --create-namespace \
-  --set crds.install=false \
+  --set crds.install=false --set replicaCount=1 \
   --set hostNetwork=true --set kubernetesService.host=127.0.0.1 --set kubernetesService.port=6443 \
   --set image.repository=localhost/trellis-runtime --set image.tag=dev --set image.pullPolicy=Never \
   --set ports.http="$HTTP_PORT" --set ports.runtimeApi="$RUNTIME_PORT" --set ports.metrics="$METRICS_PORT" \

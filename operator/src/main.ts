@@ -1,6 +1,7 @@
 // The operator process: the only place that knows the world. Parses the config, connects to the
-// API server, takes the leader Lease, then runs the informers, the two controllers and the
-// runtime API. Losing the Lease ends the process (a restarted replica starts clean).
+// API server, serves the public HTTP API from its FunctionCall and Application caches (every
+// replica does), takes the leader Lease, then runs the two controllers and the runtime API.
+// Losing the Lease ends the process (a restarted replica starts clean).
 import { randomBytes } from "node:crypto";
 import { API_VERSION, type FunctionCall, type Logger, MANAGED_SELECTOR, createLogger } from "../../protocol/index.js";
 import { ApplicationController, applicationIndexers, applicationSettings } from "./application/index.js";
@@ -9,7 +10,6 @@ import { type OperatorConfig, parseConfig } from "./config.js";
 import { BlobSweeper, createBlobStore, waitForBlobStore } from "./blobs/index.js";
 import { FUNCTION_CALL_INDEXERS, createEngine, podsGoneAtStart } from "./functioncall/index.js";
 import {
-  type Cache,
   type Indexers,
   type Informer,
   KeyedWorkQueue,
@@ -32,16 +32,6 @@ import { createMetrics } from "./metrics/index.js";
 import { buildMetricsServer } from "./metrics/server.js";
 import { buildRuntimeApi, credentialKeyId, podToken } from "./runtime-api/index.js";
 import { functionPodIdentity, podIdentityFromCache } from "./dispatch/pod-identity.js";
-
-/** A cache that is empty until the informer behind it exists (the HTTP server starts first). */
-function lateCache<T extends KubeObject>(get: () => Cache<T> | undefined): Cache<T> {
-  return {
-    get: (k) => get()?.get(k),
-    list: (ns) => get()?.list(ns) ?? [],
-    byIndex: (i, v) => get()?.byIndex(i, v) ?? [],
-    synced: () => get()?.synced() ?? false,
-  };
-}
 
 type ConfigMap = KubeObject & { data?: Record<string, string> };
 type Secret = KubeObject & { data?: Record<string, string> };
@@ -139,17 +129,31 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   let ready = false;
   const metrics = createMetrics();
 
-  // Liveness, readiness, metrics and the invoke API first, so a passive replica answers its probes
-  // while it waits (the v1 routes answer 503 until this replica leads and its caches are synced).
-  const httpLate: { calls?: Cache<FunctionCall & KubeObject>; applications?: Cache<ApplicationObject> } = {};
+  // Liveness, readiness, metrics and the invoke API first, so a standby answers its probes while
+  // it waits. Every replica serves the public HTTP API from its own FunctionCall and Application
+  // caches and the shared blob store, so a restart or failover of the leader never takes the API
+  // down; only the leader reconciles and dispatches.
   const callWatch = new CallWatch();
   if (cfg.http.auth === "none")
     log.warn("TRELLIS_HTTP_AUTH=none: the invoke API accepts anyone; use this for local development only");
   const metricsServer = buildMetricsServer(metrics);
   await metricsServer.listen({ host: cfg.metrics.host, port: cfg.metrics.port });
+  const store = createBlobStore(cfg.blobs);
+  const blobs = store.store;
+  const calls = informerFor<FunctionCall & KubeObject>(client, cfg, log, {
+    apiVersion: API_VERSION,
+    kind: "FunctionCall",
+    indexers: FUNCTION_CALL_INDEXERS,
+  });
+  const applications = informerFor<ApplicationObject>(client, cfg, log, {
+    apiVersion: API_VERSION,
+    kind: "Application",
+  });
+  calls.onEvent(callWatch.onEvent);
+  let cachesReady = false;
   const health = await buildHttpApi({
-    calls: lateCache(() => httpLate.calls),
-    applications: lateCache(() => httpLate.applications),
+    calls,
+    applications,
     watchCall: callWatch.watch,
     watchRequest: callWatch.watchRequest,
     createCall: (c) => writer.create(c),
@@ -166,7 +170,6 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     },
     deleteCall: (namespace, name) =>
       writer.delete({ apiVersion: API_VERSION, kind: "FunctionCall", namespace, name }, { propagation: "Background" }),
-    // The blob store exists once leading; the v1 routes are not served before that.
     blobs: { read: (ref) => blobs.read(ref), put: (ref, data) => blobs.put(ref, data) },
     deploy: kubeDeployStore(client),
     podLog: kubePodLog(client),
@@ -176,13 +179,19 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     sse: cfg.http.sse,
     log,
     bodyLimit: cfg.http.bodyLimit,
-    serving: () => leading && ready,
-    // A standby is ready (it may take over); the Service reaches only the pod labelled leader.
-    readiness: () => (!leading || ready ? { ok: true, leading } : { ok: false, leading }),
+    // The v1 routes answer 503 until the blob store answers and the caches are synced.
+    serving: () => cachesReady,
+    // Ready once it serves the HTTP API (a standby too: it may take over, and the API Service
+    // reaches every replica); a leader once it also dispatches.
+    readiness: () => ({ ok: cachesReady && (!leading || ready), leading }),
   });
   await health.listen({ host: cfg.http.host, port: cfg.http.port });
   // A process restarted in a pod that led before must not keep the leader label while standby.
   await labelSelf(writer, cfg, false, log);
+  await waitForBlobStore(store, log);
+  await Promise.all([calls.start(), applications.start()]);
+  cachesReady = true;
+  log.info("serving the HTTP API", { blobs: store.where });
 
   if (cfg.leaderElection) {
     let started: () => void = () => {};
@@ -213,19 +222,6 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   metrics.setLeader(true);
 
   const key = await operatorKey(client, writer, cfg);
-  const store = createBlobStore(cfg.blobs);
-  await waitForBlobStore(store, log);
-  const blobs = store.store;
-
-  const calls = informerFor<FunctionCall & KubeObject>(client, cfg, log, {
-    apiVersion: API_VERSION,
-    kind: "FunctionCall",
-    indexers: FUNCTION_CALL_INDEXERS,
-  });
-  const applications = informerFor<ApplicationObject>(client, cfg, log, {
-    apiVersion: API_VERSION,
-    kind: "Application",
-  });
   const pods = informerFor<Pod>(client, cfg, log, {
     apiVersion: "v1",
     kind: "Pod",
@@ -318,10 +314,9 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     if (type === "DELETED") engine.podGone(pod.metadata.namespace ?? "", pod.metadata.name ?? "");
   });
 
-  calls.onEvent(callWatch.onEvent);
-  httpLate.calls = calls;
-  httpLate.applications = applications;
-  await Promise.all([calls.start(), applications.start(), pods.start(), configMaps.start()]);
+  await Promise.all([pods.start(), configMaps.start()]);
+  // The Application cache was synced before the controller subscribed: every one is looked at once.
+  for (const a of applications.list()) appQueue.add(`${a.metadata.namespace ?? ""}/${a.metadata.name ?? ""}`);
   for (const { namespace, pod } of podsGoneAtStart(calls.list(), (ns, p) => pods.get(`${ns}/${p}`) !== undefined))
     engine.podGone(namespace, pod);
   engine.start();

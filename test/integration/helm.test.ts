@@ -128,6 +128,46 @@ describe("rendered objects", () => {
     expect(env(explicit.objects).TRELLIS_OPERATOR_URL).toBe("https://trellis.example.org:9443");
   });
 
+  it("keeps blobs in the operator pod by default (one replica); on S3, two replicas that all serve the API", async () => {
+    const { objects: fs } = await render();
+    expect((one(fs, "Deployment") as unknown as { spec: { replicas: number } }).spec.replicas).toBe(1);
+    expect(env(fs)).toMatchObject({ TRELLIS_BLOB_BACKEND: "filesystem", TRELLIS_REQUEST_TTL_SECONDS: "86400" });
+    expect(podSpec(fs).volumes.map((v: { name: string }) => v.name)).toContain("blobs");
+    const { objects: s3 } = await render({
+      "blobs.backend": "s3",
+      "blobs.s3.bucket": "acme-trellis",
+      "blobs.s3.prefix": "prod/",
+      "blobs.s3.credentialsSecret": "s3-keys",
+    });
+    expect((one(s3, "Deployment") as unknown as { spec: { replicas: number } }).spec.replicas).toBe(2);
+    expect(find(s3, "PodDisruptionBudget")).toHaveLength(1);
+    const e = env(s3);
+    expect(e).toMatchObject({
+      TRELLIS_BLOB_BACKEND: "s3",
+      TRELLIS_S3_BUCKET: "acme-trellis",
+      TRELLIS_S3_PREFIX: "prod/",
+      TRELLIS_LEADER_ELECTION: "true",
+    });
+    expect(e).not.toHaveProperty("TRELLIS_S3_ENDPOINT");
+    const keys = container(s3).env.filter((x: { name: string }) => x.name.startsWith("AWS_"));
+    expect(keys).toEqual([
+      { name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "s3-keys", key: "AWS_ACCESS_KEY_ID" } } },
+      { name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "s3-keys", key: "AWS_SECRET_ACCESS_KEY" } } },
+    ]);
+    expect(podSpec(s3).volumes.map((v: { name: string }) => v.name)).not.toContain("blobs");
+    expect(find(s3, "PersistentVolumeClaim")).toHaveLength(0);
+    // The API Service reaches every replica; the other one only the leader (sidecars need that).
+    const api = one(s3, "Service", "trellis-api") as unknown as {
+      spec: { selector: Record<string, string>; ports: { name: string }[] };
+    };
+    expect(api.spec.selector).not.toHaveProperty("trellis.dev/leader");
+    expect(api.spec.ports.map((p) => p.name)).toEqual(["http"]);
+    const leader = one(s3, "Service", "trellis") as unknown as { spec: { selector: Record<string, string> } };
+    expect(leader.spec.selector["trellis.dev/leader"]).toBe("true");
+    await expect(render({ "blobs.backend": "s3" })).rejects.toThrow(/blobs\/s3/);
+    await expect(render({ "blobs.backend": "s3", "blobs.s3.bucket": "Bad_Name" })).rejects.toThrow(/blobs\/s3\/bucket/);
+  });
+
   it("grants exactly the verbs the operator uses, cluster-wide by default", async () => {
     const { objects } = await render();
     const cluster = one(objects, "ClusterRole");

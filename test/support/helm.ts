@@ -71,6 +71,8 @@ export const metricsPortFor = (httpPort: number): number => httpPort + 10;
 export function localClusterValues(httpPort: number, runtimePort: number): Record<string, string | number | boolean> {
   return {
     "ports.metrics": metricsPortFor(httpPort),
+    // One replica: a second on the host network would want the same ports on the one node.
+    replicaCount: 1,
     hostNetwork: true,
     "kubernetesService.host": "127.0.0.1",
     "kubernetesService.port": "6443",

@@ -68,3 +68,17 @@ app.kubernetes.io/part-of: trellis
 {{- define "trellis.keySecretName" -}}
 {{- printf "%s-key" (include "trellis.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+
+{{/*
+Operator replicas: replicaCount, or by default 2 with an object store (every replica reaches the
+blobs) and 1 with the filesystem backend (a second replica would not see the first one's blobs).
+*/}}
+{{- define "trellis.replicas" -}}
+{{- if .Values.replicaCount -}}
+{{- .Values.replicaCount -}}
+{{- else if eq .Values.blobs.backend "s3" -}}
+2
+{{- else -}}
+1
+{{- end -}}
+{{- end }}

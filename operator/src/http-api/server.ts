@@ -106,7 +106,7 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
     if (deps.serving && !deps.serving())
       return reply.code(503).send({
         code: "unavailable",
-        message: "the operator is not serving yet (waiting for the leader lease or its caches)",
+        message: "the operator is not serving yet (its caches are syncing or its blob store does not answer yet)",
       });
     const namespace = (req.params as { namespace?: string }).namespace ?? "";
     const d = await deps.authorizer.authorize(bearerToken(req.headers.authorization), { namespace, ...access });
