@@ -48,10 +48,10 @@ if compgen -G "test/e2e/*.test.ts" > /dev/null; then
   step "end to end (vitest, local cluster)"
   npx vitest run --project e2e --reporter=default --reporter=json --outputFile.json="$results/e2e.json" || status=1
   step "end to end again, against the installed Helm chart"
-  # The API-fault suite needs a local operator process behind its proxy, and the chaos suite two
-  # replicas on distinct host ports: both run in the from-source pass only.
+  # The API-fault suite needs a local operator process behind its proxy, and the chaos and failover
+  # suites two replicas on distinct host ports: they run in the from-source pass only.
   TRELLIS_E2E_OPERATOR=chart npx vitest run --project e2e --reporter=default --reporter=json \
-    --exclude test/e2e/api-faults.test.ts --exclude test/e2e/chaos.test.ts \
+    --exclude test/e2e/api-faults.test.ts --exclude test/e2e/chaos.test.ts --exclude test/e2e/failover.test.ts \
     --outputFile.json="$results/e2e-chart.json" || status=1
 fi
 

@@ -132,7 +132,7 @@ describe("rendered objects", () => {
     const { objects: fs } = await render();
     expect((one(fs, "Deployment") as unknown as { spec: { replicas: number } }).spec.replicas).toBe(1);
     expect(env(fs)).toMatchObject({ TRELLIS_BLOB_BACKEND: "filesystem", TRELLIS_REQUEST_TTL_SECONDS: "86400" });
-    expect(podSpec(fs).volumes.map((v: { name: string }) => v.name)).toContain("blobs");
+    expect((podSpec(fs).volumes as { name: string }[]).map((v) => v.name)).toContain("blobs");
     const { objects: s3 } = await render({
       "blobs.backend": "s3",
       "blobs.s3.bucket": "acme-trellis",
@@ -154,7 +154,7 @@ describe("rendered objects", () => {
       { name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "s3-keys", key: "AWS_ACCESS_KEY_ID" } } },
       { name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "s3-keys", key: "AWS_SECRET_ACCESS_KEY" } } },
     ]);
-    expect(podSpec(s3).volumes.map((v: { name: string }) => v.name)).not.toContain("blobs");
+    expect((podSpec(s3).volumes as { name: string }[]).map((v) => v.name)).not.toContain("blobs");
     expect(find(s3, "PersistentVolumeClaim")).toHaveLength(0);
     // The API Service reaches every replica; the other one only the leader (sidecars need that).
     const api = one(s3, "Service", "trellis-api") as unknown as {
