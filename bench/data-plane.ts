@@ -2,18 +2,12 @@
 // 1 MiB each, reduced by a function that reads every item, through the local cluster's object
 // store; against a plain client that writes and reads the same bytes in the same store, in the
 // same run. Both move 200 MiB up and 200 MiB down; the ratio is Trellis' MiB/s over the client's.
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { performance } from "node:perf_hooks";
 import type { KubeClient } from "../operator/src/kube/client.js";
 import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
 import { API_VERSION } from "../protocol/index.js";
-import { localS3 } from "../test/support/s3.js";
+import { localS3, localS3Client } from "../test/support/s3.js";
 import type { BenchOperator } from "./bench-operator.js";
 import { createRequest, waitFinished } from "./cluster.js";
 
@@ -56,14 +50,7 @@ export interface DataPlaneFigures {
 /** The plain client: PUT n objects of `size` bytes, then GET them all, `concurrency` at a time. */
 async function plainClient(n: number, size: number, concurrency: number): Promise<number> {
   const s3 = localS3();
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  const client = localS3Client(s3);
   const prefix = `bench-plain-${process.pid}-${Date.now()}/`;
   const pool = async (fn: (i: number) => Promise<void>) => {
     let next = 0;

@@ -3,12 +3,12 @@
 // operator; a File posted to the HTTP API comes back byte for byte; deleting a request removes
 // its objects; the orphan sweep removes the objects of a request deleted while no operator ran.
 import { createHash, randomBytes } from "node:crypto";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RUNTIME_API_PREFIX } from "../../protocol/index.js";
 import { createNamespace, deleteNamespace, kubectl, serviceAccountToken, waitFor } from "../support/kube.js";
 import { metricsPortFor, waitNoOtherOperator } from "../support/helm.js";
-import { localS3 } from "../support/s3.js";
+import { localS3, localS3Client } from "../support/s3.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 import { deployApp } from "./support/trellis.js";
 
@@ -60,12 +60,7 @@ let op: OperatorProcess;
 let ns = "";
 let token = "";
 const s3 = localS3();
-const client = new S3Client({
-  endpoint: s3.endpoint,
-  region: s3.region,
-  forcePathStyle: true,
-  credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-});
+const client = localS3Client(s3);
 
 async function objectsOf(request: string): Promise<string[]> {
   const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${PREFIX}${ns}/${request}/` }));
@@ -87,6 +82,19 @@ async function finished(app: string, id: string): Promise<{ outcome: unknown }> 
     },
     180_000,
   );
+}
+
+/** A finished roundtrip(mib) request's id. */
+async function finishedRoundtrip(mib: number): Promise<string> {
+  const r = await api("/applications/roundtrip", {
+    method: "POST",
+    body: String(mib),
+    headers: { "content-type": "application/json" },
+  });
+  expect(r.status, await r.clone().text()).toBeLessThan(300);
+  const { request_id: id } = (await r.json()) as { request_id: string };
+  await finished("roundtrip", id);
+  return id;
 }
 
 /** Counts of the runtime API's routes, from the operator's own /metrics (from-source operator only). */
@@ -117,14 +125,7 @@ afterAll(async () => {
 describe("data plane on the object store", () => {
   it("a 24 MiB value goes from one function to another through the store, not the operator", async () => {
     const before = CHART ? {} : await runtimeRoutes();
-    const r = await api("/applications/roundtrip", {
-      method: "POST",
-      body: "24",
-      headers: { "content-type": "application/json" },
-    });
-    expect(r.status, await r.clone().text()).toBeLessThan(300);
-    const { request_id: id } = (await r.json()) as { request_id: string };
-    await finished("roundtrip", id);
+    const id = await finishedRoundtrip(24);
     const out = (await (await api(`/applications/roundtrip/requests/${id}/output`)).json()) as {
       size: number;
       sha256: string;
@@ -162,26 +163,14 @@ describe("data plane on the object store", () => {
   });
 
   it("deleting a request deletes its objects", async () => {
-    const r = await api("/applications/roundtrip", {
-      method: "POST",
-      body: "2",
-      headers: { "content-type": "application/json" },
-    });
-    const { request_id: id } = (await r.json()) as { request_id: string };
-    await finished("roundtrip", id);
+    const id = await finishedRoundtrip(2);
     expect((await objectsOf(id)).length).toBeGreaterThan(0);
     expect((await api(`/applications/roundtrip/requests/${id}`, { method: "DELETE" })).status).toBeLessThan(300);
     await waitFor(`the objects of ${id} to go`, async () => ((await objectsOf(id)).length === 0 ? true : undefined));
   });
 
   it("the sweep removes the objects of a request deleted while the operator was down", async () => {
-    const r = await api("/applications/roundtrip", {
-      method: "POST",
-      body: "2",
-      headers: { "content-type": "application/json" },
-    });
-    const { request_id: id } = (await r.json()) as { request_id: string };
-    await finished("roundtrip", id);
+    const id = await finishedRoundtrip(2);
     const left = await objectsOf(id);
     expect(left.length).toBeGreaterThan(0);
     await op.stop();

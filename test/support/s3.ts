@@ -1,5 +1,6 @@
 // The local cluster's object store (SeaweedFS, started by cluster:up): its endpoint, bucket and
 // keys as up.sh wrote them to $TRELLIS_RUN_DIR/s3.env (or TRELLIS_S3_* in the environment).
+import { S3Client } from "@aws-sdk/client-s3";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { homedir } from "node:os";
@@ -94,4 +95,17 @@ export function s3SecretManifest(namespace: string): string {
 export async function ensureS3Secret(namespace: string): Promise<void> {
   const { kubectl } = await import("./kube.js");
   await kubectl(["apply", "-f", "-"], s3SecretManifest(namespace));
+}
+
+/** An S3 client of the local object store, with the cluster's keys. */
+export function localS3Client(s3: LocalS3 = localS3()): S3Client {
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    // As the operator's store: checksums only where S3 requires them.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
 }
