@@ -74,63 +74,50 @@ build_kubernetes() {
   trellis_log "kubernetes $K8S_VERSION: built in $((SECONDS - t0)) s"
 }
 
-build_etcd() {
-  if have_all "$ETCD_VERSION" etcd etcdctl; then
-    trellis_log "etcd $ETCD_VERSION: cached"
+# A small Go program from its module at a pinned version, in a throwaway module of its own.
+#   build_module NAME CACHE_VERSION EXTRA_LDFLAGS MODULE@VERSION... -- BIN=PACKAGE...
+build_module() {
+  local name="$1" v="$2" ld="$3" gets=() builds=() bins=() b
+  shift 3
+  while [[ $# -gt 0 && "$1" != "--" ]]; do gets+=("$1") && shift; done
+  shift
+  builds=("$@")
+  for b in "${builds[@]}"; do bins+=("${b%%=*}"); done
+  if have_all "$v" "${bins[@]}"; then
+    trellis_log "$name $v: cached"
     return
   fi
-  local t0=$SECONDS dir="$SRC_DIR/etcd-$ETCD_VERSION" out
+  local t0=$SECONDS dir="$SRC_DIR/$name-$v" out
   mkdir -p "$dir"
-  printf 'module trellis.local/build/etcd\n\ngo 1.24.0\n' >"$dir/go.mod"
+  printf 'module trellis.local/build/%s\n\ngo 1.24.0\n' "$name" >"$dir/go.mod"
   rm -f "$dir/go.sum"
-  (cd "$dir" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION")
+  (cd "$dir" && go get "${gets[@]}")
   out="$(mktemp -d "$SRC_DIR/out.XXXXXX")"
-  trellis_log "etcd $ETCD_VERSION: go build"
-  (cd "$dir" && go build -trimpath -ldflags="-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3 &&
-    go build -trimpath -ldflags="-s -w" -o "$out/etcdctl" go.etcd.io/etcd/etcdctl/v3)
-  install_bins "$out" "$ETCD_VERSION" etcd etcdctl
+  trellis_log "$name $v: go build ${bins[*]}"
+  for b in "${builds[@]}"; do
+    (cd "$dir" && go build -trimpath -ldflags="-s -w$ld" -o "$out/${b%%=*}" "${b#*=}")
+  done
+  install_bins "$out" "$v" "${bins[@]}"
   rm -rf "$out"
-  trellis_log "etcd $ETCD_VERSION: built in $((SECONDS - t0)) s"
+  trellis_log "$name $v: built in $((SECONDS - t0)) s"
+}
+
+build_etcd() {
+  build_module etcd "$ETCD_VERSION" "" \
+    "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" -- \
+    etcd=go.etcd.io/etcd/server/v3 etcdctl=go.etcd.io/etcd/etcdctl/v3
 }
 
 build_crictl() {
-  if have_all "$CRICTL_VERSION" crictl; then
-    trellis_log "crictl $CRICTL_VERSION: cached"
-    return
-  fi
-  local t0=$SECONDS dir="$SRC_DIR/crictl-$CRICTL_VERSION" out
-  mkdir -p "$dir"
-  printf 'module trellis.local/build/crictl\n\ngo 1.24.0\n' >"$dir/go.mod"
-  rm -f "$dir/go.sum"
-  (cd "$dir" && go get "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION")
-  out="$(mktemp -d "$SRC_DIR/out.XXXXXX")"
-  (cd "$dir" && go build -trimpath \
-    -ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
-    -o "$out/crictl" sigs.k8s.io/cri-tools/cmd/crictl)
-  install_bins "$out" "$CRICTL_VERSION" crictl
-  rm -rf "$out"
-  trellis_log "crictl $CRICTL_VERSION: built in $((SECONDS - t0)) s"
+  build_module crictl "$CRICTL_VERSION" " -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" -- crictl=sigs.k8s.io/cri-tools/cmd/crictl
 }
 
-# SeaweedFS's weed (master, volume, filer and S3 gateway in one binary). Cached by the commit of
-# its pseudo-version; the slowest build here after Kubernetes.
+# SeaweedFS's weed (master, volume, filer and S3 gateway in one binary), cached by the commit of
+# its pseudo-version; the slowest build here after Kubernetes (about 4 minutes on a cold Go cache).
 build_seaweedfs() {
-  local commit="${SEAWEEDFS_VERSION##*-}"
-  if have_all "$commit" weed; then
-    trellis_log "seaweedfs $commit: cached"
-    return
-  fi
-  local t0=$SECONDS dir="$SRC_DIR/seaweedfs-$commit" out
-  mkdir -p "$dir"
-  printf 'module trellis.local/build/seaweedfs\n\ngo 1.24.0\n' >"$dir/go.mod"
-  rm -f "$dir/go.sum"
-  (cd "$dir" && go get "github.com/seaweedfs/seaweedfs/weed@$SEAWEEDFS_VERSION")
-  out="$(mktemp -d "$SRC_DIR/out.XXXXXX")"
-  trellis_log "seaweedfs $commit: go build weed (slow on a cold Go cache)"
-  (cd "$dir" && go build -trimpath -ldflags="-s -w" -o "$out/weed" github.com/seaweedfs/seaweedfs/weed)
-  install_bins "$out" "$commit" weed
-  rm -rf "$out"
-  trellis_log "seaweedfs $commit: built in $((SECONDS - t0)) s"
+  build_module seaweedfs "${SEAWEEDFS_VERSION##*-}" "" \
+    "github.com/seaweedfs/seaweedfs/weed@$SEAWEEDFS_VERSION" -- weed=github.com/seaweedfs/seaweedfs/weed
 }
 
 # The sandbox ("pause") image: our own static binary in a FROM-scratch OCI image, saved as an
