@@ -1,5 +1,7 @@
 // invoke and output: a request goes through the HTTP API when it answers, else straight to the
 // cluster as a root FunctionCall; its progress is followed with a watch on the request's calls.
+// Calls to the API wait out an operator restart or failover (api-retry.ts).
+import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline";
 import { LABEL, type ValueRef, labelValue, newRequest } from "../protocol/index.js";
 import {
@@ -15,6 +17,7 @@ import {
   requireOperator,
 } from "./cluster.js";
 import { KubeApiError } from "./kube.js";
+import { ApiRetryError, fetchWithRetry } from "./api-retry.js";
 
 export interface ApiOpts {
   url?: string;
@@ -24,15 +27,31 @@ export interface ApiOpts {
 const TERMINAL = ["Succeeded", "Failed", "Cancelled"];
 const INLINE_LIMIT = 64 * 1024;
 
-async function api(o: ApiOpts, method: string, path: string, body?: unknown, accept = "application/json") {
-  const headers: Record<string, string> = { accept };
+interface ApiCall {
+  body?: unknown;
+  accept?: string;
+  idempotencyKey?: string;
+  /** The caller has another way when the API cannot be reached: a connection error is thrown at once. */
+  stopOnConnectionError?: boolean;
+}
+
+/** One call to the HTTP API, retried on transient failures until TRELLIS_API_RETRY_SECONDS. */
+async function api(o: ApiOpts, method: string, path: string, call: ApiCall = {}): Promise<Response> {
+  const headers: Record<string, string> = { accept: call.accept ?? "application/json" };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  return fetch(`${o.url!.replace(/\/$/, "")}${path}`, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
+  if (call.body !== undefined) headers["content-type"] = "application/json";
+  // The same key on every attempt: a retried create returns the request a lost answer had started.
+  if (call.idempotencyKey) headers["idempotency-key"] = call.idempotencyKey;
+  try {
+    return await fetchWithRetry(
+      `${o.url!.replace(/\/$/, "")}${path}`,
+      { method, headers, ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}) },
+      { stopOnConnectionError: call.stopOnConnectionError },
+    );
+  } catch (e) {
+    if (e instanceof ApiRetryError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
 async function apiError(r: Response, what: string): Promise<CliError> {
@@ -70,42 +89,70 @@ export async function invoke(
     throw e;
   }
 
+  // One key for every attempt through the API and for the direct create: both name the request
+  // after it, so a create whose answer was lost and a second try are one request, not two.
+  const key = randomUUID();
+  const inline = input === undefined || JSON.stringify(input).length <= INLINE_LIMIT;
   let request: string | undefined;
   let via = "cluster";
   if (opts.api.url) {
-    const r = await api(
-      opts.api,
-      "POST",
-      `/v1/namespaces/${ctx.namespace}/applications/${app}`,
-      input === undefined ? undefined : input,
-    ).catch((e: Error) => {
-      process.stderr.write(
-        `note: the HTTP API at ${opts.api.url} does not answer (${e.message}); creating the FunctionCall directly\n`,
-      );
-      return undefined;
-    });
-    if (r) {
-      if (!r.ok) throw await apiError(r, `invoke ${app}`);
-      request = ((await r.json()) as { request_id: string }).request_id;
-      via = opts.api.url;
-    }
+    request = await invokeViaApi(opts.api, ctx.namespace, app, input, key, inline);
+    if (request) via = opts.api.url;
   }
   if (!request) {
-    if (input !== undefined && JSON.stringify(input).length > INLINE_LIMIT)
+    if (!inline)
       throw new CliError(`--input: larger than ${INLINE_LIMIT} bytes; large inputs need the HTTP API (--api URL)`);
     const root = newRequest({
       namespace: ctx.namespace,
       application: app,
       function: appObj.spec.entrypoint,
+      idempotencyKey: key,
       ...(input === undefined ? {} : { args: [{ value: input }] }),
     });
-    await kube(ctx, "POST", fcPath(ctx.namespace), { body: root });
-    const name = root.metadata.name!;
-    request = name;
+    try {
+      await kube(ctx, "POST", fcPath(ctx.namespace), { body: root });
+    } catch (e) {
+      // Already there: the API created it before its connection broke. It is this request.
+      if (!(e instanceof KubeApiError && e.statusCode === 409)) throw e;
+    }
+    request = root.metadata.name!;
   }
   process.stderr.write(`request ${request} created (via ${via}) in namespace ${ctx.namespace}\n`);
   const root = await follow(ctx, request, !opts.quiet);
   return printOutcome(ctx, root, opts.api);
+}
+
+/**
+ * Creates the request through the HTTP API with idempotency key `key`: its id. When the API cannot
+ * be reached and `canFallBack`, undefined at once (the caller creates the FunctionCall directly,
+ * under the name the same key gives); otherwise connection errors are retried like 502/503/504.
+ */
+export async function invokeViaApi(
+  o: ApiOpts,
+  namespace: string,
+  app: string,
+  input: unknown,
+  key: string,
+  canFallBack: boolean,
+): Promise<string | undefined> {
+  let r: Response;
+  try {
+    r = await api(o, "POST", `/v1/namespaces/${namespace}/applications/${app}`, {
+      body: input,
+      idempotencyKey: key,
+      stopOnConnectionError: canFallBack,
+    });
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    const why = e instanceof Error ? e.message + (e.cause instanceof Error ? ` (${e.cause.message})` : "") : String(e);
+    if (!canFallBack) throw new CliError(`cannot reach the HTTP API at ${o.url}: ${why}`);
+    process.stderr.write(
+      `note: the HTTP API at ${o.url} does not answer (${why}); creating the FunctionCall directly\n`,
+    );
+    return undefined;
+  }
+  if (!r.ok) throw await apiError(r, `invoke ${app}`);
+  return ((await r.json()) as { request_id: string }).request_id;
 }
 
 const isTerminal = (c: Call) => TERMINAL.includes(c.status?.phase ?? "");
@@ -253,7 +300,10 @@ async function outputValue(ctx: Ctx, root: Call, apiOpts: ApiOpts): Promise<unkn
       apiOpts,
       "GET",
       `/v1/namespaces/${ctx.namespace}/applications/${root.spec.application}/requests/${name}/output`,
-    );
+    ).catch((e: unknown) => {
+      if (e instanceof CliError) throw e;
+      throw new CliError(`cannot reach the HTTP API at ${apiOpts.url}: ${(e as Error).message}`);
+    });
     if (!r.ok) throw await apiError(r, `output of ${name}`);
     const type = r.headers.get("content-type") ?? "";
     if (/^application\/json\b/.test(type)) return r.json();
