@@ -43,6 +43,8 @@ Common flags:
 
 invoke goes through the HTTP API when --api or TRELLIS_API_URL is set and answers (token from
 --token, TRELLIS_TOKEN, or the kubeconfig user's token), else it creates the FunctionCall directly.
+Answers 502/503/504/429 (an operator restarting or failing over) are retried with backoff for up
+to TRELLIS_API_RETRY_SECONDS (default 120), with one idempotency key, so a request starts once.
 The API takes tokens issued for its audience (default trellis):
   --token "$(kubectl create token <serviceaccount> -n NS --audience trellis)"
 `;
