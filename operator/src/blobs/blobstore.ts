@@ -5,6 +5,7 @@
 // - put(ref, data, maxBytes): write all bytes or nothing (readers never see a partial blob),
 //   replacing an existing blob; throws BlobTooLargeError past maxBytes.
 // - get(ref): the bytes as a stream with their size, or undefined when absent.
+// - delete(ref): remove one blob (nothing when absent), e.g. the inputs of a refused request.
 // - deletePrefix(prefix): remove every blob whose ref starts with "<prefix>/".
 // - listChildren(prefix, limit, token): the next segment names under "<prefix>/" ("" lists the
 //   first segments: namespaces), at most `limit`, and a token to list the ones after them (the
@@ -22,6 +23,7 @@ export interface BlobStore {
   put(ref: string, data: Uint8Array | AsyncIterable<Uint8Array>, maxBytes?: number): Promise<number>;
   get(ref: string): Promise<{ size: number; stream: Readable } | undefined>;
   read(ref: string): Promise<Buffer | undefined>;
+  delete(ref: string): Promise<void>;
   deletePrefix(prefix: string): Promise<void>;
   listChildren(prefix: string, limit: number, token?: string): Promise<{ names: string[]; next?: string }>;
   /**
@@ -97,6 +99,14 @@ export class FileBlobStore implements BlobStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
+    }
+  }
+
+  async delete(ref: string): Promise<void> {
+    try {
+      await unlink(this.path(ref));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
   }
 

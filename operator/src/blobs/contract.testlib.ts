@@ -1,6 +1,6 @@
 // What every BlobStore promises, run against each implementation (the filesystem here, S3 in the
 // integration suite against the local cluster's object store): streamed puts, reads, the size limit
-// with nothing left behind, delete by prefix, and listing that pages through every name once.
+// with nothing left behind, delete one blob and by prefix, and listing that pages through every name once.
 import { expect, it } from "vitest";
 import { type BlobStore, BlobTooLargeError } from "./blobstore.js";
 
@@ -26,6 +26,11 @@ export function blobStoreContract(store: () => BlobStore, { keys }: ContractOpti
     expect(await s.read("ns/r1/a")).toBeUndefined();
     expect(await s.get("ns/r1/b")).toBeUndefined();
     expect((await s.read("ns/r2/a"))!.toString()).toBe("other");
+    expect(await keys("ns/")).toEqual(["ns/r2/a"]);
+    await s.put("ns/r2/b", Buffer.from("gone soon"));
+    await s.delete("ns/r2/b");
+    await s.delete("ns/r2/never-there");
+    expect(await s.read("ns/r2/b")).toBeUndefined();
     expect(await keys("ns/")).toEqual(["ns/r2/a"]);
   });
 

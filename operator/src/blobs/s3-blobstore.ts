@@ -4,6 +4,7 @@
 // Credentials come from the SDK's default provider chain (env, shared config, IRSA / workload
 // identity, instance metadata) unless given explicitly.
 import {
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -190,6 +191,11 @@ export class S3BlobStore implements BlobStore {
     const chunks: Buffer[] = [];
     for await (const c of blob.stream) chunks.push(c as Buffer);
     return Buffer.concat(chunks);
+  }
+
+  async delete(ref: string): Promise<void> {
+    // S3 answers 204 for a key that is not there too.
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(ref) }));
   }
 
   async deletePrefix(prefix: string): Promise<void> {
