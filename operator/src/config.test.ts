@@ -53,3 +53,15 @@ describe("parseConfig: the blob store", () => {
     expect(() => parseConfig({ TRELLIS_S3_ENDPOINT: "not a url" })).toThrow(/TRELLIS_S3_ENDPOINT/);
   });
 });
+
+describe("parseConfig: the HTTP API's limits", () => {
+  it("defaults to a 10 MiB body and 5 GiB Files, and reads TRELLIS_HTTP_MAX_FILE_BYTES", () => {
+    expect(parseConfig({}).http.bodyLimit).toBe(10 * 1024 * 1024);
+    expect(parseConfig({}).http.maxFileBytes).toBe(5 * 1024 * 1024 * 1024);
+    expect(parseConfig({ TRELLIS_HTTP_MAX_FILE_BYTES: "1048576" }).http.maxFileBytes).toBe(1048576);
+  });
+
+  it.each(["-1", "1023", "2.5", "big"])("refuses %j, naming the variable", (v) => {
+    expect(() => parseConfig({ TRELLIS_HTTP_MAX_FILE_BYTES: v })).toThrow(/TRELLIS_HTTP_MAX_FILE_BYTES/);
+  });
+});

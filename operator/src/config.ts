@@ -34,6 +34,12 @@ const env = z.object({
     .int()
     .min(1024)
     .default(10 * 1024 * 1024),
+  // Largest File (a raw body or a multipart file part), streamed to the blob store: 5 GiB.
+  TRELLIS_HTTP_MAX_FILE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(5 * 1024 * 1024 * 1024),
   // Tokens must be issued for one of these audiences (TokenReview spec.audiences); empty: the API server's.
   TRELLIS_HTTP_TOKEN_AUDIENCES: list.default(["trellis"]),
   // Request headers forwarded into spec.headers: names and `prefix*`; empty: the built-in list.
@@ -106,6 +112,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env) {
       // "none" is for local development only: anyone who reaches the port may invoke.
       auth: e.TRELLIS_HTTP_AUTH,
       bodyLimit: e.TRELLIS_HTTP_BODY_LIMIT_BYTES,
+      maxFileBytes: e.TRELLIS_HTTP_MAX_FILE_BYTES,
       tokenAudiences: e.TRELLIS_HTTP_TOKEN_AUDIENCES,
       forwardHeaders: e.TRELLIS_HTTP_FORWARD_HEADERS.length ? e.TRELLIS_HTTP_FORWARD_HEADERS : undefined,
       sse: {
