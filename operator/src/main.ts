@@ -170,7 +170,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     },
     deleteCall: (namespace, name) =>
       writer.delete({ apiVersion: API_VERSION, kind: "FunctionCall", namespace, name }, { propagation: "Background" }),
-    blobs: { read: (ref) => blobs.read(ref), put: (ref, data) => blobs.put(ref, data) },
+    blobs,
     deploy: kubeDeployStore(client),
     podLog: kubePodLog(client),
     authorizer:
@@ -179,6 +179,7 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     sse: cfg.http.sse,
     log,
     bodyLimit: cfg.http.bodyLimit,
+    maxFileBytes: cfg.http.maxFileBytes,
     // The v1 routes answer 503 until the blob store answers and the caches are synced.
     serving: () => cachesReady,
     // Ready once it serves the HTTP API (a standby too: it may take over, and the API Service

@@ -1,5 +1,7 @@
 // In-memory fakes of the HTTP API's dependencies (types.ts), for its unit tests.
+import { Readable } from "node:stream";
 import { silentLogger } from "../../../protocol/index.js";
+import { BlobTooLargeError } from "../blobs/index.js";
 import { KubeApiError } from "../kube/errors.js";
 import { allowAll } from "./auth.js";
 import type { ApplicationObj, Authorizer, CallObject, HttpApiDeps } from "./types.js";
@@ -16,6 +18,30 @@ export class MapCache<T extends { metadata: { namespace?: string; name?: string 
   }
 }
 
+/** A blob store in a Map: puts take bytes or streams (all or nothing, as the real stores). */
+export function mapBlobs(blobs = new Map<string, Buffer>()): HttpApiDeps["blobs"] {
+  return {
+    read: async (r) => blobs.get(r),
+    get: async (r) => {
+      const b = blobs.get(r);
+      return b && { size: b.length, stream: Readable.from([b]) };
+    },
+    put: async (r, d, maxBytes = Infinity) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of d instanceof Uint8Array ? [d] : d) {
+        size += c.length;
+        if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+        chunks.push(Buffer.from(c));
+      }
+      blobs.set(r, Buffer.concat(chunks));
+      return size;
+    },
+    delete: async (r) => void blobs.delete(r),
+  };
+}
+
+/** The world's `bodyLimit`, when given, limits Files too (maxFileBytes), as one "body limit" of old. */
 export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
   const calls = new MapCache<CallObject>();
   const apps = new MapCache<ApplicationObj>();
@@ -53,10 +79,7 @@ export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
       deleted.push(`${ns}/${name}`);
       calls.m.delete(`${ns}/${name}`);
     },
-    blobs: {
-      read: async (r) => blobs.get(r),
-      put: async (r, d) => (blobs.set(r, Buffer.from(d)), d.length),
-    },
+    blobs: mapBlobs(blobs),
     podLog: async (namespace, pod, opts) => {
       logReads.push({ namespace, pod, ...opts });
       const l = podLogs.get(`${namespace}/${pod}`);
@@ -64,7 +87,7 @@ export function world(authorizer: Authorizer = allowAll, bodyLimit?: number) {
     },
     authorizer,
     log: silentLogger,
-    ...(bodyLimit ? { bodyLimit } : {}),
+    ...(bodyLimit ? { bodyLimit, maxFileBytes: bodyLimit } : {}),
   };
   /** Moves a call's status forward, as the operator would, and tells the watchers. */
   const update = (name: string, status: CallObject["status"]) => {

@@ -3,12 +3,16 @@
 // returning the first request's outcome for a different question.
 import { createHash } from "node:crypto";
 import { ANNOTATION } from "../../../protocol/index.js";
-import { type Inputs, RawInput } from "./inputs.js";
+import { type Inputs, RawInput, StoredRaw } from "./inputs.js";
 import type { CallObject } from "./types.js";
 
-/** JSON with object keys sorted and raw bytes as {raw}: the same inputs give the same text. */
+/**
+ * JSON with object keys sorted and raw bytes as {raw}: the same inputs give the same text. A File
+ * streamed to the blob store (over 64 KiB) counts by the sha256 of its bytes, computed as it arrived.
+ */
 function canonical(v: unknown): unknown {
   if (v instanceof RawInput) return { raw: { contentType: v.contentType, data: v.data.toString("base64") } };
+  if (v instanceof StoredRaw) return { raw: { contentType: v.contentType, sha256: v.sha256 ?? v.ref } };
   if (Array.isArray(v)) return v.map(canonical);
   if (v && typeof v === "object") {
     const out: Record<string, unknown> = {};

@@ -94,7 +94,10 @@ export const rawDocumentLimit = (contentType: string, maxBytes: number): number 
   Buffer.byteLength(rawDocumentPrefix(contentType)) + 4 * Math.ceil(maxBytes / 3) + RAW_DOCUMENT_SUFFIX.length;
 
 /** The raw BlobDocument of a byte stream, in pieces; byte-for-byte what JSON.stringify({raw}) would give. */
-export async function* rawDocument(contentType: string, bytes: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+export async function* rawDocument(
+  contentType: string,
+  bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): AsyncGenerator<Buffer> {
   yield Buffer.from(rawDocumentPrefix(contentType), "utf8");
   const enc = new Base64Encoder();
   for await (const chunk of bytes) {

@@ -3,7 +3,18 @@
 // inject() and main.ts decides where it listens. Other parts may register routes through
 // `extraRoutes`; /metrics has its own port (metrics/server.ts), never this public one.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from "fastify";
-import { InputError, MultipartBody, isJsonType, parseJsonBody, rawInput, utf8 } from "./inputs.js";
+import {
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_MAX_FILE_BYTES,
+  InputError,
+  MultipartBody,
+  RawBody,
+  parseJsonBody,
+  rawType,
+  tooLarge,
+  utf8,
+} from "./inputs.js";
+import { boundaryOf } from "./multipart.js";
 import { applicationRoutes } from "./routes/applications.js";
 import { deployRoutes } from "./routes/deploy.js";
 import { invokeRoutes } from "./routes/invoke.js";
@@ -14,8 +25,7 @@ import { DEFAULT_SSE_MAX_DURATION_MS, DEFAULT_SSE_MAX_PER_CLIENT, StreamLimiter 
 import type { AccessCheck, HttpApiDeps } from "./types.js";
 import { type RouteDoc, openApiDocument, useZod } from "./zod-schemas.js";
 
-/** Default body limit: 10 MiB (TRELLIS_HTTP_BODY_LIMIT_BYTES). Inputs over 64 KiB go to the blob store. */
-export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
+export { DEFAULT_BODY_LIMIT, DEFAULT_MAX_FILE_BYTES };
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -41,37 +51,47 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
   const routes: RouteDoc[] = [];
   useZod(app, routes);
 
-  app.addContentTypeParser(
-    "multipart/form-data",
-    { parseAs: "buffer" },
-    async (req: { headers: Record<string, unknown> }, body: Buffer) => {
-      const type = String(req.headers["content-type"]);
-      try {
-        return new MultipartBody(
-          await new Response(new Uint8Array(body), { headers: { "content-type": type } }).formData(),
-        );
-      } catch (e) {
-        throw new InputError(`body: malformed multipart/form-data (${(e as Error).message})`);
-      }
-    },
-  );
+  const maxFileBytes = deps.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  // Forms and raw bodies are not read here: the route streams them (Files go to the blob store as
+  // they arrive), so these parsers check only what the headers say.
+  app.addContentTypeParser("multipart/form-data", (req, payload, done) => {
+    const type = String(req.headers["content-type"]);
+    if (!boundaryOf(type)) return done(new InputError("body: malformed multipart/form-data (no boundary)"));
+    if (req.headers["content-length"] === "0")
+      return done(new InputError("body: malformed multipart/form-data (empty)"));
+    done(null, new MultipartBody(type, payload));
+  });
   app.addContentTypeParser("application/python-pickle", (_req, _payload, done) =>
     done(new InputError("body: pickled values are not accepted over HTTP; send application/json", 415)),
   );
+  // JSON is read whole, under the body limit (fastify's own check, 413).
+  app.removeContentTypeParser(["text/plain", "application/json"]);
+  const parseJson = async (req: { headers: Record<string, unknown> }, body: Buffer) =>
+    parseJsonBody(utf8(body, "body"), "body", req.headers["content-type"] as string | undefined);
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, parseJson);
+  app.addContentTypeParser(/^[^/;]+\/[^;]*\+json(;|$)/, { parseAs: "buffer" }, parseJson);
   // Any other body is one raw positional argument (Tensorlake sends Files and HttpBody so);
   // text/plain too, so that text reaches the function as the bytes the client sent.
-  app.removeContentTypeParser(["text/plain", "application/json"]);
-  const parse = async (req: { headers: Record<string, unknown> }, body: Buffer) => {
-    const type = req.headers["content-type"] as string | undefined;
-    if (isJsonType(type)) return parseJsonBody(utf8(body, "body"), "body", type);
-    return body.length ? rawInput(type, body, "body") : undefined;
-  };
-  app.addContentTypeParser("application/json", { parseAs: "buffer" }, parse);
-  app.addContentTypeParser("*", { parseAs: "buffer" }, parse);
+  app.addContentTypeParser("*", (req, payload, done) => {
+    if (req.headers["content-length"] === "0") return done(null, undefined);
+    try {
+      const type = rawType(req.headers["content-type"], "body");
+      // A body announced over the file limit is refused before a byte of it is read.
+      if (Number(req.headers["content-length"]) > maxFileBytes) throw tooLarge("body", maxFileBytes, " for a file");
+      done(null, new RawBody(type, payload));
+    } catch (e) {
+      done(e as Error);
+    }
+  });
 
   app.setErrorHandler((err: FastifyError | InputError, req, reply) => {
-    if (err instanceof InputError)
-      return reply.code(err.statusCode).send({ code: "invalid_input", message: err.message });
+    // An answer before the body ended (a File over the limit, a bad part): the rest is read and
+    // dropped while the connection closes, so that the client sees the answer, not a reset.
+    if (!req.raw.complete && !req.raw.destroyed) {
+      reply.header("connection", "close");
+      req.raw.resume();
+    }
+    if (err instanceof InputError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
     const fe = err as FastifyError;
     if (fe.validation || fe.validationContext)
       return reply.code(400).send({ code: "invalid_request", message: fe.message });
@@ -129,7 +149,7 @@ export async function buildHttpApi(deps: HttpApiDeps, opts: BuildOptions = {}): 
     openApiDocument(routes, {
       title: "Trellis invoke API",
       version: "v1",
-      description: `Tensorlake-compatible v1 routes; namespaces are Kubernetes namespaces. Bearer tokens are checked with TokenReview and SubjectAccessReview on functioncalls.trellis.dev. Body limit: ${bodyLimit} bytes.`,
+      description: `Tensorlake-compatible v1 routes; namespaces are Kubernetes namespaces. Bearer tokens are checked with TokenReview and SubjectAccessReview on functioncalls.trellis.dev. Body limit: ${bodyLimit} bytes (JSON bodies; a form's fields and JSON parts together). Files (raw bodies, multipart file parts) are streamed to the blob store, at most ${maxFileBytes} bytes each; File outputs are streamed back.`,
     }),
   );
 

@@ -1,5 +1,6 @@
 // The narrow dependencies of the HTTP invoke API, so that it is testable with in-memory fakes.
 import type { Application, FunctionCall, Logger } from "../../../protocol/index.js";
+import type { BlobStore } from "../blobs/index.js";
 import type { Cache, KubeObject } from "../kube/index.js";
 import type { DeployStore } from "./deploy-store.js";
 
@@ -47,11 +48,14 @@ export interface HttpApiDeps {
   ): Promise<{ text: string } | { gone: true } | { waiting: string }>;
   /** Writes of the deploy routes (POST/DELETE …/applications); absent: they answer 503. */
   deploy?: DeployStore;
-  blobs: { read(ref: string): Promise<Buffer | undefined>; put(ref: string, data: Uint8Array): Promise<number> };
+  /** Large inputs are put (Files streamed), outputs read (a File's streamed), and a refused request's inputs deleted. */
+  blobs: Pick<BlobStore, "read" | "get" | "put" | "delete">;
   authorizer: Authorizer;
   log: Logger;
-  /** Largest request body in bytes (413 past it). */
+  /** Largest request body in bytes (413 past it); of a form: its fields, JSON parts and small files together. */
   bodyLimit?: number;
+  /** Largest File in bytes (a raw body or a multipart file part, streamed to the blob store; 413 past it). */
+  maxFileBytes?: number;
   /** False while the v1 routes cannot answer (a passive replica, caches not synced): they answer 503. */
   serving?: () => boolean;
   /** Readiness for /readyz; /healthz always answers. */

@@ -1,6 +1,8 @@
 // Pure mappings between FunctionCall objects and the v1 API's shapes (Tensorlake's field names).
+import { Readable } from "node:stream";
 import { ANNOTATION, type ValueRef } from "../../../protocol/index.js";
 import { BlobRefError, type RefScope, RefTrail } from "../blobs/index.js";
+import { openRawDocument } from "./raw-stream.js";
 import type { ApplicationObj, CallObject } from "./types.js";
 
 export type Outcome = null | "success" | { failure: string };
@@ -130,7 +132,14 @@ export function findPickle(v: unknown, path = "body"): string | undefined {
 export type DecodedOutput =
   | { kind: "json"; value: unknown }
   | { kind: "pickle"; bytes: Buffer }
-  | { kind: "raw"; contentType: string; bytes: Buffer };
+  /** Raw bytes (a File): a stream when they come from a blob, decoded as it is read. */
+  | { kind: "raw"; contentType: string; bytes: Buffer | Readable };
+
+/** Reads a blob whole, or opens it as a stream (undefined when it is not there). */
+export interface OutputBlobs {
+  read(ref: string): Promise<Buffer | undefined>;
+  open?(ref: string): Promise<AsyncIterable<Uint8Array> | undefined>;
+}
 
 /** An item of an output list has no JSON form (a pickle or raw bytes). */
 export class PickledOutputError extends Error {}
@@ -157,45 +166,75 @@ export function outputRefusal(
  * An output in JSON form; a pickle or raw bytes (a File) are answered whole, and have no JSON
  * form inside a list (PickledOutputError). Every blob ref on the way must be a blob of the
  * request (`scope`); chains and nesting are capped and a blob that refers back to itself is a
- * BlobRefError, never a loop.
+ * BlobRefError, never a loop. With `blobs.open`, a blob holding a raw document (data last) is
+ * not read into memory: its bytes are a stream, decoded as the answer is sent.
  */
 export async function decodeOutput(
   out: ValueRef | undefined,
-  readBlob: (ref: string) => Promise<Buffer | undefined>,
+  blobs: OutputBlobs | ((ref: string) => Promise<Buffer | undefined>),
   scope: RefScope,
 ): Promise<DecodedOutput> {
-  return decodeAt(out, readBlob, RefTrail.start(scope), "output");
+  return decodeAt(out, typeof blobs === "function" ? { read: blobs } : blobs, RefTrail.start(scope), "output", false);
+}
+
+/** A blob's document: parsed JSON, or the bytes of a raw document as a stream (only at the top). */
+async function readDocument(
+  ref: string,
+  blobs: OutputBlobs,
+  streamRaw: boolean,
+): Promise<{ doc: Buffer } | { raw: { contentType: string; bytes: Readable } } | undefined> {
+  if (!streamRaw || !blobs.open) {
+    const bytes = await blobs.read(ref);
+    return bytes && { doc: bytes };
+  }
+  const source = await blobs.open(ref);
+  if (!source) return undefined;
+  const opened = await openRawDocument(source);
+  if (opened.kind === "other") return { doc: await opened.whole() };
+  return { raw: { contentType: opened.contentType, bytes: Readable.from(opened.bytes, { objectMode: false }) } };
+}
+
+/** The value in blob `ref`: a File streamed (outside lists), else its document decoded. */
+async function decodeBlob(
+  ref: string,
+  blobs: OutputBlobs,
+  trail: RefTrail,
+  path: string,
+  inList: boolean,
+): Promise<DecodedOutput> {
+  const inner = trail.enter(ref, `${path}.blob`);
+  // Inside a list a File is refused anyway: no stream is opened for it.
+  const read = await readDocument(ref, blobs, !inList);
+  if (!read) throw new Error(`the output blob ${ref} is missing from the blob store`);
+  if ("raw" in read) return { kind: "raw", ...read.raw };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(read.doc.toString("utf8"));
+  } catch {
+    throw new BlobRefError({
+      path: `${path}.blob`,
+      rule: "shape",
+      message: `${path}.blob: blob ${ref} does not hold a JSON value document`,
+    });
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    throw new BlobRefError({
+      path: `${path}.blob`,
+      rule: "shape",
+      message: `${path}.blob: blob ${ref} does not hold a value document`,
+    });
+  return decodeAt(doc as ValueRef, blobs, inner, `${path}.blob`, inList);
 }
 
 async function decodeAt(
   out: ValueRef | undefined,
-  readBlob: (ref: string) => Promise<Buffer | undefined>,
+  blobs: OutputBlobs,
   trail: RefTrail,
   path: string,
+  inList: boolean,
 ): Promise<DecodedOutput> {
   if (!out) return { kind: "json", value: null };
-  if (out.blob !== undefined) {
-    const inner = trail.enter(out.blob, `${path}.blob`);
-    const bytes = await readBlob(out.blob);
-    if (!bytes) throw new Error(`the output blob ${out.blob} is missing from the blob store`);
-    let doc: unknown;
-    try {
-      doc = JSON.parse(bytes.toString("utf8"));
-    } catch {
-      throw new BlobRefError({
-        path: `${path}.blob`,
-        rule: "shape",
-        message: `${path}.blob: blob ${out.blob} does not hold a JSON value document`,
-      });
-    }
-    if (typeof doc !== "object" || doc === null || Array.isArray(doc))
-      throw new BlobRefError({
-        path: `${path}.blob`,
-        rule: "shape",
-        message: `${path}.blob: blob ${out.blob} does not hold a value document`,
-      });
-    return decodeAt(doc as ValueRef, readBlob, inner, `${path}.blob`);
-  }
+  if (out.blob !== undefined) return decodeBlob(out.blob, blobs, trail, path, inList);
   if (out.pickle !== undefined) return { kind: "pickle", bytes: Buffer.from(out.pickle, "base64") };
   if (out.raw !== undefined)
     return { kind: "raw", contentType: out.raw.contentType, bytes: Buffer.from(out.raw.data, "base64") };
@@ -203,7 +242,7 @@ async function decodeAt(
     const inner = trail.nest(`${path}.list`);
     const items: unknown[] = [];
     for (const [i, item] of out.list.entries()) {
-      const d = await decodeAt(item as ValueRef, readBlob, inner, `${path}.list[${i}]`);
+      const d = await decodeAt(item as ValueRef, blobs, inner, `${path}.list[${i}]`, true);
       if (d.kind !== "json")
         throw new PickledOutputError(
           `an item of the output list is ${d.kind === "pickle" ? "a Python pickle" : "raw bytes (a File)"}`,

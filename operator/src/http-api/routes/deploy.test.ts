@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { applicationObjectName, applicationRef, silentLogger } from "../../../../protocol/index.js";
 import { KubeApiError, type KubeObject } from "../../kube/index.js";
+import { mapBlobs } from "../fakes.js";
 import { KubernetesAuthorizer, allowAll, buildHttpApi } from "../index.js";
 import { type CodeConfigMap, type DeployStore, kubeDeployStore } from "../deploy-store.js";
 import type { AccessCheck, ApplicationObj, Authorizer, HttpApiDeps } from "../types.js";
@@ -56,7 +57,7 @@ function world(authorizer: Authorizer = allowAll) {
     createCall: async (c) => c,
     getCall: async () => undefined,
     deleteCall: async () => {},
-    blobs: { read: async () => undefined, put: async (_r, d) => d.length },
+    blobs: mapBlobs(),
     deploy: store,
     authorizer,
     log: silentLogger,

@@ -21,7 +21,7 @@ import {
 } from "../../../../protocol/index.js";
 import { KubeApiError } from "../../kube/index.js";
 import { CODE_COMPONENT, type CodeConfigMap, type DeployStore } from "../deploy-store.js";
-import { MultipartBody, checkDepth } from "../inputs.js";
+import { DEFAULT_BODY_LIMIT, MultipartBody, checkDepth, readForm } from "../inputs.js";
 import { errorBody, nsParams } from "../schemas.js";
 import type { AccessCheck, ApplicationObj, HttpApiDeps } from "../types.js";
 import { formatIssues } from "../zod-schemas.js";
@@ -89,14 +89,15 @@ const DEPLOY_CHECKS: Omit<AccessCheck, "namespace">[] = [
 
 const ZIP_SIGNATURES = [Buffer.from("PK\x03\x04", "latin1"), Buffer.from("PK\x05\x06", "latin1")];
 
-async function readDeployForm(body: unknown): Promise<DeployInput> {
+async function readDeployForm(body: unknown, bodyLimit: number): Promise<DeployInput> {
   if (!(body instanceof MultipartBody))
     throw new DeployError(
       415,
       "unsupported_media_type",
       "body: send multipart/form-data with the parts code, code_content_type, application and upgrade_requests_to_latest_code",
     );
-  const form = body.form;
+  // Small parts (a code zip and a manifest): read whole, under the body limit.
+  const form = await readForm(body, bodyLimit);
   const names = [...form.keys()];
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined)
@@ -304,7 +305,7 @@ export function deployRoutes(deps: HttpApiDeps) {
         if (!deps.deploy) return noStore(reply);
         try {
           await authorizeAll(deps, req, namespace);
-          const input = await readDeployForm(req.body);
+          const input = await readDeployForm(req.body, deps.bodyLimit ?? DEFAULT_BODY_LIMIT);
           const name = await applyDeploy(deps.deploy, namespace, input, deps.log);
           deps.log.info("application deployed", { namespace, application: name, tensorlakeName: input.manifest.name });
           return {};

@@ -30,6 +30,11 @@ export function accepts(header: string | undefined, type: string): boolean {
 export function requestRoutes(deps: HttpApiDeps) {
   const view = (c: CallObject) => requestMetadata(deps, c);
   const { appName, findRoot: find, notFound } = requestLookup(deps);
+  // A File output held in a blob is streamed out, never read whole.
+  const blobs = {
+    read: (ref: string) => deps.blobs.read(ref),
+    open: async (ref: string) => (await deps.blobs.get(ref))?.stream,
+  };
 
   return async (app: FastifyInstance) => {
     app.get(
@@ -110,7 +115,7 @@ export function requestRoutes(deps: HttpApiDeps) {
       {
         schema: {
           summary:
-            "The request's output: JSON, raw bytes under their own content type (a File), or a Python pickle when Accept admits application/python-pickle",
+            "The request's output: JSON, raw bytes under their own content type (a File, streamed from the blob store), or a Python pickle when Accept admits application/python-pickle",
           tags: ["requests"],
           params: requestParams,
           response: { 404: errorBody, 406: errorBody, 409: errorBody },
@@ -132,10 +137,7 @@ export function requestRoutes(deps: HttpApiDeps) {
         }
         let out;
         try {
-          out = await decodeOutput(c.status?.output, (ref) => deps.blobs.read(ref), {
-            namespace: p.namespace,
-            request: p.request,
-          });
+          out = await decodeOutput(c.status?.output, blobs, { namespace: p.namespace, request: p.request });
         } catch (e) {
           const refused = outputRefusal(e, p.request);
           if (refused) return reply.code(refused.status).send(refused.body);
