@@ -8,6 +8,8 @@ export const POD_PATHS = {
   socket: "/run/trellis/worker.sock",
   /** The sidecar copies the Python SDK here before it opens the socket. */
   sdkDir: "/run/trellis/python",
+  /** Spilled values (runtime-image/PROTOCOL.md §4): the one directory of the run volume the worker writes. */
+  valuesDir: "/run/trellis/values",
   /** User code (inline source or a ConfigMap), read-only. */
   appDir: "/app",
   tmpDir: "/tmp",

@@ -42,9 +42,15 @@ const positiveSeconds = z.number().positive();
 // -- value forms (§4) ---------------------------------------------------------------------------
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+/** A value in a file of the run volume's values directory (§4), between a pair that agreed on it. */
+export type SpillRef = { path: string; size: number };
 /** A resolved value: what the worker sends and receives. */
 export type ValueForm =
-  { json: JsonValue } | { pickle: string } | { list: ValueForm[] } | { raw: { contentType: string; data: string } };
+  | { json: JsonValue }
+  | { pickle: string }
+  | { list: ValueForm[] }
+  | { raw: { contentType: string; data: string } }
+  | { spill: SpillRef };
 /** A child call's input: a value, or the output of another call. */
 export type InputForm = ValueForm | { call: string };
 
@@ -64,6 +70,15 @@ const raw = z.strictObject({
   data: pickle.meta({ description: "The bytes, standard base64 with padding." }),
 });
 
+/**
+ * A spilled value (§4): the file holds the value's blob document (UTF-8 JSON {value}, {pickle},
+ * {raw} with data last, or {list}); only sent when both sides announced it in the handshake.
+ */
+const spill = z.strictObject({ path: z.string().min(1).max(4096), size: z.number().int().min(0) });
+
+/** Default size over which a value travels as a spill file (welcome.spill.threshold). */
+export const SPILL_THRESHOLD_BYTES = 8 * 1024 * 1024;
+
 const exactlyOne = (keys: readonly string[]) => (v: object) => keys.filter((k) => k in v).length === 1;
 
 // One strict object with optional keys, not a union, so an error names the nested field (e.g.
@@ -76,8 +91,9 @@ export const valueForm: z.ZodType<ValueForm> = z.lazy(
         pickle: pickle.optional(),
         list: z.array(valueForm).optional(),
         raw: raw.optional(),
+        spill: spill.optional(),
       })
-      .refine(exactlyOne(["json", "pickle", "list", "raw"]), { message: VALUE_RULE }) as z.ZodType<ValueForm>,
+      .refine(exactlyOne(["json", "pickle", "list", "raw", "spill"]), { message: VALUE_RULE }) as z.ZodType<ValueForm>,
 );
 
 export const inputForm: z.ZodType<InputForm> = z.lazy(
@@ -88,9 +104,12 @@ export const inputForm: z.ZodType<InputForm> = z.lazy(
         pickle: pickle.optional(),
         list: z.array(valueForm).optional(),
         raw: raw.optional(),
+        spill: spill.optional(),
         call: callId.optional(),
       })
-      .refine(exactlyOne(["json", "pickle", "list", "raw", "call"]), { message: INPUT_RULE }) as z.ZodType<InputForm>,
+      .refine(exactlyOne(["json", "pickle", "list", "raw", "spill", "call"]), {
+        message: INPUT_RULE,
+      }) as z.ZodType<InputForm>,
 );
 
 // -- call specs (§6) ----------------------------------------------------------------------------
@@ -180,6 +199,7 @@ export const helloMessage = z.object({
   module: z.string(),
   concurrency: z.number().int().min(1),
   functions: z.array(functionInfo),
+  spill: z.boolean().optional().meta({ description: "The worker reads and writes spilled values (§4)." }),
 });
 export const fatalMessage = z.object({
   type: z.literal("fatal"),
@@ -256,7 +276,14 @@ export type WorkerToSidecar = z.infer<typeof workerToSidecar>;
 
 // -- sidecar → worker (§3, §9) ------------------------------------------------------------------
 
-export const welcomeMessage = z.object({ type: z.literal("welcome"), protocol: z.number().int().min(1) });
+export const welcomeMessage = z.object({
+  type: z.literal("welcome"),
+  protocol: z.number().int().min(1),
+  spill: z
+    .object({ dir: z.string().min(1), threshold: z.number().int().min(1) })
+    .optional()
+    .meta({ description: "Answer to hello.spill: values over `threshold` bytes travel as files in `dir` (§4)." }),
+});
 export const assignMessage = z.object({
   type: z.literal("assign"),
   ...ofAttempt,

@@ -114,6 +114,10 @@ describe("buildFunctionPod", () => {
     expect(envOf(w).PYTHONPATH).toBe("/run/trellis/python:/app");
     expect(envOf(w).HOME).toBe("/tmp");
     expect(w.volumeMounts).toContainEqual({ name: "source", mountPath: "/app", readOnly: true });
+    // Spilled values: the run volume has room for a 1 GiB value, and the worker writes only its values dir.
+    expect(pod.spec!.volumes).toContainEqual({ name: "trellis-run", emptyDir: { sizeLimit: "3Gi" } });
+    expect(w.volumeMounts).toContainEqual({ name: "trellis-run", mountPath: "/run/trellis", readOnly: true });
+    expect(w.volumeMounts).toContainEqual({ name: "trellis-run", mountPath: "/run/trellis/values", subPath: "values" });
     const cm = buildSourceConfigMap(a)!;
     expect(pod.spec!.volumes).toContainEqual({
       name: "source",

@@ -28,6 +28,9 @@ import type { ApplicationObject, ConfigMap, Pod, Secret } from "./types.js";
 export const RUNTIME_UID = 10001;
 const INLINE_SOURCE_KEY = "app.py";
 const VOLUME = { run: "trellis-run", tmp: "tmp", source: "source" } as const;
+/** The run volume's size limit: the socket, the SDK copy and spilled values of 1 GiB. */
+export const RUN_VOLUME_SIZE = "3Gi";
+const VALUES_SUBPATH = POD_PATHS.valuesDir.slice(POD_PATHS.runDir.length + 1);
 
 type AppRef = Pick<ApplicationObject, "metadata" | "spec">;
 
@@ -146,7 +149,8 @@ function workerEnv(fn: EffectiveFunctionSettings, appName: string): V1EnvVar[] {
 
 function podVolumes(code: ReturnType<typeof codeSource>): V1Volume[] {
   const volumes: V1Volume[] = [
-    { name: VOLUME.run, emptyDir: { sizeLimit: "512Mi" } },
+    // Room for spilled values (a 1 GiB File is ~1.4 GiB as base64, plus its copy going back in).
+    { name: VOLUME.run, emptyDir: { sizeLimit: RUN_VOLUME_SIZE } },
     { name: VOLUME.tmp, emptyDir: { sizeLimit: "1Gi" } },
   ];
   if (code.configMap) {
@@ -261,6 +265,8 @@ function podSpec(
     env: workerEnv(fn, appName),
     volumeMounts: [
       { ...runMount, readOnly: true },
+      // The worker writes spilled values here; the rest of the run volume stays read-only to it.
+      { name: VOLUME.run, mountPath: POD_PATHS.valuesDir, subPath: VALUES_SUBPATH },
       tmpMount,
       ...(code.configMap ? [{ name: VOLUME.source, mountPath: POD_PATHS.appDir, readOnly: true }] : []),
     ],

@@ -1,5 +1,6 @@
 // The attempts this pod holds, from the lease until the operator has their outcome: the worker
 // slots they use, the order of the work done for each (Serial), their progress and user metrics.
+import { rmSync } from "node:fs";
 import type { Assignment, Logger } from "../../../protocol/index.js";
 import { type Attempt, ProgressGate, SeqFinder, Serial, attemptKey } from "./attempts.js";
 import type { Notifier } from "./notifier.js";
@@ -78,6 +79,8 @@ export class AttemptBook {
     if (att.timer) clearTimeout(att.timer);
     att.state = "reporting";
     this.progress.finish(att.call);
+    // The worker reads inputs before it runs, so they are no longer needed, read or not.
+    for (const path of att.spills?.splice(0) ?? []) rmSync(path, { force: true });
     if (att.metrics.size)
       this.opts.log.info("metrics of the attempt", { attempt: att.key, metrics: Object.fromEntries(att.metrics) });
     this.opts.changed.notify();

@@ -22,6 +22,8 @@ export interface Attempt {
   timer?: NodeJS.Timeout;
   seq: SeqFinder;
   metrics: Map<string, number>;
+  /** Spill files of its inputs (PROTOCOL.md §4): the worker removes them once read, or we do at the end. */
+  spills?: string[];
 }
 
 export const attemptKey = (call: string, attempt: number): string => `${call}#${attempt}`;

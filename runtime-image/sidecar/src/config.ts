@@ -19,10 +19,18 @@
 //   TRELLIS_DRAIN_DEADLINE_SECONDS  SIGTERM drain deadline (50, under the pod's 60 s grace)
 //   TRELLIS_PROGRESS_INTERVAL_MS    at most one progress report per call per interval (250)
 //   TRELLIS_LOG_LEVEL           debug | info | warn | error (info)
+//   TRELLIS_VALUES_DIR          spilled values, on the volume shared with the worker (<socket dir>/values)
+//   TRELLIS_SPILL_THRESHOLD_BYTES  values over this cross the socket as files (8 MiB; 0 = never)
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { POD_PATHS, pythonIdentifier, SIDECAR_ENV } from "../../../protocol/index.js";
+import {
+  MAX_FRAME_BYTES,
+  POD_PATHS,
+  pythonIdentifier,
+  SIDECAR_ENV,
+  SPILL_THRESHOLD_BYTES,
+} from "../../../protocol/index.js";
 
 /** Variables beyond the pod builder's contract (all optional, with defaults). */
 export const EXTRA_ENV = {
@@ -37,6 +45,8 @@ export const EXTRA_ENV = {
   drainDeadlineSeconds: "TRELLIS_DRAIN_DEADLINE_SECONDS",
   progressIntervalMs: "TRELLIS_PROGRESS_INTERVAL_MS",
   logLevel: "TRELLIS_LOG_LEVEL",
+  valuesDir: "TRELLIS_VALUES_DIR",
+  spillThresholdBytes: "TRELLIS_SPILL_THRESHOLD_BYTES",
 } as const;
 
 const intFromEnv = (min: number, max: number) =>
@@ -69,9 +79,17 @@ const schema = z.object({
   drainDeadlineSeconds: intFromEnv(0, 86_400).default(50),
   progressIntervalMs: intFromEnv(0, 60_000).default(250),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  valuesDir: z.string().optional(),
+  spillThresholdBytes: intFromEnv(0, MAX_FRAME_BYTES / 2).default(SPILL_THRESHOLD_BYTES),
 });
 
-export type SidecarConfig = Omit<z.infer<typeof schema>, "readyFile"> & { readyFile: string; token: string };
+export type SidecarConfig = Omit<z.infer<typeof schema>, "readyFile" | "valuesDir" | "spillThresholdBytes"> & {
+  readyFile: string;
+  token: string;
+  /** Spilled values (PROTOCOL.md §4); without both, values cross the socket inline. */
+  valuesDir?: string;
+  spillThresholdBytes?: number;
+};
 
 /** Field → variable, so zod's issues name what the operator of the pod has to fix. */
 const VARIABLE: Record<string, string> = {
@@ -112,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig 
   return {
     ...c,
     readyFile: c.readyFile ?? join(dirname(c.socket), "sidecar.ready"),
+    valuesDir: c.valuesDir ?? join(dirname(c.socket), "values"),
     token: readToken(env),
   };
 }

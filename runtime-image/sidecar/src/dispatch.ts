@@ -2,6 +2,7 @@
 // are resolved (blobs fetched) and sent as `assign` with the timeout the operator resolved (call >
 // Application > decorator); a backstop timer at that same timeout plus a grace period stops an
 // attempt the worker could not stop itself; the operator's cancellations are relayed.
+import { rmSync } from "node:fs";
 import type { Assignment, Logger } from "../../../protocol/index.js";
 import type { AttemptBook } from "./attempt-book.js";
 import type { Attempt } from "./attempts.js";
@@ -73,17 +74,21 @@ export class Dispatcher {
   private async fetchAndAssign(att: Attempt, a: Assignment, link: Link): Promise<void> {
     let inputs: Inputs;
     try {
-      inputs = await this.fetchInputs(a);
+      inputs = await this.fetchInputs(a, link, (att.spills ??= []));
     } catch (e) {
       return this.inputUnavailable(att, e);
     }
-    if (att.state !== "running") return;
+    if (att.state !== "running") {
+      for (const path of att.spills?.splice(0) ?? []) rmSync(path, { force: true });
+      return;
+    }
     if (this.d.state.draining) return this.d.reporter.fail(att, POD_SHUTDOWN, "infrastructure");
     this.assign(att, a, link, inputs);
   }
 
-  private async fetchInputs(a: Assignment): Promise<Inputs> {
-    const inbound = (v: OperatorValue, where: string) => this.d.blobs.inbound(v, where);
+  private async fetchInputs(a: Assignment, link: Link, spills: string[]): Promise<Inputs> {
+    const to = { spill: link.session.spill, files: spills };
+    const inbound = (v: OperatorValue, where: string) => this.d.blobs.inbound(v, where, to);
     const args = await Promise.all(a.args.map((v, i) => inbound(v, `args[${i}]`)));
     const kwargs: Record<string, WorkerForm> = {};
     for (const [k, v] of Object.entries(a.kwargs)) kwargs[k] = await inbound(v, `kwargs.${k}`);

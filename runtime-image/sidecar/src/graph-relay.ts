@@ -88,7 +88,8 @@ export class GraphRelay {
       session.send({ type: "resolved", id: o.call, error: errorForWorker(o, fn) });
       return;
     }
-    this.blobs.inbound(o.output ?? { value: null }, `output of ${o.call}`).then(
+    const to = { spill: session.spill, files: session.spillFiles };
+    this.blobs.inbound(o.output ?? { value: null }, `output of ${o.call}`, to).then(
       (output) => session.send({ type: "resolved", id: o.call, output }),
       (e: Error) =>
         session.send({

@@ -25,6 +25,7 @@ import type { OperatorClient } from "./operator-client.js";
 import { OperatorHeartbeat } from "./operator-heartbeat.js";
 import { PodState } from "./pod-state.js";
 import { Reporter } from "./reporter.js";
+import { SpillDir } from "./spill.js";
 import { WorkerInbox } from "./worker-inbox.js";
 import { WorkerServer } from "./worker-link.js";
 import { WorkerSupervisor } from "./worker-supervisor.js";
@@ -51,6 +52,8 @@ export class Sidecar {
     const state = this.state;
     const api = (this.api = new RuntimeApi(deps.client));
     const blobs = (this.blobs = new Blobs(api));
+    // Spilled values need the values directory on the volume the worker shares (PROTOCOL.md §4).
+    if (cfg.valuesDir && cfg.spillThresholdBytes) blobs.spillDir = new SpillDir(cfg.valuesDir, cfg.spillThresholdBytes);
     const graph = new GraphRelay(api, blobs, log);
     const book = (this.book = new AttemptBook({
       progressIntervalMs: cfg.progressIntervalMs,
@@ -99,11 +102,19 @@ export class Sidecar {
       supervisor,
       { intervalMs: cfg.workerHeartbeatMs, timeoutMs: cfg.workerHeartbeatTimeoutMs },
       log,
+      blobs.spillDir ? { dir: blobs.spillDir.dir, threshold: blobs.spillDir.threshold } : undefined,
     );
   }
 
   /** Listens for the worker; leasing starts once it has registered. */
   async start(): Promise<void> {
+    try {
+      this.blobs.spillDir?.init(); // files an earlier run left
+    } catch (e) {
+      this.deps.log.warn("no values directory: large values stay inline", { error: e });
+      this.blobs.spillDir = undefined;
+      this.server.spillOffer = undefined;
+    }
     await this.server.listen();
     this.deps.log.info("listening for the worker", { socket: this.deps.config.socket });
   }

@@ -17,7 +17,13 @@ export async function handleState(
     if (msg.type === "state_get") {
       const r = await api.stateGet(request, key);
       if (!r.ok) return void session.send({ type: "reply", rid, ok: false, error: `${r.code}: ${r.message}` });
-      const value = r.body.value === undefined ? null : await blobs.inbound(r.body.value, `state ${key}`);
+      const value =
+        r.body.value === undefined
+          ? null
+          : await blobs.inbound(r.body.value, `state ${key}`, {
+              spill: session.spill,
+              files: session.spillFiles,
+            });
       session.send({ type: "reply", rid, ok: true, value });
     } else {
       const value = await blobs.outbound(msg.value, call, `state ${key}`);

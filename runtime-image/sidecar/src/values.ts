@@ -2,7 +2,7 @@
 // {blob} (PROTOCOL.md §4); the operator API the CRD forms {value}, {pickle}, {list}, {raw}, {call},
 // {blob}. Only `json` ↔ `value` differs, recursively inside `list`; {raw} (bytes with a MIME type,
 // a request input or output that is not JSON) passes through unchanged.
-import type { ValueRef } from "../../../protocol/index.js";
+import type { SpillRef, ValueRef } from "../../../protocol/index.js";
 
 /** A {raw} form's payload: base64 bytes and their MIME type. */
 export type RawPayload = NonNullable<ValueRef["raw"]>;
@@ -13,7 +13,8 @@ export type WorkerForm =
   | { list: WorkerForm[] }
   | { raw: RawPayload }
   | { call: string }
-  | { blob: string };
+  | { blob: string }
+  | { spill: SpillRef };
 
 export type OperatorValue = ValueRef;
 
@@ -23,7 +24,8 @@ export class ValueFormError extends Error {
 }
 
 const FORMS = ["json", "pickle", "list", "raw", "call", "blob"] as const;
-const VALUES = ["value", "pickle", "list", "raw", "call", "blob"] as const;
+// `spill` only from blobs.ts: a blob it fetched into a file for the worker (PROTOCOL.md §4).
+const VALUES = ["value", "pickle", "list", "raw", "call", "blob", "spill"] as const;
 
 function onlyKey(v: unknown, keys: readonly string[], where: string): string {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
@@ -93,6 +95,8 @@ export function toWorker(value: unknown, where = "value"): WorkerForm {
       return { pickle: str(v, `${where}.pickle`) };
     case "raw":
       return { raw: rawPayload(v, `${where}.raw`) };
+    case "spill":
+      return { spill: v as SpillRef };
     default:
       throw new ValueFormError(`${where}: a {${key}} value cannot be sent to the worker (it must be resolved first)`);
   }

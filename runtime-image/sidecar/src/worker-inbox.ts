@@ -41,6 +41,7 @@ function ifLive(x: Ctx, m: Msg<"result" | "tail" | "failure">, then: (att: Attem
   if (isLive(att)) return then(att);
   // Never given (a forged or confused outcome) or over (a duplicate): either way the first word stands.
   const what = att ? "a late message of an attempt that is over" : `a ${m.type} of an attempt the worker was not given`;
+  x.d.blobs.spillDir?.removeNamed(m);
   x.d.log.info(`ignoring ${what}`, { type: m.type, attempt: attemptKey(m.call, m.attempt) });
 }
 
@@ -157,6 +158,7 @@ export class WorkerInbox {
 
   /** A message that breaks the rules (logged by the Session): answer what it names, if anything. */
   invalid(link: Link, raw: WorkerMessage, problems: string[]): void {
+    this.d.blobs.spillDir?.removeNamed(raw); // nothing will upload them
     ANSWERS.get(raw.type)?.({ d: this.d, link }, raw, problems.join("; "));
   }
 }

@@ -30,6 +30,12 @@ export interface HeartbeatSettings {
   timeoutMs: number;
 }
 
+/** What welcome offers a worker that announced hello.spill (PROTOCOL.md §3-4). */
+export interface SpillOffer {
+  dir: string;
+  threshold: number;
+}
+
 let sessionIds = 0;
 
 export class Session {
@@ -42,12 +48,17 @@ export class Session {
   hello: Hello | undefined;
   /** From the last heartbeat_ack: sync attempts the worker could not stop. */
   abandoned = 0;
+  /** Both sides agreed on spilled values: large values go to this worker as files. */
+  spill = false;
+  /** Spill files handed to this worker; what it did not remove is removed when the session ends. */
+  readonly spillFiles = new Set<string>();
 
   constructor(
     private readonly socket: net.Socket,
     private readonly handlers: SessionHandlers,
     private readonly heartbeat: HeartbeatSettings,
     private readonly log: Logger,
+    private readonly spillOffer?: SpillOffer,
   ) {
     socket.setNoDelay?.(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -136,7 +147,8 @@ export class Session {
     if (problems.length)
       this.log.warn("functions of the worker's table that break the protocol are left out", { problems });
     this.hello = hello;
-    this.send({ type: "welcome", protocol: PROTOCOL_VERSION });
+    this.spill = hello.spill === true && this.spillOffer !== undefined;
+    this.send({ type: "welcome", protocol: PROTOCOL_VERSION, ...(this.spill ? { spill: this.spillOffer } : {}) });
     this.state = "ready";
     this.lastAck = Date.now();
     this.beat = setInterval(() => this.tick(), this.heartbeat.intervalMs);
@@ -163,6 +175,8 @@ export class WorkerServer {
     private readonly handlers: SessionHandlers,
     private readonly heartbeat: HeartbeatSettings,
     private readonly log: Logger,
+    /** Cleared when the values directory cannot be used. */
+    public spillOffer?: SpillOffer,
   ) {}
 
   get session(): Session | undefined {
@@ -174,7 +188,7 @@ export class WorkerServer {
     rmSync(this.path, { force: true }); // a socket file left by an earlier sidecar run
     const server = net.createServer((socket) => {
       const previous = this.current;
-      const session = new Session(socket, this.handlers, this.heartbeat, this.log);
+      const session = new Session(socket, this.handlers, this.heartbeat, this.log, this.spillOffer);
       this.current = session;
       if (previous) previous.close("a new worker connection replaced it");
       this.log.info("worker connected", { session: session.id });

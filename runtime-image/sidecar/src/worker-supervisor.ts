@@ -21,7 +21,7 @@ export interface SupervisorDeps {
   version: string;
   state: PodState;
   api: Pick<RuntimeApi, "register" | "codeLoadFailure">;
-  blobs: Pick<Blobs, "limit" | "direct">;
+  blobs: Pick<Blobs, "limit" | "direct" | "spillDir">;
   graph: Pick<GraphRelay, "waiter">;
   book: AttemptBook;
   reporter: Pick<Reporter, "fail">;
@@ -107,6 +107,11 @@ export class WorkerSupervisor implements SessionHandlers {
     if (!link) return;
     s.link = undefined;
     link.waiter.close();
+    // Spill files of this worker that nobody will read or upload now.
+    const dir = this.d.blobs.spillDir;
+    for (const path of session.spillFiles) dir?.remove(path);
+    session.spillFiles.clear();
+    if (session.hello) dir?.removeWorkerFiles(session.hello.pid);
     this.d.log.error("worker lost", { why, running: this.d.book.running });
     for (const a of this.d.book.all()) {
       if (a.state === "reporting") continue;

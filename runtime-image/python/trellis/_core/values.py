@@ -20,6 +20,8 @@ from typing import Any
 
 from ..interface.exceptions import DeserializationError, SerializationError
 from ..interface.futures import Future
+from . import spill as _spill
+from .spill import b64_size
 
 WRAPPED_RULE = (
     "futures, coroutines and tasks may be passed only directly as a call argument or returned "
@@ -98,12 +100,22 @@ def is_json_exact(value: Any) -> bool:
 
 
 def encode(value: Any, what: str) -> dict:
-    """Encodes a value; `what` names it in errors ("argument 'x' of f()")."""
+    """Encodes a value; `what` names it in errors ("argument 'x' of f()"). In a worker that
+    spills (spill.py), a value over the threshold becomes a {"spill"} file instead."""
+    spill = _spill.active()
     try:
         if is_json_exact(value):
-            return {"json": json.loads(json.dumps(value))}
+            if spill is None:
+                return {"json": json.loads(json.dumps(value))}
+            text = json.dumps(value)
+            if len(text) <= spill.threshold:
+                return {"json": json.loads(text)}
+            return spill.document({"json": json.loads(text)})
     except RecursionError:
         pass
+    if spill is not None and _is_file(value) and b64_size(len(value.content)) > spill.threshold:
+        # A large File crosses as its bytes (decoded back into a File), not as a pickle.
+        return spill.raw(value.content, value.content_type)
     kind = _handle_kind(value)
     if kind == "a function object":
         raise _function_error(value)
@@ -133,7 +145,31 @@ def encode(value: Any, what: str) -> dict:
         ) from None
     except Exception as e:
         raise SerializationError(f"{what} cannot be serialized: {type(e).__name__}: {e}") from e
+    if spill is not None and b64_size(buf.getbuffer().nbytes) > spill.threshold:
+        return spill.pickled(buf.getbuffer())
     return {"pickle": base64.b64encode(buf.getvalue()).decode("ascii")}
+
+
+def _is_file(value: Any) -> bool:
+    from ..interface.file import File
+
+    return type(value) is File
+
+
+def unspill(form: Any, what: str) -> Any:
+    """A {"spill"} form read back (and its file removed) as the form it holds; a raw or pickle
+    one keeps its bytes decoded: {"raw": (bytes, type)} / {"pickle": bytes}. Others pass."""
+    if not (isinstance(form, dict) and len(form) == 1 and "spill" in form):
+        return form
+    try:
+        kind, payload = _spill.read(form["spill"])
+    except Exception as e:
+        raise DeserializationError(f"{what}: cannot read spilled value: {type(e).__name__}: {e}") from e
+    if kind == "raw":
+        return {"raw": payload}
+    if kind == "pickle":
+        return {"pickle": payload}
+    return payload
 
 
 def _function_error(obj: Any) -> SerializationError:
@@ -144,6 +180,7 @@ def _function_error(obj: Any) -> SerializationError:
 
 
 def decode(form: Any, what: str) -> Any:
+    form = unspill(form, what)
     if not isinstance(form, dict) or len(form) != 1:
         raise DeserializationError(f"{what}: malformed value {form!r}")
     (tag, payload), = form.items()
@@ -151,7 +188,7 @@ def decode(form: Any, what: str) -> Any:
         if tag == "json":
             return json.loads(json.dumps(payload))
         if tag == "pickle":
-            return pickle.loads(base64.b64decode(payload))
+            return pickle.loads(payload if isinstance(payload, (bytes, bytearray)) else base64.b64decode(payload))
         if tag == "list":
             return [decode(item, f"{what}[{i}]") for i, item in enumerate(payload)]
         if tag == "raw":
@@ -177,11 +214,16 @@ def raw_form(content: bytes, content_type: str | None) -> dict:
     the API would refuse (none, or not type/subtype) is sent as application/octet-stream."""
     if not content_type or len(content_type) > 255 or not _MIME_TYPE(content_type):
         content_type = RAW_DEFAULT_TYPE
+    spill = _spill.active()
+    if spill is not None and b64_size(len(content)) > spill.threshold:
+        return spill.raw(content, content_type)
     return {"raw": {"contentType": content_type, "data": base64.b64encode(content).decode("ascii")}}
 
 
 def raw_parts(payload: Any, what: str) -> tuple[bytes, str]:
-    """(content, content type) of a {"raw": payload} form."""
+    """(content, content type) of a {"raw": payload} form (or an unspilled one's tuple)."""
+    if isinstance(payload, tuple):
+        return payload[0], payload[1]
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), str) \
             or not isinstance(payload.get("contentType"), str) or not payload["contentType"]:
         raise DeserializationError(f"{what}: malformed raw value (needs contentType and base64 data)")
@@ -363,6 +405,7 @@ def _from_json_text(text: str | bytes, hint: Any) -> Any:
 
 def from_app_form(form: Any, hint: Any, what: str) -> Any:
     """One request input (or output) form at the boundary, converted by its type hint."""
+    form = unspill(form, what)
     if not isinstance(form, dict) or len(form) != 1:
         return decode(form, what)
     if "raw" in form:

@@ -42,6 +42,8 @@ def _form(allow_call: bool) -> Check:
             _list(payload, join(path, "list"))
         elif tag == "raw":
             _RAW(payload, join(path, "raw"))
+        elif tag == "spill":
+            _SPILL(payload, join(path, "spill"))
         elif tag == "call" and allow_call:
             CALL_ID(payload, join(path, "call"))
         else:
@@ -51,6 +53,8 @@ def _form(allow_call: bool) -> Check:
 
 
 _RAW = obj({"contentType": string(non_empty=True), "data": _pickle})
+# A value in a file of the run volume (PROTOCOL.md §4), only between a pair that agreed on it.
+_SPILL = obj({"path": string(non_empty=True), "size": integer(minimum=0)})
 value = _form(allow_call=False)
 input_form = _form(allow_call=True)
 _list = array(value)

@@ -63,7 +63,8 @@ _OF_ATTEMPT = {"call": CALL_ID, "attempt": ATTEMPT}
 
 WORKER_MESSAGES = {
     "hello": obj({"protocol": integer(minimum=1), "sdk": _STR, "python": _STR, "pid": _COUNT, "module": _STR,
-                  "concurrency": integer(minimum=1), "functions": array(FUNCTION_INFO)}),
+                  "concurrency": integer(minimum=1), "functions": array(FUNCTION_INFO)},
+                 {"spill": boolean}),
     "fatal": obj({"protocol": integer(minimum=1),
                   "error": obj({"type": _NON_EMPTY, "message": _STR}, {"module": _STR, "traceback": _STR})}),
     "calls": obj(dict(_OF_ATTEMPT, calls=array(call_spec))),
@@ -88,7 +89,8 @@ WORKER_MESSAGES = {
 }
 
 SIDECAR_MESSAGES = {
-    "welcome": obj({"protocol": integer(minimum=1)}),
+    "welcome": obj({"protocol": integer(minimum=1)},
+                   {"spill": obj({"dir": _NON_EMPTY, "threshold": integer(minimum=1)})}),
     "assign": obj(
         dict(_OF_ATTEMPT, request=CALL_ID, function=FUNCTION_NAME, args=array(value), kwargs=record(value)),
         {"headers": record(_STR), "timeout": _POSITIVE},

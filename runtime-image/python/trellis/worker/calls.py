@@ -9,7 +9,7 @@ import itertools
 import threading
 from typing import Callable
 
-from .._core import context
+from .._core import context, values
 from .._core.board import OutcomeBoard
 from ..interface.exceptions import InternalError
 
@@ -27,6 +27,13 @@ class PodBackend(context.Backend):
 
     # -- the sidecar's answers -------------------------------------------------------------
     def on_resolved(self, call_id: str, outcome: tuple) -> None:
+        if outcome[0] == "ok" and isinstance(outcome[1], dict) and "spill" in outcome[1]:
+            # Read the file once (and remove it): several attempts may take this outcome.
+            try:
+                outcome = ("ok", values.unspill(outcome[1], f"output of {call_id}"))
+            except Exception as e:  # noqa: BLE001 - the waiters get it as the call's failure
+                outcome = ("error", {"type": "InternalError", "message": str(e), "call": call_id,
+                                     "reason": "internal", "retryable": False})
         self.board.resolve(call_id, outcome)
 
     def on_reply(self, msg: dict) -> None:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .. import __version__
+from .._core import spill as _spill
 from ..protocol import MessageError, runtime_error, validate_message
 from ..protocol.forms import ATTEMPT, CALL_ID
 from . import loader
@@ -56,6 +57,7 @@ class Worker:
             "module": self.module,
             "concurrency": self.concurrency,
             "functions": [loader.describe(fn) for fn in self.functions.values()],
+            "spill": True,  # large values may travel as files (PROTOCOL.md §4); welcome says where
         }
 
     def drain_on_signal(self, deadline: float) -> None:
@@ -85,6 +87,12 @@ class Worker:
             log(f"expected welcome for protocol {PROTOCOL_VERSION}, got {first}")
             self.flush_and_close()
             return 4
+        offer = first.get("spill")
+        if isinstance(offer, dict):
+            try:
+                _spill.configure(offer["dir"], offer["threshold"])
+            except OSError as e:  # an unusable directory: values stay inline
+                log(f"cannot spill values to {offer.get('dir')}: {e}")
         closed = self.outbox.closed
         while not closed.is_set():
             try:
