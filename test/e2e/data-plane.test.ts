@@ -54,7 +54,27 @@ def flip(content: bytes) -> bytes:
 @function()
 def mirror(doc: File) -> File:
     return File(content=flip(doc.content), content_type="application/x-mirrored")
+
+
+@function()
+def make_big(mib: int) -> File:
+    block = hashlib.sha256(b"big").digest() * 32768
+    return File(content=block * mib, content_type="application/x-big")
+
+
+@function()
+def check_big(f: File) -> dict:
+    return {"size": len(f.content), "sha256": hashlib.sha256(f.content).hexdigest(), "type": f.content_type}
+
+
+@application()
+@function()
+def bigfile(mib: int) -> dict:
+    return check_big(make_big(mib))
 `;
+
+// Room for a 100 MiB File in memory a few times over (bytes, its copy, the base64 chunks).
+const BIG = { resources: { memory: "2Gi" } };
 
 let op: OperatorProcess;
 let ns = "";
@@ -113,6 +133,9 @@ beforeAll(async () => {
   ns = await createNamespace("data");
   await deployApp(ns, "roundtrip", SOURCE, "roundtrip");
   await deployApp(ns, "mirror", SOURCE, "mirror");
+  await deployApp(ns, "bigfile", SOURCE, "bigfile", {
+    functions: ["bigfile", "make_big", "check_big"].map((name) => ({ name, ...BIG })),
+  });
   token = await serviceAccountToken(ns, "invoker", [
     { verbs: "create,get,list,delete", resource: "functioncalls.trellis.dev" },
   ]);
@@ -161,6 +184,34 @@ describe("data plane on the object store", () => {
     expect(back.length).toBe(data.length);
     expect(back.equals(Buffer.from(data).reverse())).toBe(true);
   });
+
+  it(
+    "a 100 MiB File goes from one function to another as a spilled value, byte for byte",
+    { timeout: 300_000 },
+    async () => {
+      const before = CHART ? {} : await runtimeRoutes();
+      const r = await api("/applications/bigfile", {
+        method: "POST",
+        body: "100",
+        headers: { "content-type": "application/json" },
+      });
+      expect(r.status, await r.clone().text()).toBeLessThan(300);
+      const { request_id: id } = (await r.json()) as { request_id: string };
+      await finished("bigfile", id);
+      const out = (await (await api(`/applications/bigfile/requests/${id}/output`)).json()) as unknown;
+      const block = createHash("sha256").update("big").digest();
+      const expected = createHash("sha256");
+      for (let i = 0; i < 100 * 32768; i++) expected.update(block);
+      expect(out).toEqual({ size: 100 * 1024 * 1024, sha256: expected.digest("hex"), type: "application/x-big" });
+      if (!CHART) {
+        const after = await runtimeRoutes();
+        const delta = (route: string) => (after[route] ?? 0) - (before[route] ?? 0);
+        expect(delta("/blob-urls")).toBeGreaterThanOrEqual(2);
+        expect(delta("/blobs")).toBe(0);
+        expect(delta("/blobs/*")).toBe(0);
+      }
+    },
+  );
 
   it("deleting a request deletes its objects", async () => {
     const id = await finishedRoundtrip(2);
