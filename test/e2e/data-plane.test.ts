@@ -71,6 +71,12 @@ def check_big(f: File) -> dict:
 @function()
 def bigfile(mib: int) -> dict:
     return check_big(make_big(mib))
+
+
+@application()
+@function()
+def bigdigest(doc: File) -> dict:
+    return check_big(doc)
 `;
 
 // Room for a 100 MiB File in memory a few times over (bytes, its copy, the base64 chunks).
@@ -135,6 +141,9 @@ beforeAll(async () => {
   await deployApp(ns, "mirror", SOURCE, "mirror");
   await deployApp(ns, "bigfile", SOURCE, "bigfile", {
     functions: ["bigfile", "make_big", "check_big"].map((name) => ({ name, ...BIG })),
+  });
+  await deployApp(ns, "bigdigest", SOURCE, "bigdigest", {
+    functions: ["bigdigest", "check_big"].map((name) => ({ name, ...BIG })),
   });
   token = await serviceAccountToken(ns, "invoker", [
     { verbs: "create,get,list,delete", resource: "functioncalls.trellis.dev" },
@@ -212,6 +221,24 @@ describe("data plane on the object store", () => {
       }
     },
   );
+
+  it("a 100 MiB File posted to the HTTP API reaches a function whole", { timeout: 300_000 }, async () => {
+    const data = randomBytes(100 * 1024 * 1024);
+    const r = await api("/applications/bigdigest", {
+      method: "POST",
+      body: data,
+      headers: { "content-type": "application/x-test-bytes" },
+    });
+    expect(r.status, await r.clone().text()).toBeLessThan(300);
+    const { request_id: id } = (await r.json()) as { request_id: string };
+    await finished("bigdigest", id);
+    const out = (await (await api(`/applications/bigdigest/requests/${id}/output`)).json()) as unknown;
+    expect(out).toEqual({
+      size: data.length,
+      sha256: createHash("sha256").update(data).digest("hex"),
+      type: "application/x-test-bytes",
+    });
+  });
 
   it("deleting a request deletes its objects", async () => {
     const id = await finishedRoundtrip(2);

@@ -20,13 +20,21 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createLogger, MAX_FRAME_BYTES } from "../../../protocol/index.js";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { type Assignment, createLogger, MAX_FRAME_BYTES } from "../../../protocol/index.js";
 import type { RuntimeApi } from "./api.js";
-import { Blobs } from "./blobs.js";
+import { AttemptBook } from "./attempt-book.js";
+import type { Attempt } from "./attempts.js";
+import { Blobs, type SpillTo } from "./blobs.js";
+import { Dispatcher } from "./dispatch.js";
 import { FakeWorker, HELLO } from "./fake-worker.testlib.js";
+import type { WorkerMessage } from "./framing.js";
+import { Notifier } from "./notifier.js";
+import type { Link } from "./pod-state.js";
 import { SpillDir } from "./spill.js";
-import { WorkerServer, type SessionHandlers } from "./worker-link.js";
+import { type OperatorValue, toWorker } from "./values.js";
+import type { Waiter } from "./waiter.js";
+import { type Session, WorkerServer, type SessionHandlers } from "./worker-link.js";
 
 const MiB = 1024 * 1024;
 
@@ -349,6 +357,54 @@ describe("spill handshake", () => {
       for (const w of [w1, w2, w3]) w.end();
     } finally {
       server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("spill files of an attempt's inputs", () => {
+  it("go to a worker that agreed as spill forms and are removed when the attempt ends", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "trellis-spill-att-"));
+    try {
+      const log = createLogger({ level: "error", sink: () => {} });
+      const book = new AttemptBook({ progressIntervalMs: 0, sendProgress: () => {}, changed: new Notifier(), log });
+      const sent: WorkerMessage[] = [];
+      const session = { spill: true, send: (m: WorkerMessage) => sent.push(m) > 0 } as unknown as Session;
+      const link: Link = { session, waiter: {} as Waiter, registered: true };
+      let n = 0;
+      const blobs = {
+        // What Blobs.inbound does for a large blob when `to.spill`: a file, listed in `to.files`.
+        inbound: (v: OperatorValue, where: string, to?: SpillTo) => {
+          if (!v.blob || !to?.spill) return Promise.resolve(toWorker(v, where));
+          const path = join(dir, `s-${n++}.json`);
+          writeFileSync(path, '{"value":1}');
+          if (Array.isArray(to.files)) to.files.push(path);
+          return Promise.resolve({ spill: { path, size: 11 } });
+        },
+      };
+      const reporter = { fail: (att: Attempt) => book.finish(att) };
+      const d = new Dispatcher({ state: { link, draining: false }, book, blobs, reporter, graceMs: 1000, log });
+      const a: Assignment = {
+        call: "r1",
+        attempt: 1,
+        function: "f",
+        request: "r1",
+        args: [{ blob: "ns/r1/a" }, { value: 2 }],
+        kwargs: { k: { blob: "ns/r1/b" } },
+        headers: {},
+        timeoutSeconds: 20,
+        isRoot: true,
+      };
+      const att = book.open(a)!;
+      d.dispatch(att, a, link);
+      await vi.waitFor(() => expect(sent.length).toBe(1));
+      const assign = sent[0] as unknown as { args: unknown[]; kwargs: Record<string, unknown> };
+      expect(assign.args).toEqual([{ spill: { path: join(dir, "s-0.json"), size: 11 } }, { json: 2 }]);
+      expect(assign.kwargs).toEqual({ k: { spill: { path: join(dir, "s-1.json"), size: 11 } } });
+      expect(readdirSync(dir).length).toBe(2);
+      book.finish(att); // the worker never read them (e.g. it was cancelled): gone all the same
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
