@@ -3,7 +3,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { blobStoreContract } from "../../operator/src/blobs/contract.testlib.js";
 import { BlobStoreUnavailableError, S3BlobStore } from "../../operator/src/blobs/s3-blobstore.js";
 import { BlobSweeper } from "../../operator/src/blobs/sweep.js";
@@ -66,6 +66,19 @@ describe("S3BlobStore on SeaweedFS", () => {
     }
     expect(offset).toBe(n * part.length);
   }, 120_000);
+
+  it("a source that fails after parts were sent leaves no object and no multipart upload", async () => {
+    async function* failing() {
+      for (let i = 0; i < 20; i++) yield Buffer.alloc(1024 * 1024, i);
+      throw new Error("client went away");
+    }
+    await expect(store.put("ns/cut/x", failing())).rejects.toThrow(/client went away/);
+    expect(await keys("ns/cut/")).toEqual([]);
+    const uploads = await store.client.send(
+      new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: `${prefix}ns/cut/` }),
+    );
+    expect(uploads.Uploads ?? []).toEqual([]);
+  }, 60_000);
 
   it("the sweep removes a prefix whose request is gone once the grace has passed, and keeps the rest", async () => {
     for (const r of ["gone", "kept"]) await store.put(`sweep/${r}/v`, Buffer.from(r));

@@ -4,6 +4,9 @@
 // Credentials come from the SDK's default provider chain (env, shared config, IRSA / workload
 // identity, instance metadata) unless given explicitly.
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -13,8 +16,8 @@ import {
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Readable } from "node:stream";
 import { type BlobStore, BlobTooLargeError } from "./blobstore.js";
@@ -29,9 +32,9 @@ export interface S3BlobStoreOptions {
   /** Path-style URLs ("endpoint/bucket/key"), which most self-hosted stores need. */
   forcePathStyle?: boolean;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** Bytes per multipart part (at least 5 MiB); also the most a put buffers at once. */
+  /** Bytes per multipart part (at least 5 MiB, default 8 MiB). */
   partSize?: number;
-  /** Parts uploaded at once. */
+  /** Parts uploaded at once (default 2): a put holds this many part buffers. */
   queueSize?: number;
 }
 
@@ -114,40 +117,106 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Streams `data` into one object: a single PUT when it fits one part, else a multipart upload.
+   * Parts are copied into `queueSize` buffers of `partSize` allocated once per put and reused, so
+   * the memory of an upload is bounded by them (not by the value's size, nor by copies made per
+   * part); a failed or refused upload is aborted, leaving no parts behind.
+   */
   async put(ref: string, data: Uint8Array | AsyncIterable<Uint8Array>, maxBytes = Infinity): Promise<number> {
-    const key = this.key(ref);
+    const Key = this.key(ref);
+    const source: Iterable<Uint8Array> | AsyncIterable<Uint8Array | string> =
+      data instanceof Uint8Array ? [data] : data;
+    let allocated = 1;
+    let buf: Buffer = Buffer.allocUnsafe(this.partSize);
+    let filled = 0;
     let size = 0;
-    const source = data instanceof Uint8Array ? Readable.from([data]) : Readable.from(data);
-    const counted = Readable.from(
-      (async function* () {
-        for await (const chunk of source) {
-          const buf = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
-          size += buf.byteLength;
-          if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
-          yield buf;
-        }
-      })(),
-    );
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: "application/octet-stream" },
-      partSize: this.partSize,
-      queueSize: this.queueSize,
-      // A failed multipart upload is aborted, so no parts linger in the bucket.
-      leavePartsOnError: false,
-    });
-    let failure: unknown;
-    counted.once("error", (err) => {
-      failure = err;
-      void upload.abort().catch(() => undefined);
-    });
+    let uploadId: string | undefined;
+    const parts: { PartNumber: number; ETag: string }[] = [];
+    // Part uploads under way, by the buffer they send from (insertion order: oldest first).
+    const inFlight = new Map<Buffer, Promise<void>>();
+    /** Starts sending `owner`'s first `length` bytes as the next part; returns a buffer to fill next. */
+    const sendPart = async (owner: Buffer, length: number): Promise<Buffer> => {
+      if (!uploadId) {
+        const created = await this.client.send(
+          new CreateMultipartUploadCommand({ Bucket: this.bucket, Key, ContentType: "application/octet-stream" }),
+        );
+        uploadId = created.UploadId!;
+      }
+      const slot = { PartNumber: parts.length + 1, ETag: "" };
+      parts.push(slot);
+      const sent = this.client
+        .send(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key,
+            UploadId: uploadId,
+            PartNumber: slot.PartNumber,
+            Body: owner.subarray(0, length),
+            ContentLength: length,
+          }),
+        )
+        .then((r) => {
+          slot.ETag = r.ETag!;
+        });
+      sent.catch(() => undefined); // awaited below or in the cleanup; never unhandled
+      inFlight.set(owner, sent);
+      if (allocated < this.queueSize) {
+        allocated++;
+        return Buffer.allocUnsafe(this.partSize);
+      }
+      const [oldest, done] = inFlight.entries().next().value as [Buffer, Promise<void>];
+      await done;
+      inFlight.delete(oldest);
+      return oldest;
+    };
     try {
-      await upload.done();
+      for await (const chunk of source) {
+        let bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+        size += bytes.byteLength;
+        if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+        while (bytes.byteLength > 0) {
+          const n = Math.min(bytes.byteLength, buf.length - filled);
+          buf.set(bytes.subarray(0, n), filled);
+          filled += n;
+          bytes = bytes.subarray(n);
+          if (filled === buf.length) {
+            buf = await sendPart(buf, filled);
+            filled = 0;
+          }
+        }
+      }
+      if (!uploadId) {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key,
+            Body: buf.subarray(0, filled),
+            ContentLength: filled,
+            ContentType: "application/octet-stream",
+          }),
+        );
+        return size;
+      }
+      if (filled > 0) await sendPart(buf, filled);
+      await Promise.all(inFlight.values());
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+      return size;
     } catch (err) {
-      throw failure ?? err;
+      await Promise.allSettled(inFlight.values());
+      if (uploadId)
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId: uploadId }))
+          .catch(() => undefined);
+      throw err;
     }
-    if (failure) throw failure;
-    return size;
   }
 
   async presign(
