@@ -75,12 +75,14 @@ def bigfile(mib: int) -> dict:
 
 @application()
 @function()
-def bigdigest(doc: File) -> dict:
-    return check_big(doc)
+def bigecho(doc: File) -> File:
+    return File(content=flip(doc.content), content_type="application/x-flipped")
 `;
 
 // Room for a 100 MiB File in memory a few times over (bytes, its copy, the base64 chunks).
 const BIG = { resources: { memory: "2Gi" } };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let op: OperatorProcess;
 let ns = "";
@@ -142,8 +144,8 @@ beforeAll(async () => {
   await deployApp(ns, "bigfile", SOURCE, "bigfile", {
     functions: ["bigfile", "make_big", "check_big"].map((name) => ({ name, ...BIG })),
   });
-  await deployApp(ns, "bigdigest", SOURCE, "bigdigest", {
-    functions: ["bigdigest", "check_big"].map((name) => ({ name, ...BIG })),
+  await deployApp(ns, "bigecho", SOURCE, "bigecho", {
+    functions: ["bigecho", "flip"].map((name) => ({ name, ...BIG })),
   });
   token = await serviceAccountToken(ns, "invoker", [
     { verbs: "create,get,list,delete", resource: "functioncalls.trellis.dev" },
@@ -222,23 +224,58 @@ describe("data plane on the object store", () => {
     },
   );
 
-  it("a 100 MiB File posted to the HTTP API reaches a function whole", { timeout: 300_000 }, async () => {
-    const data = randomBytes(100 * 1024 * 1024);
-    const r = await api("/applications/bigdigest", {
-      method: "POST",
-      body: data,
-      headers: { "content-type": "application/x-test-bytes" },
-    });
-    expect(r.status, await r.clone().text()).toBeLessThan(300);
-    const { request_id: id } = (await r.json()) as { request_id: string };
-    await finished("bigdigest", id);
-    const out = (await (await api(`/applications/bigdigest/requests/${id}/output`)).json()) as unknown;
-    expect(out).toEqual({
-      size: data.length,
-      sha256: createHash("sha256").update(data).digest("hex"),
-      type: "application/x-test-bytes",
-    });
-  });
+  it(
+    "a 100 MiB File streams in through the HTTP API, through two functions and back out, byte for byte",
+    { timeout: 300_000 },
+    async () => {
+      const data = randomBytes(100 * 1024 * 1024);
+      const flipped = createHash("sha256").update(Buffer.from(data).reverse()).digest("hex");
+      // The operator's RSS (its own process metric) while the File goes in and comes back out:
+      // it streams the bytes, so it should not grow by anything like the File's size.
+      const rss = async () =>
+        Number(/^trellis_process_resident_memory_bytes (\d+)/m.exec(await (await fetch(METRICS)).text())?.[1]);
+      const idle = CHART ? 0 : await rss();
+      let peak = idle;
+      let sampling = !CHART;
+      const sampler = (async () => {
+        while (sampling) {
+          peak = Math.max(peak, await rss());
+          await sleep(100);
+        }
+      })();
+      try {
+        const r = await api("/applications/bigecho", {
+          method: "POST",
+          body: data,
+          headers: { "content-type": "application/x-test-bytes" },
+        });
+        expect(r.status, await r.clone().text()).toBeLessThan(300);
+        const { request_id: id } = (await r.json()) as { request_id: string };
+        expect(await finished("bigecho", id)).toMatchObject({ outcome: "success" });
+        const out = await api(`/applications/bigecho/requests/${id}/output`);
+        expect(out.status).toBe(200);
+        expect(out.headers.get("content-type")).toBe("application/x-flipped");
+        const hash = createHash("sha256");
+        let size = 0;
+        for await (const chunk of out.body as unknown as AsyncIterable<Uint8Array>) {
+          hash.update(chunk);
+          size += chunk.byteLength;
+        }
+        expect({ size, sha256: hash.digest("hex") }).toEqual({ size: data.length, sha256: flipped });
+      } finally {
+        sampling = false;
+        await sampler;
+      }
+      if (!CHART) {
+        const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+        console.log(
+          `[data-plane] operator RSS idle ${mib(idle)} MiB, peak ${mib(peak)} MiB while 100 MiB went in and out`,
+        );
+        expect(idle).toBeGreaterThan(0);
+        expect(peak - idle).toBeLessThan(64 * 1024 * 1024);
+      }
+    },
+  );
 
   it("deleting a request deletes its objects", async () => {
     const id = await finishedRoundtrip(2);
