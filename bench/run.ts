@@ -4,7 +4,8 @@
 //   flags: --chain 200 --dependents 200 --map 2000 --raw 200 [--compare <git-rev>] [--ui]
 // --ui: only the web view's figures (bench/ui.ts: 10,000 calls, no cluster); a full run adds them last.
 // --data-plane: only the object store's figure (bench/data-plane.ts: a 200 x 1 MiB map and reduce
-// against a plain S3 client moving the same bytes).
+// against a plain S3 client moving the same bytes; then a --file-mib 1024 MiB File through the HTTP
+// API and a function, with the operator's RSS).
 // --compare: the operator phases run first against <git-rev>'s operator (a worktree in /tmp), then
 // against this tree's, each in a fresh namespace; the report adds a comparison table.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -31,7 +32,7 @@ import { type OperatorRun, type PhaseContext, runOperatorPhases } from "./operat
 import { type RawWrites, rawWrites, rawWritesConcurrent } from "./raw-writes.js";
 import { printReport } from "./report.js";
 import { printUiFigures, uiFigures } from "./ui.js";
-import { dataPlaneFigures, printDataPlaneFigures } from "./data-plane.js";
+import { bigFileFigures, dataPlaneFigures, printBigFileFigures, printDataPlaneFigures } from "./data-plane.js";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -156,8 +157,12 @@ if (process.argv.includes("--data-plane")) {
   await createNamespace(writer, currentSpec.namespace);
   namespaces.add(currentSpec.namespace);
   try {
-    const f = await withOperator(currentSpec, (op) => dataPlaneFigures(client, writer, currentSpec.namespace, op));
+    const [f, big] = await withOperator(currentSpec, async (op) => [
+      await dataPlaneFigures(client, writer, currentSpec.namespace, op),
+      await bigFileFigures(writer, currentSpec.namespace, Number(httpPort), arg("file-mib", 1024) * 1024 * 1024),
+    ]);
     printDataPlaneFigures(f);
+    printBigFileFigures(big);
   } finally {
     await cleanup();
   }
