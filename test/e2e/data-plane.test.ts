@@ -112,18 +112,16 @@ async function finished(app: string, id: string): Promise<{ outcome: unknown }> 
   );
 }
 
-/** A finished roundtrip(mib) request's id. */
-async function finishedRoundtrip(mib: number): Promise<string> {
-  const r = await api("/applications/roundtrip", {
-    method: "POST",
-    body: String(mib),
-    headers: { "content-type": "application/json" },
-  });
+/** The id of a request of `app` posted with `body`, once it has succeeded. */
+async function finishedRequest(app: string, body: BodyInit, contentType: string): Promise<string> {
+  const r = await api(`/applications/${app}`, { method: "POST", body, headers: { "content-type": contentType } });
   expect(r.status, await r.clone().text()).toBeLessThan(300);
   const { request_id: id } = (await r.json()) as { request_id: string };
-  await finished("roundtrip", id);
+  expect(await finished(app, id)).toMatchObject({ outcome: "success" });
   return id;
 }
+
+const finishedRoundtrip = (mib: number) => finishedRequest("roundtrip", String(mib), "application/json");
 
 /** Counts of the runtime API's routes, from the operator's own /metrics (from-source operator only). */
 async function runtimeRoutes(): Promise<Record<string, number>> {
@@ -181,14 +179,7 @@ describe("data plane on the object store", () => {
 
   it("a 3 MiB File posted to the HTTP API comes back through two functions byte for byte", async () => {
     const data = randomBytes(3 * 1024 * 1024);
-    const r = await api("/applications/mirror", {
-      method: "POST",
-      body: data,
-      headers: { "content-type": "application/x-test-bytes" },
-    });
-    expect(r.status, await r.clone().text()).toBeLessThan(300);
-    const { request_id: id } = (await r.json()) as { request_id: string };
-    await finished("mirror", id);
+    const id = await finishedRequest("mirror", data, "application/x-test-bytes");
     const out = await api(`/applications/mirror/requests/${id}/output`);
     expect(out.headers.get("content-type")).toBe("application/x-mirrored");
     const back = Buffer.from(await out.arrayBuffer());
@@ -201,14 +192,7 @@ describe("data plane on the object store", () => {
     { timeout: 300_000 },
     async () => {
       const before = CHART ? {} : await runtimeRoutes();
-      const r = await api("/applications/bigfile", {
-        method: "POST",
-        body: "100",
-        headers: { "content-type": "application/json" },
-      });
-      expect(r.status, await r.clone().text()).toBeLessThan(300);
-      const { request_id: id } = (await r.json()) as { request_id: string };
-      await finished("bigfile", id);
+      const id = await finishedRequest("bigfile", "100", "application/json");
       const out = (await (await api(`/applications/bigfile/requests/${id}/output`)).json()) as unknown;
       const block = createHash("sha256").update("big").digest();
       const expected = createHash("sha256");
@@ -244,14 +228,7 @@ describe("data plane on the object store", () => {
         }
       })();
       try {
-        const r = await api("/applications/bigecho", {
-          method: "POST",
-          body: data,
-          headers: { "content-type": "application/x-test-bytes" },
-        });
-        expect(r.status, await r.clone().text()).toBeLessThan(300);
-        const { request_id: id } = (await r.json()) as { request_id: string };
-        expect(await finished("bigecho", id)).toMatchObject({ outcome: "success" });
+        const id = await finishedRequest("bigecho", data, "application/x-test-bytes");
         const out = await api(`/applications/bigecho/requests/${id}/output`);
         expect(out.status).toBe(200);
         expect(out.headers.get("content-type")).toBe("application/x-flipped");

@@ -41,8 +41,7 @@ class Spill:
             f.write(json.dumps({"raw": {"contentType": content_type, "data": ""}},
                                separators=(",", ":"), ensure_ascii=False).encode("utf-8")[:-4])  # drop `""}}`
             f.write(b'"')
-            for i in range(0, len(view), CHUNK):
-                f.write(base64.b64encode(view[i:i + CHUNK]))
+            _write_base64(f, view)
             f.write(b'"}}')
         return self._finish(path)
 
@@ -51,8 +50,7 @@ class Spill:
         view = memoryview(data)
         with open(path, "wb") as f:
             f.write(b'{"pickle":"')
-            for i in range(0, len(view), CHUNK):
-                f.write(base64.b64encode(view[i:i + CHUNK]))
+            _write_base64(f, view)
             f.write(b'"}')
         return self._finish(path)
 
@@ -104,6 +102,12 @@ def from_document(doc: Any) -> dict:
 
 _RAW_PREFIX = b'{"raw":'
 _PICKLE_PREFIX = b'{"pickle":"'
+
+
+def _write_base64(f, view: memoryview) -> None:
+    """Base64 of `view` in CHUNK-sized pieces (a multiple of 3 bytes: no padding in between)."""
+    for i in range(0, len(view), CHUNK):
+        f.write(base64.b64encode(view[i:i + CHUNK]))
 
 
 def _decode_b64_stream(f, out: bytearray) -> None:
