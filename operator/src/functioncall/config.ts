@@ -28,12 +28,15 @@ export const engineConfig = z.object({
    */
   disruptionRetries: z.number().int().min(0).default(100),
   inlineValueLimitBytes: z.number().int().min(1).default(INLINE_VALUE_LIMIT_BYTES),
-  /** Largest blob accepted from a pod. */
+  /**
+   * Largest blob accepted from a pod: 5 GiB, what one S3 PUT (a presigned upload) may hold. A
+   * blob holds a value's document, so a File's bytes are base64 in it: Files up to 3.75 GiB.
+   */
   maxBlobBytes: z
     .number()
     .int()
     .min(1)
-    .default(1024 * 1024 * 1024),
+    .default(5 * 1024 * 1024 * 1024),
   /** Largest FunctionCall spec (etcd keeps objects under 1.5 MiB). */
   maxCallSpecBytes: z
     .number()

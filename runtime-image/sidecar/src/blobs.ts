@@ -29,6 +29,12 @@ const isRaw = (v: unknown): boolean =>
 
 export class BlobError extends Error {
   override name = "BlobError";
+  /** The operator refused the value for its size: running the function again cannot help. */
+  readonly tooLarge: boolean;
+  constructor(message: string) {
+    super(message);
+    this.tooLarge = /\bblob_too_large\b/.test(message);
+  }
 }
 
 /** Attempts of one direct transfer (each with a fresh URL) before the value counts as failed. */

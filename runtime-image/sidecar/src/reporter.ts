@@ -6,7 +6,7 @@ import type { failureRequest, Logger, ValueForm } from "../../../protocol/index.
 import type { RuntimeApi } from "./api.js";
 import type { AttemptBook } from "./attempt-book.js";
 import type { Attempt } from "./attempts.js";
-import type { Blobs } from "./blobs.js";
+import { BlobError, type Blobs } from "./blobs.js";
 import type { Reply } from "./operator-client.js";
 
 export type Failure = z.input<typeof failureRequest>;
@@ -53,11 +53,13 @@ export class Reporter {
       } catch (e) {
         // E.g. a value that cannot be stored: the call must still end.
         this.log.error("reporting failed", { attempt: att.key, error: e });
+        // A value over the operator's blob limit fails the call for good; anything else may pass.
+        const tooLarge = e instanceof BlobError && e.tooLarge;
         await this.api.failure(att.call, {
           attempt: att.attempt,
-          error: { type: "ReportFailed", message: (e as Error).message },
-          kind: "infrastructure",
-          retryable: true,
+          error: { type: tooLarge ? "ValueTooLarge" : "ReportFailed", message: (e as Error).message },
+          kind: tooLarge ? "user" : "infrastructure",
+          retryable: !tooLarge,
         });
       } finally {
         this.book.forget(att);
