@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FileBlobStore } from "./blobstore.js";
+import { BlobTooLargeError, FileBlobStore } from "./blobstore.js";
 import { blobStoreContract } from "./contract.testlib.js";
 import { checkRef } from "./refs.js";
 
@@ -21,6 +21,15 @@ describe("FileBlobStore", () => {
         .filter((e) => e.isFile())
         .map((e) => relative(join(dir, "blobs"), join(e.parentPath, e.name)))
         .sort(),
+  });
+
+  it("a put refused at its first chunk leaves no temp file (the file opens after the refusal)", async () => {
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        expect(store.put(`ns/early/b${i}`, Buffer.alloc(11), 10)).rejects.toBeInstanceOf(BlobTooLargeError),
+      ),
+    );
+    expect(readdirSync(join(dir, "blobs", "ns", "early"))).toEqual([]);
   });
 
   it("refs are checked", async () => {

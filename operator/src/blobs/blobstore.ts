@@ -15,6 +15,7 @@ import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { once } from "node:events";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { checkRef } from "./refs.js";
@@ -71,10 +72,14 @@ export class FileBlobStore implements BlobStore {
         yield buf;
       }
     };
+    const out = createWriteStream(tmp);
     try {
-      await pipeline(counted, createWriteStream(tmp));
+      await pipeline(counted, out);
       await rename(tmp, path);
     } catch (err) {
+      // The file is opened asynchronously: a put that fails early would otherwise unlink before
+      // the open and leave the temp file behind.
+      if (!out.closed) await once(out, "close").catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
