@@ -53,6 +53,22 @@ export interface DataPlaneFigures {
   ratio: number;
 }
 
+/** An Application `name` (entrypoint: the name with underscores) of inline `source`. */
+function createApplication(
+  writer: KubeObjectWriter,
+  namespace: string,
+  name: string,
+  source: string,
+  functions: Record<string, unknown>[],
+): Promise<unknown> {
+  return writer.create({
+    apiVersion: API_VERSION,
+    kind: "Application",
+    metadata: { name, namespace },
+    spec: { entrypoint: name.replaceAll("-", "_"), source: { inline: source }, functions },
+  } as never);
+}
+
 /** The plain client: PUT n objects of `size` bytes, then GET them all, `concurrency` at a time. */
 async function plainClient(n: number, size: number, concurrency: number): Promise<number> {
   const s3 = localS3();
@@ -96,21 +112,12 @@ export async function dataPlaneFigures(
   items = 200,
 ): Promise<DataPlaneFigures> {
   const concurrency = 4;
-  await writer.create({
-    apiVersion: API_VERSION,
-    kind: "Application",
-    metadata: { name: "bytes-fanout", namespace },
-    spec: {
-      entrypoint: "bytes_fanout",
-      source: { inline: DATA_PLANE_SOURCE },
-      // Warm containers; the chunk pods run `concurrency` items at a time, as the client does.
-      functions: [
-        { name: "bytes_fanout", minContainers: 1, maxContainers: 1 },
-        { name: "chunk", minContainers: 2, maxContainers: 2, concurrency: concurrency / 2 },
-        { name: "add_len", minContainers: 1, maxContainers: 1 },
-      ],
-    },
-  } as never);
+  // Warm containers; the chunk pods run `concurrency` items at a time, as the client does.
+  await createApplication(writer, namespace, "bytes-fanout", DATA_PLANE_SOURCE, [
+    { name: "bytes_fanout", minContainers: 1, maxContainers: 1 },
+    { name: "chunk", minContainers: 2, maxContainers: 2, concurrency: concurrency / 2 },
+    { name: "add_len", minContainers: 1, maxContainers: 1 },
+  ]);
   // Warm-up: pods started and the code loaded, so the timed request measures the data path.
   const warm = await createRequest(client, namespace, "bytes-fanout", "bytes_fanout", [2]);
   await waitFinished(client, namespace, warm, 300_000, op.alive);
@@ -198,17 +205,10 @@ export async function bigFileFigures(
   httpPort: number,
   bytes = 1024 * MiB,
 ): Promise<BigFileFigures> {
-  await writer.create({
-    apiVersion: API_VERSION,
-    kind: "Application",
-    metadata: { name: "file-echo", namespace },
-    spec: {
-      entrypoint: "file_echo",
-      source: { inline: FILE_SOURCE },
-      // The File's bytes, the decoded copy and the base64 chunks of the output fit.
-      functions: [{ name: "file_echo", minContainers: 1, maxContainers: 1, resources: { memory: "4Gi" } }],
-    },
-  } as never);
+  // The File's bytes, the decoded copy and the base64 chunks of the output fit.
+  await createApplication(writer, namespace, "file-echo", FILE_SOURCE, [
+    { name: "file_echo", minContainers: 1, maxContainers: 1, resources: { memory: "4Gi" } },
+  ]);
   const token = await serviceAccountToken(namespace, "bench-file", [
     { verbs: "create,get,list", resource: "functioncalls.trellis.dev" },
   ]);
