@@ -2,7 +2,7 @@
 // and the FunctionCalls of a request (read with the operator's own client).
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:net";
-import { API_VERSION, type FunctionCall, newRequest } from "../protocol/index.js";
+import { API_VERSION, type FunctionCall, expandShards, newRequest } from "../protocol/index.js";
 import type { KubeClient } from "../operator/src/kube/client.js";
 import { resourcePath } from "../operator/src/kube/resources.js";
 import type { KubeObject } from "../operator/src/kube/types.js";
@@ -123,7 +123,8 @@ export async function childrenOf(client: KubeClient, namespace: string, request:
   const list = await client.request<{ items: Call[] }>("GET", fcPath(namespace), {
     query: { labelSelector: `trellis.dev/request=${request}` },
   });
-  return list.items.filter((c) => c.metadata.name !== request);
+  // A large map's items are in shards: each item as a call of its own.
+  return expandShards(list.items.filter((c) => c.metadata.name !== request));
 }
 
 export const ms = (iso: string | undefined): number => (iso ? Date.parse(iso) : NaN);

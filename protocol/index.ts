@@ -10,3 +10,4 @@ export * from "./src/failures.js";
 export * from "./src/requests.js";
 export * from "./src/log.js";
 export * from "./src/worker-messages.js";
+export * from "./src/shards.js";

@@ -41,7 +41,11 @@ describe("scale on the cluster", () => {
     const status = await waitFinished(ns, req, 280_000);
     expect(status.error, JSON.stringify(status.error)).toBeUndefined();
     expect(status.output?.value).toBe((1999 * 2000 * 3999) / 6);
-    // The map call itself plus one call per item.
-    expect(await countCalls("square")).toBe(2001);
+    // The map call itself plus four shards of 500 items, not one object per item; the shards'
+    // columns count their items.
+    expect(await countCalls("square")).toBe(1 + 4);
+    const table = await kubectl(["get", "fc", "-n", ns, "-l", "trellis.dev/function=square", "--no-headers"]);
+    const shardRows = table.split("\n").filter((l) => / 500 +500 +0 +0 /.test(l));
+    expect(shardRows.length, table).toBe(4);
   });
 });

@@ -90,4 +90,6 @@ export interface CallView {
   inlineValueLimitBytes: number;
   /** Largest FunctionCall spec (and request state value). */
   maxCallSpecBytes: number;
+  /** Maps of at least this many items keep them in shards. */
+  shardMinItems: number;
 }

@@ -2,12 +2,12 @@
 // write that finds the call gone ends the list: the rest is moot); effects need no I/O and run at
 // once, so a list of effects only (graph reactions) is applied before `effects` returns.
 // Status writes happen under the call's lock (the caller holds it); creates need none.
-import type { Logger } from "../../../protocol/index.js";
+import { type Logger, SHARD_ITEM_INLINE_BYTES } from "../../../protocol/index.js";
 import { type BlobStore, requestPrefix } from "../blobs/index.js";
 import type { Dispatcher } from "../dispatch/index.js";
 import type { Clock, EventRecorder, WorkQueue } from "../kube/index.js";
 import type { Action, Effect, ItemsResult, Write } from "./actions.js";
-import { type Call, callKey, keyOfCall, nameOf, namespaceOf, phaseOf, refOf, requestOf } from "./calls.js";
+import { type Call, callKey, keyOfCall, nameOf, namespaceOf, phaseOf, refOf, requestOf, shardOf } from "./calls.js";
 import type { EngineConfig } from "./config.js";
 import type { EngineHooks } from "./hooks.js";
 import type { CallGraph } from "./graph.js";
@@ -69,7 +69,7 @@ export class Applier {
           if (!(err instanceof WriteRefused)) throw err;
           out.refused = err.message;
           if (a.type === "status") await this.statusRefused(out, a, err.message);
-          else if (a.type === "deleteRequest") this.d.events.record(call, "Warning", "ObjectRefused", err.message);
+          else if (a.type === "deleteRequest") this.event(call, "Warning", "ObjectRefused", err.message);
           break;
         }
         if (!out.call) break;
@@ -86,7 +86,7 @@ export class Applier {
     const call = out.call!;
     if (isRefusalPatch(w.patch)) {
       this.d.logger?.warn("writing a refusal failure was refused too", { call: keyOfCall(call), message });
-      this.d.events.record(call, "Warning", "ObjectRefused", message);
+      this.event(call, "Warning", "ObjectRefused", message);
       return;
     }
     const done = await this.apply(call, decideRefused(call, message, this.d.clock.now()));
@@ -110,7 +110,10 @@ export class Applier {
             this.d.blobs,
             namespaceOf(call),
             requestOf(call),
-            this.d.config.inlineValueLimitBytes,
+            // A shard holds hundreds of items: their larger outputs go to the blob store.
+            shardOf(call) === undefined
+              ? this.d.config.inlineValueLimitBytes
+              : Math.min(SHARD_ITEM_INLINE_BYTES, this.d.config.inlineValueLimitBytes),
           );
         out.call = await store.patchStatus(call, patch);
         return;
@@ -134,7 +137,9 @@ export class Applier {
     switch (e.type) {
       case "enqueue":
         dispatcher.enqueue(refOf(call), e.notBefore);
-        if (phaseOf(call) !== "Queued") this.d.marker.schedule({ key: keyOfCall(call), phase: "Queued" });
+        // A shard's item is not worth a write for waiting: readers see it Pending until it runs.
+        if (phaseOf(call) !== "Queued" && shardOf(call) === undefined)
+          this.d.marker.schedule({ key: keyOfCall(call), phase: "Queued" });
         return;
       case "dequeue":
         return dispatcher.dequeue(refOf(call));
@@ -146,15 +151,24 @@ export class Applier {
         dispatcher.pods.assigned(ns, e.pod, name, e.attempt);
         return this.d.hooks?.dispatched?.(ns, call.spec.application, call.spec.function, e.queuedMs);
       case "event":
-        return this.d.events.record(call, e.eventType, e.reason, e.message);
+        return this.event(call, e.eventType, e.reason, e.message);
       case "markWaiting":
-        if (phaseOf(call) !== e.phase) this.d.marker.schedule({ key: keyOfCall(call), phase: e.phase });
+        if (phaseOf(call) !== e.phase && shardOf(call) === undefined)
+          this.d.marker.schedule({ key: keyOfCall(call), phase: e.phase });
         return;
       case "loadItems":
         return void this.loadItems(ns, e.from, keyOfCall(call));
       default:
         return this.graphEffect(call, e);
     }
+  }
+
+  /** An Event on the call; a shard's item's go on its shard, naming the item. */
+  private event(call: Call, type: "Normal" | "Warning", reason: string, message: string): void {
+    const shard = shardOf(call);
+    const on = shard === undefined ? undefined : this.d.graph.get(namespaceOf(call), shard);
+    if (!on) return this.d.events.record(call, type, reason, message);
+    this.d.events.record(on, type, reason, `item ${call.spec.sequence} (${nameOf(call)}): ${message}`);
   }
 
   /** Effects of graph reactions. */

@@ -1,5 +1,6 @@
 // Small readers over FunctionCall objects shared by the graph, the decisions and the dispatcher.
 import {
+  SHARD_ANNOTATION,
   type CallError,
   type FunctionCall,
   type Phase,
@@ -24,6 +25,9 @@ export const isRoot = (c: Call): boolean => c.spec.parent === undefined;
 export const requestOf = (c: Call): string => c.spec.request ?? nameOf(c);
 export const isCollection = (c: Call): boolean => c.spec.map !== undefined || c.spec.reduce !== undefined;
 export const isDeleting = (c: Call): boolean => c.metadata.deletionTimestamp !== undefined;
+/** The shard holding this map item; undefined for a call that is an object of its own. */
+export const shardOf = (c: Call): string | undefined => c.metadata.annotations?.[SHARD_ANNOTATION];
+export const isShardObject = (c: Call): boolean => c.spec.shard !== undefined;
 
 /** The call as the dispatcher knows it: a name on the ready queue of its function. */
 export const refOf = (c: Call): CallRef => ({

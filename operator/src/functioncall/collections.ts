@@ -1,6 +1,13 @@
 // Map and reduce calls never run in a pod: the engine expands them into children (map item i and
 // reduce step k are named childName(request, <collection call>, i|k)) and assembles the output.
-import { type CallError, childName, type ValueRef } from "../../../protocol/index.js";
+import {
+  API_VERSION,
+  type CallError,
+  childName,
+  planShards,
+  shardName,
+  type ValueRef,
+} from "../../../protocol/index.js";
 import type { Action, CallView, OutputDoc } from "./actions.js";
 import { fail, succeed } from "./attempts.js";
 import { type Call, nameOf, phaseOf, requestOf } from "./calls.js";
@@ -57,6 +64,44 @@ function ensureChildren(
 }
 
 /**
+ * A large map's items live in shards (DESIGN.md, "Map shards"): the graph shows each item as a
+ * child of the map once its shard exists. When some are missing, the create of the shards not yet
+ * seen (one that exists is reported back by the create).
+ */
+function ensureShards(call: Call, view: CallView, items: ValueRef[]): { children: Call[] } | { actions: Action[] } {
+  const n = items.length;
+  const byIndex: (Call | undefined)[] = new Array(n);
+  let found = 0;
+  for (const c of view.children(nameOf(call))) {
+    const i = c.spec.sequence;
+    if (i !== undefined && i < n && byIndex[i] === undefined) {
+      byIndex[i] = c;
+      found++;
+    }
+  }
+  if (found === n) return { children: byIndex as Call[] };
+  const root = view.call(requestOf(call));
+  const waiting: Action = { type: "markWaiting", phase: "Running" };
+  if (!root) return { actions: [waiting] };
+  const request = requestOf(call);
+  const name = nameOf(call);
+  const missing = planShards(items)
+    .map((p, j) => ({ p, j }))
+    .filter(({ p }) => byIndex[p.offset] === undefined)
+    .map(({ p, j }) => {
+      const child = buildChild(call, root, {
+        name: shardName(request, name, j),
+        sequence: j,
+        function: call.spec.function,
+      });
+      child.spec.shard = { offset: p.offset, items: items.slice(p.offset, p.offset + p.count) };
+      child.apiVersion = API_VERSION;
+      return child;
+    });
+  return { actions: [{ type: "create", calls: missing }, waiting] };
+}
+
+/**
  * While a collection runs, its children's counts decide without listing them (each item's
  * completion requeues the collection: this keeps that O(1) until the last one).
  */
@@ -92,12 +137,15 @@ export function decideMap(call: Call, view: CallView, now: number): Action[] {
   const items = r.items;
   const quick = quickSettle(call, view, items.length, now);
   if (quick) return quick;
-  const e = ensureChildren(call, view, items.length, (i) => ({
-    name: childName(request, name, i),
-    sequence: i,
-    function: call.spec.function,
-    args: [items[i]!],
-  }));
+  const e =
+    items.length >= view.shardMinItems
+      ? ensureShards(call, view, items)
+      : ensureChildren(call, view, items.length, (i) => ({
+          name: childName(request, name, i),
+          sequence: i,
+          function: call.spec.function,
+          args: [items[i]!],
+        }));
   if ("actions" in e) return e.actions;
   const children = e.children;
   return settle(children, now, () => ({ ...succeed({ value: null }, now), output: assemble(children) }));

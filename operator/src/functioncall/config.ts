@@ -50,6 +50,13 @@ export const engineConfig = z.object({
   waitingPhaseWriteAfterMs: z.number().int().min(0).default(1_000),
   /** Requests of applications that set no ttlSecondsAfterFinished are deleted this long after they finish. */
   defaultRequestTtlSeconds: z.number().int().min(0).optional(),
+  /**
+   * A map of at least this many items keeps them in shard FunctionCalls (SHARD_MAX_ITEMS each,
+   * their states group-committed) instead of one object per item.
+   */
+  shardMinItems: z.number().int().min(1).default(64),
+  /** How long a shard's item changes gather before their one status write. */
+  shardCommitMs: z.number().int().min(0).default(10),
   /** Throttle of progress status writes per call. */
   progressWriteIntervalMs: z.number().int().min(0).default(1_000),
 });

@@ -5,7 +5,7 @@ import type { Clock, ObjectKey, ReconcileResult, Reconciler } from "../kube/inde
 import type { PodIdentity, StartResult } from "../dispatch/index.js";
 import type { CallView } from "./actions.js";
 import type { Applier } from "./apply.js";
-import { callKey, namespaceOf } from "./calls.js";
+import { callKey, isShardObject, namespaceOf } from "./calls.js";
 import { decideAssignment } from "./decide-assignment.js";
 import { decideCall } from "./decide-call.js";
 import { decideRefused } from "./decide-refusal.js";
@@ -30,7 +30,8 @@ export class CallController {
   readonly reconcile: Reconciler = (key: ObjectKey) =>
     this.d.store.withLock(key, async (): Promise<ReconcileResult | void> => {
       const call = this.d.graph.getKey(key);
-      if (!call) return;
+      // A shard is a container: its items are the calls (the graph reconciles each).
+      if (!call || isShardObject(call)) return;
       const actions = decideCall(call, this.d.view(namespaceOf(call)), this.d.clock.now());
       const { requeueAfterMs, refused } = await this.d.applier.apply(call, actions);
       if (refused !== undefined) return this.refused(key, refused);

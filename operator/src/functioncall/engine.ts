@@ -87,7 +87,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const clock = deps.clock ?? systemClock;
   const { queue, hooks } = deps;
   const graph = new CallGraph();
-  const store = new CallStore(deps.writer, graph);
+  const store = new CallStore(deps.writer, graph, config.shardCommitMs);
   const itemsCache = new Map<string, ItemsResult>();
   const startedAt = clock.now();
   const dispatcher: Dispatcher = new Dispatcher({

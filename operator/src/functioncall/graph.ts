@@ -2,8 +2,15 @@
 // from our own write responses, whichever is newer) plus the relations the engine walks:
 // children by parent, calls by request, dependents by input, delegators by tail call, and the
 // first RequestError of each request. Listeners hear every change once, in order.
+import { entriesEqual, expandShard, isShard, itemName, shardItem } from "../../../protocol/index.js";
 import { compareResourceVersions } from "../kube/index.js";
 import { type Call, allInputs, callKey, keyOfCall, nameOf, namespaceOf, requestOf } from "./calls.js";
+
+/** Where a map item held by a shard lives: the shard's key and the item's index in it. */
+export interface ItemRef {
+  shard: string;
+  index: number;
+}
 
 export type GraphListener = (key: string, prev: Call | undefined, next: Call | undefined) => void;
 
@@ -51,22 +58,40 @@ export class CallGraph {
   private readonly stats = new Map<string, ChildStats>();
   private readonly tombstones = new Map<string, string | undefined>();
   private readonly listeners: GraphListener[] = [];
+  /** Map items held by shards, by item key; and each shard's item names (hashed once). */
+  private readonly items = new Map<string, ItemRef>();
+  private readonly shardItems = new Map<string, string[]>();
 
   onChange(l: GraphListener): void {
     this.listeners.push(l);
   }
 
   get(namespace: string, name: string): Call | undefined {
-    return this.calls.get(callKey(namespace, name));
+    return this.getKey(callKey(namespace, name));
   }
+  /** A call by key: an object, or a map item decoded from its shard. */
   getKey(key: string): Call | undefined {
-    return this.calls.get(key);
+    const c = this.calls.get(key);
+    if (c) return c;
+    const ref = this.items.get(key);
+    if (!ref) return undefined;
+    const shard = this.calls.get(ref.shard);
+    return shard && shardItem(shard, ref.index, this.shardItems.get(ref.shard)?.[ref.index]);
   }
+  /** The shard holding map item `key`, when a shard holds it. */
+  itemRef(key: string): ItemRef | undefined {
+    return this.items.get(key);
+  }
+  /** Objects held (shards count once). */
   size(): number {
     return this.calls.size;
   }
-  all(): IterableIterator<Call> {
-    return this.calls.values();
+  /** Every call: objects, and the items of shards in place of the shards. */
+  *all(): IterableIterator<Call> {
+    for (const c of this.calls.values()) {
+      if (isShard(c)) yield* expandShard(c);
+      else yield c;
+    }
   }
 
   /** Names of the calls made by `parent` (map items and reduce steps included). */
@@ -113,11 +138,51 @@ export class CallGraph {
       if (cmp === undefined || cmp <= 0) return false;
       this.tombstones.delete(key);
     }
+    if (isShard(obj)) {
+      this.calls.set(key, obj);
+      this.shardChanged(key, prev, obj);
+      return true;
+    }
     if (prev) this.unindex(prev);
     this.calls.set(key, obj);
     this.index(obj);
     this.emit(key, prev, obj);
     return true;
+  }
+
+  /** A shard's item names, hashed and indexed at its first sight. */
+  private itemNamesOf(key: string, shard: Call): string[] {
+    let names = this.shardItems.get(key);
+    if (names) return names;
+    const { offset, items } = shard.spec.shard!;
+    const request = requestOf(shard);
+    const ns = namespaceOf(shard);
+    names = items.map((_, i) => itemName(request, shard.spec.parent!, offset + i));
+    this.shardItems.set(key, names);
+    names.forEach((n, index) => this.items.set(callKey(ns, n), { shard: key, index }));
+    return names;
+  }
+
+  /**
+   * A shard is a container, not a call: its items are the calls. Each item whose entry changed is
+   * indexed and heard of as a call of its own (every index first, then the listeners).
+   */
+  private shardChanged(key: string, prev: Call | undefined, next: Call | undefined): void {
+    const ns = namespaceOf((next ?? prev)!);
+    const names = this.itemNamesOf(key, (next ?? prev)!);
+    const changes: [string, Call | undefined, Call | undefined][] = [];
+    for (const i of changedItems(prev, next, names.length)) {
+      const pv = prev && shardItem(prev, i, names[i]);
+      const nv = next && shardItem(next, i, names[i]);
+      if (pv) this.unindex(pv);
+      if (nv) this.index(nv);
+      changes.push([callKey(ns, names[i]!), pv, nv]);
+    }
+    if (!next) {
+      this.shardItems.delete(key);
+      for (const n of names) this.items.delete(callKey(ns, n));
+    }
+    for (const [k, pv, nv] of changes) this.emit(k, pv, nv);
   }
 
   remove(obj: Call): void {
@@ -126,8 +191,9 @@ export class CallGraph {
     if (this.tombstones.size >= TOMBSTONES_MAX) this.tombstones.clear();
     this.tombstones.set(key, obj.metadata.resourceVersion ?? prev?.metadata.resourceVersion);
     if (!prev) return;
-    this.unindex(prev);
     this.calls.delete(key);
+    if (isShard(prev)) return this.shardChanged(key, prev, undefined);
+    this.unindex(prev);
     this.emit(key, prev, undefined);
   }
 
@@ -177,4 +243,12 @@ export class CallGraph {
     const rk = callKey(ns, requestOf(c));
     if (this.requestErrors.get(rk) === name) this.requestErrors.delete(rk);
   }
+}
+
+/** Indexes of the items whose state differs between two versions of a shard (all when one is missing). */
+function changedItems(prev: Call | undefined, next: Call | undefined, n: number): number[] {
+  const all = !prev || !next || prev.metadata.deletionTimestamp !== next.metadata.deletionTimestamp;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if (all || !entriesEqual(prev.status?.items?.[i], next.status?.items?.[i])) out.push(i);
+  return out;
 }

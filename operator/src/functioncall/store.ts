@@ -1,7 +1,7 @@
 // All FunctionCall writes of the engine. Writes to one call are serialised in-process (one
 // lock per key), every response updates the graph at once (the older watch event is then
 // ignored), and the operator, the only status writer, never re-reads what a write returned.
-import { API_VERSION } from "../../../protocol/index.js";
+import { API_VERSION, type FunctionCallStatus, shardStatusWith } from "../../../protocol/index.js";
 import {
   type ObjectWriter,
   type WriteVerb,
@@ -10,8 +10,18 @@ import {
   isPermanent,
   refusalMessage,
 } from "../kube/index.js";
-import { type Call, nameOf, namespaceOf } from "./calls.js";
-import type { CallGraph } from "./graph.js";
+import { type Call, keyOfCall, nameOf, namespaceOf } from "./calls.js";
+import type { CallGraph, ItemRef } from "./graph.js";
+
+const NOT_KEPT_FOR_ITEMS: ReadonlySet<string> = new Set(["progress", "conditions", "observedGeneration"]);
+
+/** Item status writes waiting for their shard's next status write. */
+interface ShardCommit {
+  pending: Map<number, FunctionCallStatus>;
+  waiters: { key: string; resolve: (c: Call | undefined) => void; reject: (e: unknown) => void }[];
+  inFlight: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
 
 const ref = (c: Call) => ({
   apiVersion: API_VERSION,
@@ -38,11 +48,17 @@ const describe = (c: Call) => `FunctionCall ${namespaceOf(c)}/${nameOf(c)}`;
 
 export class CallStore {
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly commits = new Map<string, ShardCommit>();
   writes = 0;
+  /** Status writes of shards, and the item changes they carried. */
+  shardWrites = 0;
+  itemChanges = 0;
 
   constructor(
     private readonly writer: ObjectWriter,
     private readonly graph: CallGraph,
+    /** How long a shard's item changes gather before their one status write (group commit). */
+    private readonly shardCommitMs = 0,
   ) {}
 
   /** Runs `fn` after every earlier holder of `key` finished. */
@@ -62,20 +78,83 @@ export class CallStore {
 
   /** Updates status (see below); undefined when the call is gone. Call with the key's lock held. */
   async patchStatus(call: Call, patch: Record<string, unknown>): Promise<Call | undefined> {
+    // Top-level keys merge (null removes one); each value is written whole, nulls inside kept.
+    const status: Record<string, unknown> = { ...(call.status ?? {}) };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === null || v === undefined) delete status[k];
+      else status[k] = v;
+    }
+    const item = this.graph.itemRef(keyOfCall(call));
+    if (item) {
+      // An item keeps no progress or conditions (a shard holds hundreds): nothing to write.
+      if (Object.keys(patch).every((k) => NOT_KEPT_FOR_ITEMS.has(k))) return call;
+      return this.commitItem(keyOfCall(call), item, status as FunctionCallStatus);
+    }
     this.writes++;
     try {
-      // Top-level keys merge (null removes one); each value is written whole, nulls inside kept.
-      const status: Record<string, unknown> = { ...(call.status ?? {}) };
-      for (const [k, v] of Object.entries(patch)) {
-        if (v === null || v === undefined) delete status[k];
-        else status[k] = v;
-      }
       const out = await this.writer.replaceStatus<Call>(ref(call), status);
       this.graph.observe(out);
       return out;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       return refusedOr(err, "update", `the status of ${describe(call)}`);
+    }
+  }
+
+  /**
+   * A map item's status: written with every other change of its shard gathered meanwhile, in one
+   * status write of the shard; resolves (the item as written, or undefined when its shard is gone)
+   * once that write is persisted, so an assignment is durable before the pod hears of it.
+   */
+  private commitItem(key: string, ref: ItemRef, status: FunctionCallStatus): Promise<Call | undefined> {
+    let c = this.commits.get(ref.shard);
+    if (!c) this.commits.set(ref.shard, (c = { pending: new Map(), waiters: [], inFlight: false, timer: undefined }));
+    c.pending.set(ref.index, status);
+    const commit = c;
+    const done = new Promise<Call | undefined>((resolve, reject) => commit.waiters.push({ key, resolve, reject }));
+    this.schedule(ref.shard, c);
+    return done;
+  }
+
+  private schedule(shardKey: string, c: ShardCommit): void {
+    if (c.inFlight || c.timer || c.pending.size === 0) return;
+    c.timer = setTimeout(() => {
+      c.timer = undefined;
+      void this.flush(shardKey, c);
+    }, this.shardCommitMs);
+  }
+
+  private async flush(shardKey: string, c: ShardCommit): Promise<void> {
+    const shard = this.graph.getKey(shardKey);
+    const pending = c.pending;
+    const waiters = c.waiters;
+    c.pending = new Map();
+    c.waiters = [];
+    if (!shard) {
+      for (const w of waiters) w.resolve(undefined);
+      if (c.pending.size === 0) this.commits.delete(shardKey);
+      return;
+    }
+    c.inFlight = true;
+    this.writes++;
+    this.shardWrites++;
+    this.itemChanges += pending.size;
+    try {
+      const status = shardStatusWith(shard, pending, Date.now());
+      let out: Call | undefined;
+      try {
+        out = await this.writer.replaceStatus<Call>(ref(shard), status as Record<string, unknown>);
+        this.graph.observe(out);
+      } catch (err) {
+        if (!isNotFound(err)) refusedOr(err, "update", `the status of ${describe(shard)}`);
+      }
+      for (const w of waiters) w.resolve(out && this.graph.getKey(w.key));
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+    } finally {
+      c.inFlight = false;
+      if (c.pending.size > 0) this.schedule(shardKey, c);
+      else this.commits.delete(shardKey);
     }
   }
 

@@ -50,6 +50,7 @@ export interface ViewOptions {
   inlineValueLimitBytes?: number;
   maxCallSpecBytes?: number;
   reportGraceUntil?: number;
+  shardMinItems?: number;
 }
 
 export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
@@ -89,5 +90,6 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
     disruptionRetries: 100,
     inlineValueLimitBytes: opts.inlineValueLimitBytes ?? 65536,
     maxCallSpecBytes: opts.maxCallSpecBytes ?? 1024 * 1024,
+    shardMinItems: opts.shardMinItems ?? 64,
   };
 }

@@ -67,6 +67,7 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
     disruptionRetries: config.disruptionRetries,
     inlineValueLimitBytes: config.inlineValueLimitBytes,
     maxCallSpecBytes: config.maxCallSpecBytes,
+    shardMinItems: config.shardMinItems,
   };
 }
 

@@ -6,6 +6,8 @@ import { API_VERSION, condition, objectMeta, objectName, pythonIdentifier, retry
 /** Most positional arguments and map/reduce items one FunctionCall may carry inline. */
 export const MAX_ARGS = 64;
 export const MAX_COLLECTION_ITEMS = 10000;
+/** Most map items one shard FunctionCall holds (its status keeps one compact entry per item). */
+export const SHARD_MAX_ITEMS = 500;
 
 export const PHASES = [
   "Pending",
@@ -60,6 +62,18 @@ export const functionCallSpec = z
           { rule: "has(self.items) != has(self.itemsFrom)", message: "exactly one of items or itemsFrom must be set" },
         ],
       }),
+    shard: z
+      .object({
+        offset: z.number().int().min(0).meta({ description: "Index in the map of the first item." }),
+        items: z.array(valueRef).min(1).max(SHARD_MAX_ITEMS).meta({
+          description: "The items, in order: item offset+i is a call of the function with items[i] as its argument.",
+        }),
+      })
+      .optional()
+      .meta({
+        description:
+          "A shard of the map spec.parent: its items run as calls of their own (named as the map's children with sequence offset+i) whose states are in status.items.",
+      }),
     parent: objectName
       .optional()
       .meta({ description: "The FunctionCall that made this call; absent for a request (root call)." }),
@@ -100,6 +114,10 @@ export const functionCallSpec = z
       },
       { rule: "!has(self.parent) || has(self.request)", message: "request is required when parent is set" },
       { rule: "!has(self.parent) || has(self.sequence)", message: "sequence is required when parent is set" },
+      {
+        rule: "!has(self.shard) || has(self.parent) && !has(self.map) && !has(self.reduce) && (!has(self.args) || size(self.args) == 0) && (!has(self.kwargs) || size(self.kwargs) == 0)",
+        message: "a shard (spec.shard) needs spec.parent, its map, and no args, kwargs, map or reduce",
+      },
     ],
   });
 export type FunctionCallSpec = z.infer<typeof functionCallSpec>;
@@ -114,6 +132,43 @@ export const callError = z
   })
   .meta({ description: "Why the call failed." });
 export type CallError = z.infer<typeof callError>;
+
+/** Phase letters of shard items (status.items[].p): the first letter of each phase. */
+export const ITEM_PHASE_LETTERS = ["P", "B", "Q", "R", "D", "S", "F", "C"] as const;
+
+const msOffset = (what: string) =>
+  z
+    .number()
+    .int()
+    .optional()
+    .meta({ description: `${what}, in milliseconds after status.epoch.` });
+
+/** One map item's state in its shard's status, in a compact form (a shard holds hundreds). */
+export const shardItemStatus = z
+  .object({
+    p: z.enum(ITEM_PHASE_LETTERS).optional().meta({
+      description:
+        "Phase: Pending (absent), Blocked, Queued, Running, Delegated, Succeeded, Failed or Cancelled, by its first letter.",
+    }),
+    a: z.number().int().min(0).optional().meta({ description: "Attempts started, retries included." }),
+    i: z.number().int().min(0).optional().meta({ description: "Attempts lost to a worker or container crash." }),
+    d: z.number().int().min(0).optional().meta({ description: "Attempts lost because their pod went away." }),
+    w: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: "Pod running or last running the item: index in status.pods." }),
+    q: msOffset("When the item became ready"),
+    s: msOffset("When the current attempt started"),
+    c: msOffset("When the item finished"),
+    r: msOffset("The next attempt starts no earlier than this"),
+    o: valueRef.optional().meta({ description: "The output: inline when small, else a blob reference." }),
+    t: objectName.optional().meta({ description: "The call this item delegated its output to (tail call)." }),
+    e: callError.optional(),
+  })
+  .meta({ description: "A map item's state (compact: one letter per field)." });
+export type ShardItemStatus = z.infer<typeof shardItemStatus>;
 
 export const functionCallStatus = z
   .object({
@@ -159,6 +214,28 @@ export const functionCallStatus = z
         "x-kubernetes-list-map-keys": ["type"],
       }),
     observedGeneration: z.number().int().optional().meta({ description: "Generation last reconciled." }),
+    epoch: z.number().int().min(0).optional().meta({
+      description: "A shard's time origin (milliseconds since 1970); its items' times are offsets from it.",
+    }),
+    pods: z
+      .array(z.string().max(253).meta({ description: "A pod's name." }))
+      .max(4096)
+      .optional()
+      .meta({ description: "A shard's pods: its items name theirs by index (status.items[].w)." }),
+    items: z
+      .array(shardItemStatus)
+      .max(SHARD_MAX_ITEMS)
+      .optional()
+      .meta({ description: "A shard's items, in order (item spec.shard.offset + i); a missing entry is Pending." }),
+    itemCounts: z
+      .object({
+        total: z.number().int().min(0).meta({ description: "Items in the shard." }),
+        succeeded: z.number().int().min(0).meta({ description: "Items that Succeeded." }),
+        failed: z.number().int().min(0).meta({ description: "Items that Failed or were Cancelled." }),
+        running: z.number().int().min(0).meta({ description: "Items Running in a pod or Delegated." }),
+      })
+      .optional()
+      .meta({ description: "A shard's progress: counts of its items by phase." }),
   })
   .meta({ description: "Observed state of the call; written only by the operator." });
 export type FunctionCallStatus = z.infer<typeof functionCallStatus>;
