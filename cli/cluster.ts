@@ -1,6 +1,15 @@
 // The plugin's view of the cluster: a client from KUBECONFIG (like kubectl), the current
 // namespace, and checks that turn "nothing works" into a sentence saying what is missing.
-import { type FunctionCall, LABEL, labelValue } from "../protocol/index.js";
+import {
+  CHILD_SUFFIX_LEN,
+  type FunctionCall,
+  LABEL,
+  expandShard,
+  isShard,
+  itemName,
+  labelValue,
+  shardItem,
+} from "../protocol/index.js";
 import { KubeApiError, KubeClient, type RequestOptions, loadKubeConfig } from "./kube.js";
 
 export type Call = FunctionCall;
@@ -114,11 +123,68 @@ export async function getCall(ctx: Ctx, name: string): Promise<Call> {
   }
 }
 
-/** The root and every call of a request. */
-export async function requestCalls(ctx: Ctx, request: string): Promise<Call[]> {
-  const root = await getCall(ctx, request);
-  const rest = await kube<{ items: Call[] }>(ctx, "GET", fcPath(ctx.namespace), {
+const decoded = new WeakMap<Call, Call[]>();
+
+/**
+ * Calls as users see them: each map shard (DESIGN.md, "Map shards") replaced by its items, each a
+ * call of its own with its phase, attempts, pod and times. A shard object is decoded once (a watch
+ * replaces the object when it changes).
+ */
+export function expandCalls(calls: Iterable<Call>): Call[] {
+  const out: Call[] = [];
+  for (const c of calls) {
+    if (!isShard(c)) {
+      out.push(c);
+      continue;
+    }
+    let items = decoded.get(c);
+    if (!items) decoded.set(c, (items = expandShard(c)));
+    for (const item of items) out.push(item);
+  }
+  return out;
+}
+
+/** The request's objects (label selector; shards not expanded), the root excepted. */
+async function requestObjects(ctx: Ctx, request: string): Promise<Call[]> {
+  const list = await kube<{ items: Call[] }>(ctx, "GET", fcPath(ctx.namespace), {
     query: { labelSelector: `${LABEL.request}=${labelValue(request)}` },
   });
-  return [root, ...rest.items.filter((c) => c.metadata.name !== request)];
+  // The label value may be a hash of a long name: keep only this request's calls.
+  return list.items.filter((c) => c.metadata.name !== request && c.spec.request === request);
+}
+
+/** The root and every call of a request, map items held by shards as calls of their own. */
+export async function requestCalls(ctx: Ctx, request: string): Promise<Call[]> {
+  const root = await getCall(ctx, request);
+  return [root, ...expandCalls(await requestObjects(ctx, request))];
+}
+
+/**
+ * A call by name: its object, or a map item held by a shard of its request (an item is no object:
+ * its name is its request's + "-" + 16 characters, so its request's shards are searched). A shard
+ * is not a call.
+ */
+export async function findCall(ctx: Ctx, name: string): Promise<Call> {
+  let c: Call | undefined;
+  try {
+    c = await kube<Call>(ctx, "GET", fcPath(ctx.namespace, name));
+  } catch (e) {
+    if (!(e instanceof KubeApiError && e.statusCode === 404)) throw e;
+  }
+  if (c && isShard(c))
+    throw new CliError(
+      `${name} is not a call but a shard of map ${c.spec.parent}, holding its items ${c.spec.shard!.offset}–${
+        c.spec.shard!.offset + c.spec.shard!.items.length - 1
+      }: kubectl trellis graph ${c.spec.request} lists them`,
+    );
+  if (c) return c;
+  const cut = name.length - CHILD_SUFFIX_LEN - 1;
+  const request = cut > 0 && name[cut] === "-" ? name.slice(0, cut) : undefined;
+  for (const s of request ? await requestObjects(ctx, request) : []) {
+    if (!isShard(s)) continue;
+    const { offset, items } = s.spec.shard!;
+    for (let i = 0; i < items.length; i++)
+      if (itemName(request!, s.spec.parent!, offset + i) === name) return shardItem(s, i, name);
+  }
+  throw new CliError(`FunctionCall ${name} not found in namespace ${ctx.namespace}`);
 }

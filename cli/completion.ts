@@ -3,7 +3,7 @@
 // cursor, and reads candidates one per line then ":<directive>" (cobra's __complete protocol);
 // `kubectl trellis __complete ...` answers that, and `completion bash` wires the plugin's own name.
 import { PHASES } from "../protocol/index.js";
-import { type Call, CliError, type Ctx, appPath, fcPath, kube } from "./cluster.js";
+import { type Call, CliError, type Ctx, appPath, expandCalls, fcPath, kube } from "./cluster.js";
 
 /** cobra's ShellCompDirective values. */
 const NO_FILES = 4;
@@ -125,7 +125,8 @@ export function clusterLookup(ctxFor: (namespace: string | undefined) => Promise
     const list = await kube<{ items: Call[] }>(ctx, "GET", fcPath(ctx.namespace), {
       query: kind === "request" ? { labelSelector: "!trellis.dev/parent", limit: 500 } : { limit: 500 },
     });
-    return list.items.map((c) => c.metadata.name ?? "");
+    // Map items held by shards are calls by name; a shard is none.
+    return expandCalls(list.items).map((c) => c.metadata.name ?? "");
   };
 }
 

@@ -1,6 +1,6 @@
-// graph: a request's call tree (phase, duration, attempts, pod); logs: the worker log of the pod
-// that ran a call.
-import { type Call, CliError, type Ctx, getCall, kube, requestCalls, requireCrds } from "./cluster.js";
+// graph: a request's call tree (phase, duration, attempts, pod), each map item a row of its own
+// (also when shards hold them); logs: the worker log of the pod that ran a call (or map item).
+import { type Call, CliError, type Ctx, findCall, kube, requestCalls, requireCrds } from "./cluster.js";
 import { KubeApiError } from "./kube.js";
 import { type OutputFormat, formatDocument } from "./output.js";
 
@@ -22,7 +22,10 @@ function childrenByParent(calls: Call[]): Map<string, Call[]> {
   const kids = new Map<string, Call[]>();
   for (const c of calls) {
     const p = c.spec.parent;
-    if (p) kids.set(p, [...(kids.get(p) ?? []), c]);
+    if (!p) continue;
+    const list = kids.get(p);
+    if (list) list.push(c);
+    else kids.set(p, [c]);
   }
   for (const list of kids.values()) list.sort((a, b) => (a.spec.sequence ?? 0) - (b.spec.sequence ?? 0));
   return kids;
@@ -73,7 +76,8 @@ export function treeRows(calls: Call[], root: string, now = Date.now()): string[
 
 export function table(header: string[], rows: string[][]): string {
   const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => [...(r[i] ?? "")].length)));
+  // A loop, not Math.max(...): a 100,000-item map is more arguments than a call takes.
+  const widths = header.map((_, i) => all.reduce((w, r) => Math.max(w, [...(r[i] ?? "")].length), 0));
   return all
     .map((r) => r.map((v, i) => (i === r.length - 1 ? v : v + " ".repeat(widths[i]! - [...v].length))).join("  "))
     .join("\n");
@@ -122,7 +126,7 @@ export async function graph(ctx: Ctx, request: string, output: OutputFormat = "t
 
 export async function logs(ctx: Ctx, call: string, opts: { tail?: number }): Promise<number> {
   await requireCrds(ctx);
-  const c = await getCall(ctx, call);
+  const c = await findCall(ctx, call);
   const pod = c.status?.pod;
   if (!pod) throw new CliError(`call ${call} has not run on a pod yet (phase ${c.status?.phase ?? "Pending"})`);
   let text: string;

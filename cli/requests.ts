@@ -9,6 +9,7 @@ import {
   CliError,
   type Ctx,
   appPath,
+  expandCalls,
   fcPath,
   getCall,
   kube,
@@ -158,17 +159,19 @@ export async function invokeViaApi(
 const isTerminal = (c: Call) => TERMINAL.includes(c.status?.phase ?? "");
 
 /** "<request> <phase> · calls N (n phase, ...) · progress i/n · 1.2s" */
-function progressText(request: string, calls: Map<string, Call>, started: number): string {
+export function progressText(request: string, calls: Map<string, Call>, started: number): string {
   const root = calls.get(request);
   const counts: Record<string, number> = {};
-  for (const c of calls.values()) {
+  // Map items count as the calls they are, also when shards hold them.
+  const all = expandCalls(calls.values());
+  for (const c of all) {
     const phase = c.status?.phase ?? "Pending";
     counts[phase] = (counts[phase] ?? 0) + 1;
   }
   const p = root?.status?.progress;
   return [
     `${request} ${root?.status?.phase ?? "Pending"}`,
-    `calls ${calls.size} (${Object.entries(counts)
+    `calls ${all.length} (${Object.entries(counts)
       .map(([k, v]) => `${v} ${k.toLowerCase()}`)
       .join(", ")})`,
     ...(p ? [`progress ${p.current}/${p.total}${p.message ? ` ${p.message}` : ""}`] : []),

@@ -4,6 +4,7 @@
 import { ANNOTATION, type FunctionSpec, applicationObjectName } from "../../../protocol/index.js";
 import type { ApplicationObj, CallObject, HttpApiDeps } from "./types.js";
 import { type RequestView, codeLoadFailure, requestView } from "./views.js";
+import { cachedCall } from "./shards.js";
 import { anyTypeHintPickle, encodeBytesB64, inputManifestsPickle } from "./tensorlake-pickle.js";
 
 /** What the runtime may report per function beyond the CRD fields (tolerated when absent). */
@@ -165,7 +166,8 @@ export function requestMetadata(deps: HttpApiDeps, c: CallObject): RequestView {
   const ns = c.metadata.namespace ?? "";
   const a = deps.applications.get(`${ns}/${c.spec.application}`);
   return requestView(c, {
-    call: (n) => deps.calls.get(`${ns}/${n}`),
+    // The call that raised may be a map item: found through its shard.
+    call: (n) => cachedCall(deps, ns, c.spec.request ?? c.metadata.name ?? "", n),
     version: a ? appVersion(a) : "",
     codeLoadFailure: a ? codeLoadFailure(a) : undefined,
   });

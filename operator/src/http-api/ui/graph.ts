@@ -1,7 +1,9 @@
 // A request's calls as the web view draws them: one node per call, map/reduce items folded into
 // counts on their collection call (a 10,000-item map stays one node), failed items kept so their
-// errors stay visible. Pure: the routes feed it the cached FunctionCalls of one request.
-import { ANNOTATION } from "../../../../protocol/index.js";
+// errors stay visible. Pure: the routes feed it the cached FunctionCalls of one request, map
+// shards expanded into their items (a shard left in is expanded here: it is never a node).
+import { ANNOTATION, PHASES, isShard } from "../../../../protocol/index.js";
+import { shardReader } from "../shards.js";
 import type { CallObject } from "../types.js";
 
 /** Most nodes one answer carries; the rest are counted in `hidden`. */
@@ -103,55 +105,103 @@ export function callNode(c: CallObject, items: CallNode["items"] = null): CallNo
 }
 
 const created = (c: CallObject) => new Date((c.metadata.creationTimestamp as string | undefined) ?? 0).getTime();
+const nameOf = (c: CallObject) => c.metadata.name ?? "";
+const isCollection = (c: CallObject) => !!(c.spec.map || c.spec.reduce);
 
-/** The graph of a request from all its calls (root included), oldest first. */
-export function requestGraph(all: CallObject[]): CallGraph {
-  // Creation times parsed once, not per comparison (a 10,000-call request sorts ~130,000 times).
-  const at = new Map(all.map((c) => [c, created(c)]));
-  const sorted = [...all].sort(
-    (a, b) =>
-      at.get(a)! - at.get(b)! ||
-      (a.spec.sequence ?? 0) - (b.spec.sequence ?? 0) ||
-      (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
-  );
-  const byName = new Map(sorted.map((c) => [c.metadata.name ?? "", c]));
+/** Oldest first, then by sequence and name; creation times parsed once per distinct timestamp. */
+function callOrder(): (a: CallObject, b: CallObject) => number {
+  const times = new Map<string, number>();
+  const at = (c: CallObject) => {
+    const t = (c.metadata.creationTimestamp as string | undefined) ?? "";
+    let ms = times.get(t);
+    if (ms === undefined) times.set(t, (ms = created(c)));
+    return ms;
+  };
+  return (a, b) =>
+    at(a) - at(b) || (a.spec.sequence ?? 0) - (b.spec.sequence ?? 0) || nameOf(a).localeCompare(nameOf(b));
+}
+
+/**
+ * The calls indexed: collections by name, their items by collection, every other call by name.
+ * Items are put in a map by name only when a call names one as its parent (`find`): a
+ * 100,000-item map adds no 100,000 entries to a map on every redraw.
+ */
+function indexCalls(all: CallObject[]) {
+  const collections = new Map<string, CallObject>();
+  for (const c of all) if (isCollection(c)) collections.set(nameOf(c), c);
   const children = new Map<string, CallObject[]>();
-  for (const c of sorted) {
+  const byName = new Map<string, CallObject>();
+  for (const c of all) {
     const p = c.spec.parent;
-    if (!p) continue;
+    if (p === undefined || !collections.has(p)) {
+      byName.set(nameOf(c), c);
+      continue;
+    }
     const kids = children.get(p);
     if (kids) kids.push(c);
     else children.set(p, [c]);
   }
-  const isCollection = (c: CallObject | undefined) => !!(c?.spec.map || c?.spec.reduce);
+  let itemsByName: Map<string, CallObject> | undefined;
+  const find = (name: string): CallObject | undefined => {
+    const c = collections.get(name) ?? byName.get(name);
+    if (c) return c;
+    if (!itemsByName) {
+      itemsByName = new Map();
+      for (const kids of children.values()) for (const k of kids) itemsByName.set(nameOf(k), k);
+    }
+    return itemsByName.get(name);
+  };
+  return { collections, children, find };
+}
 
-  // Items of a collection are folded, but up to MAX_FAILED_ITEMS failed ones stay.
+/** A collection's items by phase (in lifecycle order, whatever order they came in). */
+function itemCounts(kids: CallObject[]): NonNullable<CallNode["items"]> {
+  const count = new Map<string, number>();
+  for (const k of kids) {
+    const p = k.status?.phase ?? "Pending";
+    count.set(p, (count.get(p) ?? 0) + 1);
+  }
+  const phases: Record<string, number> = {};
+  for (const p of [...PHASES, ...count.keys()]) if (count.has(p)) phases[p] = count.get(p)!;
+  return { total: kids.length, phases };
+}
+
+/**
+ * The graph of a request from all its calls (root included), oldest first; map shards are
+ * expanded into their items. Only the calls drawn are sorted: folded items are counted, never ordered.
+ */
+export function requestGraph(given: CallObject[]): CallGraph {
+  const all = given.some(isShard) ? shardReader.expand(given) : given;
+  const order = callOrder();
+  const { collections, children, find } = indexCalls(all);
+
+  // Items of a collection are folded, but up to MAX_FAILED_ITEMS failed ones (the first) stay.
   const kept = new Set<string>();
   const items = new Map<string, NonNullable<CallNode["items"]>>();
-  for (const c of sorted) {
-    if (!isCollection(c)) continue;
-    const kids = children.get(c.metadata.name ?? "") ?? [];
-    const phases: Record<string, number> = {};
-    for (const k of kids) phases[k.status?.phase ?? "Pending"] = (phases[k.status?.phase ?? "Pending"] ?? 0) + 1;
-    items.set(c.metadata.name ?? "", { total: kids.length, phases });
+  for (const [name, c] of collections) {
+    const kids = children.get(name) ?? [];
+    items.set(nameOf(c), itemCounts(kids));
     kids
       .filter((k) => k.status?.phase === "Failed")
+      .sort(order)
       .slice(0, MAX_FAILED_ITEMS)
-      .forEach((k) => kept.add(k.metadata.name ?? ""));
+      .forEach((k) => kept.add(nameOf(k)));
   }
-  // A call is drawn when no call on its way up is a folded item.
+  // A call is drawn when no call on its way up is a folded item. A folded item is known at once
+  // (its parent is a collection): only other calls' answers are remembered.
   const visible = new Map<string, boolean>();
   const drawn = (c: CallObject, depth = 0): boolean => {
-    const name = c.metadata.name ?? "";
+    const name = nameOf(c);
+    const p = c.spec.parent;
+    if (p !== undefined && collections.has(p) && !kept.has(name)) return false;
     const known = visible.get(name);
     if (known !== undefined) return known;
-    const parent = c.spec.parent ? byName.get(c.spec.parent) : undefined;
-    let v = true;
-    if (parent && depth < 1000) v = (!isCollection(parent) || kept.has(name)) && drawn(parent, depth + 1);
+    const parent = p === undefined ? undefined : find(p);
+    const v = !parent || depth >= 1000 || drawn(parent, depth + 1);
     visible.set(name, v);
     return v;
   };
-  const shown = sorted.filter((c) => drawn(c));
-  const calls = shown.slice(0, MAX_NODES).map((c) => callNode(c, items.get(c.metadata.name ?? "") ?? null));
-  return { calls, hidden: sorted.length - calls.length };
+  const shown = all.filter((c) => drawn(c)).sort(order);
+  const calls = shown.slice(0, MAX_NODES).map((c) => callNode(c, items.get(nameOf(c)) ?? null));
+  return { calls, hidden: all.length - calls.length };
 }

@@ -4,12 +4,13 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import { findApplication, requestMetadata } from "../manifest.js";
-import { objectName } from "../../../../protocol/index.js";
+import { isShard, objectName } from "../../../../protocol/index.js";
 import { appParams, errorBody, requestParams, requestView } from "../schemas.js";
 import { openEventStream } from "../event-stream.js";
 import { applicationNotFound, requestLookup } from "../request-lookup.js";
 import type { CallObject, HttpApiDeps } from "../types.js";
 import { finished } from "../views.js";
+import { cachedCall, requestObjects, shardReader } from "../shards.js";
 import { requestGraph } from "./graph.js";
 
 type Params = { namespace: string; application: string; request: string };
@@ -117,24 +118,26 @@ const GRAPH_EVENT_MS = 250;
 
 export function uiRoutes(deps: HttpApiDeps) {
   const { findRoot, notFound } = requestLookup(deps);
-  const callsOf = (p: Params): CallObject[] => {
-    const key = `${p.namespace}/${p.request}`;
-    const indexed = deps.calls.byIndex("byRequest", key);
-    if (indexed.length) return indexed;
-    return deps.calls.list(p.namespace).filter((c) => c.metadata.name === p.request || c.spec.request === p.request);
-  };
+  /** The request's cached objects, shards among them (not expanded). */
+  const objectsOf = (p: Params): CallObject[] => requestObjects(deps, p.namespace, p.request);
   const graph = (p: Params, root: CallObject) => {
-    const calls = callsOf(p);
+    // Each shard shown as its items (its decoded items kept while it is unchanged).
+    const calls = shardReader.expand(objectsOf(p));
     if (!calls.some((c) => c.metadata.name === p.request)) calls.push(root);
     return { request: requestMetadata(deps, root), ...requestGraph(calls) };
   };
 
-  /** The call `p.call` when it is of the request `p.request` (the root included), else undefined. */
+  /**
+   * The call `p.call` when it is of the request `p.request` (the root included), else undefined:
+   * an object, or a map item held by one of the request's shards; a shard is not a call.
+   */
   const findCall = async (p: CallParams): Promise<CallObject | undefined> => {
     if (p.call === p.request) return findRoot(p);
     if (!(await findRoot(p))) return undefined;
-    const c = deps.calls.get(`${p.namespace}/${p.call}`) ?? (await deps.getCall(p.namespace, p.call));
-    return c?.spec.request === p.request ? c : undefined;
+    const c =
+      cachedCall(deps, p.namespace, p.request, p.call) ??
+      (deps.calls.get(`${p.namespace}/${p.call}`) ? undefined : await deps.getCall(p.namespace, p.call));
+    return c && !isShard(c) && c.spec.request === p.request ? c : undefined;
   };
   const callNotFound = (reply: FastifyReply, p: CallParams) =>
     reply.code(404).send({
@@ -303,16 +306,9 @@ export function uiRoutes(deps: HttpApiDeps) {
         const { offset, limit } = req.query as z.infer<typeof itemsQuery>;
         const c = await findCall(p);
         if (!c) return callNotFound(reply, p);
-        const kids = callsOf(p)
-          .filter((k) => k.spec.parent === p.call)
-          .sort((a, b) => (a.spec.sequence ?? 0) - (b.spec.sequence ?? 0));
-        return {
-          call: p.call,
-          total: kids.length,
-          offset,
-          limit,
-          items: kids.slice(offset, offset + limit).map(itemRow),
-        };
+        // Items held by shards are decoded only where the page falls.
+        const { total, page } = shardReader.children(objectsOf(p), p.call, offset, limit);
+        return { call: p.call, total, offset, limit, items: page.map(itemRow) };
       },
     );
   };
