@@ -60,4 +60,37 @@ describe("durability on the cluster", () => {
     expect(status.output?.value).toEqual({ value: 6, root_runs: 1, quick_runs: 1, slow_runs: 1 });
     for (const c of await requestCalls(ns, req)) expect(c.status.attempts, c.name).toBe(1);
   });
+
+  it("a map in shards survives the operator killed and an item pod force-deleted: every item ran once per attempt", async () => {
+    const n = 300;
+    const req = await invoke(ns, APP, "fan", [n]);
+    const running = await waitFor(`${req}: items running`, async () => {
+      const items = (await requestCalls(ns, req)).filter((c) => c.item);
+      const done = items.filter((c) => c.status.phase === "Succeeded").length;
+      return items.length === n && done >= 20 ? items.filter((c) => c.status.phase === "Running") : undefined;
+    });
+    await op.restart("SIGKILL");
+    const lostPod = running[0]?.status.pod;
+    expect(lostPod, "an item running when the operator was killed").toBeDefined();
+    await kubectl(["delete", "pod", lostPod!, "-n", ns, "--grace-period=0", "--force"]);
+
+    const status = await waitFinished(ns, req, 240_000);
+    expect(status.error, JSON.stringify(status.error)).toBeUndefined();
+    const out = status.output?.value as { value: number[]; runs: number[] };
+    expect(out.value).toEqual(Array.from({ length: n }, (_, x) => x * 3));
+    // Objects: the root, the map and one shard, not one per item.
+    const objects = (await kubectl(["get", "fc", "-n", ns, "-l", `trellis.dev/request=${req}`, "-o", "name"]))
+      .split("\n")
+      .filter(Boolean);
+    expect(objects.length).toBe(3);
+    // Each item ran once per attempt it started: none lost, none re-run after it finished.
+    const items = (await requestCalls(ns, req)).filter((c) => c.item);
+    expect(items.length).toBe(n);
+    const bySeq = new Map(items.map((c) => [c.seq, c.status.attempts ?? 0]));
+    const mismatched = out.runs
+      .map((runs, x) => ({ x, runs, attempts: bySeq.get(x) }))
+      .filter((r) => r.runs !== r.attempts);
+    expect(mismatched).toEqual([]);
+    expect(items.every((c) => c.status.phase === "Succeeded")).toBe(true);
+  }, 300_000);
 });

@@ -38,3 +38,18 @@ def pipeline(x: int, seconds: float) -> dict:
         "quick_runs": state.get("quick_runs"),
         "slow_runs": state.get("slow_runs"),
     }
+
+
+@function()
+def tick(x: int) -> int:
+    bump(f"tick.{x}")
+    time.sleep(0.5)
+    return x * 3
+
+
+@application()
+@function()
+def fan(n: int) -> dict:
+    out = tick.map(list(range(n)))
+    state = RequestContext.get().state
+    return {"value": out, "runs": [state.get(f"tick.{x}", 0) for x in range(n)]}

@@ -1,7 +1,14 @@
 // Helpers of the end-to-end suite: deploy Applications and invoke them with kubectl, as a user would.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { API_VERSION, newRequest, requestName } from "../../../protocol/index.js";
+import {
+  API_VERSION,
+  type FunctionCall,
+  SHARD_ANNOTATION,
+  expandShards,
+  newRequest,
+  requestName,
+} from "../../../protocol/index.js";
 import { kubectl, repoRoot, waitFor } from "../../support/kube.js";
 
 export interface CallStatus {
@@ -111,11 +118,16 @@ export async function waitPhase(
 export async function requestCalls(
   namespace: string,
   request: string,
-): Promise<{ name: string; fn: string; status: CallStatus }[]> {
-  const out = JSON.parse(await kubectl(["get", "fc", "-n", namespace, "-o", "json"])) as {
-    items: { metadata: { name: string }; spec: { function: string; request?: string }; status?: CallStatus }[];
-  };
-  return out.items
+): Promise<{ name: string; fn: string; seq: number | undefined; item: boolean; status: CallStatus }[]> {
+  const out = JSON.parse(await kubectl(["get", "fc", "-n", namespace, "-o", "json"])) as { items: FunctionCall[] };
+  // A large map's items are in shards: each item as a call of its own.
+  return expandShards(out.items)
     .filter((i) => i.metadata.name === request || i.spec.request === request)
-    .map((i) => ({ name: i.metadata.name, fn: i.spec.function, status: i.status ?? {} }));
+    .map((i) => ({
+      name: i.metadata.name ?? "",
+      fn: i.spec.function,
+      seq: i.spec.sequence,
+      item: i.metadata.annotations?.[SHARD_ANNOTATION] !== undefined,
+      status: (i.status ?? {}) as CallStatus,
+    }));
 }
