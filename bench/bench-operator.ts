@@ -25,6 +25,8 @@ export interface BenchOperator extends OperatorSpec {
   logPath: string;
   /** Throws when the operator has exited. */
   alive(): void;
+  /** Kills the operator (SIGKILL: no cleanup) and starts it again, as a lost pod would be replaced. */
+  restart(signal: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,7 +60,7 @@ export async function startBenchOperator(spec: OperatorSpec): Promise<BenchOpera
     },
     { root: spec.root },
   );
-  const pid = childOperatorPid();
+  let pid = childOperatorPid();
   if (pid === undefined) {
     await op.stop();
     throw new Error(`the bench's ${spec.label} operator is not running (log: ${op.logPath})`);
@@ -68,6 +70,10 @@ export async function startBenchOperator(spec: OperatorSpec): Promise<BenchOpera
     logPath: op.logPath,
     alive: () => {
       if (childOperatorPid() !== pid) throw new Error(`the bench's ${spec.label} operator exited (log: ${op.logPath})`);
+    },
+    restart: async (signal) => {
+      await op.restart(signal);
+      pid = childOperatorPid();
     },
     stop: () => op.stop(),
   };

@@ -6,6 +6,9 @@
 // --data-plane: only the object store's figure (bench/data-plane.ts: a 200 x 1 MiB map and reduce
 // against a plain S3 client moving the same bytes; then a --file-mib 1024 MiB File through the HTTP
 // API and a function, with the operator's RSS).
+// --large: only the large maps (bench/large-map.ts: --large-map 100000 items with the operator's
+// RSS and the request's objects; --durable-map 20000 items with the operator SIGKILLed and an item
+// pod force-deleted mid-map, executions counted); a full run adds them after the operator phases.
 // --compare: the operator phases run first against <git-rev>'s operator (a worktree in /tmp), then
 // against this tree's, each in a fresh namespace; the report adds a comparison table.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -33,6 +36,14 @@ import { type RawWrites, rawWrites, rawWritesConcurrent } from "./raw-writes.js"
 import { printReport } from "./report.js";
 import { printUiFigures, uiFigures } from "./ui.js";
 import { bigFileFigures, dataPlaneFigures, printBigFileFigures, printDataPlaneFigures } from "./data-plane.js";
+import {
+  type DurableMapFigures,
+  type LargeMapFigures,
+  durableMapFigures,
+  largeMapFigures,
+  printDurableMapFigures,
+  printLargeMapFigures,
+} from "./large-map.js";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,7 +59,9 @@ const compareArg = () => {
 const N_RAW = arg("raw", 200);
 const N_CHAIN = arg("chain", 200);
 const N_DEP = arg("dependents", 200);
-const N_MAP = arg("map", 2000);
+const N_MAP = arg("map", 10000);
+const N_LARGE_MAP = arg("large-map", 100000);
+const N_DURABLE_MAP = arg("durable-map", 20000);
 const COMPARE = compareArg();
 
 if (process.argv.includes("--ui")) {
@@ -169,6 +182,31 @@ if (process.argv.includes("--data-plane")) {
   process.exit(0);
 }
 
+/** The large maps, each in a namespace of its own (0 items: skipped). */
+async function largeMaps(op: BenchOperator): Promise<{ large?: LargeMapFigures; durable?: DurableMapFigures }> {
+  const out: { large?: LargeMapFigures; durable?: DurableMapFigures } = {};
+  if (N_LARGE_MAP > 0)
+    out.large = await largeMapFigures(client, writer, currentSpec.namespace, op, Number(httpPort), N_LARGE_MAP);
+  if (N_DURABLE_MAP > 0) out.durable = await durableMapFigures(client, currentSpec.namespace, op, N_DURABLE_MAP);
+  return out;
+}
+
+function printLargeMaps(f: { large?: LargeMapFigures; durable?: DurableMapFigures }): void {
+  if (f.large) printLargeMapFigures(f.large);
+  if (f.durable) printDurableMapFigures(f.durable);
+}
+
+if (process.argv.includes("--large")) {
+  await createNamespace(writer, currentSpec.namespace);
+  namespaces.add(currentSpec.namespace);
+  try {
+    printLargeMaps(await withOperator(currentSpec, largeMaps));
+  } finally {
+    await cleanup();
+  }
+  process.exit(0);
+}
+
 for (const name of [currentSpec.namespace, rawNs]) {
   await createNamespace(writer, name);
   namespaces.add(name);
@@ -178,12 +216,13 @@ const loadavgAtStart = loadavg();
 try {
   if (COMPARE) baseline = checkoutBaseline(COMPARE);
   const base = baseline ? await baselineRun(baseline) : undefined;
-  const { current, rawAfter, rawMap } = await withOperator(currentSpec, async (op) => {
+  const { current, rawAfter, rawMap, large } = await withOperator(currentSpec, async (op) => {
     await rawBeforeOnce();
     const current = await runOperatorPhases(ctx, op, phases);
     const rawAfter = await rawPhase("rawWritesAfter", () => rawWrites(writer, rawNs, N_RAW, "after"));
     const rawMap = await rawPhase("rawWritesMap", () => rawWritesConcurrent(writer, rawNs, N_MAP, 64, "map"));
-    return { current, rawAfter, rawMap };
+    const large = await largeMaps(op);
+    return { current, rawAfter, rawMap, large };
   });
   const before = rawBefore!;
   const raw: RawBaselines = {
@@ -203,6 +242,7 @@ try {
     ...operatorSections(current, raw),
     phases,
     operatorLog: current.operatorLog,
+    largeMaps: large,
     ...(compare ? { compare } : {}),
   };
   const dir = join(repoRoot, "bench", "results");
@@ -210,6 +250,7 @@ try {
   const file = join(dir, `bench-${results.at.replace(/[:.]/g, "-")}.json`);
   writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
   printReport(results);
+  printLargeMaps(large);
   if (compare) printComparison(compare);
   // The web view's figures need no cluster; after the operator's, so they do not disturb them.
   printUiFigures(await uiFigures());

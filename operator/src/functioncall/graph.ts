@@ -6,6 +6,17 @@ import { entriesEqual, expandShard, isShard, itemName, shardItem } from "../../.
 import { compareResourceVersions } from "../kube/index.js";
 import { type Call, allInputs, callKey, keyOfCall, nameOf, namespaceOf, requestOf } from "./calls.js";
 
+const ITEM_PHASE: Record<string, string> = {
+  P: "Pending",
+  B: "Blocked",
+  Q: "Queued",
+  R: "Running",
+  D: "Delegated",
+  S: "Succeeded",
+  F: "Failed",
+  C: "Cancelled",
+};
+
 /** Where a map item held by a shard lives: the shard's key and the item's index in it. */
 export interface ItemRef {
   shard: string;
@@ -86,6 +97,28 @@ export class CallGraph {
   size(): number {
     return this.calls.size;
   }
+  /**
+   * Calls by namespace, application, function and phase (keys joined by NUL); a shard's items are
+   * counted from their entries, without decoding them.
+   */
+  countByPhase(): Map<string, number> {
+    const out = new Map<string, number>();
+    const add = (c: Call, phase: string, n = 1) => {
+      const k = `${namespaceOf(c)}\0${c.spec.application}\0${c.spec.function}\0${phase}`;
+      out.set(k, (out.get(k) ?? 0) + n);
+    };
+    for (const c of this.calls.values()) {
+      if (!isShard(c)) {
+        add(c, c.status?.phase ?? "Pending");
+        continue;
+      }
+      const entries = c.status?.items ?? [];
+      const n = c.spec.shard!.items.length;
+      for (let i = 0; i < n; i++) add(c, ITEM_PHASE[entries[i]?.p ?? "P"] ?? "Pending");
+    }
+    return out;
+  }
+
   /** Every call: objects, and the items of shards in place of the shards. */
   *all(): IterableIterator<Call> {
     for (const c of this.calls.values()) {

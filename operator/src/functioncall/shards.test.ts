@@ -62,6 +62,8 @@ describe("map shards", () => {
     const shardWrites = h.api.writes.filter((w) => shards().some((s) => s.metadata.name === w.name)).length;
     expect(shardWrites).toBeLessThan(n / 10);
     expect(h.api.writes.some((w) => w.name === item(0))).toBe(false);
+    // Metrics count items, not objects (read from the entries, none decoded).
+    expect(h.engine.graph.countByPhase().get("ns\0app\0g\0Succeeded")).toBe(n + 1);
   });
 
   it("an item is retried with backoff, its attempts counted in its entry", async () => {

@@ -15,6 +15,8 @@ import type { Cache, InformerStats, WorkQueueHooks } from "../kube/index.js";
 export interface MetricsEngine {
   graph: {
     all(): Iterable<Call>;
+    /** Calls by namespace, application, function and phase, keys joined by NUL. */
+    countByPhase(): Map<string, number>;
     onChange(l: (key: string, prev: Call | undefined, next: Call | undefined) => void): void;
   };
   dispatcher: {
@@ -106,13 +108,10 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
     collect() {
       this.reset();
       if (!engine) return;
-      for (const c of engine.graph.all())
-        this.inc({
-          namespace: c.metadata.namespace ?? "",
-          application: c.spec.application,
-          function: c.spec.function,
-          phase: phaseOf(c),
-        });
+      for (const [k, n] of engine.graph.countByPhase()) {
+        const [namespace, application, fn, phase] = k.split("\0");
+        this.set({ namespace, application, function: fn, phase }, n);
+      }
     },
   });
   new Gauge({
@@ -124,13 +123,13 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
       this.reset();
       if (!engine) return;
       const seen = new Set<string>();
-      for (const c of engine.graph.all()) {
-        const ns = c.metadata.namespace ?? "";
-        const k = `${ns}\0${c.spec.application}\0${c.spec.function}`;
-        if (seen.has(k)) continue;
-        seen.add(k);
-        const { queued } = engine.dispatcher.queuedAndRunning(ns, c.spec.application, c.spec.function);
-        this.set({ namespace: ns, application: c.spec.application, function: c.spec.function }, queued);
+      for (const k of engine.graph.countByPhase().keys()) {
+        const [ns, application, fn] = k.split("\0") as [string, string, string];
+        const f = `${ns}\0${application}\0${fn}`;
+        if (seen.has(f)) continue;
+        seen.add(f);
+        const { queued } = engine.dispatcher.queuedAndRunning(ns, application, fn);
+        this.set({ namespace: ns, application, function: fn }, queued);
       }
     },
   });
