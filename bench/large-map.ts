@@ -1,7 +1,7 @@
 // Maps past the one-object-per-call model: a 100,000-item map (items from a future of a list, so
 // in shards) with the operator's RSS sampled and the request's objects in etcd counted throughout;
 // and a 20,000-item map during which the operator is SIGKILLed and an item pod force-deleted,
-// every item counting its executions in the request's state (each must equal its attempts).
+// every item counting its executions in the request's state (at least one, at most one per attempt).
 import { performance } from "node:perf_hooks";
 import type { KubeClient } from "../operator/src/kube/client.js";
 import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
@@ -64,8 +64,13 @@ export interface LargeMapFigures {
 export interface DurableMapFigures {
   items: number;
   seconds: number;
-  /** Items whose executions (counted in request state) differ from the attempts they started. */
+  /**
+   * Items that never ran, or ran more often than the attempts they started (an attempt may run
+   * zero times: Running persisted, then its lease answer lost with the killed operator).
+   */
   mismatched: number;
+  /** Attempts started that never ran (re-queued, not re-run). */
+  unrunAttempts: number;
   /** Items that ran more than once (re-run after the pod loss or the operator's restart). */
   reRun: number;
   operatorKilledAfterSucceeded: number;
@@ -203,11 +208,14 @@ export async function durableMapFigures(
   const attempts = new Map(items.map((c) => [c.spec.sequence!, c.status?.attempts ?? 0]));
   let mismatched = 0;
   let reRun = 0;
+  let unrunAttempts = 0;
   out.runs.forEach((runs, x) => {
-    if (runs !== attempts.get(x)) mismatched++;
+    const a = attempts.get(x) ?? 0;
+    if (runs < 1 || runs > a) mismatched++;
+    else unrunAttempts += a - runs;
     if (runs > 1) reRun++;
   });
-  return { items: n, seconds, mismatched, reRun, operatorKilledAfterSucceeded: succeeded, podDeleted };
+  return { items: n, seconds, mismatched, reRun, unrunAttempts, operatorKilledAfterSucceeded: succeeded, podDeleted };
 }
 
 export function printLargeMapFigures(f: LargeMapFigures): void {
@@ -233,9 +241,12 @@ export function printDurableMapFigures(f: DurableMapFigures): void {
     `\nA map of ${f.items} items, the operator SIGKILLed after ${f.operatorKilledAfterSucceeded} had succeeded ` +
       `and item pod ${f.podDeleted || "(none found)"} force-deleted`,
   );
-  console.log(`  completed in ${Math.round(f.seconds * 10) / 10} s; ${f.reRun} items ran more than once`);
   console.log(
-    `  items whose executions differ from the attempts they started: ${f.mismatched}   ` +
-      `exactly once per attempt: ${f.mismatched === 0 ? "met" : "NOT met"}`,
+    `  completed in ${Math.round(f.seconds * 10) / 10} s; ${f.reRun} items ran more than once, ` +
+      `${f.unrunAttempts} attempts were re-queued before they ran`,
+  );
+  console.log(
+    `  items that never ran or ran more often than their attempts: ${f.mismatched}   ` +
+      `at most once per attempt, none lost: ${f.mismatched === 0 ? "met" : "NOT met"}`,
   );
 }

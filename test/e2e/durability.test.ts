@@ -61,7 +61,7 @@ describe("durability on the cluster", () => {
     for (const c of await requestCalls(ns, req)) expect(c.status.attempts, c.name).toBe(1);
   });
 
-  it("a map in shards survives the operator killed and an item pod force-deleted: every item ran once per attempt", async () => {
+  it("a map in shards survives the operator killed and an item pod force-deleted: every item ran at least once and at most once per attempt", async () => {
     const n = 300;
     const req = await invoke(ns, APP, "fan", [n]);
     const running = await waitFor(`${req}: items running`, async () => {
@@ -83,14 +83,16 @@ describe("durability on the cluster", () => {
       .split("\n")
       .filter(Boolean);
     expect(objects.length).toBe(3);
-    // Each item ran once per attempt it started: none lost, none re-run after it finished.
+    // Each item ran at least once and at most once per attempt: none lost, none re-run after it
+    // finished. An attempt may run zero times: persisted Running, then its lease answer lost with
+    // the killed operator (or its pod deleted before the worker began it), it is re-queued.
     const items = (await requestCalls(ns, req)).filter((c) => c.item);
     expect(items.length).toBe(n);
     const bySeq = new Map(items.map((c) => [c.seq, c.status.attempts ?? 0]));
-    const mismatched = out.runs
-      .map((runs, x) => ({ x, runs, attempts: bySeq.get(x) }))
-      .filter((r) => r.runs !== r.attempts);
-    expect(mismatched).toEqual([]);
+    const wrong = out.runs
+      .map((runs, x) => ({ x, runs, attempts: bySeq.get(x) ?? 0 }))
+      .filter((r) => r.runs < 1 || r.runs > r.attempts);
+    expect(wrong).toEqual([]);
     expect(items.every((c) => c.status.phase === "Succeeded")).toBe(true);
   }, 300_000);
 });

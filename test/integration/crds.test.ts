@@ -42,7 +42,9 @@ describe("CRDs on the apiserver", () => {
     expect(out).toMatch(/functioncalls\s+fc,fcs\s+trellis.dev\/v1alpha1\s+true\s+FunctionCall/);
     await kubectl(["create", "-n", ns, "-f", "-"], JSON.stringify(fc("printer", { application: "a", function: "f" })));
     const table = await kubectl(["get", "fc", "-n", ns]);
-    expect(table.split("\n")[0]).toMatch(/NAME\s+APPLICATION\s+FUNCTION\s+PHASE\s+ATTEMPTS\s+POD\s+AGE/);
+    expect(table.split("\n")[0]).toMatch(
+      /NAME\s+APPLICATION\s+FUNCTION\s+PHASE\s+ATTEMPTS\s+POD\s+ITEMS\s+SUCCEEDED\s+FAILED\s+RUNNING\s+AGE/,
+    );
   });
 
   it("kubectl explain shows the descriptions", async () => {

@@ -75,6 +75,16 @@ export async function startChartOperator(
     logPath: `kubectl logs -n ${NAMESPACE} deploy/${RELEASE} (release ${RELEASE}, file ${name})`,
     stop: async () => {
       await helm(["uninstall", RELEASE, "--namespace", NAMESPACE, "--wait"]).catch(() => undefined);
+      // The release is gone before its pods are: a terminating replica still watches and would
+      // act on what a test does next (a deleted request's blobs), so wait for the pods too.
+      await waitFor(
+        "the chart's operator pods to be gone",
+        async () =>
+          (await kubectl(["get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "name"])).trim() === ""
+            ? true
+            : undefined,
+        180_000,
+      );
     },
     restart: async (signal) => {
       // SIGKILL: the pod vanishes at once, as on a node loss; otherwise a graceful delete.
