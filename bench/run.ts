@@ -229,7 +229,7 @@ const writeResults = (results: { at: string }) => {
 };
 const runTail = (op: BenchOperator): Promise<TailResults | undefined> =>
   TAIL_SIZES.tail > 0 || TAIL_SIZES.deep > 0
-    ? tailPhases(client, writer, measurer, phases, op, rawNs, TAIL_SIZES)
+    ? tailPhases(client, writer, measurer, phases, op, Number(httpPort), rawNs, TAIL_SIZES)
     : Promise.resolve(undefined);
 
 if (process.argv.includes("--tail-only")) {

@@ -9,6 +9,7 @@ import { performance } from "node:perf_hooks";
 import type { KubeClient } from "../operator/src/kube/client.js";
 import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
 import { API_VERSION } from "../protocol/index.js";
+import { metricsPortFor } from "../test/support/helm.js";
 import { TAIL_SOURCE } from "./apps.js";
 import type { BenchOperator } from "./bench-operator.js";
 import { type Call, childOperatorPid, childrenOf, createRequest, ms, waitFinished } from "./cluster.js";
@@ -29,17 +30,30 @@ export function vmRssMiB(pid: number): number {
   }
 }
 
+/** The operator's V8 heap in use (its own metric), MiB; NaN when the scrape fails. */
+async function heapUsedMiB(httpPort: number): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPortFor(httpPort)}/metrics`)).text();
+    return r1(Number(/^trellis_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1]) / (1024 * 1024));
+  } catch {
+    return NaN;
+  }
+}
+
 export interface RssFigures {
   pid: number;
   startMiB: number;
   peakMiB: number;
   endMiB: number;
+  /** V8 heap in use (trellis_nodejs_heap_size_used_bytes) when the chain was created and when it ended. */
+  heapUsedStartMiB: number;
+  heapUsedEndMiB: number;
   /** [seconds since start, MiB], at most ~120 points (sampled every 100 ms). */
   timeline: [number, number][];
 }
 
 /** Samples the operator's RSS every 100 ms until stopped. */
-function rssSampler(pid: number): { stop(): RssFigures } {
+function rssSampler(pid: number): { stop(): Omit<RssFigures, "heapUsedStartMiB" | "heapUsedEndMiB"> } {
   const t0 = performance.now();
   const samples: [number, number][] = [];
   const sample = () => {
@@ -82,7 +96,8 @@ export interface TailRun {
   forwardStepMs: Summary;
   /** completionTime of a delegator − completionTime of its tail. */
   unwindStepMs: Summary;
-  slowestForwardSteps: { link: number; ms: number }[];
+  /** The five slowest forward steps: the link, the step, and the startTime of its tail. */
+  slowestForwardSteps: { link: number; ms: number; at: string }[];
   /** Calls (root included) whose status.tailCall names the next link: n when every link but 0 delegated. */
   callsWithTailCall: number;
   /** Links that ran more than one attempt. */
@@ -107,7 +122,7 @@ async function deployTail(writer: KubeObjectWriter, namespace: string): Promise<
   } as never);
 }
 
-/** Where a chain that did not finish stands: its calls by phase, and the first link not Delegated. */
+/** Where a chain that did not finish stands: its links by phase, and five neither Delegated nor Succeeded. */
 async function diagnose(client: KubeClient, namespace: string, request: string): Promise<string> {
   try {
     const calls = await childrenOf(client, namespace, request);
@@ -123,16 +138,23 @@ async function diagnose(client: KubeClient, namespace: string, request: string):
 }
 
 /** Runs one chain of `n` links and reads its figures from the calls' status. */
-async function runTail(client: KubeClient, op: BenchOperator, n: number, timeoutMs: number): Promise<TailRun> {
+async function runTail(
+  client: KubeClient,
+  op: BenchOperator,
+  httpPort: number,
+  n: number,
+  timeoutMs: number,
+): Promise<TailRun> {
   const ns = op.namespace;
   const pid = childOperatorPid();
   if (pid === undefined) throw new Error("the bench's operator is not running");
+  const heapUsedStartMiB = await heapUsedMiB(httpPort);
   const rss = rssSampler(pid);
   const sent = Date.now();
   const t0 = performance.now();
   let name: string | undefined;
   let root: Call;
-  let rssFigures: RssFigures;
+  let rssFigures: Omit<RssFigures, "heapUsedStartMiB" | "heapUsedEndMiB">;
   try {
     name = await createRequest(client, ns, "tail", "tail_chain", [n]);
     root = await waitFinished(client, ns, name, timeoutMs, op.alive);
@@ -143,6 +165,7 @@ async function runTail(client: KubeClient, op: BenchOperator, n: number, timeout
     rssFigures = rss.stop();
   }
   const polledMs = performance.now() - t0;
+  const heapUsedEndMiB = await heapUsedMiB(httpPort);
   if (root.status?.output?.value !== n) throw new Error(`tail_chain(${n}) returned ${JSON.stringify(root.status)}`);
   const byName = new Map((await childrenOf(client, ns, name)).map((c) => [c.metadata.name!, c]));
   // The chain from the root: each call's tailCall is the next link; link 0 has none.
@@ -161,12 +184,12 @@ async function runTail(client: KubeClient, op: BenchOperator, n: number, timeout
   });
   const forward: number[] = [];
   const unwind: number[] = [];
-  const steps: { link: number; ms: number }[] = [];
+  const steps: { link: number; ms: number; at: string }[] = [];
   for (let j = 0; j + 1 < walk.length; j++) {
     const [a, b] = [walk[j]!, walk[j + 1]!];
     forward.push(ms(b.status?.startTime) - ms(a.status?.startTime));
     unwind.push(ms(a.status?.completionTime) - ms(b.status?.completionTime));
-    steps.push({ link: n - 1 - j, ms: forward[forward.length - 1]! });
+    steps.push({ link: n - 1 - j, ms: forward[forward.length - 1]!, at: b.status?.startTime ?? "" });
   }
   steps.sort((x, y) => y.ms - x.ms);
   const last = walk[walk.length - 1]!;
@@ -183,7 +206,7 @@ async function runTail(client: KubeClient, op: BenchOperator, n: number, timeout
     slowestForwardSteps: steps.slice(0, 5),
     callsWithTailCall,
     reRunLinks: walk.filter((c) => (c.status?.attempts ?? 1) > 1).length,
-    rss: rssFigures,
+    rss: { ...rssFigures, heapUsedStartMiB, heapUsedEndMiB },
   };
 }
 
@@ -213,6 +236,7 @@ export async function tailPhases(
   measurer: Measurer,
   phases: Phases,
   op: BenchOperator,
+  httpPort: number,
   rawNs: string,
   sizes: TailSizes,
 ): Promise<TailResults> {
@@ -220,12 +244,13 @@ export async function tailPhases(
   const timeout = (n: number) => 300_000 + n * 200;
   const rawBefore = await measure("rawTailBefore", () => rawTailLinks(writer, rawNs, sizes.raw, "tail-before"));
   await deployTail(writer, op.namespace);
-  await measure("tailWarmup", () => runTail(client, op, 10, timeout(10)));
+  await measure("tailWarmup", () => runTail(client, op, httpPort, 10, timeout(10)));
   const out: Partial<TailResults> = { rawBefore };
-  if (sizes.tail > 0) out.tail = await measure("tail", () => runTail(client, op, sizes.tail, timeout(sizes.tail)));
+  if (sizes.tail > 0)
+    out.tail = await measure("tail", () => runTail(client, op, httpPort, sizes.tail, timeout(sizes.tail)));
   if (sizes.deep > 0) {
     try {
-      out.deep = await measure("tailDeep", () => runTail(client, op, sizes.deep, timeout(sizes.deep)));
+      out.deep = await measure("tailDeep", () => runTail(client, op, httpPort, sizes.deep, timeout(sizes.deep)));
     } catch (e) {
       out.deepError = e instanceof Error ? e.message : String(e);
       console.error(`tailDeep: ${out.deepError}`);
@@ -315,7 +340,12 @@ export function tailRows(s: TailSections): [string, string, string, string][] {
   ];
   const rssRow = (label: string, c: NonNullable<TailSections["tailChain"]>, extra: string) => {
     const m = c.operatorRssMiB;
-    rows.push([`operator RSS, ${label}`, `start ${m.startMiB}, peak ${m.peakMiB}, end ${m.endMiB} MiB`, "", extra]);
+    rows.push([
+      `operator RSS, ${label}`,
+      `start ${m.startMiB}, peak ${m.peakMiB}, end ${m.endMiB} MiB`,
+      "",
+      `V8 heap used ${m.heapUsedStartMiB} → ${m.heapUsedEndMiB} MiB${extra ? `; ${extra}` : ""}`,
+    ]);
   };
   if (s.tailChain) {
     rows.push(chainRow(s.tailChain));
