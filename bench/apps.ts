@@ -68,3 +68,24 @@ def fanout(n: int) -> dict:
     assert out == [2 * i for i in range(n)], "map output out of order"
     return {"value": len(out), "loop_s": loop}
 `;
+
+/**
+ * A tail chain: the root returns a future of link n-1 and link k returns a future of link k-1 (a
+ * tail call: the link completes at once, Delegated, and the operator runs the future), down to link
+ * 0, which returns a value. Each link is a call of its own: nothing recurses in Python. The value,
+ * n, counts the links that ran.
+ */
+export const TAIL_SOURCE = `
+from tensorlake.applications import application, function
+
+@function()
+def link(k: int, acc: int) -> int:
+    if k == 0:
+        return acc + 1
+    return link.future(k - 1, acc + 1)
+
+@application()
+@function()
+def tail_chain(n: int) -> int:
+    return link.future(n - 1, 0)
+`;

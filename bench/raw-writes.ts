@@ -110,3 +110,77 @@ export async function rawWrites(
     succeededPatchMs: summarize(succeeded),
   };
 }
+
+export interface RawTailLinks {
+  links: number;
+  /** Per link: create + Running + Delegated + Succeeded, ms. */
+  perLinkMs: Summary;
+  createMs: Summary;
+  runningPatchMs: Summary;
+  delegatedPatchMs: Summary;
+  succeededPatchMs: Summary;
+}
+
+/**
+ * The writes one tail link costs, for `n` links one after another: create the link (a child of the
+ * previous one, built by `buildChild`, as a pod's /children makes it), status Running (as the
+ * dispatcher writes it), Delegated with `tailCall` naming the next link (as a tail report does),
+ * and Succeeded with the output (the write when its tail ends).
+ */
+export async function rawTailLinks(
+  writer: KubeObjectWriter,
+  namespace: string,
+  n: number,
+  tag: string,
+): Promise<RawTailLinks> {
+  const root = await makeRoot(writer, namespace, `raw-${tag}`, n);
+  const request = root.metadata.name!;
+  const per: number[] = [];
+  const create: number[] = [];
+  const running: number[] = [];
+  const delegated: number[] = [];
+  const succeeded: number[] = [];
+  let parent = root;
+  for (let i = 0; i < n; i++) {
+    const name = childName(request, parent.metadata.name!, 0);
+    const k = n - 1 - i;
+    const child = buildChild(parent, root, { name, sequence: 0, function: "link", args: [{ value: k }, { value: i }] });
+    const ref = { apiVersion: API_VERSION, kind: "FunctionCall", namespace, name };
+    const t0 = performance.now();
+    parent = await writer.create(child);
+    const t1 = performance.now();
+    const now = new Date().toISOString();
+    await writer.patchStatus(ref, {
+      phase: "Running",
+      pod: "raw-link-0",
+      attempts: 1,
+      startTime: now,
+      retryAfter: null,
+      queuedTime: now,
+    });
+    const t2 = performance.now();
+    await writer.patchStatus(ref, { phase: "Delegated", tailCall: childName(request, name, 0) });
+    const t3 = performance.now();
+    await writer.patchStatus(ref, {
+      phase: "Succeeded",
+      completionTime: new Date().toISOString(),
+      error: null,
+      retryAfter: null,
+      output: { value: n },
+    });
+    const t4 = performance.now();
+    per.push(t4 - t0);
+    create.push(t1 - t0);
+    running.push(t2 - t1);
+    delegated.push(t3 - t2);
+    succeeded.push(t4 - t3);
+  }
+  return {
+    links: n,
+    perLinkMs: summarize(per),
+    createMs: summarize(create),
+    runningPatchMs: summarize(running),
+    delegatedPatchMs: summarize(delegated),
+    succeededPatchMs: summarize(succeeded),
+  };
+}

@@ -2,6 +2,20 @@
 // where the CPU went while it was measured (what limits it).
 import type { RawWrites } from "./raw-writes.js";
 import type { CpuUse, Summary } from "./stats.js";
+import { type TailSections, tailRows } from "./tail-chain.js";
+
+type Row = [string, string, string, string];
+
+export type PhasesFigures = Record<
+  string,
+  {
+    cpu: CpuUse;
+    loadavg: number[];
+    operatorEventLoopLag: { p99Ms: number; maxMs: number };
+    otherOperators: number[];
+    functionCallWrites: { creates: number; statusPatches: number; other: number };
+  }
+>;
 
 export interface BenchResults {
   machine: { cpus: number; loadavgAtStart: number[]; loadavgAtEnd: number[] };
@@ -31,16 +45,9 @@ export interface BenchResults {
     rawWritesCeiling: { callsPerSecond: number; concurrency: number };
     ratioToRawCeiling: number;
   };
-  phases: Record<
-    string,
-    {
-      cpu: CpuUse;
-      loadavg: number[];
-      operatorEventLoopLag: { p99Ms: number; maxMs: number };
-      otherOperators: number[];
-      functionCallWrites: { creates: number; statusPatches: number; other: number };
-    }
-  >;
+  phases: PhasesFigures;
+  /** The tail chains (absent when the run had none). */
+  tail?: TailSections;
 }
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -49,7 +56,7 @@ const ok = (pass: boolean) => (pass ? "met" : "NOT met");
 export function printReport(r: BenchResults): void {
   const raw = r.rawWrites;
   const g = r.dependentDispatchGap.gapMs;
-  const rows: [string, string, string, string][] = [
+  const rows: Row[] = [
     [
       "raw writes per call (create+Running+Succeeded), before",
       `p50 ${raw.before.perCallMs.p50} ms, mean ${raw.before.perCallMs.mean} ms`,
@@ -88,7 +95,14 @@ export function printReport(r: BenchResults): void {
     "baseline",
     `map reaches ${r.map.ratioToRawCeiling}x of it`,
   ]);
-  const w = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+  if (r.tail) rows.push(...tailRows(r.tail));
+  printHeader(r);
+  printRows(rows);
+  printPhases(r.phases);
+}
+
+/** The machine's line and, when another operator ran meanwhile, the warning. */
+export function printHeader(r: Pick<BenchResults, "machine" | "otherOperatorsDuringRun">): void {
   const load = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(" ");
   console.log(
     `\nTrellis bench (${r.machine.cpus} CPUs, load average ${load(r.machine.loadavgAtStart)} at start, ` +
@@ -100,17 +114,26 @@ export function printReport(r: BenchResults): void {
         `on its calls too: figures of the phases marked INVALID below are not valid.\n`,
     );
   }
+}
+
+/** The figures' table, columns padded. */
+export function printRows(rows: Row[]): void {
+  const w = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) console.log(`${pad(row[0], w[0]!)}  ${pad(row[1], w[1]!)}  ${pad(row[2], w[2]!)}  ${row[3]}`);
+}
+
+/** Where the CPU went in each phase, and the FunctionCall writes the apiserver counted. */
+export function printPhases(phases: PhasesFigures): void {
   console.log(
     `\nCPU while measuring (cores busy on average; machine = all processes; the operator's event-loop ` +
       `delay includes prom-client's 10 ms sampling):`,
   );
-  const names = Object.keys(Object.values(r.phases)[0]?.cpu.groupCores ?? {});
+  const names = Object.keys(Object.values(phases)[0]?.cpu.groupCores ?? {});
   console.log(
     `${pad("phase", 16)}${pad("wall s", 8)}${pad("machine", 9)}${names.map((n) => pad(n, 10)).join("")}` +
       `${pad("op loop lag p99/max ms", 24)}loadavg`,
   );
-  for (const [phase, p] of Object.entries(r.phases)) {
+  for (const [phase, p] of Object.entries(phases)) {
     console.log(
       `${pad(phase, 16)}${pad(String(p.cpu.wallSeconds), 8)}${pad(String(p.cpu.machineCores), 9)}` +
         `${names.map((n) => pad(String(p.cpu.groupCores[n]), 10)).join("")}` +
@@ -121,7 +144,7 @@ export function printReport(r: BenchResults): void {
   console.log(
     `\nFunctionCall writes the apiserver counted per phase (all clients; creates / status patches / other writes):`,
   );
-  for (const [phase, p] of Object.entries(r.phases)) {
+  for (const [phase, p] of Object.entries(phases)) {
     const w = p.functionCallWrites;
     console.log(`${pad(phase, 16)}${w.creates} / ${w.statusPatches} / ${w.other}`);
   }

@@ -1,7 +1,8 @@
 // npm run bench: figures of the operator on the local cluster, baselines and measurements from the
 // same run. Expects to own the cluster: it waits while another operator (an e2e test) runs, then
 // starts its own operator from the source tree on its own ports, watching only its namespace.
-//   flags: --chain 200 --dependents 200 --map 2000 --raw 200 [--compare <git-rev>] [--ui]
+//   flags: --chain 200 --dependents 200 --map 10000 --raw 200 --tail 1000 --tail-deep 10000
+//   [--compare <git-rev>] [--ui] [--data-plane] [--large] [--tail-only]
 // --ui: only the web view's figures (bench/ui.ts: 10,000 calls, no cluster); a full run adds them last.
 // --data-plane: only the object store's figure (bench/data-plane.ts: a 200 x 1 MiB map and reduce
 // against a plain S3 client moving the same bytes; then a --file-mib 1024 MiB File through the HTTP
@@ -9,6 +10,10 @@
 // --large: only the large maps (bench/large-map.ts: --large-map 100000 items with the operator's
 // RSS and the request's objects; --durable-map 20000 items with the operator SIGKILLed and an item
 // pod force-deleted mid-map, executions counted); a full run adds them after the operator phases.
+// --tail 1000 --tail-deep 10000: tail chains (bench/tail-chain.ts: link k returns a future of link
+// k-1), timed end to end and per link against the raw writes one link needs (--raw links, before
+// and after), with the operator's RSS; a full run adds them after the operator phases (0 skips one).
+// --tail-only: only the tail chains and their raw baselines.
 // --compare: the operator phases run first against <git-rev>'s operator (a worktree in /tmp), then
 // against this tree's, each in a fresh namespace; the report adds a comparison table.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -33,7 +38,8 @@ import { type RawBaselines, comparedFigures, operatorSections, ratios } from "./
 import { Measurer, type Phases } from "./measure.js";
 import { type OperatorRun, type PhaseContext, runOperatorPhases } from "./operator-phases.js";
 import { type RawWrites, rawWrites, rawWritesConcurrent } from "./raw-writes.js";
-import { printReport } from "./report.js";
+import { printHeader, printPhases, printReport, printRows } from "./report.js";
+import { type TailResults, tailPhases, tailRows, tailSections } from "./tail-chain.js";
 import { printUiFigures, uiFigures } from "./ui.js";
 import { bigFileFigures, dataPlaneFigures, printBigFileFigures, printDataPlaneFigures } from "./data-plane.js";
 import {
@@ -62,6 +68,7 @@ const N_DEP = arg("dependents", 200);
 const N_MAP = arg("map", 10000);
 const N_LARGE_MAP = arg("large-map", 100000);
 const N_DURABLE_MAP = arg("durable-map", 20000);
+const TAIL_SIZES = { tail: arg("tail", 1000), deep: arg("tail-deep", 10000), raw: N_RAW };
 const COMPARE = compareArg();
 
 if (process.argv.includes("--ui")) {
@@ -213,16 +220,56 @@ for (const name of [currentSpec.namespace, rawNs]) {
 }
 const t0 = Date.now();
 const loadavgAtStart = loadavg();
+const writeResults = (results: { at: string }) => {
+  const dir = join(repoRoot, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `bench-${results.at.replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+  return file;
+};
+const runTail = (op: BenchOperator): Promise<TailResults | undefined> =>
+  TAIL_SIZES.tail > 0 || TAIL_SIZES.deep > 0
+    ? tailPhases(client, writer, measurer, phases, op, Number(httpPort), rawNs, TAIL_SIZES)
+    : Promise.resolve(undefined);
+
+if (process.argv.includes("--tail-only")) {
+  try {
+    const { t, operatorLog } = await withOperator(currentSpec, async (op) => ({
+      t: await runTail(op),
+      operatorLog: op.logPath,
+    }));
+    if (!t) throw new Error("--tail-only with --tail 0 --tail-deep 0: nothing to run");
+    const tail = tailSections(t, phases);
+    const results = {
+      at: new Date().toISOString(),
+      durationSeconds: Math.round((Date.now() - t0) / 1000),
+      machine: { cpus: cpus().length, loadavgAtStart, loadavgAtEnd: loadavg() },
+      otherOperatorsDuringRun: [...measurer.intruders],
+      tail,
+      phases,
+      operatorLog,
+    };
+    const file = writeResults(results);
+    printHeader(results);
+    printRows(tailRows(tail));
+    printPhases(phases);
+    console.log(`\nJSON: ${file}`);
+  } finally {
+    await cleanup();
+  }
+  process.exit(0);
+}
 try {
   if (COMPARE) baseline = checkoutBaseline(COMPARE);
   const base = baseline ? await baselineRun(baseline) : undefined;
-  const { current, rawAfter, rawMap, large } = await withOperator(currentSpec, async (op) => {
+  const { current, rawAfter, rawMap, tailRun, large } = await withOperator(currentSpec, async (op) => {
     await rawBeforeOnce();
     const current = await runOperatorPhases(ctx, op, phases);
     const rawAfter = await rawPhase("rawWritesAfter", () => rawWrites(writer, rawNs, N_RAW, "after"));
     const rawMap = await rawPhase("rawWritesMap", () => rawWritesConcurrent(writer, rawNs, N_MAP, 64, "map"));
+    const tailRun = await runTail(op);
     const large = await largeMaps(op);
-    return { current, rawAfter, rawMap, large };
+    return { current, rawAfter, rawMap, tailRun, large };
   });
   const before = rawBefore!;
   const raw: RawBaselines = {
@@ -240,15 +287,13 @@ try {
     otherOperatorsDuringRun: [...measurer.intruders],
     rawWrites: { before, after: rawAfter, perCallMeanMs: Math.round(raw.perCallMs * 100) / 100 },
     ...operatorSections(current, raw),
+    ...(tailRun ? { tail: tailSections(tailRun, phases) } : {}),
     phases,
     operatorLog: current.operatorLog,
     largeMaps: large,
     ...(compare ? { compare } : {}),
   };
-  const dir = join(repoRoot, "bench", "results");
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `bench-${results.at.replace(/[:.]/g, "-")}.json`);
-  writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+  const file = writeResults(results);
   printReport(results);
   printLargeMaps(large);
   if (compare) printComparison(compare);
