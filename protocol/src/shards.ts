@@ -81,7 +81,8 @@ export function planShards(
   return out;
 }
 
-const PHASE_BY_LETTER: Record<(typeof ITEM_PHASE_LETTERS)[number], Phase> = {
+/** The phase of an item entry's letter. */
+export const PHASE_BY_LETTER: Record<(typeof ITEM_PHASE_LETTERS)[number], Phase> = {
   P: "Pending",
   B: "Blocked",
   Q: "Queued",

@@ -1,13 +1,6 @@
 // Map and reduce calls never run in a pod: the engine expands them into children (map item i and
 // reduce step k are named childName(request, <collection call>, i|k)) and assembles the output.
-import {
-  API_VERSION,
-  type CallError,
-  childName,
-  planShards,
-  shardName,
-  type ValueRef,
-} from "../../../protocol/index.js";
+import { type CallError, childName, planShards, shardName, type ValueRef } from "../../../protocol/index.js";
 import type { Action, CallView, OutputDoc } from "./actions.js";
 import { fail, succeed } from "./attempts.js";
 import { type Call, nameOf, phaseOf, requestOf } from "./calls.js";
@@ -43,7 +36,7 @@ function ensureChildren(
   call: Call,
   view: CallView,
   n: number,
-  describe: (i: number) => ChildRequest,
+  build: (byIndex: (Call | undefined)[], root: Call) => Call[],
 ): { children: Call[] } | { actions: Action[] } {
   const byIndex: (Call | undefined)[] = new Array(n);
   let found = 0;
@@ -58,48 +51,42 @@ function ensureChildren(
   const root = view.call(requestOf(call));
   const waiting: Action = { type: "markWaiting", phase: "Running" };
   if (!root) return { actions: [waiting] }; // the request is going away: decideStop cancels this call
-  const missing: Call[] = [];
-  for (let i = 0; i < n; i++) if (byIndex[i] === undefined) missing.push(buildChild(call, root, describe(i)));
-  return { actions: [{ type: "create", calls: missing }, waiting] };
+  return { actions: [{ type: "create", calls: build(byIndex, root) }, waiting] };
 }
+
+/** One object per missing child. */
+const eachChild =
+  (call: Call, describe: (i: number) => ChildRequest) =>
+  (byIndex: (Call | undefined)[], root: Call): Call[] => {
+    const missing: Call[] = [];
+    for (let i = 0; i < byIndex.length; i++)
+      if (byIndex[i] === undefined) missing.push(buildChild(call, root, describe(i)));
+    return missing;
+  };
 
 /**
  * A large map's items live in shards (DESIGN.md, "Map shards"): the graph shows each item as a
- * child of the map once its shard exists. When some are missing, the create of the shards not yet
- * seen (one that exists is reported back by the create).
+ * child of the map once its shard exists. The shards not yet seen are created (one that exists is
+ * reported back by the create).
  */
-function ensureShards(call: Call, view: CallView, items: ValueRef[]): { children: Call[] } | { actions: Action[] } {
-  const n = items.length;
-  const byIndex: (Call | undefined)[] = new Array(n);
-  let found = 0;
-  for (const c of view.children(nameOf(call))) {
-    const i = c.spec.sequence;
-    if (i !== undefined && i < n && byIndex[i] === undefined) {
-      byIndex[i] = c;
-      found++;
-    }
-  }
-  if (found === n) return { children: byIndex as Call[] };
-  const root = view.call(requestOf(call));
-  const waiting: Action = { type: "markWaiting", phase: "Running" };
-  if (!root) return { actions: [waiting] };
-  const request = requestOf(call);
-  const name = nameOf(call);
-  const missing = planShards(items)
-    .map((p, j) => ({ p, j }))
-    .filter(({ p }) => byIndex[p.offset] === undefined)
-    .map(({ p, j }) => {
-      const child = buildChild(call, root, {
-        name: shardName(request, name, j),
-        sequence: j,
-        function: call.spec.function,
+const eachShard =
+  (call: Call, items: ValueRef[]) =>
+  (byIndex: (Call | undefined)[], root: Call): Call[] => {
+    const request = requestOf(call);
+    const name = nameOf(call);
+    return planShards(items)
+      .map((p, j) => ({ p, j }))
+      .filter(({ p }) => byIndex[p.offset] === undefined)
+      .map(({ p, j }) => {
+        const child = buildChild(call, root, {
+          name: shardName(request, name, j),
+          sequence: j,
+          function: call.spec.function,
+        });
+        child.spec.shard = { offset: p.offset, items: items.slice(p.offset, p.offset + p.count) };
+        return child;
       });
-      child.spec.shard = { offset: p.offset, items: items.slice(p.offset, p.offset + p.count) };
-      child.apiVersion = API_VERSION;
-      return child;
-    });
-  return { actions: [{ type: "create", calls: missing }, waiting] };
-}
+  };
 
 /**
  * While a collection runs, its children's counts decide without listing them (each item's
@@ -137,15 +124,16 @@ export function decideMap(call: Call, view: CallView, now: number): Action[] {
   const items = r.items;
   const quick = quickSettle(call, view, items.length, now);
   if (quick) return quick;
-  const e =
+  const build =
     items.length >= view.shardMinItems
-      ? ensureShards(call, view, items)
-      : ensureChildren(call, view, items.length, (i) => ({
+      ? eachShard(call, items)
+      : eachChild(call, (i) => ({
           name: childName(request, name, i),
           sequence: i,
           function: call.spec.function,
           args: [items[i]!],
         }));
+  const e = ensureChildren(call, view, items.length, build);
   if ("actions" in e) return e.actions;
   const children = e.children;
   return settle(children, now, () => ({ ...succeed({ value: null }, now), output: assemble(children) }));
@@ -181,12 +169,17 @@ export function decideReduce(call: Call, view: CallView, now: number): Action[] 
   const stepName = (k: number) => childName(request, name, k);
   const quick = quickSettle(call, view, rest.length, now);
   if (quick) return quick;
-  const e = ensureChildren(call, view, rest.length, (k) => ({
-    name: stepName(k),
-    sequence: k,
-    function: call.spec.function,
-    args: [k === 0 ? first : { call: stepName(k - 1) }, rest[k]!],
-  }));
+  const e = ensureChildren(
+    call,
+    view,
+    rest.length,
+    eachChild(call, (k) => ({
+      name: stepName(k),
+      sequence: k,
+      function: call.spec.function,
+      args: [k === 0 ? first : { call: stepName(k - 1) }, rest[k]!],
+    })),
+  );
   if ("actions" in e) return e.actions;
   const steps = e.children;
   const last = steps[steps.length - 1]!;

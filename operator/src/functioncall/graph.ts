@@ -2,20 +2,9 @@
 // from our own write responses, whichever is newer) plus the relations the engine walks:
 // children by parent, calls by request, dependents by input, delegators by tail call, and the
 // first RequestError of each request. Listeners hear every change once, in order.
-import { entriesEqual, expandShard, isShard, itemName, shardItem } from "../../../protocol/index.js";
+import { PHASE_BY_LETTER, entriesEqual, expandShard, isShard, itemName, shardItem } from "../../../protocol/index.js";
 import { compareResourceVersions } from "../kube/index.js";
 import { type Call, allInputs, callKey, keyOfCall, nameOf, namespaceOf, requestOf } from "./calls.js";
-
-const ITEM_PHASE: Record<string, string> = {
-  P: "Pending",
-  B: "Blocked",
-  Q: "Queued",
-  R: "Running",
-  D: "Delegated",
-  S: "Succeeded",
-  F: "Failed",
-  C: "Cancelled",
-};
 
 /** Where a map item held by a shard lives: the shard's key and the item's index in it. */
 export interface ItemRef {
@@ -114,7 +103,7 @@ export class CallGraph {
       }
       const entries = c.status?.items ?? [];
       const n = c.spec.shard!.items.length;
-      for (let i = 0; i < n; i++) add(c, ITEM_PHASE[entries[i]?.p ?? "P"] ?? "Pending");
+      for (let i = 0; i < n; i++) add(c, PHASE_BY_LETTER[entries[i]?.p ?? "P"]);
     }
     return out;
   }
