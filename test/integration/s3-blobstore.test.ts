@@ -67,6 +67,33 @@ describe("S3BlobStore on SeaweedFS", () => {
     expect(offset).toBe(n * part.length);
   }, 120_000);
 
+  it("small puts at once hold no part buffers; a value crossing one part in a chunk is sent whole", async () => {
+    const before = process.memoryUsage().arrayBuffers;
+    // A prefix of its own: the sweep test below pages through this store's prefixes two at a time.
+    const parts = new S3BlobStore({ ...s3, prefix: `${prefix.slice(0, -1)}-parts/`, forcePathStyle: true, credentials: s3 });
+    const puts = Array.from({ length: 64 }, (_, i) =>
+      parts.put(`ns/small/${i}`, Readable.from([Buffer.from(`item ${i} `), Buffer.alloc(1000, i)])),
+    );
+    // Each put used to take an 8 MiB part buffer before its first await: 512 MiB here.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+    await Promise.all(puts);
+    const small = await parts.get("ns/small/7");
+    const chunks: Buffer[] = [];
+    for await (const c of small!.stream as AsyncIterable<Buffer>) chunks.push(c);
+    expect(Buffer.concat(chunks)).toEqual(Buffer.concat([Buffer.from("item 7 "), Buffer.alloc(1000, 7)]));
+
+    const MiB = 1024 * 1024;
+    const fivePart = new S3BlobStore({ ...s3, prefix: `${prefix.slice(0, -1)}-parts/`, partSize: 5 * MiB, forcePathStyle: true, credentials: s3 });
+    const a = randomBytes(3 * MiB);
+    const b = randomBytes(3 * MiB);
+    expect(await fivePart.put("ns/cross/x", Readable.from([a, b]))).toBe(6 * MiB);
+    const got = await parts.get("ns/cross/x");
+    const read: Buffer[] = [];
+    for await (const c of got!.stream as AsyncIterable<Buffer>) read.push(c);
+    expect(Buffer.concat(read).equals(Buffer.concat([a, b]))).toBe(true);
+    await parts.deletePrefix("ns");
+  }, 60_000);
+
   it("a source that fails after parts were sent leaves no object and no multipart upload", async () => {
     async function* failing() {
       for (let i = 0; i < 20; i++) yield Buffer.alloc(1024 * 1024, i);

@@ -39,6 +39,7 @@ export interface S3BlobStoreOptions {
 }
 
 const MiB = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export class BlobStoreUnavailableError extends Error {
   constructor(
@@ -121,14 +122,18 @@ export class S3BlobStore implements BlobStore {
    * Streams `data` into one object: a single PUT when it fits one part, else a multipart upload.
    * Parts are copied into `queueSize` buffers of `partSize` allocated once per put and reused, so
    * the memory of an upload is bounded by them (not by the value's size, nor by copies made per
-   * part); a failed or refused upload is aborted, leaving no parts behind.
+   * part); a failed or refused upload is aborted, leaving no parts behind. A value smaller than a
+   * part is sent from its own chunks: most values are small and many are put at once (an 8 MiB
+   * buffer each held hundreds of MiB of external memory during a large map).
    */
   async put(ref: string, data: Uint8Array | AsyncIterable<Uint8Array>, maxBytes = Infinity): Promise<number> {
     const Key = this.key(ref);
     const source: Iterable<Uint8Array> | AsyncIterable<Uint8Array | string> =
       data instanceof Uint8Array ? [data] : data;
     let allocated = 1;
-    let buf: Buffer = Buffer.allocUnsafe(this.partSize);
+    // Until the value outgrows one part, its chunks are only referenced.
+    let head: Uint8Array[] | undefined = [];
+    let buf: Buffer = EMPTY;
     let filled = 0;
     let size = 0;
     let uploadId: string | undefined;
@@ -170,29 +175,43 @@ export class S3BlobStore implements BlobStore {
       inFlight.delete(oldest);
       return oldest;
     };
-    try {
-      for await (const chunk of source) {
-        let bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-        size += bytes.byteLength;
-        if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
-        while (bytes.byteLength > 0) {
-          const n = Math.min(bytes.byteLength, buf.length - filled);
-          buf.set(bytes.subarray(0, n), filled);
-          filled += n;
-          bytes = bytes.subarray(n);
-          if (filled === buf.length) {
-            buf = await sendPart(buf, filled);
-            filled = 0;
-          }
+    /** Copies `bytes` into part buffers, sending each one filled. */
+    const copy = async (bytes: Uint8Array): Promise<void> => {
+      while (bytes.byteLength > 0) {
+        const n = Math.min(bytes.byteLength, buf.length - filled);
+        buf.set(bytes.subarray(0, n), filled);
+        filled += n;
+        bytes = bytes.subarray(n);
+        if (filled === buf.length) {
+          buf = await sendPart(buf, filled);
+          filled = 0;
         }
       }
+    };
+    try {
+      for await (const chunk of source) {
+        const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+        size += bytes.byteLength;
+        if (size > maxBytes) throw new BlobTooLargeError(maxBytes);
+        if (head && size < this.partSize) {
+          head.push(bytes);
+          continue;
+        }
+        if (head) {
+          buf = Buffer.allocUnsafe(this.partSize);
+          for (const h of head) await copy(h);
+          head = undefined;
+        }
+        await copy(bytes);
+      }
       if (!uploadId) {
+        const body = head ? Buffer.concat(head, size) : buf.subarray(0, filled);
         await this.client.send(
           new PutObjectCommand({
             Bucket: this.bucket,
             Key,
-            Body: buf.subarray(0, filled),
-            ContentLength: filled,
+            Body: body,
+            ContentLength: body.byteLength,
             ContentType: "application/octet-stream",
           }),
         );
