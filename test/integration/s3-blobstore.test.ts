@@ -70,7 +70,12 @@ describe("S3BlobStore on SeaweedFS", () => {
   it("small puts at once hold no part buffers; a value crossing one part in a chunk is sent whole", async () => {
     const before = process.memoryUsage().arrayBuffers;
     // A prefix of its own: the sweep test below pages through this store's prefixes two at a time.
-    const parts = new S3BlobStore({ ...s3, prefix: `${prefix.slice(0, -1)}-parts/`, forcePathStyle: true, credentials: s3 });
+    const parts = new S3BlobStore({
+      ...s3,
+      prefix: `${prefix.slice(0, -1)}-parts/`,
+      forcePathStyle: true,
+      credentials: s3,
+    });
     const puts = Array.from({ length: 64 }, (_, i) =>
       parts.put(`ns/small/${i}`, Readable.from([Buffer.from(`item ${i} `), Buffer.alloc(1000, i)])),
     );
@@ -83,7 +88,13 @@ describe("S3BlobStore on SeaweedFS", () => {
     expect(Buffer.concat(chunks)).toEqual(Buffer.concat([Buffer.from("item 7 "), Buffer.alloc(1000, 7)]));
 
     const MiB = 1024 * 1024;
-    const fivePart = new S3BlobStore({ ...s3, prefix: `${prefix.slice(0, -1)}-parts/`, partSize: 5 * MiB, forcePathStyle: true, credentials: s3 });
+    const fivePart = new S3BlobStore({
+      ...s3,
+      prefix: `${prefix.slice(0, -1)}-parts/`,
+      partSize: 5 * MiB,
+      forcePathStyle: true,
+      credentials: s3,
+    });
     const a = randomBytes(3 * MiB);
     const b = randomBytes(3 * MiB);
     expect(await fivePart.put("ns/cross/x", Readable.from([a, b]))).toBe(6 * MiB);
