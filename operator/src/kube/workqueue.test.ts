@@ -142,6 +142,26 @@ describe("KeyedWorkQueue", () => {
     await q.shutdown();
   });
 
+  it("resultsOwnTimers: a reconcile that asks for no requeue drops the timer an earlier one set", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    for (const owned of [true, false]) {
+      const q = new KeyedWorkQueue({ resultsOwnTimers: owned });
+      let runs = 0;
+      // First run: still running, come back at the deadline. Second (the call finished): nothing.
+      q.run(async () => (++runs === 1 ? { requeueAfterMs: 60_000 } : undefined), 1);
+      q.add("ns/a");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(q.stats().delayed).toBe(1);
+      q.add("ns/a");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(runs).toBe(2);
+      expect(q.stats().delayed).toBe(owned ? 0 : 1);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(runs).toBe(owned ? 2 : 3);
+      await q.shutdown();
+    }
+  });
+
   it("shutdown waits for running reconciles and drops the rest", async () => {
     const q = new KeyedWorkQueue();
     const g = gate();

@@ -30,6 +30,13 @@ export interface WorkQueueOptions {
   maxDelayMs?: number;
   log?: Logger;
   hooks?: WorkQueueHooks;
+  /**
+   * Only reconcile results set this queue's timers (no addAfter from elsewhere), so a reconcile that
+   * succeeds without asking for a requeue drops the key's timer: its decision replaces the earlier
+   * one. Without this a finished call kept its attempt-timeout timer until it fired (a 100,000-item
+   * map held 100,000 timers, ~20 MiB, for the timeout's length).
+   */
+  resultsOwnTimers?: boolean;
   /** Monotonic ms clock; injectable for tests. */
   now?: () => number;
 }
@@ -67,7 +74,11 @@ export class KeyedWorkQueue implements WorkQueue {
   private workers = 0;
   private pumpScheduled = false;
   private stopped = false;
-  private readonly opts: Required<Omit<WorkQueueOptions, "hooks" | "name">> & { hooks: WorkQueueHooks; name: string };
+  private readonly opts: Required<Omit<WorkQueueOptions, "hooks" | "name" | "resultsOwnTimers">> & {
+    hooks: WorkQueueHooks;
+    name: string;
+    resultsOwnTimers: boolean;
+  };
   private readonly counters = { adds: 0, reconciles: 0, errors: 0 };
 
   constructor(opts: WorkQueueOptions = {}) {
@@ -77,6 +88,7 @@ export class KeyedWorkQueue implements WorkQueue {
       maxDelayMs: opts.maxDelayMs ?? WORKQUEUE_DEFAULTS.maxDelayMs,
       log: opts.log ?? silentLogger,
       hooks: opts.hooks ?? {},
+      resultsOwnTimers: opts.resultsOwnTimers ?? false,
       now: opts.now ?? (() => performance.now()),
     };
     if (!(this.opts.baseDelayMs > 0)) throw new Error("workqueue baseDelayMs: must be > 0");
@@ -162,6 +174,13 @@ export class KeyedWorkQueue implements WorkQueue {
     }
   }
 
+  private dropTimer(key: ObjectKey): void {
+    const t = this.timers.get(key);
+    if (!t) return;
+    clearTimeout(t.handle);
+    this.timers.delete(key);
+  }
+
   private schedulePump(): void {
     if (this.pumpScheduled || !this.reconciler) return;
     this.pumpScheduled = true;
@@ -210,6 +229,7 @@ export class KeyedWorkQueue implements WorkQueue {
     } else {
       this.failures.delete(key);
       if (requeueAfterMs !== undefined && requeueAfterMs >= 0) this.addAfter(key, requeueAfterMs);
+      else if (this.opts.resultsOwnTimers) this.dropTimer(key);
     }
     const dirtyAt = this.dirty.get(key);
     if (dirtyAt !== undefined) {
