@@ -41,7 +41,7 @@ function informerFor<T extends KubeObject>(
   client: KubeClient,
   cfg: OperatorConfig,
   log: Logger,
-  o: { apiVersion: string; kind: string; labelSelector?: string; indexers?: Indexers<T> },
+  o: { apiVersion: string; kind: string; labelSelector?: string; indexers?: Indexers<T>; transform?: (obj: T) => T },
 ): Informer<T> {
   if (cfg.watchNamespaces.length === 0) return createInformer<T>(client, { ...o, log });
   return new MultiNamespaceInformer(
@@ -140,10 +140,18 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   await metricsServer.listen({ host: cfg.metrics.host, port: cfg.metrics.port });
   const store = createBlobStore(cfg.blobs);
   const blobs = store.store;
+  // The engine's graph already holds the version its own write returned when the watch delivers
+  // it again: the cache takes the graph's object, so one copy of each version stays in memory (a
+  // shard of 500 items is ~150 KiB of heap).
+  const heldByGraph: { version?: (c: FunctionCall & KubeObject) => (FunctionCall & KubeObject) | undefined } = {};
   const calls = informerFor<FunctionCall & KubeObject>(client, cfg, log, {
     apiVersion: API_VERSION,
     kind: "FunctionCall",
     indexers: FUNCTION_CALL_INDEXERS,
+    transform: (c) => {
+      delete (c.metadata as { managedFields?: unknown }).managedFields;
+      return heldByGraph.version?.(c) ?? c;
+    },
   });
   const applications = informerFor<ApplicationObject>(client, cfg, log, {
     apiVersion: API_VERSION,
@@ -236,7 +244,12 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     indexers: applicationIndexers,
   });
 
-  const callQueue = new KeyedWorkQueue({ name: "functioncalls", log, hooks: metrics.queueHooks("functioncalls") });
+  const callQueue = new KeyedWorkQueue({
+    name: "functioncalls",
+    log,
+    hooks: metrics.queueHooks("functioncalls"),
+    resultsOwnTimers: true,
+  });
   const appQueue = new KeyedWorkQueue({ name: "applications", log, hooks: metrics.queueHooks("applications") });
   metrics.attachQueue("functioncalls", callQueue);
   metrics.attachQueue("applications", appQueue);
@@ -274,6 +287,10 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     },
     logger: log,
   });
+  heldByGraph.version = (c) => {
+    const held = engine.graph.get(c.metadata.namespace ?? "", c.metadata.name ?? "");
+    return held?.metadata.resourceVersion === c.metadata.resourceVersion ? held : undefined;
+  };
   const appCtl = new ApplicationController({
     applications,
     pods,

@@ -93,7 +93,7 @@ export class CallStore {
     this.writes++;
     try {
       const out = await this.writer.replaceStatus<Call>(ref(call), status);
-      this.graph.observe(out);
+      this.graph.observe(withoutManagedFields(out));
       return out;
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -144,7 +144,7 @@ export class CallStore {
       let out: Call | undefined;
       try {
         out = await this.writer.replaceStatus<Call>(ref(shard), status as Record<string, unknown>);
-        this.graph.observe(out);
+        this.graph.observe(withoutManagedFields(out));
       } catch (err) {
         if (!isNotFound(err)) refusedOr(err, "update", `the status of ${describe(shard)}`);
       }
@@ -163,7 +163,7 @@ export class CallStore {
     this.writes++;
     try {
       const out = await this.writer.create<Call>(obj);
-      this.graph.observe(out);
+      this.graph.observe(withoutManagedFields(out));
       return { call: out, created: true };
     } catch (err) {
       if (isAlreadyExists(err)) return { call: this.graph.get(namespaceOf(obj), nameOf(obj)), created: false };
@@ -192,4 +192,10 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: nu
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** As the informer caches objects: a write's answer carries managedFields the engine never reads. */
+function withoutManagedFields(c: Call): Call {
+  delete (c.metadata as { managedFields?: unknown }).managedFields;
+  return c;
 }
