@@ -28,6 +28,12 @@ const ack = z.unknown();
 const seg = encodeURIComponent;
 /** Extra time a long-poll is given beyond its wait before it counts as lost. */
 const POLL_MARGIN_MS = 15_000;
+/**
+ * Per try of a request state read or write, which the worker waits on: a connection to an
+ * operator replica on a lost node answers nothing, so a try gives up soon and the retry reaches
+ * the replica that took over (two 30 s tries used up the worker's whole wait).
+ */
+const STATE_TRY_MS = 8_000;
 
 export class RuntimeApi {
   constructor(readonly client: OperatorClient) {}
@@ -73,10 +79,14 @@ export class RuntimeApi {
     );
   }
   stateGet(request: string, key: string): Promise<Reply<z.infer<typeof stateValue>>> {
-    return this.client.json("GET", `/requests/${seg(request)}/state/${seg(key)}`, undefined, stateValue);
+    return this.client.json("GET", `/requests/${seg(request)}/state/${seg(key)}`, undefined, stateValue, {
+      timeoutMs: STATE_TRY_MS,
+    });
   }
   statePut(request: string, key: string, body: In<typeof stateValue>): Promise<Reply<unknown>> {
-    return this.client.json("PUT", `/requests/${seg(request)}/state/${seg(key)}`, body, ack);
+    return this.client.json("PUT", `/requests/${seg(request)}/state/${seg(key)}`, body, ack, {
+      timeoutMs: STATE_TRY_MS,
+    });
   }
   /** `call`: a call assigned to this pod; the blob is filed under its request. */
   blobPut(call: string, data: Buffer): Promise<Reply<z.infer<typeof blobPutResponse>>> {

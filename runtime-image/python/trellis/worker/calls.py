@@ -13,7 +13,9 @@ from .._core import context, values
 from .._core.board import OutcomeBoard
 from ..interface.exceptions import InternalError
 
-STATE_REPLY_SECONDS = 60.0
+# The sidecar retries a state request until an operator answers; this bounds a failover (a lost
+# node: its replica's Lease expires, then the Service stops sending to it) plus a margin.
+STATE_REPLY_SECONDS = 180.0
 
 
 class PodBackend(context.Backend):
