@@ -5,6 +5,7 @@
 # ServiceAccount exists. TRELLIS_NODES=N (default 1) picks the node count: one node shares the
 # host's network; two or more each get a network namespace (lib/nodes.sh).
 # Builds the binaries on first use. Does nothing when the cluster is already up and healthy.
+# TRELLIS_APISERVER_PROFILING=true serves the apiserver's /debug/pprof (to see what limits a bench figure).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/env.sh"
@@ -222,7 +223,7 @@ proc_start kube-apiserver "$(trellis_bin kube-apiserver)" \
   --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
   --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
-  --profiling=false --v=1
+  --profiling="${TRELLIS_APISERVER_PROFILING:-false}" --v=1
 STARTED+=(kube-apiserver)
 
 # --- kubelets: started alongside the apiserver; they retry registration until the API answers ---
