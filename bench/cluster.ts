@@ -77,7 +77,11 @@ export function processGroups(
 /** The operator this process spawned (a direct child running main.ts). */
 export function childOperatorPid(): number | undefined {
   try {
-    const out = execFileSync("pgrep", ["-P", String(process.pid), "-f", "operator/src/main.ts"], { encoding: "utf8" });
+    const out = execFileSync(
+      "pgrep",
+      ["-P", String(process.pid), "-f", "operator/src/main\\.ts|/bench/operator-[a-z]+\\.mjs"],
+      { encoding: "utf8" },
+    );
     const pid = Number(out.split("\n")[0]);
     return Number.isFinite(pid) && pid > 0 ? pid : undefined;
   } catch {

@@ -37,12 +37,16 @@ export interface StartOperatorOptions {
   httpPort?: number;
   /** A new identity per launch, as a new pod would have (a restart then waits for the Lease). */
   freshIdentity?: boolean;
+  /** Runs this bundle (operator/build.mjs) with a bare node, as the image does, instead of the sources under tsx. */
+  bundle?: string;
+  /** node's own flags before the bundle. */
+  nodeFlags?: string[];
 }
 
 export async function startOperator(
   name: string,
   env: Record<string, string> = {},
-  { root = repoRoot, httpPort = HTTP_PORT, freshIdentity = false }: StartOperatorOptions = {},
+  { root = repoRoot, httpPort = HTTP_PORT, freshIdentity = false, bundle, nodeFlags = [] }: StartOperatorOptions = {},
 ): Promise<OperatorProcess> {
   await prepareCluster();
   if (process.env.TRELLIS_E2E_OPERATOR === "chart") return startChartOperator(name, HTTP_PORT, RUNTIME_PORT, env);
@@ -55,7 +59,10 @@ export async function startOperator(
   const launch = async () => {
     launches++;
     const fd = openSync(logPath, "a");
-    child = spawn(process.execPath, ["--import", "tsx", join(root, "operator/src/main.ts")], {
+    const args = bundle
+      ? [...nodeFlags, "--enable-source-maps", bundle]
+      : ["--import", "tsx", join(root, "operator/src/main.ts")];
+    child = spawn(process.execPath, args, {
       cwd: root,
       env: {
         ...process.env,
