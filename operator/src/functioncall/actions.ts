@@ -66,6 +66,11 @@ export interface CallView {
   namespace: string;
   call(name: string): Call | undefined;
   children(parent: string): Call[];
+  /**
+   * The outputs of `parent`'s children by sequence 0..n-1 (a Succeeded child without one: null),
+   * when each of them exists and Succeeded; read from shard entries without decoding the items.
+   */
+  childOutputs(parent: string, n: number): ValueRef[] | undefined;
   /** Counts over `parent`'s children (cheap: no list). */
   childStats(parent: string): { count: number; succeeded: number; failed: string | undefined };
   requestError(request: string): string | undefined;

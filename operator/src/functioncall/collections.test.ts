@@ -62,6 +62,13 @@ describe("map", () => {
   it("output: the list of item outputs in input order", () => {
     const a = decide(m, [item("m", 2, ok("c")), item("m", 0, ok("a")), item("m", 1, ok("b"))]);
     expect(status(a)).toMatchObject({ patch: { phase: "Succeeded" }, output: { value: ["a", "b", "c"] } });
+    // Settled from the outputs alone: no child is listed (a 100,000-item map decoded each item).
+    const kids = [item("m", 2, ok("c")), item("m", 0, ok("a")), item("m", 1, ok("b"))];
+    const view = memoryView([root, m, ...kids]);
+    view.children = () => {
+      throw new Error("children listed");
+    };
+    expect(status(decideCall(m, view, NOW))).toMatchObject({ output: { value: ["a", "b", "c"] } });
   });
   it("non-JSON items: a list document (stored as a blob by apply)", () => {
     const a = decide(m, [

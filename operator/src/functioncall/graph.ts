@@ -2,7 +2,15 @@
 // from our own write responses, whichever is newer) plus the relations the engine walks:
 // children by parent, calls by request, dependents by input, delegators by tail call, and the
 // first RequestError of each request. Listeners hear every change once, in order.
-import { PHASE_BY_LETTER, entriesEqual, expandShard, isShard, itemName, shardItem } from "../../../protocol/index.js";
+import {
+  PHASE_BY_LETTER,
+  type ValueRef,
+  entriesEqual,
+  expandShard,
+  isShard,
+  itemName,
+  shardItem,
+} from "../../../protocol/index.js";
 import { compareResourceVersions } from "../kube/index.js";
 import { type Call, allInputs, callKey, keyOfCall, nameOf, namespaceOf, requestOf } from "./calls.js";
 
@@ -47,6 +55,12 @@ export interface ChildStats {
   failed: Set<string>;
 }
 const TOMBSTONES_MAX = 10_000;
+/** Item indexes in a slot's number: above SHARD_MAX_ITEMS. */
+const ITEM_SLOT = 1024;
+interface ShardSlot {
+  key: string;
+  names: string[];
+}
 
 export class CallGraph {
   private readonly calls = new Map<string, Call>();
@@ -58,9 +72,18 @@ export class CallGraph {
   private readonly stats = new Map<string, ChildStats>();
   private readonly tombstones = new Map<string, string | undefined>();
   private readonly listeners: GraphListener[] = [];
-  /** Map items held by shards, by item key; and each shard's item names (hashed once). */
-  private readonly items = new Map<string, ItemRef>();
-  private readonly shardItems = new Map<string, string[]>();
+  /**
+   * Map items held by shards. An item is not an entry of `children` or `byRequest` (two Set
+   * entries per item, ~10 MiB at 100,000 items): its parent and request list its shards, whose
+   * item names are hashed once. `items` gives an item key's shard slot and index as one small
+   * integer (slot * ITEM_SLOT + index) rather than an object per item.
+   */
+  private readonly items = new Map<string, number>();
+  private readonly shards: (ShardSlot | undefined)[] = [];
+  private readonly freeSlots: number[] = [];
+  private readonly slotOf = new Map<string, number>();
+  private readonly shardsByParent = new MultiIndex();
+  private readonly shardsByRequest = new MultiIndex();
 
   onChange(l: GraphListener): void {
     this.listeners.push(l);
@@ -73,14 +96,17 @@ export class CallGraph {
   getKey(key: string): Call | undefined {
     const c = this.calls.get(key);
     if (c) return c;
-    const ref = this.items.get(key);
+    const ref = this.itemRef(key);
     if (!ref) return undefined;
     const shard = this.calls.get(ref.shard);
-    return shard && shardItem(shard, ref.index, this.shardItems.get(ref.shard)?.[ref.index]);
+    return shard && shardItem(shard, ref.index, this.shards[this.slotOf.get(ref.shard)!]?.names[ref.index]);
   }
   /** The shard holding map item `key`, when a shard holds it. */
   itemRef(key: string): ItemRef | undefined {
-    return this.items.get(key);
+    const v = this.items.get(key);
+    if (v === undefined) return undefined;
+    const slot = this.shards[Math.floor(v / ITEM_SLOT)];
+    return slot && { shard: slot.key, index: v % ITEM_SLOT };
   }
   /** Objects held (shards count once). */
   size(): number {
@@ -118,11 +144,20 @@ export class CallGraph {
 
   /** Names of the calls made by `parent` (map items and reduce steps included). */
   childrenOf(namespace: string, parent: string): string[] {
-    return [...this.children.get(callKey(namespace, parent))];
+    const k = callKey(namespace, parent);
+    return this.withItems([...this.children.get(k)], this.shardsByParent.get(k));
   }
   /** Names of every call of a request, the root included. */
   callsOfRequest(namespace: string, request: string): string[] {
-    return [...this.byRequest.get(callKey(namespace, request))];
+    const k = callKey(namespace, request);
+    return this.withItems([...this.byRequest.get(k)], this.shardsByRequest.get(k));
+  }
+  private withItems(out: string[], shards: ReadonlySet<string>): string[] {
+    for (const sk of shards) {
+      const names = this.shards[this.slotOf.get(sk)!]?.names;
+      if (names) for (const n of names) out.push(n);
+    }
+    return out;
   }
   /** Names of the calls that read `input`'s output. */
   dependentsOf(namespace: string, input: string): string[] {
@@ -131,6 +166,29 @@ export class CallGraph {
   /** Names of the calls that delegated their output to `tail`. */
   delegatorsOf(namespace: string, tail: string): string[] {
     return [...this.delegators.get(callKey(namespace, tail))];
+  }
+  /** See CallView.childOutputs: objects' outputs, and items' from their shards' entries. */
+  childOutputs(namespace: string, parent: string, n: number): ValueRef[] | undefined {
+    const k = callKey(namespace, parent);
+    const out: (ValueRef | undefined)[] = new Array(n);
+    let found = 0;
+    const put = (i: number | undefined, succeeded: boolean, o: ValueRef | undefined) => {
+      if (!succeeded || i === undefined || i >= n || out[i] !== undefined) return;
+      out[i] = o ?? { value: null };
+      found++;
+    };
+    for (const name of this.children.get(k)) {
+      const c = this.calls.get(callKey(namespace, name));
+      if (c) put(c.spec.sequence, c.status?.phase === "Succeeded", c.status?.output);
+    }
+    for (const sk of this.shardsByParent.get(k)) {
+      const shard = this.calls.get(sk);
+      if (!shard || shard.metadata.deletionTimestamp) continue;
+      const { offset, items } = shard.spec.shard!;
+      const entries = shard.status?.items ?? [];
+      for (let i = 0; i < items.length; i++) put(offset + i, entries[i]?.p === "S", entries[i]?.o);
+    }
+    return found === n ? (out as ValueRef[]) : undefined;
   }
   /** How many children `parent` has, how many Succeeded, which failed. */
   childStats(namespace: string, parent: string): { count: number; succeeded: number; failed: string | undefined } {
@@ -174,15 +232,31 @@ export class CallGraph {
 
   /** A shard's item names, hashed and indexed at its first sight. */
   private itemNamesOf(key: string, shard: Call): string[] {
-    let names = this.shardItems.get(key);
-    if (names) return names;
+    const held = this.slotOf.get(key);
+    const names0 = held === undefined ? undefined : this.shards[held]?.names;
+    if (names0) return names0;
     const { offset, items } = shard.spec.shard!;
     const request = requestOf(shard);
     const ns = namespaceOf(shard);
-    names = items.map((_, i) => itemName(request, shard.spec.parent!, offset + i));
-    this.shardItems.set(key, names);
-    names.forEach((n, index) => this.items.set(callKey(ns, n), { shard: key, index }));
+    const names = items.map((_, i) => itemName(request, shard.spec.parent!, offset + i));
+    const slot = this.freeSlots.pop() ?? this.shards.length;
+    this.shards[slot] = { key, names };
+    this.slotOf.set(key, slot);
+    names.forEach((n, index) => this.items.set(callKey(ns, n), slot * ITEM_SLOT + index));
+    this.shardsByParent.add(callKey(ns, shard.spec.parent!), key);
+    this.shardsByRequest.add(callKey(ns, request), key);
     return names;
+  }
+
+  private dropShard(key: string, shard: Call, names: string[]): void {
+    const ns = namespaceOf(shard);
+    for (const n of names) this.items.delete(callKey(ns, n));
+    this.shardsByParent.delete(callKey(ns, shard.spec.parent!), key);
+    this.shardsByRequest.delete(callKey(ns, requestOf(shard)), key);
+    const slot = this.slotOf.get(key)!;
+    this.slotOf.delete(key);
+    this.shards[slot] = undefined;
+    this.freeSlots.push(slot);
   }
 
   /**
@@ -196,14 +270,11 @@ export class CallGraph {
     for (const i of changedItems(prev, next, names.length)) {
       const pv = prev && shardItem(prev, i, names[i]);
       const nv = next && shardItem(next, i, names[i]);
-      if (pv) this.unindex(pv);
-      if (nv) this.index(nv);
+      if (pv) this.unindex(pv, true);
+      if (nv) this.index(nv, true);
       changes.push([callKey(ns, names[i]!), pv, nv]);
     }
-    if (!next) {
-      this.shardItems.delete(key);
-      for (const n of names) this.items.delete(callKey(ns, n));
-    }
+    if (!next) this.dropShard(key, prev!, names);
     for (const [k, pv, nv] of changes) this.emit(k, pv, nv);
   }
 
@@ -223,20 +294,16 @@ export class CallGraph {
     for (const l of this.listeners) l(key, prev, next);
   }
 
-  private index(c: Call) {
+  /** `item`: a shard's item, listed through its shard rather than in `children` and `byRequest`. */
+  private index(c: Call, item = false) {
     const ns = namespaceOf(c);
     const name = nameOf(c);
     if (c.spec.parent) {
       const pk = callKey(ns, c.spec.parent);
-      this.children.add(pk, name);
-      let s = this.stats.get(pk);
-      if (!s) this.stats.set(pk, (s = { count: 0, succeeded: 0, failed: new Set() }));
-      s.count++;
-      const p = c.status?.phase;
-      if (p === "Succeeded") s.succeeded++;
-      else if (p === "Failed" || p === "Cancelled") s.failed.add(name);
+      if (!item) this.children.add(pk, name);
+      this.countChild(pk, name, c.status?.phase);
     }
-    this.byRequest.add(callKey(ns, requestOf(c)), name);
+    if (!item) this.byRequest.add(callKey(ns, requestOf(c)), name);
     for (const i of allInputs(c)) this.dependents.add(callKey(ns, i), name);
     if (c.status?.tailCall) this.delegators.add(callKey(ns, c.status.tailCall), name);
     if (c.status?.error?.reason === "request_error" && c.status.phase === "Failed") {
@@ -245,12 +312,20 @@ export class CallGraph {
     }
   }
 
-  private unindex(c: Call) {
+  private countChild(pk: string, name: string, phase: string | undefined) {
+    let s = this.stats.get(pk);
+    if (!s) this.stats.set(pk, (s = { count: 0, succeeded: 0, failed: new Set() }));
+    s.count++;
+    if (phase === "Succeeded") s.succeeded++;
+    else if (phase === "Failed" || phase === "Cancelled") s.failed.add(name);
+  }
+
+  private unindex(c: Call, item = false) {
     const ns = namespaceOf(c);
     const name = nameOf(c);
     if (c.spec.parent) {
       const pk = callKey(ns, c.spec.parent);
-      this.children.delete(pk, name);
+      if (!item) this.children.delete(pk, name);
       const s = this.stats.get(pk);
       if (s) {
         s.count--;
@@ -259,7 +334,7 @@ export class CallGraph {
         if (s.count === 0) this.stats.delete(pk);
       }
     }
-    this.byRequest.delete(callKey(ns, requestOf(c)), name);
+    if (!item) this.byRequest.delete(callKey(ns, requestOf(c)), name);
     for (const i of allInputs(c)) this.dependents.delete(callKey(ns, i), name);
     if (c.status?.tailCall) this.delegators.delete(callKey(ns, c.status.tailCall), name);
     const rk = callKey(ns, requestOf(c));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { itemName, shardName } from "../../../protocol/index.js";
 import { CallGraph } from "./graph.js";
 import { mkCall, mkChild } from "./testing.js";
 import { Waiters } from "./waiters.js";
@@ -51,6 +52,47 @@ describe("CallGraph", () => {
     );
     expect(g.requestErrorOf("ns", "r")).toBe("c1");
     expect(g.dependentsOf("ns", "c0")).toEqual([]);
+  });
+  it("lists a shard's items as children and calls of the request, reads their outputs, forgets them with the shard", () => {
+    const g = new CallGraph();
+    g.observe(mkCall("r"));
+    g.observe(mkChild("m", "r", "r", 0, { map: { items: [{ value: 1 }, { value: 2 }, { value: 3 }] } }));
+    const shard = (j: number, offset: number, n: number, entries: object[] = [], rv = "1") =>
+      mkCall(
+        shardName("r", "m", j),
+        {
+          parent: "m",
+          request: "r",
+          sequence: j,
+          function: "f",
+          shard: { offset, items: Array.from({ length: n }, (_, i) => ({ value: offset + i })) },
+        },
+        { items: entries, epoch: 0 },
+        { resourceVersion: rv },
+      );
+    g.observe(shard(0, 0, 2));
+    g.observe(shard(1, 2, 1));
+    const items = [0, 1, 2].map((i) => itemName("r", "m", i));
+    expect(g.childrenOf("ns", "m").sort()).toEqual([...items].sort());
+    expect(g.callsOfRequest("ns", "r").sort()).toEqual(["m", "r", ...items].sort());
+    expect(g.childStats("ns", "m")).toEqual({ count: 3, succeeded: 0, failed: undefined });
+    expect(g.get("ns", items[2]!)?.spec.args).toEqual([{ value: 2 }]);
+    expect(g.itemRef(`ns/${items[2]}`)).toEqual({ shard: `ns/${shardName("r", "m", 1)}`, index: 0 });
+    expect(g.childOutputs("ns", "m", 3)).toBeUndefined();
+    g.observe(shard(0, 0, 2, [{ p: "S", o: { value: 10 } }, { p: "S" }], "2"));
+    expect(g.childOutputs("ns", "m", 3)).toBeUndefined(); // item 2 has not Succeeded
+    g.observe(shard(1, 2, 1, [{ p: "S", o: { blob: "b" } }], "3"));
+    expect(g.childStats("ns", "m")).toEqual({ count: 3, succeeded: 3, failed: undefined });
+    expect(g.childOutputs("ns", "m", 3)).toEqual([{ value: 10 }, { value: null }, { blob: "b" }]);
+    g.remove(shard(0, 0, 2, [], "4"));
+    expect(g.childrenOf("ns", "m")).toEqual([items[2]]);
+    expect(g.get("ns", items[0]!)).toBeUndefined();
+    expect(g.itemRef(`ns/${items[0]}`)).toBeUndefined();
+    expect(g.childOutputs("ns", "m", 3)).toBeUndefined();
+    // The freed slot serves the next shard seen.
+    g.observe(shard(0, 0, 2, [], "5"));
+    expect(g.itemRef(`ns/${items[1]}`)).toEqual({ shard: `ns/${shardName("r", "m", 0)}`, index: 1 });
+    expect(g.childrenOf("ns", "m").sort()).toEqual([...items].sort());
   });
 });
 

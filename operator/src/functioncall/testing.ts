@@ -4,6 +4,8 @@ import {
   type Application,
   type FunctionCallSpec,
   type FunctionCallStatus,
+  type ValueRef,
+  expandShards,
 } from "../../../protocol/index.js";
 import type { CallView, ItemsResult, PodState } from "./actions.js";
 import { type Call, nameOf } from "./calls.js";
@@ -59,6 +61,18 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
     namespace: NS,
     call: (n) => byName.get(n),
     children: (p) => calls.filter((c) => c.spec.parent === p),
+    childOutputs: (p, n) => {
+      const out: ValueRef[] = new Array(n);
+      let found = 0;
+      for (const c of expandShards(calls))
+        if (c.spec.parent === p && c.status?.phase === "Succeeded") {
+          const i = c.spec.sequence;
+          if (i === undefined || i >= n || out[i] !== undefined) continue;
+          out[i] = c.status.output ?? { value: null };
+          found++;
+        }
+      return found === n ? out : undefined;
+    },
     childStats: (p) => {
       const kids = calls.filter((c) => c.spec.parent === p);
       const failed = kids.find((c) => c.status?.phase === "Failed" || c.status?.phase === "Cancelled");

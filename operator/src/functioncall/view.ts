@@ -48,6 +48,7 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
         .childrenOf(namespace, p)
         .map((n) => graph.get(namespace, n))
         .filter((c): c is Call => c !== undefined),
+    childOutputs: (p, n) => graph.childOutputs(namespace, p, n),
     childStats: (p) => graph.childStats(namespace, p),
     requestError: (r) => graph.requestErrorOf(namespace, r),
     policy: (c) => policyOf(d, c),
