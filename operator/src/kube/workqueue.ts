@@ -7,6 +7,7 @@
 // - shutdown() stops taking work and waits for running reconciles.
 // Dispatch is a microtask away from add(): no polling, no timer hop when a worker is free.
 import type { ObjectKey, Reconciler, WorkQueue } from "./types.js";
+import { Deadlines } from "./deadlines.js";
 import { type Logger, silentLogger } from "../../../protocol/index.js";
 
 /** Defaults, documented here once. */
@@ -50,11 +51,6 @@ export interface WorkQueueStats {
   errors: number;
 }
 
-interface Timer {
-  at: number;
-  handle: NodeJS.Timeout;
-}
-
 export function backoffDelay(failures: number, baseMs: number, maxMs: number): number {
   if (failures <= 0) return 0;
   // 2^(n-1) overflows to Infinity for big n, which Math.min caps.
@@ -67,7 +63,7 @@ export class KeyedWorkQueue implements WorkQueue {
   private readonly queuedAt = new Map<ObjectKey, number>(); // queued (not running) → add time
   private readonly running = new Set<ObjectKey>();
   private readonly dirty = new Map<ObjectKey, number>(); // added while running → add time
-  private readonly timers = new Map<ObjectKey, Timer>();
+  private readonly timers: Deadlines<ObjectKey>;
   private readonly failures = new Map<ObjectKey, number>();
   private readonly idleWaiters: (() => void)[] = [];
   private reconciler: Reconciler | undefined;
@@ -91,6 +87,7 @@ export class KeyedWorkQueue implements WorkQueue {
       resultsOwnTimers: opts.resultsOwnTimers ?? false,
       now: opts.now ?? (() => performance.now()),
     };
+    this.timers = new Deadlines(this.opts.now, (key) => this.add(key));
     if (!(this.opts.baseDelayMs > 0)) throw new Error("workqueue baseDelayMs: must be > 0");
     if (!(this.opts.maxDelayMs >= this.opts.baseDelayMs))
       throw new Error("workqueue maxDelayMs: must be >= baseDelayMs");
@@ -112,18 +109,7 @@ export class KeyedWorkQueue implements WorkQueue {
   addAfter(key: ObjectKey, delayMs: number): void {
     if (this.stopped) return;
     if (!(delayMs > 0)) return this.add(key);
-    const at = this.opts.now() + delayMs;
-    const t = this.timers.get(key);
-    if (t) {
-      if (t.at <= at) return; // an earlier deadline is already set
-      clearTimeout(t.handle);
-    }
-    const handle = setTimeout(() => {
-      this.timers.delete(key);
-      this.add(key);
-    }, delayMs);
-    handle.unref?.();
-    this.timers.set(key, { at, handle });
+    this.timers.setEarliest(key, this.opts.now() + delayMs); // an earlier deadline wins
   }
 
   run(reconciler: Reconciler, workers: number): void {
@@ -155,7 +141,6 @@ export class KeyedWorkQueue implements WorkQueue {
   /** Stop taking work, drop queued and delayed keys, wait for running reconciles. */
   async shutdown(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t.handle);
     this.timers.clear();
     this.ring.length = 0;
     this.head = 0;
@@ -175,9 +160,6 @@ export class KeyedWorkQueue implements WorkQueue {
   }
 
   private dropTimer(key: ObjectKey): void {
-    const t = this.timers.get(key);
-    if (!t) return;
-    clearTimeout(t.handle);
     this.timers.delete(key);
   }
 
