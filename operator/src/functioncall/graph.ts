@@ -46,6 +46,7 @@ class MultiIndex {
   }
 }
 const EMPTY: ReadonlySet<string> = new Set();
+type ItemLetter = keyof typeof PHASE_BY_LETTER;
 
 /** Counts over a parent's children, kept as calls change (a map's progress in O(1)). */
 export interface ChildStats {
@@ -127,9 +128,16 @@ export class CallGraph {
         add(c, c.status?.phase ?? "Pending");
         continue;
       }
+      // Tallied by letter first: a key string and a map update per item made each scrape of a
+      // 100,000-item map cost ~60 ms.
       const entries = c.status?.items ?? [];
       const n = c.spec.shard!.items.length;
-      for (let i = 0; i < n; i++) add(c, PHASE_BY_LETTER[entries[i]?.p ?? "P"]);
+      const tally = new Map<ItemLetter, number>();
+      for (let i = 0; i < n; i++) {
+        const p = entries[i]?.p ?? "P";
+        tally.set(p, (tally.get(p) ?? 0) + 1);
+      }
+      for (const [p, k] of tally) add(c, PHASE_BY_LETTER[p], k);
     }
     return out;
   }

@@ -64,7 +64,7 @@ describe("CallGraph", () => {
           parent: "m",
           request: "r",
           sequence: j,
-          function: "f",
+          function: "g",
           shard: { offset, items: Array.from({ length: n }, (_, i) => ({ value: offset + i })) },
         },
         { items: entries, epoch: 0 },
@@ -81,6 +81,9 @@ describe("CallGraph", () => {
     expect(g.childOutputs("ns", "m", 3)).toBeUndefined();
     g.observe(shard(0, 0, 2, [{ p: "S", o: { value: 10 } }, { p: "S" }], "2"));
     expect(g.childOutputs("ns", "m", 3)).toBeUndefined(); // item 2 has not Succeeded
+    const phases = g.countByPhase();
+    expect(phases.get("ns\0app\0g\0Succeeded")).toBe(2);
+    expect(phases.get("ns\0app\0g\0Pending")).toBe(1);
     g.observe(shard(1, 2, 1, [{ p: "S", o: { blob: "b" } }], "3"));
     expect(g.childStats("ns", "m")).toEqual({ count: 3, succeeded: 3, failed: undefined });
     expect(g.childOutputs("ns", "m", 3)).toEqual([{ value: 10 }, { value: null }, { blob: "b" }]);
