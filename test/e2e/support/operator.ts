@@ -60,7 +60,7 @@ export async function startOperator(
     launches++;
     const fd = openSync(logPath, "a");
     const args = bundle
-      ? [...nodeFlags, "--enable-source-maps", bundle]
+      ? [...nodeFlags, bundle] // as the image runs it: no source maps (see operator/build.mjs)
       : ["--import", "tsx", join(root, "operator/src/main.ts")];
     child = spawn(process.execPath, args, {
       cwd: root,
