@@ -206,6 +206,24 @@ describe("KeyedWorkQueue", () => {
     expect(waits).toEqual(new Array(100).fill(0));
   });
 
+  it("lets the event loop in during a long run of reconciles that do no I/O", async () => {
+    const q = new KeyedWorkQueue();
+    let done = 0;
+    q.run(async () => {
+      const until = performance.now() + 1;
+      while (performance.now() < until); // 1 ms of work, no await on I/O
+      done++;
+    }, 4);
+    let doneWhenTimerRan = -1;
+    setTimeout(() => (doneWhenTimerRan = done), 0);
+    for (let i = 0; i < 300; i++) q.add(`ns/k${i}`);
+    while (done < 300) await new Promise((r) => setImmediate(r));
+    // Without yielding, all 300 ms of reconciles ran before the timer's turn.
+    expect(doneWhenTimerRan).toBeGreaterThanOrEqual(0);
+    expect(doneWhenTimerRan).toBeLessThan(100);
+    await q.shutdown();
+  });
+
   it("rejects bad options with the field name", () => {
     expect(() => new KeyedWorkQueue({ baseDelayMs: 0 })).toThrow(/baseDelayMs/);
     expect(() => new KeyedWorkQueue().run(async () => {}, 0)).toThrow(/workers/);
