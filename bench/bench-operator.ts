@@ -2,8 +2,9 @@
 // from a source tree (this one, or a --compare worktree), watching only its namespace, with its
 // own Lease; and the namespace's teardown.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse } from "yaml";
 import type { KubeClient } from "../operator/src/kube/client.js";
 import { isNotFound } from "../operator/src/kube/errors.js";
 import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
@@ -49,8 +50,8 @@ export function operatorSpec(label: "current" | "baseline", root: string, namesp
 /**
  * Bundles the tree's operator as the image carries it (operator/build.mjs), so the bench measures
  * what a cluster runs: bare node, no tsx loader (idle RSS measured 177–180 MiB bundled, 240 MiB under
- * tsx). A --compare tree from before the bundle existed runs from its sources.
- * TRELLIS_BENCH_NODE_FLAGS adds node flags (an experiment knob: e.g. GC settings).
+ * tsx), with the chart's node flags (operator.nodeFlags). A --compare tree from before the bundle
+ * existed runs from its sources. TRELLIS_BENCH_NODE_FLAGS replaces the flags (an experiment knob).
  */
 function buildBundle(spec: OperatorSpec): string | undefined {
   const script = join(spec.root, "operator/build.mjs");
@@ -61,6 +62,14 @@ function buildBundle(spec: OperatorSpec): string | undefined {
     stdio: ["ignore", "ignore", "inherit"],
   });
   return outfile;
+}
+
+/** The node flags the tree's chart runs its operator with. */
+function chartNodeFlags(root: string): string[] {
+  const file = join(root, "charts/trellis/values.yaml");
+  if (!existsSync(file)) return [];
+  const values = parse(readFileSync(file, "utf8")) as { operator?: { nodeFlags?: string[] } };
+  return values.operator?.nodeFlags ?? [];
 }
 
 export async function startBenchOperator(spec: OperatorSpec): Promise<BenchOperator> {
@@ -80,7 +89,10 @@ export async function startBenchOperator(spec: OperatorSpec): Promise<BenchOpera
     {
       root: spec.root,
       bundle: buildBundle(spec),
-      nodeFlags: (process.env.TRELLIS_BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean),
+      nodeFlags:
+        process.env.TRELLIS_BENCH_NODE_FLAGS !== undefined
+          ? process.env.TRELLIS_BENCH_NODE_FLAGS.split(" ").filter(Boolean)
+          : chartNodeFlags(spec.root),
     },
   );
   let pid = childOperatorPid();

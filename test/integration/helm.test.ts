@@ -65,7 +65,14 @@ describe("rendered objects", () => {
     const { objects } = await render();
     const c = container(objects);
     expect(c.image).toBe("trellis/runtime:0.1.0");
-    expect(c.command).toEqual(["node", "/opt/trellis/operator/operator.mjs"]);
+    expect(c.command).toEqual([
+      "node",
+      "--heap-growing-percent=50",
+      "--max-semi-space-size=8",
+      "/opt/trellis/operator/operator.mjs",
+    ]);
+    const bare = await render({ "operator.nodeFlags": "null" });
+    expect(container(bare.objects).command).toEqual(["node", "/opt/trellis/operator/operator.mjs"]);
     expect(c.securityContext).toMatchObject({
       runAsNonRoot: true,
       runAsUser: 10001,
@@ -271,6 +278,7 @@ describe("rendered objects", () => {
     await expect(render({ "image.pullPolicy": "Sometimes" })).rejects.toThrow(/image\/pullPolicy/);
     await expect(render({ "operator.watchNamespaces": "{Not_A_Namespace}" })).rejects.toThrow(/watchNamespaces\/0/);
     await expect(render({ "operator.operatorUrl": "trellis:8081" })).rejects.toThrow(/operatorUrl/);
+    await expect(render({ "operator.nodeFlags": "{--x; rm -rf /}" })).rejects.toThrow(/nodeFlags\/0.*pattern/s);
     await expect(render({ "ports.http": 70000 })).rejects.toThrow(/ports\/http.*maximum/s);
     await expect(render({ unknownKey: 1 })).rejects.toThrow(/unknownKey/);
     await expect(render({ "httpApi.auth": "off" })).rejects.toThrow(/httpApi\/auth/);
