@@ -12,6 +12,8 @@ export default tseslint.config(
       "charts/",
       "runtime-image/python/",
       "bench/results/",
+      // Bench and test output (the bench writes its operator bundle there).
+      ".test-results/",
     ],
   },
   js.configs.recommended,
