@@ -189,12 +189,13 @@ if (process.argv.includes("--data-plane")) {
   process.exit(0);
 }
 
-/** The large maps, each in a namespace of its own (0 items: skipped). */
+/** The large maps, one after the other in the bench's namespace (0 items: skipped). */
 async function largeMaps(op: BenchOperator): Promise<{ large?: LargeMapFigures; durable?: DurableMapFigures }> {
   const out: { large?: LargeMapFigures; durable?: DurableMapFigures } = {};
   if (N_LARGE_MAP > 0)
     out.large = await largeMapFigures(client, writer, currentSpec.namespace, op, Number(httpPort), N_LARGE_MAP);
-  if (N_DURABLE_MAP > 0) out.durable = await durableMapFigures(client, currentSpec.namespace, op, N_DURABLE_MAP);
+  if (N_DURABLE_MAP > 0)
+    out.durable = await durableMapFigures(client, writer, currentSpec.namespace, op, N_DURABLE_MAP);
   return out;
 }
 
