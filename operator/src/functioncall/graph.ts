@@ -97,10 +97,12 @@ export class CallGraph {
   getKey(key: string): Call | undefined {
     const c = this.calls.get(key);
     if (c) return c;
-    const ref = this.itemRef(key);
-    if (!ref) return undefined;
-    const shard = this.calls.get(ref.shard);
-    return shard && shardItem(shard, ref.index, this.shards[this.slotOf.get(ref.shard)!]?.names[ref.index]);
+    const v = this.items.get(key);
+    const slot = v === undefined ? undefined : this.shards[Math.floor(v / ITEM_SLOT)];
+    const shard = slot && this.calls.get(slot.key);
+    if (!shard) return undefined;
+    const index = v! % ITEM_SLOT;
+    return shardItem(shard, index, slot.names[index]);
   }
   /** The shard holding map item `key`, when a shard holds it. */
   itemRef(key: string): ItemRef | undefined {
@@ -241,8 +243,7 @@ export class CallGraph {
   /** A shard's item names, hashed and indexed at its first sight. */
   private itemNamesOf(key: string, shard: Call): string[] {
     const held = this.slotOf.get(key);
-    const names0 = held === undefined ? undefined : this.shards[held]?.names;
-    if (names0) return names0;
+    if (held !== undefined) return this.shards[held]!.names; // slotOf and shards change together
     const { offset, items } = shard.spec.shard!;
     const request = requestOf(shard);
     const ns = namespaceOf(shard);
