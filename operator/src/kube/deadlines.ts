@@ -25,11 +25,6 @@ export class Deadlines<K> {
     return this.due.size;
   }
 
-  /** The key's deadline, if it has one. */
-  get(key: K): number | undefined {
-    return this.due.get(key);
-  }
-
   /** Sets the key's deadline to `at` unless an earlier one is set. */
   setEarliest(key: K, at: number): void {
     const cur = this.due.get(key);

@@ -10,10 +10,10 @@ import type { ObjectKey, Reconciler, WorkQueue } from "./types.js";
 import { Deadlines } from "./deadlines.js";
 import { type Logger, silentLogger } from "../../../protocol/index.js";
 
-/** Defaults, documented here once. */
 /** Longest run of reconciles started without letting the event loop take I/O and timers. */
 const PUMP_SLICE_MS = 20;
 
+/** Defaults, documented here once. */
 export const WORKQUEUE_DEFAULTS = {
   /** First retry delay after a failed reconcile. */
   baseDelayMs: 5,
