@@ -107,4 +107,34 @@ describe("Applier", () => {
     expect(p.graph.get("ns", "b")).toBeDefined();
     p.stop();
   });
+
+  it("a large expansion creates behind status writes; a small one goes at once", async () => {
+    const p = parts();
+    const parent = await p.api.create(mkCall("parent"));
+    let inFlight = 0;
+    let most = 0;
+    let items = 0;
+    const create = p.api.create.bind(p.api);
+    p.api.create = async (c) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      if (c.metadata.name!.startsWith("item-")) items++;
+      return create(c);
+    };
+    // A status write in flight the whole time.
+    let endStatus!: () => void;
+    const status = p.applier["d"].store.lanes.status(() => new Promise<void>((r) => (endStatus = r)));
+    const many = p.applier.apply(parent, [
+      { type: "create", calls: Array.from({ length: 12 }, (_v, i) => mkCall(`item-${i}`)) },
+    ]);
+    await p.applier.apply(parent, [{ type: "create", calls: [mkCall("sync-child")] }]);
+    expect(p.api.get("ns/sync-child")).toBeDefined();
+    expect(items).toBeLessThan(12); // made before the expansion was through
+    await many;
+    expect(most).toBeLessThanOrEqual(3); // two bulk creates beside the status write, plus the small one
+    endStatus();
+    await status;
+    p.stop();
+  });
 });

@@ -51,8 +51,11 @@ export interface ApplyResult {
   refused?: string;
 }
 
-/** Concurrent creates of one expansion (a map of 2,000 items is 2,000 creates). */
-const CREATE_CONCURRENCY = 64;
+/** Concurrent creates of one expansion (2,000 futures are 2,000 creates). */
+const CREATE_CONCURRENCY = 16;
+/** Expansions larger than this create in the bulk lane (behind status writes); smaller ones, a
+ * sync call's child or a few futures, are on a graph's critical path and go at once. */
+const SMALL_EXPANSION = 4;
 
 export class Applier {
   constructor(private readonly d: ApplyDeps) {}
@@ -119,7 +122,11 @@ export class Applier {
         return;
       }
       case "create": {
-        const made = await mapLimit(w.calls, CREATE_CONCURRENCY, (c) => store.create(c));
+        const create =
+          w.calls.length > SMALL_EXPANSION
+            ? (c: Call) => store.lanes.bulk(() => store.create(c))
+            : (c: Call) => store.create(c);
+        const made = await mapLimit(w.calls, CREATE_CONCURRENCY, create);
         for (const r of made) if (!r.created && r.call) out.existing.push(r.call);
         return;
       }

@@ -12,6 +12,7 @@ import {
 } from "../kube/index.js";
 import { type Call, keyOfCall, nameOf, namespaceOf } from "./calls.js";
 import type { CallGraph, ItemRef } from "./graph.js";
+import { WriteLanes } from "./write-lanes.js";
 
 const NOT_KEPT_FOR_ITEMS: ReadonlySet<string> = new Set(["progress", "conditions", "observedGeneration"]);
 
@@ -59,6 +60,8 @@ export class CallStore {
     private readonly graph: CallGraph,
     /** How long a shard's item changes gather before their one status write (group commit). */
     private readonly shardCommitMs = 0,
+    /** Status writes go first; large expansions' creates yield to them (see write-lanes.ts). */
+    readonly lanes: WriteLanes = new WriteLanes(),
   ) {}
 
   /** Runs `fn` after every earlier holder of `key` finished. */
@@ -92,7 +95,7 @@ export class CallStore {
     }
     this.writes++;
     try {
-      const out = await this.writer.replaceStatus<Call>(ref(call), status);
+      const out = await this.lanes.status(() => this.writer.replaceStatus<Call>(ref(call), status));
       this.graph.observe(withoutManagedFields(out));
       return out;
     } catch (err) {
@@ -143,7 +146,9 @@ export class CallStore {
       const status = shardStatusWith(shard, pending, Date.now());
       let out: Call | undefined;
       try {
-        out = await this.writer.replaceStatus<Call>(ref(shard), status as Record<string, unknown>);
+        out = await this.lanes.status(() =>
+          this.writer.replaceStatus<Call>(ref(shard), status as Record<string, unknown>),
+        );
         this.graph.observe(withoutManagedFields(out));
       } catch (err) {
         if (!isNotFound(err)) refusedOr(err, "update", `the status of ${describe(shard)}`);

@@ -20,7 +20,9 @@ export class WaitingMarker {
     private readonly clock: Clock,
     /** Writes the phase if the call is still waiting in it; resolves when done. */
     private readonly write: (t: MarkTarget) => Promise<void>,
-    private readonly maxInFlight = 8,
+    // Few at once: these writes are for people watching, and each one in the API server's queue
+    // delays the status writes a running graph waits on.
+    private readonly maxInFlight = 2,
   ) {}
 
   schedule(target: MarkTarget): void {
