@@ -58,6 +58,32 @@ export async function waitForClusterFree(timeoutMs: number): Promise<void> {
   }
 }
 
+/**
+ * Waits while namespaces are still being deleted (an earlier run's, an e2e suite's): the namespace
+ * controller deleting thousands of calls loads the apiserver and skews every latency measured.
+ */
+export async function waitForTerminatingNamespaces(client: KubeClient, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    const list = await client.request<{ items: { metadata: { name: string }; status?: { phase?: string } }[] }>(
+      "GET",
+      "/api/v1/namespaces",
+    );
+    const terminating = list.items.filter((n) => n.status?.phase === "Terminating").map((n) => n.metadata.name);
+    if (terminating.length === 0) return;
+    if (Date.now() > deadline) {
+      console.error(
+        `namespaces still terminating after ${timeoutMs / 1000} s, measuring anyway: ${terminating.join(", ")}`,
+      );
+      return;
+    }
+    if (!told) console.error(`waiting for terminating namespaces to go: ${terminating.join(", ")}`);
+    told = true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 /** The processes whose CPU the bench reports: this cluster's apiserver and etcd, the operator, the pods. */
 export function processGroups(
   apiPort: string,

@@ -32,7 +32,7 @@ import {
   operatorSpec,
   startBenchOperator,
 } from "./bench-operator.js";
-import { childOperatorPid, processGroups, waitForClusterFree } from "./cluster.js";
+import { childOperatorPid, processGroups, waitForClusterFree, waitForTerminatingNamespaces } from "./cluster.js";
 import { type CompareResults, printComparison } from "./compare-report.js";
 import { type RawBaselines, comparedFigures, operatorSections, ratios } from "./figures.js";
 import { Measurer, type Phases } from "./measure.js";
@@ -86,6 +86,7 @@ await waitForClusterFree(Number(process.env.TRELLIS_BENCH_WAIT_SECONDS ?? 600) *
 const kc = loadKubeConfig(process.env.KUBECONFIG);
 const client = await KubeClient.create(kc, { userAgent: "trellis-bench" });
 const writer = new KubeObjectWriter(client, "trellis-bench");
+await waitForTerminatingNamespaces(client, 300_000);
 const apiPort = new URL(kc.getCurrentCluster()!.server).port || "443";
 const groups = processGroups(apiPort, clusterDir(), childOperatorPid);
 const httpPort = process.env.TRELLIS_E2E_HTTP_PORT!;
