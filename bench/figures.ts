@@ -30,9 +30,12 @@ export function operatorSections(run: OperatorRun, raw: RawBaselines) {
       loopMs: Math.round(chain.loopMs),
       purePythonMs: Math.round(chain.pureMs * 1000) / 1000,
       perCallOverheadMs: r2(chainOverheadMs),
-      ratioToRawWrites: r2(chainOverheadMs / raw.perCallMs),
+      // Against the raw blocks run between the chain's blocks when there are any (same load).
+      ratioToRawWrites: r2(chainOverheadMs / (chain.rawInterleaved?.perCallMeanMs ?? raw.perCallMs)),
+      rawPerCallMs: chain.rawInterleaved?.perCallMeanMs ?? r2(raw.perCallMs),
+      rawInterleaved: chain.rawInterleaved,
       target: "<= 1.5x raw writes",
-      writesPerCall: writesPerCall(run, "chain", chain.calls + 1),
+      writesPerCall: writesPerCall(run, "chain", chain.calls + (chain.blocks ?? 1)),
       // Running: startTime → completionTime of a call; gap: completionTime → the next call's startTime.
       runningMs: chain.runningMs,
       gapToNextStartMs: chain.gapToNextStartMs,

@@ -43,7 +43,7 @@ export class Measurer {
     clearInterval(this.timer);
   }
 
-  /** Runs `fn` as phase `name`, recording its figures in `phases`. */
+  /** Runs `fn` as phase `name`, recording its figures in `phases` (added to what an earlier part of the phase recorded). */
   async measure<T>(phases: Phases, name: string, fn: () => Promise<T>): Promise<T> {
     this.current = new Set(otherOperators().filter((pid) => pid !== childOperatorPid()));
     const w0 = await apiserverCallWrites();
@@ -53,7 +53,7 @@ export class Measurer {
     const cpu = cpuBetween(a, sampleCpu(this.groups));
     const lag = await eventLoopLag(this.httpPort);
     const w1 = await apiserverCallWrites();
-    phases[name] = {
+    const part: PhaseFigures = {
       cpu,
       loadavg: loadavg().map((x) => Number(x.toFixed(2))),
       operatorEventLoopLag: lag,
@@ -64,7 +64,38 @@ export class Measurer {
         other: w1.otherWrites - w0.otherWrites,
       },
     };
+    const earlier = phases[name];
+    phases[name] = earlier ? mergePhase(earlier, part) : part;
     console.error(`${name}: done in ${cpu.wallSeconds} s`);
     return out;
   }
+}
+
+/** One phase measured in parts (the chain's blocks): times and writes add up, CPU is time-weighted. */
+export function mergePhase(a: PhaseFigures, b: PhaseFigures): PhaseFigures {
+  const wa = a.cpu.wallSeconds;
+  const wb = b.cpu.wallSeconds;
+  const wall = wa + wb;
+  const avg = (x: number, y: number) => (wall > 0 ? Math.round(((x * wa + y * wb) / wall) * 100) / 100 : 0);
+  const groups = new Set([...Object.keys(a.cpu.groupCores), ...Object.keys(b.cpu.groupCores)]);
+  return {
+    cpu: {
+      wallSeconds: Math.round(wall * 100) / 100,
+      machineCores: avg(a.cpu.machineCores, b.cpu.machineCores),
+      groupCores: Object.fromEntries(
+        [...groups].map((g) => [g, avg(a.cpu.groupCores[g] ?? 0, b.cpu.groupCores[g] ?? 0)]),
+      ),
+    },
+    loadavg: b.loadavg,
+    operatorEventLoopLag: {
+      p99Ms: Math.max(a.operatorEventLoopLag.p99Ms, b.operatorEventLoopLag.p99Ms),
+      maxMs: Math.max(a.operatorEventLoopLag.maxMs, b.operatorEventLoopLag.maxMs),
+    },
+    otherOperators: [...new Set([...a.otherOperators, ...b.otherOperators])],
+    functionCallWrites: {
+      creates: a.functionCallWrites.creates + b.functionCallWrites.creates,
+      statusPatches: a.functionCallWrites.statusPatches + b.functionCallWrites.statusPatches,
+      other: a.functionCallWrites.other + b.functionCallWrites.other,
+    },
+  };
 }

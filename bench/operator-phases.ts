@@ -8,6 +8,7 @@ import { CHAIN_SOURCE, DEPENDENT_SOURCE, MAP_SOURCE } from "./apps.js";
 import type { BenchOperator } from "./bench-operator.js";
 import { type Call, childrenOf, createRequest, dispatchLatency, ms, waitFinished } from "./cluster.js";
 import type { Measurer, Phases } from "./measure.js";
+import type { RawWrites } from "./raw-writes.js";
 import { type Summary, summarize } from "./stats.js";
 
 export interface PhaseContext {
@@ -16,6 +17,8 @@ export interface PhaseContext {
   measurer: Measurer;
   httpPort: string;
   sizes: { chain: number; dependents: number; map: number };
+  /** The raw writes of `n` calls one after another, run between the chain's blocks (ABAB). */
+  rawBlock?: (n: number, tag: string) => Promise<RawWrites>;
 }
 
 export interface OperatorRun {
@@ -23,7 +26,17 @@ export interface OperatorRun {
   namespace: string;
   /** The phases' CPU, event-loop delay and write figures (warmup, chain, dependents, map). */
   phases: Phases;
-  chain: { calls: number; loopMs: number; pureMs: number; runningMs: Summary; gapToNextStartMs: Summary };
+  chain: {
+    calls: number;
+    /** Requests the chain ran as (blocks interleaved with raw blocks). */
+    blocks: number;
+    loopMs: number;
+    pureMs: number;
+    runningMs: Summary;
+    gapToNextStartMs: Summary;
+    /** Raw blocks before, between and after the chain's blocks: per call, mean of every block's calls. */
+    rawInterleaved?: { calls: number; perCallMeanMs: number; blockMeansMs: number[] };
+  };
   dependents: {
     calls: number;
     gaps: number[];
@@ -65,25 +78,55 @@ async function deployApps(writer: KubeObjectWriter, namespace: string): Promise<
   ]);
 }
 
-/** 2. Sequential chain: running (startTime → completionTime) and gap to the next call's start. */
+/**
+ * 2. Sequential chain: running (startTime → completionTime) and gap to the next call's start. With
+ * a raw block runner it runs as A B A B A B A B A (raw, chain, ..., raw), so the ratio compares
+ * the chain with raw writes made under the same load moments apart: the raw figures taken at the
+ * bench's start and end differed by up to 50% within one run.
+ */
 async function chainPhase(ctx: PhaseContext, ns: string, run: Run, measure: Measure): Promise<OperatorRun["chain"]> {
   const n = ctx.sizes.chain;
-  const chain = await measure("chain", () => run("chain", n));
-  if (chain.out.value !== n) throw new Error(`chain returned ${JSON.stringify(chain.out)}`);
-  const calls = (await childrenOf(ctx.client, ns, chain.name)).sort((a, b) => a.spec.sequence! - b.spec.sequence!);
+  const blocks = ctx.rawBlock && n >= 40 ? 4 : 1;
   const gaps: number[] = [];
   const running: number[] = [];
-  calls.forEach((c, i) => {
-    running.push(ms(c.status?.completionTime) - ms(c.status?.startTime));
-    const next = calls[i + 1];
-    if (next) gaps.push(ms(next.status?.startTime) - ms(c.status?.completionTime));
-  });
+  const raws: RawWrites[] = [];
+  let loopMs = 0;
+  let pureMs = 0;
+  let left = n;
+  for (let b = 0; b < blocks; b++) {
+    const size = Math.round(left / (blocks - b));
+    left -= size;
+    if (ctx.rawBlock) raws.push(await ctx.rawBlock(size, `chain${b}`));
+    const chain = await measure("chain", () => run("chain", size));
+    if (chain.out.value !== size) throw new Error(`chain returned ${JSON.stringify(chain.out)}`);
+    loopMs += chain.out.loop_s * 1000;
+    pureMs += (chain.out.pure_s ?? 0) * 1000;
+    const calls = (await childrenOf(ctx.client, ns, chain.name)).sort((a, c) => a.spec.sequence! - c.spec.sequence!);
+    calls.forEach((c, i) => {
+      running.push(ms(c.status?.completionTime) - ms(c.status?.startTime));
+      const next = calls[i + 1];
+      if (next) gaps.push(ms(next.status?.startTime) - ms(c.status?.completionTime));
+    });
+  }
+  if (ctx.rawBlock && blocks > 1) raws.push(await ctx.rawBlock(Math.round(n / blocks), `chain${blocks}`));
+  const rawCalls = raws.reduce((a, r) => a + r.calls, 0);
   return {
     calls: n,
-    loopMs: chain.out.loop_s * 1000,
-    pureMs: (chain.out.pure_s ?? 0) * 1000,
+    blocks,
+    loopMs,
+    pureMs,
     runningMs: summarize(running),
     gapToNextStartMs: summarize(gaps),
+    ...(raws.length > 0
+      ? {
+          rawInterleaved: {
+            calls: rawCalls,
+            perCallMeanMs:
+              Math.round((raws.reduce((a, r) => a + r.perCallMs.mean * r.calls, 0) / rawCalls) * 100) / 100,
+            blockMeansMs: raws.map((r) => r.perCallMs.mean),
+          },
+        }
+      : {}),
   };
 }
 

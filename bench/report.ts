@@ -26,6 +26,8 @@ export interface BenchResults {
     loopMs: number;
     perCallOverheadMs: number;
     ratioToRawWrites: number;
+    rawPerCallMs: number;
+    rawInterleaved?: { calls: number; perCallMeanMs: number; blockMeansMs: number[] };
     runningMs: Summary;
     gapToNextStartMs: Summary;
   };
@@ -73,7 +75,8 @@ export function printReport(r: BenchResults): void {
       `sequential chain (${r.chain.calls} calls) overhead per call`,
       `${r.chain.perCallOverheadMs} ms = ${r.chain.ratioToRawWrites}x raw`,
       `<= 1.5x: ${ok(r.chain.ratioToRawWrites <= 1.5)}`,
-      `running p50 ${r.chain.runningMs.p50} ms, to next start p50 ${r.chain.gapToNextStartMs.p50} ms`,
+      `raw ${r.chain.rawPerCallMs} ms/call${r.chain.rawInterleaved ? ` (${r.chain.rawInterleaved.blockMeansMs.length} raw blocks between the chain's: ${r.chain.rawInterleaved.blockMeansMs.join(", ")})` : ""}; ` +
+        `running p50 ${r.chain.runningMs.p50} ms, to next start p50 ${r.chain.gapToNextStartMs.p50} ms`,
     ],
     [
       `dependent dispatch gap (${r.dependentDispatchGap.links} links)`,

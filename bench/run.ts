@@ -131,6 +131,7 @@ const ctx: PhaseContext = {
   measurer,
   httpPort,
   sizes: { chain: N_CHAIN, dependents: N_DEP, map: N_MAP },
+  rawBlock: (n, tag) => rawWrites(writer, rawNs, n, tag),
 };
 const rawPhase = <T>(name: string, fn: () => Promise<T>) => measurer.measure(phases, name, fn);
 // The raw writes before run with the first operator started (idle), as without --compare.
