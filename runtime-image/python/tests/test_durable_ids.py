@@ -78,3 +78,25 @@ def test_same_operations_give_the_same_ids_in_every_run_of_a_request_id():
     second.run([1], {})
     assert sorted(first._calls) == sorted(second._calls)
     assert child_id("rfixed", "rfixed", 0) in first._calls
+
+
+@function()
+def inc(x: int) -> int:
+    return x + 1
+
+
+@application()
+@function()
+def nested_futures(n: int) -> int:
+    f = inc.future(0)
+    for _ in range(n - 1):
+        f = inc.future(f)
+    return f
+
+
+def test_a_future_nested_thousands_deep_gets_its_specs_without_recursion():
+    # Each future's input is the previous one: their specs and ids are made in one go when the
+    # outermost is returned, inputs first.
+    runner = LocalRunner(nested_futures)
+    assert runner.run([3000], {}).output() == 3000
+    assert len(runner._calls) == 3001

@@ -44,12 +44,13 @@ def _param_names(function: Any, args: list, kwargs: dict) -> tuple[list[str], di
     return names, {k: k for k in kwargs}
 
 
-def _input_form(ctx: context.CallContext, value: Any, what: str, specs: list) -> dict:
+def _input_form(ctx: context.CallContext, value: Any, what: str):
+    """The form of one input; yields a future it needs the id of (add_future sends the id back)."""
     handle = _unwrap_future(value)
     if isinstance(handle, Future):
         if isinstance(value, Coroutine) and not handle._started:
             value.close()  # it will never be stepped; the call stands in for it
-        return {"call": add_future(ctx, handle, specs)}
+        return {"call": (yield handle)}
     if isinstance(value, (Coroutine, asyncio.Task)):
         raise SerializationError(
             f"{what} is a coroutine or task that is not a call of a Trellis function: await it and pass "
@@ -58,32 +59,32 @@ def _input_form(ctx: context.CallContext, value: Any, what: str, specs: list) ->
     return values.encode(value, what)
 
 
-def add_future(ctx: context.CallContext, future: Future, specs: list) -> str:
-    """Gives the future its durable id and appends its spec (after its inputs')."""
-    if future._started:
-        return future._id
+def _spec_of(ctx: context.CallContext, future: Future, specs: list):
+    """Builds one future's spec; yields each future among its inputs and receives its id."""
     future._started = True
     fn = future._function
     name = fn._name
     if isinstance(future, FunctionCallFuture):
         arg_names, _ = _param_names(fn, future._args, future._kwargs)
-        args = [
-            _input_form(ctx, a, f"argument '{arg_names[i]}' of {name}()", specs) for i, a in enumerate(future._args)
-        ]
-        kwargs = {k: _input_form(ctx, v, f"argument '{k}' of {name}()", specs) for k, v in future._kwargs.items()}
+        args = []
+        for i, a in enumerate(future._args):
+            args.append((yield from _input_form(ctx, a, f"argument '{arg_names[i]}' of {name}()")))
+        kwargs = {}
+        for k, v in future._kwargs.items():
+            kwargs[k] = yield from _input_form(ctx, v, f"argument '{k}' of {name}()")
         spec = {"kind": "call", "function": name, "args": args, "kwargs": kwargs}
     else:
         op = "map" if isinstance(future, MapFuture) else "reduce"
         items = future._items
         if isinstance(items, list):
-            items_form: Any = [
-                _input_form(ctx, item, f"item {i} of {name}.{op}()", specs) for i, item in enumerate(items)
-            ]
+            items_form: Any = []
+            for i, item in enumerate(items):
+                items_form.append((yield from _input_form(ctx, item, f"item {i} of {name}.{op}()")))
         else:
-            items_form = _input_form(ctx, items, f"items of {name}.{op}()", specs)
+            items_form = yield from _input_form(ctx, items, f"items of {name}.{op}()")
         spec = {"kind": op, "function": name, "items": items_form}
         if isinstance(future, ReduceFuture) and future._initial is not _MISSING:
-            spec["initial"] = _input_form(ctx, future._initial, f"initial value of {name}.reduce()", specs)
+            spec["initial"] = yield from _input_form(ctx, future._initial, f"initial value of {name}.reduce()")
     future._id = ctx.next_child_id()
     spec["id"] = future._id
     if future._start_delay:
@@ -91,6 +92,32 @@ def add_future(ctx: context.CallContext, future: Future, specs: list) -> str:
     spec["_fn"] = fn
     specs.append(spec)
     return future._id
+
+
+def add_future(ctx: context.CallContext, future: Future, specs: list) -> str:
+    """Gives the future its durable id and appends its spec (after its inputs').
+
+    Depth-first with an explicit stack, not recursion: a chain of futures thousands deep (each
+    the input of the next) is as ordinary as a long loop, and Python's stack is ~1,000 frames.
+    """
+    if future._started:
+        return future._id
+    stack = [_spec_of(ctx, future, specs)]
+    sent: Any = None
+    while True:
+        try:
+            needed = stack[-1].send(sent)
+        except StopIteration as done:
+            stack.pop()
+            if not stack:
+                return done.value
+            sent = done.value
+            continue
+        if needed._started:
+            sent = needed._id
+        else:
+            stack.append(_spec_of(ctx, needed, specs))
+            sent = None
 
 
 def error_from_info(info: dict) -> TensorlakeError:
