@@ -41,7 +41,14 @@ function informerFor<T extends KubeObject>(
   client: KubeClient,
   cfg: OperatorConfig,
   log: Logger,
-  o: { apiVersion: string; kind: string; labelSelector?: string; indexers?: Indexers<T>; transform?: (obj: T) => T },
+  o: {
+    apiVersion: string;
+    kind: string;
+    labelSelector?: string;
+    pageSize?: number;
+    indexers?: Indexers<T>;
+    transform?: (obj: T) => T;
+  },
 ): Informer<T> {
   if (cfg.watchNamespaces.length === 0) return createInformer<T>(client, { ...o, log });
   return new MultiNamespaceInformer(
@@ -147,6 +154,10 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
   const calls = informerFor<FunctionCall & KubeObject>(client, cfg, log, {
     apiVersion: API_VERSION,
     kind: "FunctionCall",
+    // A shard's object is up to ~60 KB of JSON: 100 per page keeps a page's JSON and its parsed
+    // copy to a few MiB during a relist (each unchanged object gives way to the graph's copy as
+    // its page arrives).
+    pageSize: 100,
     indexers: FUNCTION_CALL_INDEXERS,
     transform: (c) => {
       delete (c.metadata as { managedFields?: unknown }).managedFields;

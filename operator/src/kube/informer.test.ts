@@ -23,11 +23,11 @@ class Scripted implements ListWatch<KubeObject> {
   sessions: Session[] = [];
   current: ListResult<KubeObject> = { items: [], resourceVersion: "1" };
 
-  async list(): Promise<ListResult<KubeObject>> {
+  async list(_signal: AbortSignal, each = (o: KubeObject) => o): Promise<ListResult<KubeObject>> {
     this.listCalls++;
     const next = this.lists.shift() ?? this.current;
     this.current = next;
-    return { items: next.items.map((o) => structuredClone(o)), resourceVersion: next.resourceVersion };
+    return { items: next.items.map((o) => each(structuredClone(o))), resourceVersion: next.resourceVersion };
   }
 
   watch(rv: string, signal: AbortSignal, onEvent: (e: RawWatchEvent<KubeObject>) => void): Promise<void> {
@@ -177,9 +177,9 @@ describe("KubeInformer loop", () => {
     const src = new Scripted();
     let fails = 3;
     const list = src.list.bind(src);
-    src.list = async () => {
+    src.list = async (signal, each) => {
       if (fails-- > 0) throw new Error("connection refused");
-      return list();
+      return list(signal, each);
     };
     const { inf } = make(src);
     await inf.start();

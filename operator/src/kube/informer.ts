@@ -262,10 +262,10 @@ export class KubeInformer<T extends KubeObject> implements Informer<T> {
 
   private async relist(): Promise<void> {
     const first = this.stats.lists === 0;
-    const res = await this.o.source.list(this.stopController.signal);
+    const res = await this.o.source.list(this.stopController.signal, this.o.transform);
     this.stats.lists++;
     if (!first) this.stats.relists++;
-    const items = res.items.map((o) => this.o.transform(o));
+    const items = res.items;
     const changes = this.store.replace(items, res.resourceVersion);
     this.resourceVersion = res.resourceVersion;
     this.watchFrom = res.resourceVersion;

@@ -16,7 +16,12 @@ export type RawWatchEvent<T> =
   | { type: "ERROR"; object: KubeStatus };
 
 export interface ListWatch<T> {
-  list(signal: AbortSignal): Promise<ListResult<T>>;
+  /**
+   * The whole list, each item passed through `each` as its page arrives: a cache that hands back
+   * the object it already holds (same version) lets the page's copy go at once, so a relist of a
+   * large namespace never holds the cache and the list side by side.
+   */
+  list(signal: AbortSignal, each?: (obj: T) => T): Promise<ListResult<T>>;
   /** Streams events from `resourceVersion` until the server ends the stream (resolves) or it fails (rejects). */
   watch(resourceVersion: string, signal: AbortSignal, onEvent: (e: RawWatchEvent<T>) => void): Promise<void>;
 }
@@ -50,7 +55,7 @@ export function kubeListWatch<T extends KubeObject>(client: KubeClient, o: KubeL
   const timeout = o.watchTimeoutSeconds ?? (() => 300 + Math.floor(Math.random() * 300));
 
   return {
-    async list(signal) {
+    async list(signal, each = (obj: T) => obj) {
       const items: T[] = [];
       let cont: string | undefined;
       let paged = true;
@@ -71,7 +76,7 @@ export function kubeListWatch<T extends KubeObject>(client: KubeClient, o: KubeL
           }
           throw e;
         }
-        for (const it of page.items ?? []) items.push(stamp(it));
+        for (const it of page.items ?? []) items.push(each(stamp(it)));
         cont = page.metadata.continue || undefined;
         if (!cont) return { items, resourceVersion: page.metadata.resourceVersion };
       }
