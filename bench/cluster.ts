@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { createServer } from "node:net";
 import { API_VERSION, type FunctionCall, expandShards, newRequest } from "../protocol/index.js";
 import type { KubeClient } from "../operator/src/kube/client.js";
+import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
 import { resourcePath } from "../operator/src/kube/resources.js";
 import type { KubeObject } from "../operator/src/kube/types.js";
 import { kubectl } from "../test/support/kube.js";
@@ -82,6 +83,20 @@ export async function waitForTerminatingNamespaces(client: KubeClient, timeoutMs
     told = true;
     await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+/** Creates an Application whose code is inline `source` (the bench's apps, bench/apps.ts). */
+export async function deployInlineApp(
+  writer: KubeObjectWriter,
+  namespace: string,
+  app: { name: string; entrypoint: string; source: string; functions: object[] },
+): Promise<void> {
+  await writer.create({
+    apiVersion: API_VERSION,
+    kind: "Application",
+    metadata: { name: app.name, namespace },
+    spec: { entrypoint: app.entrypoint, source: { inline: app.source }, functions: app.functions },
+  } as never);
 }
 
 /** The processes whose CPU the bench reports: this cluster's apiserver and etcd, the operator, the pods. */

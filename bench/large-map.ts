@@ -10,7 +10,7 @@ import { API_VERSION, LABEL, labelValue } from "../protocol/index.js";
 import { metricsPortFor } from "../test/support/helm.js";
 import { kubectl } from "../test/support/kube.js";
 import type { BenchOperator } from "./bench-operator.js";
-import { type Call, apiserverCallWrites, childrenOf, createRequest, waitFinished } from "./cluster.js";
+import { type Call, apiserverCallWrites, childrenOf, createRequest, deployInlineApp, waitFinished } from "./cluster.js";
 
 export const LARGE_MAP_SOURCE = `
 import time
@@ -81,26 +81,20 @@ export interface DurableMapFigures {
 /** The Application of both large maps (created once: the durable map may run without the other). */
 async function deployLargeMap(writer: KubeObjectWriter, namespace: string): Promise<void> {
   const one = { minContainers: 1, maxContainers: 1 };
-  await writer
-    .create({
-      apiVersion: API_VERSION,
-      kind: "Application",
-      metadata: { name: "large-map", namespace },
-      spec: {
-        entrypoint: "large_map",
-        source: { inline: LARGE_MAP_SOURCE },
-        functions: [
-          { name: "large_map", ...one },
-          { name: "durable_map", ...one },
-          { name: "numbers", ...one },
-          { name: "double", minContainers: 2, maxContainers: 2, concurrency: 64 },
-          { name: "tick", minContainers: 2, maxContainers: 2, concurrency: 64 },
-        ],
-      },
-    } as never)
-    .catch((e: unknown) => {
-      if (!isAlreadyExists(e)) throw e;
-    });
+  await deployInlineApp(writer, namespace, {
+    name: "large-map",
+    entrypoint: "large_map",
+    source: LARGE_MAP_SOURCE,
+    functions: [
+      { name: "large_map", ...one },
+      { name: "durable_map", ...one },
+      { name: "numbers", ...one },
+      { name: "double", minContainers: 2, maxContainers: 2, concurrency: 64 },
+      { name: "tick", minContainers: 2, maxContainers: 2, concurrency: 64 },
+    ],
+  }).catch((e: unknown) => {
+    if (!isAlreadyExists(e)) throw e;
+  });
 }
 
 const rssMiB = async (httpPort: number) =>

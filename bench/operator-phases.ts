@@ -3,10 +3,9 @@
 // phases measured; figures.ts turns it into the report's figures (with the raw-write baselines).
 import type { KubeClient } from "../operator/src/kube/client.js";
 import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
-import { API_VERSION } from "../protocol/index.js";
 import { CHAIN_SOURCE, DEPENDENT_SOURCE, MAP_SOURCE } from "./apps.js";
 import type { BenchOperator } from "./bench-operator.js";
-import { type Call, childrenOf, createRequest, dispatchLatency, ms, waitFinished } from "./cluster.js";
+import { type Call, childrenOf, createRequest, deployInlineApp, dispatchLatency, ms, waitFinished } from "./cluster.js";
 import type { Measurer, Phases } from "./measure.js";
 import type { RawWrites } from "./raw-writes.js";
 import { type Summary, summarize } from "./stats.js";
@@ -57,12 +56,7 @@ type Run = (
 async function deployApps(writer: KubeObjectWriter, namespace: string): Promise<void> {
   // Warm containers: every function keeps its pods (minContainers) and the idle timeout is long.
   const deploy = (name: string, source: string, entrypoint: string, functions: object[]) =>
-    writer.create({
-      apiVersion: API_VERSION,
-      kind: "Application",
-      metadata: { name, namespace },
-      spec: { entrypoint, source: { inline: source }, functions },
-    } as never);
+    deployInlineApp(writer, namespace, { name, entrypoint, source, functions });
   const one = { minContainers: 1, maxContainers: 1, concurrency: 4 };
   await deploy("chain", CHAIN_SOURCE, "chain", [
     { name: "chain", ...one },

@@ -8,11 +8,18 @@ import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { KubeClient } from "../operator/src/kube/client.js";
 import type { KubeObjectWriter } from "../operator/src/kube/writer.js";
-import { API_VERSION } from "../protocol/index.js";
 import { metricsPortFor } from "../test/support/helm.js";
 import { TAIL_SOURCE } from "./apps.js";
 import type { BenchOperator } from "./bench-operator.js";
-import { type Call, childOperatorPid, childrenOf, createRequest, ms, waitFinished } from "./cluster.js";
+import {
+  type Call,
+  childOperatorPid,
+  childrenOf,
+  createRequest,
+  deployInlineApp,
+  ms,
+  waitFinished,
+} from "./cluster.js";
 import type { Measurer, Phases } from "./measure.js";
 import { type RawTailLinks, rawTailLinks } from "./raw-writes.js";
 import { type Summary, summarize } from "./stats.js";
@@ -107,19 +114,15 @@ export interface TailRun {
 
 async function deployTail(writer: KubeObjectWriter, namespace: string): Promise<void> {
   const one = { minContainers: 1, maxContainers: 1, concurrency: 4 };
-  await writer.create({
-    apiVersion: API_VERSION,
-    kind: "Application",
-    metadata: { name: "tail", namespace },
-    spec: {
-      entrypoint: "tail_chain",
-      source: { inline: TAIL_SOURCE },
-      functions: [
-        { name: "tail_chain", ...one },
-        { name: "link", ...one },
-      ],
-    },
-  } as never);
+  await deployInlineApp(writer, namespace, {
+    name: "tail",
+    entrypoint: "tail_chain",
+    source: TAIL_SOURCE,
+    functions: [
+      { name: "tail_chain", ...one },
+      { name: "link", ...one },
+    ],
+  });
 }
 
 /** Where a chain that did not finish stands: its links by phase, and five neither Delegated nor Succeeded. */

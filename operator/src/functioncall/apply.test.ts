@@ -50,7 +50,7 @@ function parts() {
     config: { inlineValueLimitBytes: 64 },
     clock,
   };
-  return { api, graph, added, events, dispatcher, applier: new Applier(deps), stop: () => dispatcher.stop() };
+  return { api, graph, store, added, events, dispatcher, applier: new Applier(deps), stop: () => dispatcher.stop() };
 }
 
 describe("Applier", () => {
@@ -124,7 +124,7 @@ describe("Applier", () => {
     };
     // A status write in flight the whole time.
     let endStatus!: () => void;
-    const status = p.applier["d"].store.lanes.status(() => new Promise<void>((r) => (endStatus = r)));
+    const status = p.store.lanes.status(() => new Promise<void>((r) => (endStatus = r)));
     const many = p.applier.apply(parent, [
       { type: "create", calls: Array.from({ length: 12 }, (_v, i) => mkCall(`item-${i}`)) },
     ]);

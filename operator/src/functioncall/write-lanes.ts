@@ -1,5 +1,5 @@
-// Bulk writes (the creates of a large expansion, deferred waiting-phase marks) yield to the status
-// writes a running graph waits on. The API server answers writes roughly in arrival order, so a
+// Bulk writes (the creates of a large expansion) yield to the status writes a running graph
+// waits on. The API server answers writes roughly in arrival order, so a
 // Succeeded write sent behind 64 creates waits for all of them: in the bench, a 200-call graph
 // created at once put 100–200 ms into the next link's dispatch gap. Bulk writes keep `alone` in
 // flight while no status write is, and drop to `beside` while one is.
@@ -11,7 +11,7 @@ export interface LaneLimits {
   beside: number;
 }
 
-export const DEFAULT_LANE_LIMITS: LaneLimits = { alone: 16, beside: 2 };
+const DEFAULT_LANE_LIMITS: LaneLimits = { alone: 16, beside: 2 };
 
 export class WriteLanes {
   private bulkInFlight = 0;

@@ -29,7 +29,7 @@ export const CLIENT_DEFAULTS = {
 } as const;
 
 /** The kubeconfig's CA, client certificate and key as one TLS context, built once. */
-export function sharedSecureContext(creds: https.RequestOptions): tls.SecureContext {
+function sharedSecureContext(creds: https.RequestOptions): tls.SecureContext {
   return tls.createSecureContext({
     ca: creds.ca,
     cert: creds.cert,
