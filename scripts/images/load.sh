@@ -56,8 +56,24 @@ load_into() {
 
   snap=()
   [ -n "${TRELLIS_SNAPSHOTTER:-}" ] && snap=(--snapshotter "$TRELLIS_SNAPSHOTTER")
-  step "import into containerd ($CONTAINERD_ADDRESS, namespace k8s.io)" \
-    ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images import "${snap[@]}" "$ARCHIVE" >/dev/null
+  local CTR=(ctr --address "$CONTAINERD_ADDRESS" -n k8s.io)
+  # The import re-points the name before it unpacks, which leaves the old image's layer snapshots
+  # (mostly the new one's too) unreferenced; containerd 1.6's garbage collector can then remove one
+  # between the unpacker finding it and stacking the next layer on it ("parent snapshot ... does not
+  # exist"). A second name holds the old image until the import is done.
+  local HOLD="$TRELLIS_IMAGE-import-hold"
+  if [ -n "$HAVE" ]; then "${CTR[@]}" images tag --force "$TRELLIS_IMAGE" "$HOLD" >/dev/null; fi
+  local attempt=1
+  until "${CTR[@]}" images import "${snap[@]}" "$ARCHIVE" >/dev/null; do
+    # Still possible with no old image (its layers unreferenced since an earlier import): the
+    # second try finds them gone and unpacks them again.
+    ((attempt < 3)) || { "${CTR[@]}" images rm "$HOLD" >/dev/null 2>&1 || true; die "import into $CONTAINERD_ADDRESS failed $attempt times"; }
+    log "import into $CONTAINERD_ADDRESS failed (attempt $attempt), trying again"
+    attempt=$((attempt + 1))
+    sleep "$attempt"
+  done
+  log "imported into containerd ($CONTAINERD_ADDRESS, namespace k8s.io)"
+  "${CTR[@]}" images rm "$HOLD" >/dev/null 2>&1 || true
   ctr --address "$CONTAINERD_ADDRESS" -n k8s.io images ls -q "name==$TRELLIS_IMAGE" | grep -qxF "$TRELLIS_IMAGE" ||
     die "import finished but containerd lists no image named $TRELLIS_IMAGE"
   log "containerd at $CONTAINERD_ADDRESS has $TRELLIS_IMAGE (pods should use imagePullPolicy: Never or IfNotPresent)"
