@@ -3,7 +3,14 @@
 // replica does), takes the leader Lease, then runs the two controllers and the runtime API.
 // Losing the Lease ends the process (a restarted replica starts clean).
 import { randomBytes } from "node:crypto";
-import { API_VERSION, type FunctionCall, type Logger, MANAGED_SELECTOR, createLogger } from "../../protocol/index.js";
+import {
+  API_VERSION,
+  type FunctionCall,
+  type Logger,
+  MANAGED_SELECTOR,
+  UNSETTLED_SELECTOR,
+  createLogger,
+} from "../../protocol/index.js";
 import { ApplicationController, applicationIndexers, applicationSettings } from "./application/index.js";
 import type { ApplicationObject, Pod } from "./application/index.js";
 import { type OperatorConfig, parseConfig } from "./config.js";
@@ -158,6 +165,8 @@ async function run(cfg: OperatorConfig, log: Logger): Promise<void> {
     // copy to a few MiB during a relist (each unchanged object gives way to the graph's copy as
     // its page arrives).
     pageSize: 100,
+    // Tail links a chain has passed are settled: nothing reads them again (etcd keeps them).
+    labelSelector: UNSETTLED_SELECTOR,
     indexers: FUNCTION_CALL_INDEXERS,
     transform: (c) => {
       delete (c.metadata as { managedFields?: unknown }).managedFields;

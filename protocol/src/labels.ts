@@ -10,6 +10,11 @@ export const LABEL = {
   request: "trellis.dev/request",
   /** On FunctionCalls: the call that made them. */
   parent: "trellis.dev/parent",
+  /**
+   * On FunctionCalls: a tail link its delegators have moved past (they wait on its tail now). Nothing
+   * reads it again; the operator's watch leaves it out (UNSETTLED_SELECTOR), etcd keeps it.
+   */
+  settled: "trellis.dev/settled",
   podTemplateHash: "trellis.dev/pod-template-hash",
   codeHash: "trellis.dev/code-hash",
   sourceHash: "trellis.dev/source-hash",
@@ -20,6 +25,8 @@ export const LABEL = {
 export const MANAGED_BY = "trellis";
 /** Label selector of everything this operator creates (the Pod and ConfigMap informers use it). */
 export const MANAGED_SELECTOR = `${LABEL.managedBy}=${MANAGED_BY}`;
+/** Label selector of the FunctionCalls the operator keeps in memory: all but settled tail links. */
+export const UNSETTLED_SELECTOR = `!${LABEL.settled}`;
 
 export const ANNOTATION = {
   /** The Python function name exactly (a label value cannot start with `_`). */

@@ -2,7 +2,7 @@
 // applied, and exercised by impersonating the operator's ServiceAccount and another user. The
 // policies are cluster-scoped: they are bound to this test's namespace only and deleted after.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { POD_TOKEN_SECRET_SUFFIX, podTokenSecretName } from "../../protocol/index.js";
+import { LABEL, POD_TOKEN_SECRET_SUFFIX, podTokenSecretName } from "../../protocol/index.js";
 import { chartDir, helm } from "../support/helm.js";
 import { applyCrds, createNamespace, deleteNamespace, kubectl, waitFor } from "../support/kube.js";
 
@@ -50,7 +50,7 @@ beforeAll(async () => {
     "-n",
     ns,
     "creator",
-    "--verb=create",
+    "--verb=create,patch",
     "--resource=functioncalls.trellis.dev,applications.trellis.dev",
   ]);
   await kubectl([
@@ -79,6 +79,17 @@ beforeAll(async () => {
   // A new policy is enforced once the apiserver has compiled it: poll with a dry run.
   await waitFor("the pickle policy to be enforced", async () =>
     (await createAs(user, fc("probe", { args: [{ pickle: PICKLE }] }), true)).includes("pickle values")
+      ? true
+      : undefined,
+  );
+  await waitFor("the settled-label policy to be enforced", async () =>
+    (
+      await createAs(
+        user,
+        { ...fc("probe", { args: [{ value: 1 }] }), metadata: { name: "probe", labels: { [LABEL.settled]: "true" } } },
+        true,
+      )
+    ).includes("settled")
       ? true
       : undefined,
   );
@@ -128,6 +139,28 @@ describe("pickle values in FunctionCalls", () => {
     expect(names).toEqual(["functioncall.trellis.dev/root-json", "functioncall.trellis.dev/root-op"]);
     // An update that keeps the spec (a label) is not judged again, whoever makes it.
     await kubectl(["label", "functioncall", "-n", ns, "root-op", "x=y"]);
+  });
+});
+
+describe("the settled label of FunctionCalls", () => {
+  const settled = (name: string) => ({
+    ...fc(name, { args: [{ value: 1 }] }),
+    metadata: { name, labels: { [LABEL.settled]: "true" } },
+  });
+  it("is denied to anyone but the operator's ServiceAccount, on create and on update", async () => {
+    const rule = `metadata.labels.trellis.dev/settled: set only by the operator's ServiceAccount ${operator}`;
+    expect(await createAs(user, settled("settled-user"), true)).toContain(rule);
+    expect(await createAs(operator, settled("settled-op"), true)).toBe("");
+    expect(await createAs(user, fc("to-label", { args: [{ value: 1 }] }))).toBe("");
+    const label = (as: string) =>
+      kubectl(["label", "functioncall", "-n", ns, "to-label", `${LABEL.settled}=true`, `--as=${as}`]).then(
+        () => "",
+        (e: unknown) => String(e),
+      );
+    expect(await label(user)).toContain(rule);
+    expect(await label(operator)).toBe("");
+    // Once set, others' updates that keep it are admitted.
+    expect(await kubectl(["label", "functioncall", "-n", ns, "to-label", "x=y", `--as=${user}`])).toBeDefined();
   });
 });
 

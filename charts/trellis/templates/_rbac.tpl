@@ -1,6 +1,7 @@
 {{/* Rules the operator needs in every namespace it serves (exactly the verbs it uses). */}}
 {{- define "trellis.watchedRules" -}}
-# FunctionCalls: the engine creates children, writes status, deletes finished requests.
+# FunctionCalls: the engine creates children, writes status, labels passed tail links settled,
+# deletes finished requests.
 - apiGroups: [trellis.dev]
   resources: [functioncalls, functioncalls/status]
   verbs: [get, list, watch, create, patch, delete]

@@ -24,7 +24,13 @@ export type Write =
   /** Create calls; those that exist already are reported back (ApplyResult.existing). */
   | { type: "create"; calls: Call[] }
   /** Delete the request: the root (children go with it by ownerReference) and its blobs. */
-  | { type: "deleteRequest" };
+  | { type: "deleteRequest" }
+  /**
+   * Label the call settled: a Delegated link nothing reads again. It leaves the operator's caches
+   * (the watch selects unsettled calls); etcd keeps it. Best effort: a link left unsettled still
+   * takes its tail's outcome.
+   */
+  | { type: "settle" };
 
 /** Effects without I/O on the API server, performed at once. */
 export type Effect =
@@ -66,6 +72,10 @@ export interface CallView {
   namespace: string;
   call(name: string): Call | undefined;
   children(parent: string): Call[];
+  /** Calls that delegated their output to `name` (their status.tailCall). */
+  delegatorsOf(name: string): string[];
+  /** Calls that take `name`'s output as an input. */
+  dependentsOf(name: string): string[];
   /**
    * The outputs of `parent`'s children by sequence 0..n-1 (a Succeeded child without one: null),
    * when each of them exists and Succeeded; read from shard entries without decoding the items.

@@ -134,6 +134,10 @@ export class Applier {
         // Its blobs go when the graph sees the root disappear (deleteBlobs), however it was deleted.
         await store.delete(call);
         return;
+      case "settle":
+        await store.settle(call);
+        out.call = undefined;
+        return;
     }
   }
 
@@ -221,5 +225,5 @@ export class Applier {
   }
 }
 
-const WRITES: ReadonlySet<Action["type"]> = new Set(["status", "create", "deleteRequest"]);
+const WRITES: ReadonlySet<Action["type"]> = new Set(["status", "create", "deleteRequest", "settle"]);
 const isWrite = (a: Action): a is Write => WRITES.has(a.type);

@@ -4,7 +4,7 @@ import type { Call } from "./calls.js";
 import { decideCall } from "./decide-call.js";
 import { decideAttemptFailure } from "./attempts.js";
 import { resolvePolicy } from "./policy.js";
-import { childName } from "../../../protocol/index.js";
+import { SHARD_ANNOTATION, childName } from "../../../protocol/index.js";
 import { memoryView, mkCall, mkChild, type ViewOptions } from "./testing.js";
 
 const NOW = Date.parse("2026-01-01T00:00:00Z");
@@ -178,6 +178,55 @@ describe("tail calls", () => {
   });
   it("tail missing: Failed", () => {
     expect(statusOf(decide(delegated("nope"), [root]))!.patch).toMatchObject({ phase: "Failed" });
+  });
+});
+
+describe("tail chains: the head follows the newest link, passed links settle", () => {
+  // r (the request) → l1 → l2 → l3: each link delegated to a call it made.
+  const link = (name: string, parent: string, status: Call["status"]) => mkChild(name, parent, "r", 0, {}, status);
+  const delegatedTo = (tail: string): Call["status"] => ({ phase: "Delegated", tailCall: tail, attempts: 1 });
+  const r = (tail: string) => mkCall("r", {}, delegatedTo(tail));
+  const l3 = link("l3", "l2", { phase: "Running", pod: "p", attempts: 1 });
+
+  it("a head whose tail delegated to a call it made waits on that call instead", () => {
+    const l1 = link("l1", "r", delegatedTo("l2"));
+    const l2 = link("l2", "l1", { phase: "Running", pod: "p", attempts: 1 });
+    expect(decide(r("l1"), [l1, l2])).toEqual([{ type: "status", patch: { tailCall: "l2" } }]);
+  });
+  it("a link someone still delegates to keeps its tail (only the head moves)", () => {
+    const l2 = link("l2", "l1", delegatedTo("l3"));
+    expect(decide(link("l1", "r", delegatedTo("l2")), [r("l1"), l2, l3])).toEqual([]);
+  });
+  it("a tail that delegated to a call it did not make is waited on as it is (no cycle)", () => {
+    const l1 = link("l1", "r", delegatedTo("x"));
+    expect(decide(r("l1"), [l1, mkChild("x", "r", "r", 5, {}, { phase: "Running", pod: "p" })])).toEqual([]);
+  });
+  it("a passed link nothing reads is settled", () => {
+    const l2 = link("l2", "l1", delegatedTo("l3"));
+    // Its parent is settled already (gone), or Delegated, or finished.
+    expect(decide(l2, [r("l3"), l3])).toEqual([{ type: "settle" }]);
+    expect(decide(l2, [r("l3"), l3, link("l1", "r", delegatedTo("l3"))])).toEqual([{ type: "settle" }]);
+    expect(decide(l2, [r("l3"), l3, link("l1", "r", { phase: "Succeeded" })])).toEqual([{ type: "settle" }]);
+  });
+  it("a Delegated call something may still read is not settled", () => {
+    const l2 = link("l2", "l1", delegatedTo("l3"));
+    // a delegator; a dependent; a parent whose attempt may wait on it or re-run and re-attach
+    expect(decide(l2, [r("l2"), l3])).not.toContainEqual({ type: "settle" });
+    const reader = mkChild("d", "r", "r", 7, { args: [{ call: "l2" }] }, { phase: "Blocked" });
+    expect(decide(l2, [r("l3"), l3, reader])).toEqual([]);
+    for (const phase of ["Running", "Queued", "Pending"] as const)
+      expect(decide(l2, [r("l3"), l3, link("l1", "r", { phase })])).toEqual([]);
+    // a request; a map item (its shard holds it)
+    expect(decide(mkCall("q", {}, delegatedTo("l3")), [l3])).toEqual([]);
+    const item = mkCall("i", { parent: "m", request: "r", sequence: 0 }, delegatedTo("l3"), {
+      annotations: { [SHARD_ANNOTATION]: "shard-0" },
+    });
+    expect(decide(item, [r("l3"), mkCall("m", { parent: "r", request: "r" }, { phase: "Running" }), l3])).toEqual([]);
+  });
+  it("a finished tail is taken before anything else", () => {
+    const l2 = link("l2", "l1", delegatedTo("l3"));
+    const done = link("l3", "l2", { phase: "Succeeded", output: { value: 1 } });
+    expect(statusOf(decide(l2, [r("l3"), done]))!.patch).toMatchObject({ phase: "Succeeded" });
   });
 });
 

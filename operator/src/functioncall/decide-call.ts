@@ -12,6 +12,7 @@ import {
   parseTime,
   phaseOf,
   requestOf,
+  shardOf,
 } from "./calls.js";
 import { decideMap, decideReduce } from "./collections.js";
 import { refuseRootPickles } from "./decide-refusal.js";
@@ -84,7 +85,12 @@ function abortActions(call: Call): Action[] {
   return out;
 }
 
-/** A Delegated call takes the outcome of its tail call: one write per link, no recursion. */
+/**
+ * A Delegated call takes the outcome of its tail call. While the tail delegates in turn, a call no
+ * one delegates to (the head: a request, or a call some pod or input waits on) waits on the tail's
+ * tail instead (one write), and a link nothing reads any more is settled: a chain of any depth
+ * keeps one head and one live link in memory, and ends with one write, the head's.
+ */
 function decideDelegated(call: Call, view: CallView, now: number): Action[] {
   const tailName = call.status?.tailCall;
   const tail = tailName === undefined ? undefined : view.call(tailName);
@@ -95,14 +101,44 @@ function decideDelegated(call: Call, view: CallView, now: number): Action[] {
         now,
       ),
     ];
+  const outcome = tailOutcome(tail, now);
+  if (outcome) return [outcome];
+  if (unread(call, view)) return [{ type: "settle" }];
+  const next = tail.status?.tailCall;
+  // Only a head moves: a link keeps its tail while anyone waits on the link, so the call a head
+  // moves to always has a delegator until the head's write lands, and is never settled under it.
+  // The next link is the tail's own child: no cycle can form.
+  const passed = phaseOf(tail) === "Delegated" && next !== undefined && view.call(next)?.spec.parent === tailName;
+  return passed && isHead(call, view) ? [{ type: "status", patch: { tailCall: next } }] : [];
+}
+
+/** The delegator's final write when its tail has ended. */
+function tailOutcome(tail: Call, now: number): Action | undefined {
   const p = phaseOf(tail);
-  if (p === "Succeeded") return [succeed(tail.status?.output ?? { value: null }, now)];
+  const name = nameOf(tail);
+  if (p === "Succeeded") return succeed(tail.status?.output ?? { value: null }, now);
   if (p === "Failed") {
-    const e = tail.status?.error ?? { type: "FunctionError", message: `${tailName} failed` };
-    return [fail({ ...e, cause: e.cause ?? tailName }, now)];
+    const e = tail.status?.error ?? { type: "FunctionError", message: `${name} failed` };
+    return fail({ ...e, cause: e.cause ?? name }, now);
   }
-  if (p === "Cancelled") return [cancelled(`tail call ${tailName} was cancelled`, now)];
-  return [];
+  if (p === "Cancelled") return cancelled(`tail call ${name} was cancelled`, now);
+  return undefined;
+}
+
+const isHead = (call: Call, view: CallView): boolean => view.delegatorsOf(nameOf(call)).length === 0;
+
+/**
+ * Nothing reads this Delegated call's outcome again: no delegator, no dependent, not a request,
+ * not a map item (its shard holds it), and its parent's attempt is over (a running or re-run parent
+ * may still wait on it or re-attach to it).
+ */
+function unread(call: Call, view: CallView): boolean {
+  if (isRoot(call) || shardOf(call) !== undefined || !isHead(call, view)) return false;
+  if (view.dependentsOf(nameOf(call)).length > 0) return false;
+  const parent = call.spec.parent === undefined ? undefined : view.call(call.spec.parent);
+  if (!parent) return true;
+  const pp = phaseOf(parent);
+  return pp === "Delegated" || isTerminal(parent);
 }
 
 /** A running attempt: the operator's own timeout, and the liveness of its pod. */

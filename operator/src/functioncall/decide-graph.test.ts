@@ -45,6 +45,17 @@ describe("decideGraphChange", () => {
     );
   });
 
+  it("tail chains: a new Delegated call's delegators, a re-pointed call and the link it left are reconciled", () => {
+    const d = (tail: string) => mkCall("c", {}, { phase: "Delegated", tailCall: tail });
+    const g = index([], { delegatorsOf: { c: ["head"] } });
+    expect(reconciled(decideGraphChange(mkCall("c", {}, running()), d("t"), g))).toEqual(["c", "head"]);
+    // The head moved from t to u: it checks u at once; t may have no reader left.
+    expect(reconciled(decideGraphChange(d("t"), d("u"), g))).toEqual(["c", "t"]);
+    expect(reconciled(decideGraphChange(d("t"), d("t"), g))).toEqual([]);
+    // A settled link leaves the graph: its tail lost a delegator.
+    expect(reconciled(decideGraphChange(d("t"), undefined, index([])))).toContain("t");
+  });
+
   it("the pod is released when the attempt leaves it: re-queued, another attempt, another pod, gone", () => {
     const g = index([]);
     const prev = mkCall("c", {}, running("p1", 1));

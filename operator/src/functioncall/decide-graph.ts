@@ -23,7 +23,7 @@ export function decideGraphChange(prev: Call | undefined, next: Call | undefined
   if (!prev) out.push(reconcile([nameOf(c)]));
   const left = leftPod(prev, next);
   if (left !== undefined) out.push({ type: "release", pod: left });
-  if (next && prev) out.push(...changed(prev, next));
+  if (next && prev) out.push(...changed(prev, next, g));
   const finished = !next || (isTerminal(next) && !(prev && isTerminal(prev)));
   if (finished && prev) out.push(...finishedEffects(c, next, g));
   return out;
@@ -32,12 +32,31 @@ export function decideGraphChange(prev: Call | undefined, next: Call | undefined
 const reconcile = (names: string[]): Effect => ({ type: "reconcile", names });
 
 /** A change the call's own reconcile must see at once. */
-function changed(prev: Call, next: Call): Effect[] {
+function changed(prev: Call, next: Call, g: GraphIndex): Effect[] {
   const p = phaseOf(next);
   const out: Effect[] = [];
   // Running arms the operator's timeout; Delegated may find its tail already finished.
   if ((p === "Running" || p === "Delegated") && phaseOf(prev) !== p) out.push(reconcile([nameOf(next)]));
+  out.push(...tailChainChanges(prev, next, g));
   if (isDeleting(next) && !isDeleting(prev)) out.push(reconcile([nameOf(next)]));
+  return out;
+}
+
+/**
+ * Tail chains (decideDelegated): a call that delegated has its delegators move on to its tail; a
+ * call that moved to another tail checks that one at once; the tail it left may have no reader.
+ */
+function tailChainChanges(prev: Call, next: Call, g: GraphIndex): Effect[] {
+  const out: Effect[] = [];
+  const delegated = phaseOf(next) === "Delegated";
+  if (delegated && phaseOf(prev) !== "Delegated") {
+    const by = g.delegatorsOf(nameOf(next));
+    if (by.length > 0) out.push(reconcile(by));
+  }
+  const was = prev.status?.tailCall;
+  if (was === undefined || was === next.status?.tailCall) return out;
+  if (delegated && phaseOf(prev) === "Delegated") out.push(reconcile([nameOf(next)]));
+  out.push(reconcile([was]));
   return out;
 }
 
@@ -61,6 +80,8 @@ function finishedEffects(c: Call, next: Call | undefined, g: GraphIndex): Effect
   const waiting = waitingOn(c, next, g);
   if (waiting.length > 0) out.push(reconcile(waiting));
   if (!next) out.push({ type: "forgetItems" });
+  // A settled (or deleted) link no longer waits on its tail.
+  if (!next && c.status?.tailCall !== undefined) out.push(reconcile([c.status.tailCall]));
   // A deleted request takes its blobs (outputs, uploads, state) with it.
   if (!next && isRoot(c)) out.push({ type: "deleteBlobs" });
   const stop = toStop(c, next, g);

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type Assignment, childName } from "../../../protocol/index.js";
+import { type Assignment, LABEL, childName } from "../../../protocol/index.js";
 import { useFakeClock } from "../dispatch/testing.js";
 import { type Harness, harness } from "./test-harness.js";
 
@@ -222,7 +222,7 @@ describe("engine on fakes: the call path", () => {
     expect(w.json().outcomes[0]).toMatchObject({ phase: "Succeeded", output: { value: ["a", "b", "c"] } });
   });
 
-  it("a chain of tail calls completes link by link with one write per link", async () => {
+  it("a chain of tail calls: the root follows the newest link, passed links are settled, one write at the end", async () => {
     h = await harness();
     h.pods.set("pf", "f");
     await h.createRoot("t");
@@ -241,10 +241,21 @@ describe("engine on fakes: the call path", () => {
       cur = (await leased)[0]!;
       links.push(cur.call);
     }
-    await result("pf", cur.call, 1, { value: "end" });
+    const last = cur.call;
+    await h.until("every passed link settled", () => links.slice(1, -1).every((l) => !h.call(l)));
+    expect(h.call("t")!.status).toMatchObject({ phase: "Delegated", tailCall: last });
+    const before = h.api.writes.length;
+    await result("pf", last, 1, { value: "end" });
     await h.until("root done", () => h.call("t")?.status?.phase === "Succeeded");
-    for (const l of links) expect(h.call(l)!.status).toMatchObject({ phase: "Succeeded", output: { value: "end" } });
-    expect(h.api.writesOf(links[5]!)).toEqual(["create", "status:Running", "status:Delegated", "status:Succeeded"]);
+    expect(h.call("t")!.status?.output).toEqual({ value: "end" });
+    // The last link's result and the root's: nothing unwinds through the passed links.
+    expect(h.api.writes.slice(before).map((w) => w.name)).toEqual([last, "t"]);
+    // A passed link stays in the API server, Delegated to its own tail and labelled settled.
+    const mid = h.api.get(`ns/${links[5]!}`)!;
+    expect(mid.status).toMatchObject({ phase: "Delegated", tailCall: links[6] });
+    expect(mid.metadata.labels?.[LABEL.settled]).toBe("true");
+    expect(h.api.writesOf(links[5]!)).toEqual(["create", "status:Running", "status:Delegated", "patchMeta"]);
+    expect(h.api.list().map((c) => c.metadata.name)).toEqual(["t", last]);
   });
 });
 

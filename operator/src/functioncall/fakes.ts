@@ -9,6 +9,7 @@ import {
   type ObjectWriter,
   type WatchEventType,
 } from "../kube/index.js";
+import { LABEL } from "../../../protocol/index.js";
 import type { Call } from "./calls.js";
 
 type Handler = (type: WatchEventType, obj: Call, old: Call | undefined) => void;
@@ -63,13 +64,18 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
   readonly refuseStatus = new Map<string, (status: Record<string, unknown>) => KubeApiError | undefined>();
   /** Status writes of these names wait for the promise (to hold a write in flight). */
   readonly statusGates = new Map<string, Promise<void>>();
-  readonly writes: { verb: "create" | "patchStatus" | "delete"; name: string; patch?: Record<string, unknown> }[] = [];
+  readonly writes: {
+    verb: "create" | "patchStatus" | "patchMeta" | "delete";
+    name: string;
+    patch?: Record<string, unknown>;
+  }[] = [];
 
   get(key: string): Call | undefined {
     return this.objects.get(key);
   }
+  /** As the operator's informer lists: settled tail links left out. */
   list(): Call[] {
-    return [...this.objects.values()];
+    return [...this.objects.values()].filter((c) => !(LABEL.settled in (c.metadata.labels ?? {})));
   }
   byIndex(): Call[] {
     throw new Error("FakeCalls: no indexes");
@@ -145,8 +151,27 @@ export class FakeCalls implements ObjectWriter, Informer<Call> {
     return structuredClone(next) as unknown as T;
   }
 
-  async patchMeta<T extends KubeObject>(): Promise<T> {
-    throw new Error("FakeCalls.patchMeta: not used by the engine");
+  /** Labels only (the engine's one use: settling a tail link). As the operator's watch selects
+   * unsettled calls, a call that gains the settled label is reported DELETED. */
+  async patchMeta<T extends KubeObject>(
+    ref: { namespace: string; name: string },
+    meta: { labels?: Record<string, string | null> },
+  ): Promise<T> {
+    const key = `${ref.namespace}/${ref.name}`;
+    this.writes.push({ verb: "patchMeta", name: ref.name, patch: meta });
+    const cur = this.objects.get(key);
+    if (!cur) throw new KubeApiError(404, "NotFound", `${key} not found`, "PATCH", key);
+    const next = structuredClone(cur);
+    const labels = { ...(next.metadata.labels ?? {}) };
+    for (const [k, v] of Object.entries(meta.labels ?? {})) {
+      if (v === null) delete labels[k];
+      else labels[k] = v;
+    }
+    next.metadata.labels = labels;
+    next.metadata.resourceVersion = String(++this.rv);
+    this.objects.set(key, next);
+    this.emit(LABEL.settled in labels ? "DELETED" : "MODIFIED", next, cur);
+    return structuredClone(next) as unknown as T;
   }
 
   async delete(ref: { namespace: string; name: string }): Promise<void> {

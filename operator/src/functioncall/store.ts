@@ -1,7 +1,7 @@
 // All FunctionCall writes of the engine. Writes to one call are serialised in-process (one
 // lock per key), every response updates the graph at once (the older watch event is then
 // ignored), and the operator, the only status writer, never re-reads what a write returned.
-import { API_VERSION, type FunctionCallStatus, shardStatusWith } from "../../../protocol/index.js";
+import { API_VERSION, type FunctionCallStatus, LABEL, shardStatusWith } from "../../../protocol/index.js";
 import {
   type ObjectWriter,
   type WriteVerb,
@@ -173,6 +173,24 @@ export class CallStore {
     } catch (err) {
       if (isAlreadyExists(err)) return { call: this.graph.get(namespaceOf(obj), nameOf(obj)), created: false };
       return refusedOr(err, "create", describe(obj));
+    }
+  }
+
+  /**
+   * Labels a Delegated link nothing reads settled and drops it from the graph at once (the watch,
+   * which selects unsettled calls, then reports it deleted). In the bulk lane: nothing waits on it.
+   * A refusal or a call already gone leaves nothing to do (an unsettled link costs memory, never a
+   * wrong answer); a transient error is thrown for the reconcile's retry. Call with its lock held.
+   */
+  async settle(call: Call): Promise<void> {
+    this.writes++;
+    try {
+      const labels = { [LABEL.settled]: "true" };
+      const out = await this.lanes.bulk(() => this.writer.patchMeta<Call>(ref(call), { labels }));
+      this.graph.remove(withoutManagedFields(out));
+    } catch (err) {
+      if (isNotFound(err) || isPermanent(err, "patch")) return;
+      throw err;
     }
   }
 

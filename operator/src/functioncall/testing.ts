@@ -8,7 +8,7 @@ import {
   expandShards,
 } from "../../../protocol/index.js";
 import type { CallView, ItemsResult, PodState } from "./actions.js";
-import { type Call, nameOf } from "./calls.js";
+import { type Call, allInputs, nameOf } from "./calls.js";
 import { resolvePolicy } from "./policy.js";
 import { inlineItems } from "./values.js";
 
@@ -61,6 +61,8 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
     namespace: NS,
     call: (n) => byName.get(n),
     children: (p) => calls.filter((c) => c.spec.parent === p),
+    delegatorsOf: (n) => calls.filter((c) => c.status?.tailCall === n).map(nameOf),
+    dependentsOf: (n) => calls.filter((c) => allInputs(c).includes(n)).map(nameOf),
     childOutputs: (p, n) => {
       const out: ValueRef[] = new Array(n);
       let found = 0;

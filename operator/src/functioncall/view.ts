@@ -48,6 +48,8 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
         .childrenOf(namespace, p)
         .map((n) => graph.get(namespace, n))
         .filter((c): c is Call => c !== undefined),
+    delegatorsOf: (n) => graph.delegatorsOf(namespace, n),
+    dependentsOf: (n) => graph.dependentsOf(namespace, n),
     childOutputs: (p, n) => graph.childOutputs(namespace, p, n),
     childStats: (p) => graph.childStats(namespace, p),
     requestError: (r) => graph.requestErrorOf(namespace, r),
