@@ -50,7 +50,7 @@ beforeAll(async () => {
     "-n",
     ns,
     "creator",
-    "--verb=create,patch",
+    "--verb=create,get,patch",
     "--resource=functioncalls.trellis.dev,applications.trellis.dev",
   ]);
   await kubectl([
