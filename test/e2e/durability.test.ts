@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LABEL } from "../../protocol/index.js";
 import { createNamespace, deleteNamespace, kubectl, waitFor } from "../support/kube.js";
 import { type OperatorProcess, startOperator } from "./support/operator.js";
 import { deployApp, invoke, requestCalls, waitFinished } from "./support/trellis.js";
@@ -60,6 +61,35 @@ describe("durability on the cluster", () => {
     expect(status.output?.value).toEqual({ value: 6, root_runs: 1, quick_runs: 1, slow_runs: 1 });
     for (const c of await requestCalls(ns, req)) expect(c.status.attempts, c.name).toBe(1);
   });
+
+  it("a tail chain survives the operator killed while it passes links: no link runs again, passed links settle", async () => {
+    const n = 200;
+    const req = await invoke(ns, APP, "hops", [n]);
+    const settled = async () =>
+      (await kubectl(["get", "fc", "-n", ns, "-l", `trellis.dev/request=${req},${LABEL.settled}`, "-o", "name"]))
+        .split("\n")
+        .filter(Boolean).length;
+    await waitFor(`${req}: 30 links passed`, async () => ((await settled()) >= 30 ? true : undefined));
+    await op.restart("SIGKILL");
+
+    const status = await waitFinished(ns, req, 240_000);
+    expect(status.error, JSON.stringify(status.error)).toBeUndefined();
+    const out = status.output?.value as { value: number; runs: number[] };
+    expect(out.value).toBe(n);
+    const links = (await requestCalls(ns, req)).filter((c) => c.fn === "hop");
+    expect(links.length).toBe(n);
+    // Each link ran at least once and at most once per attempt (an attempt whose lease answer died
+    // with the operator may not run at all): none ran again after it delegated.
+    expect(out.runs.filter((r) => r < 1)).toEqual([]);
+    const attempts = links.map((c) => c.status.attempts ?? 0);
+    expect(out.runs.reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(attempts.reduce((x, y) => x + y, 0));
+    expect(out.runs.filter((r) => r > 1).length).toBeLessThanOrEqual(attempts.filter((a) => a > 1).length);
+    // The root took the last link's output; the links it passed are settled (the operator killed
+    // between moving the root and labelling a link settles that link after its restart). Link 1,
+    // whose tail ended before the root could pass it, may have taken the output instead.
+    expect(links.filter((c) => c.status.phase !== "Delegated" && c.status.phase !== "Succeeded")).toEqual([]);
+    await waitFor(`${req}: passed links settled`, async () => ((await settled()) >= n - 2 ? true : undefined));
+  }, 300_000);
 
   it("a map in shards survives the operator killed and an item pod force-deleted: every item ran at least once and at most once per attempt", async () => {
     const n = 300;

@@ -53,3 +53,19 @@ def fan(n: int) -> dict:
     out = tick.map(list(range(n)))
     state = RequestContext.get().state
     return {"value": out, "runs": [state.get(f"tick.{x}", 0) for x in range(n)]}
+
+
+@function()
+def hop(k: int, n: int) -> dict:
+    bump(f"hop.{k}")
+    if k > 0:
+        time.sleep(0.05)
+        return hop.future(k - 1, n)
+    state = RequestContext.get().state
+    return {"value": n, "runs": [state.get(f"hop.{j}", 0) for j in range(n)]}
+
+
+@application()
+@function()
+def hops(n: int) -> dict:
+    return hop.future(n - 1, n)
