@@ -21,8 +21,10 @@ const finishedFace = (c: CallItem): string =>
     tailCall: c.status.tailCall,
   });
 
-const FINISHED = new Set(["Succeeded", "Failed", "Cancelled", "Delegated"]);
-export const isFinished = (c: CallItem): boolean => FINISHED.has(c.status.phase ?? "");
+const FINISHED = new Set(["Succeeded", "Failed", "Cancelled"]);
+/** A final phase, or a tail link its chain has passed (Delegated for good); a Delegated head still moves. */
+export const isFinished = (c: CallItem): boolean =>
+  FINISHED.has(c.status.phase ?? "") || (c.settled && c.status.phase === "Delegated");
 
 /** Calls finished in `before` whose result, attempt count or pod differs in `after`. */
 export function changedFinished(before: Snapshot, after: Snapshot): string[] {
