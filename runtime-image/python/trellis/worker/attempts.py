@@ -34,7 +34,7 @@ class Attempt:
 
 class Attempts:
     def __init__(self, functions: dict, concurrency: int, module: str, backend: PodBackend,
-                 loop: asyncio.AbstractEventLoop, send: Callable[[dict], None], lock: threading.RLock) -> None:
+                 loop: asyncio.AbstractEventLoop, send: Callable[..., None], lock: threading.RLock) -> None:
         self.functions = functions
         self.concurrency = concurrency
         self.module = module
@@ -119,11 +119,16 @@ class Attempts:
             kind, payload = outcome
             base = {"call": run.call, "attempt": run.attempt}
             if kind == "ok":
-                self.send({"type": "result", **base, "output": payload})
+                msg = {"type": "result", **base, "output": payload}
             elif kind == "tail":
-                self.send({"type": "tail", **base, "target": payload})
+                msg = {"type": "tail", **base, "target": payload}
             else:
-                self.send({"type": "failure", **base, "error": payload})
+                msg = {"type": "failure", **base, "error": payload}
+            if not run.sync:
+                self.send(msg)  # the event loop's thread never writes to the socket itself
+                return
+        # A pool thread whose call is over writes the final message itself, outside the lock.
+        self.send(msg, True)
 
     def _stop(self, run: Attempt) -> None:
         """Ends an attempt that is still running: cancel it, or abandon its thread (lock held)."""

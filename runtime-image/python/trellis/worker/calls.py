@@ -19,7 +19,7 @@ STATE_REPLY_SECONDS = 180.0
 
 
 class PodBackend(context.Backend):
-    def __init__(self, send: Callable[[dict], None], lock: threading.RLock) -> None:
+    def __init__(self, send: Callable[..., None], lock: threading.RLock) -> None:
         self.send = send
         self.lock = lock
         self.board = OutcomeBoard()
@@ -62,7 +62,7 @@ class PodBackend(context.Backend):
         clean = [{k: v for k, v in s.items() if not k.startswith("_")} for s in specs]
         self.send({"type": "calls", "call": ctx.call_id, "attempt": ctx.attempt, "calls": clean})
 
-    def _watch(self, ctx, ids: list[str]) -> None:
+    def _watch(self, ctx, ids: list[str], flush: bool = False) -> None:
         run = getattr(ctx, "worker_attempt", None)
         new = []
         with self.lock:
@@ -74,10 +74,11 @@ class PodBackend(context.Backend):
                     watchers.add(run)
                     run.watched.add(cid)
         if new:
-            self.send({"type": "watch", "call": ctx.call_id, "attempt": ctx.attempt, "ids": new})
+            self.send({"type": "watch", "call": ctx.call_id, "attempt": ctx.attempt, "ids": new}, flush)
 
     def wait(self, ctx, ids, timeout, return_when) -> dict:
-        self._watch(ctx, ids)
+        # This thread blocks next: it writes the calls and the watch itself (no hand-off).
+        self._watch(ctx, ids, flush=True)
         return self.board.wait(ids, timeout, return_when)
 
     def wait_async(self, ctx, call_id: str):

@@ -1,7 +1,8 @@
 """The pod worker: runs assigned calls and talks to the sidecar (PROTOCOL.md).
 
 Threads: the main thread reads frames and checks them against the contract (trellis.protocol);
-one writer thread sends (outbox.py); one event loop thread runs every async call
+one writer thread sends, except what a pool thread writes itself just before it blocks or ends
+(outbox.py); one event loop thread runs every async call
 (event_loop.py); sync calls run on pool threads and timeouts come from one timer thread
 (attempts.py). What running calls ask of the sidecar is in calls.py.
 """
