@@ -68,6 +68,9 @@ export interface ApplicationControllerStats {
   statusWritesDeferred: number;
 }
 
+/** A backlog change's reconcile waits for the next timers phase (see onBacklogChanged). */
+const BACKLOG_KICK_MS = 1;
+
 export class ApplicationController {
   readonly stats: ApplicationControllerStats = {
     reconciles: 0,
@@ -105,8 +108,10 @@ export class ApplicationController {
 
   /**
    * The dispatcher's backlog or pods of `app` changed (queued, running, register, idle). The
-   * first change reconciles at once (scale-up latency); a burst (a 2,000-item map) is coalesced
-   * to one reconcile per `backlogCoalesceMs`.
+   * first change reconciles on the event loop's next timers phase (scale-up latency), not in the
+   * microtasks of the change itself: those are a ready call's way to its Running write, which
+   * goes out first and is in flight while the Application is decided. A burst (a 2,000-item
+   * map) is coalesced to one reconcile per `backlogCoalesceMs`.
    */
   onBacklogChanged(namespace: string, app: string): void {
     const key = `${namespace}/${app}`;
@@ -115,7 +120,7 @@ export class ApplicationController {
     const interval = this.d.settings.backlogCoalesceMs;
     if (last === undefined || now - last >= interval) {
       this.lastBacklogKick.set(key, now);
-      this.d.queue.add(key);
+      this.d.queue.addAfter(key, BACKLOG_KICK_MS);
     } else {
       this.d.queue.addAfter(key, last + interval - now);
     }
