@@ -135,7 +135,8 @@ export class Applier {
         await store.delete(call);
         return;
       case "settle":
-        await store.settle(call);
+        if (await store.settle(call))
+          this.d.hooks?.settled?.(namespaceOf(call), call.spec.application, call.spec.function);
         out.call = undefined;
         return;
     }

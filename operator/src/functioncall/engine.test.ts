@@ -223,7 +223,8 @@ describe("engine on fakes: the call path", () => {
   });
 
   it("a chain of tail calls: the root follows the newest link, passed links are settled, one write at the end", async () => {
-    h = await harness();
+    const settled: string[] = [];
+    h = await harness({}, undefined, { hooks: { settled: (_ns, _app, fn) => settled.push(fn) } });
     h.pods.set("pf", "f");
     await h.createRoot("t");
     let cur = (await lease("pf"))[0]!;
@@ -256,6 +257,8 @@ describe("engine on fakes: the call path", () => {
     expect(mid.metadata.labels?.[LABEL.settled]).toBe("true");
     expect(h.api.writesOf(links[5]!)).toEqual(["create", "status:Running", "status:Delegated", "patchMeta"]);
     expect(h.api.list().map((c) => c.metadata.name)).toEqual(["t", last]);
+    // Each passed link counted once (the metric of settled links), the head and the last not.
+    expect(settled).toEqual(links.slice(1, -1).map(() => "f"));
   });
 });
 

@@ -181,15 +181,17 @@ export class CallStore {
    * which selects unsettled calls, then reports it deleted). In the bulk lane: nothing waits on it.
    * A refusal or a call already gone leaves nothing to do (an unsettled link costs memory, never a
    * wrong answer); a transient error is thrown for the reconcile's retry. Call with its lock held.
+   * True when this write settled it.
    */
-  async settle(call: Call): Promise<void> {
+  async settle(call: Call): Promise<boolean> {
     this.writes++;
     try {
       const labels = { [LABEL.settled]: "true" };
       const out = await this.lanes.bulk(() => this.writer.patchMeta<Call>(ref(call), { labels }));
       this.graph.remove(withoutManagedFields(out));
+      return true;
     } catch (err) {
-      if (isNotFound(err) || isPermanent(err, "patch")) return;
+      if (isNotFound(err) || isPermanent(err, "patch")) return false;
       throw err;
     }
   }

@@ -35,7 +35,7 @@ export interface MetricsDeps {
 export interface Metrics {
   registry: Registry;
   /** Pass into createEngine's `hooks` (merged with the controller's own hooks). */
-  engineHooks: Required<Pick<EngineHooks, "dispatched" | "finished">>;
+  engineHooks: Required<Pick<EngineHooks, "dispatched" | "finished" | "settled">>;
   /** Hooks for the KeyedWorkQueue of one controller. */
   queueHooks(controller: string): WorkQueueHooks;
   /** Calls by phase, queue depth, end-to-end latency and retries come from the engine. */
@@ -98,6 +98,12 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
     name: "trellis_function_calls_total",
     help: "Function calls that finished (Succeeded, Failed or Cancelled).",
     labelNames: CALL_LABELS,
+    registers: [registry],
+  });
+  const settledTotal = new Counter({
+    name: "trellis_function_calls_settled_total",
+    help: "Tail-chain links settled: the chain's head took their outcome, so they never finish themselves.",
+    labelNames: ["namespace", "application", "function"],
     registers: [registry],
   });
   new Gauge({
@@ -301,6 +307,7 @@ export function createMetrics(deps: MetricsDeps = {}): Metrics {
       dispatched: (_ns, application, fn, queuedMs) =>
         dispatchLatency.observe({ application, function: fn }, Math.max(0, queuedMs) / 1000),
       finished: (namespace, application, fn, phase) => callsTotal.inc({ namespace, application, function: fn, phase }),
+      settled: (namespace, application, fn) => settledTotal.inc({ namespace, application, function: fn }),
     },
     queueHooks: (controller) => ({
       onStart: (_key, waitedMs) => queueWait.observe({ queue: controller }, Math.max(0, waitedMs) / 1000),

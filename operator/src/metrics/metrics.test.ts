@@ -50,6 +50,15 @@ describe("metrics", () => {
     m.engineHooks.finished("ns", "app", "f", "Succeeded");
     m.engineHooks.finished("ns", "app", "g", "Failed");
     m.engineHooks.dispatched("ns", "app", "f", 250);
+    m.engineHooks.settled("ns", "app", "link");
+    m.engineHooks.settled("ns", "app", "link");
+    expect(
+      await sample(m, "trellis_function_calls_settled_total", {
+        namespace: "ns",
+        application: "app",
+        function: "link",
+      }),
+    ).toBe(2);
     expect(
       await sample(m, "trellis_function_calls_total", {
         namespace: "ns",
