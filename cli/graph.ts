@@ -3,8 +3,13 @@
 import { type Call, CliError, type Ctx, findCall, kube, requestCalls, requireCrds } from "./cluster.js";
 import { KubeApiError } from "./kube.js";
 import { type OutputFormat, formatDocument } from "./output.js";
+import { LABEL } from "../protocol/index.js";
+
+/** A passed tail link: its chain's head took its outcome, so it never gets a completion time. */
+const isSettled = (c: Call): boolean => c.metadata.labels?.[LABEL.settled] === "true";
 
 function duration(c: Call, now: number): string {
+  if (isSettled(c)) return "-"; // its run ended when it delegated, which no field records
   const s = c.status ?? {};
   const from = Date.parse(String(s.startTime ?? c.metadata.creationTimestamp ?? ""));
   if (Number.isNaN(from)) return "-";
@@ -34,7 +39,13 @@ function childrenByParent(calls: Call[]): Map<string, Call[]> {
 /** One row: name (indented), function, phase, duration, attempts, pod. */
 function row(c: Call, indent: string, now: number): string[] {
   const s = c.status ?? {};
-  const extra = s.tailCall ? ` → ${s.tailCall}` : c.spec.map ? " (map)" : c.spec.reduce ? " (reduce)" : "";
+  const extra = s.tailCall
+    ? ` → ${s.tailCall}${isSettled(c) ? " (settled)" : ""}`
+    : c.spec.map
+      ? " (map)"
+      : c.spec.reduce
+        ? " (reduce)"
+        : "";
   return [
     `${indent}${c.metadata.name}`,
     `${c.spec.function}${extra}`,
@@ -99,6 +110,7 @@ export function graphDocument(calls: Call[], request: string, now = Date.now()) 
         attempts: s.attempts ?? 0,
         ...(s.pod ? { pod: s.pod } : {}),
         ...(s.tailCall ? { tailCall: s.tailCall } : {}),
+        ...(isSettled(c) ? { settled: true } : {}),
         ...(c.spec.map ? { kind: "map" } : c.spec.reduce ? { kind: "reduce" } : {}),
         ...(s.error ? { error: { type: s.error.type, message: s.error.message, reason: s.error.reason } } : {}),
       };

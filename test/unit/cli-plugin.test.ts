@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { CliError } from "../../cli/cluster.js";
 import { type Lookup, complete, completionScript } from "../../cli/completion.js";
 import { chooseApplications } from "../../cli/deploy.js";
-import { graphDocument } from "../../cli/graph.js";
+import { graphDocument, treeRows } from "../../cli/graph.js";
 import { age, formatDocument, humanDuration, outputFormat } from "../../cli/output.js";
 import { requestRows, requestTable } from "../../cli/request-list.js";
 import type { FunctionCall } from "../../protocol/index.js";
@@ -157,6 +157,27 @@ describe("requests", () => {
     ]);
     expect(formatDocument(doc, "yaml")).toMatch(/^request: r1\ncalls:\n {2}- name: r1\n/);
     expect(JSON.parse(formatDocument(doc, "json"))).toEqual(doc);
+  });
+  it("shows a settled tail link with its tail, marked settled, and no duration that grows", () => {
+    const link = (name: string, parent: string, tail: string, settled: boolean) => {
+      const c = call(name, { parent, phase: "Delegated", start: "2026-12-01T10:00:01Z" });
+      (c.status as Record<string, unknown>).tailCall = tail;
+      if (settled) c.metadata.labels = { "trellis.dev/settled": "true" };
+      return c;
+    };
+    const chain = [
+      link("t", "", "t-2", false),
+      link("t-1", "t", "t-2", true),
+      call("t-2", { parent: "t-1", phase: "Running", start: "2026-12-01T10:00:02Z" }),
+    ];
+    delete (chain[0]!.spec as { parent?: string }).parent;
+    const doc = graphDocument(chain, "t", now);
+    expect(doc.calls.map((c) => [c.name, c.duration, "settled" in c])).toEqual([
+      ["t", "9m59s", false], // the head waits on its chain: its time runs on
+      ["t-1", "-", true],
+      ["t-2", "9m58s", false],
+    ]);
+    expect(treeRows(chain, "t", now)[1]!.slice(1, 4)).toEqual(["f → t-2 (settled)", "Delegated", "-"]);
   });
 });
 
