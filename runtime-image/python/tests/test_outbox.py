@@ -124,3 +124,44 @@ def test_close_stops_the_writer_after_what_was_queued_before_it():
     assert read_frame(peer) is None
     assert not out._writer.is_alive()
     peer.close()
+
+
+def test_threads_sending_and_flushing_at_once_lose_nothing_and_keep_each_threads_order():
+    out, _rec, peer = _pair()
+    threads, per = 6, 300
+    got: dict[str, list[int]] = {f"c{t}": [] for t in range(threads)}
+
+    def reader():
+        want = threads * per
+        n = 0
+        while n < want:
+            msg = read_frame(peer)
+            assert msg is not None
+            if msg["type"] == "calls":
+                got[msg["call"]] += [c["id"] for c in msg["calls"]]
+                n += len(msg["calls"])
+            else:
+                got[msg["call"]].append(msg["current"])
+                n += 1
+
+    def sender(t):
+        for i in range(per):
+            if i % 3 == 2:  # a progress message, flushed every other time
+                out.send({"type": "progress", "call": f"c{t}", "attempt": 1, "current": i, "total": per}, i % 2 == 0)
+            else:
+                out.send({"type": "calls", "call": f"c{t}", "attempt": 1, "calls": [{"id": i}]})
+
+    r = threading.Thread(target=reader)
+    r.start()
+    senders = [threading.Thread(target=sender, args=(t,)) for t in range(threads)]
+    for s in senders:
+        s.start()
+    for s in senders:
+        s.join(30)
+    r.join(30)
+    try:
+        assert not r.is_alive()
+        assert all(v == list(range(per)) for v in got.values())
+    finally:
+        out.flush_and_close()
+        peer.close()

@@ -24,8 +24,9 @@ class Outbox:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.closed = threading.Event()  # the connection is gone, or the worker is done with it
-        # _mu guards _queue; _wlock is held while frames are written. A batch is taken from the
-        # queue with both held (in that order) and written with only _wlock.
+        # _mu guards _queue (held briefly: a plain send never waits for a write); _wlock is held
+        # while a batch is taken from the queue and written, so batches go out in queue order.
+        # Lock order: _wlock, then _mu.
         self._mu = threading.Lock()
         self._wlock = threading.Lock()
         self._ready = threading.Condition(self._mu)
@@ -35,41 +36,37 @@ class Outbox:
         self._writer.start()
 
     def send(self, message: dict, flush: bool = False) -> None:
-        """flush: write it (and what is queued before it) on this thread, e.g. before blocking."""
+        """flush: write it (and what is queued before it) on this thread, e.g. before blocking.
+        When it returns, the message is written (or the socket has failed)."""
         with self._mu:
             self._queue.append(message)
             if not flush:
                 self._ready.notify()
                 return
-            self._wlock.acquire()
-            batch = self._take()
-            if self._queue:
-                self._ready.notify()  # the stop marker stays for the writer thread
-        try:
-            self._write_batch(batch)
-        finally:
-            self._wlock.release()
+        # A writer holding the lock now may take this message with its batch: written either way.
+        with self._wlock:
+            self._write_batch(self._take())
 
     def _take(self) -> list:
-        """Everything queued up to the stop marker (_mu held); the marker stays queued."""
-        batch = []
-        while self._queue and self._queue[0] is not _STOP:
-            batch.append(self._queue.popleft())
-        return batch
+        """Everything queued up to the stop marker; the marker stays queued (_wlock held)."""
+        with self._mu:
+            batch = []
+            while self._queue and self._queue[0] is not _STOP:
+                batch.append(self._queue.popleft())
+            if self._queue:
+                self._ready.notify()  # the stop marker is the writer thread's
+            return batch
 
     def _write_loop(self) -> None:
         while True:
             with self._mu:
                 while not self._queue:
                     self._ready.wait()
-                self._wlock.acquire()
-                batch = self._take()
-                stop = bool(self._queue)
-            try:
-                if not self._write_batch(batch) or stop:
+                if self._queue[0] is _STOP:
                     return
-            finally:
-                self._wlock.release()
+            with self._wlock:
+                if not self._write_batch(self._take()):
+                    return
 
     def _write_batch(self, batch: list) -> bool:
         """Writes the batch in order, merging consecutive calls of one attempt (caller holds
