@@ -4,6 +4,7 @@ import {
   CHILD_SUFFIX_LEN,
   type FunctionCall,
   LABEL,
+  callAsShown,
   expandShard,
   isShard,
   itemName,
@@ -134,7 +135,7 @@ export function expandCalls(calls: Iterable<Call>): Call[] {
   const out: Call[] = [];
   for (const c of calls) {
     if (!isShard(c)) {
-      out.push(c);
+      out.push(callAsShown(c));
       continue;
     }
     let items = decoded.get(c);
@@ -177,7 +178,7 @@ export async function findCall(ctx: Ctx, name: string): Promise<Call> {
         c.spec.shard!.offset + c.spec.shard!.items.length - 1
       }: kubectl trellis graph ${c.spec.request} lists them`,
     );
-  if (c) return c;
+  if (c) return callAsShown(c);
   const cut = name.length - CHILD_SUFFIX_LEN - 1;
   const request = cut > 0 && name[cut] === "-" ? name.slice(0, cut) : undefined;
   for (const s of request ? await requestObjects(ctx, request) : []) {

@@ -11,3 +11,4 @@ export * from "./src/requests.js";
 export * from "./src/log.js";
 export * from "./src/worker-messages.js";
 export * from "./src/shards.js";
+export * from "./src/assigned-at-create.js";

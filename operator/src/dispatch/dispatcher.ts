@@ -197,7 +197,35 @@ export class Dispatcher implements DispatcherView {
         }),
       ),
     );
-    const out = results.filter((a): a is Assignment => a !== undefined);
+    this.handOver(
+      w,
+      results.filter((a): a is Assignment => a !== undefined),
+    );
+  }
+
+  /**
+   * Takes a parked lease of the function for calls assigned as they are created (a sync call's
+   * child: its create carries the assignment, see protocol/src/assigned-at-create.ts); undefined
+   * when none is parked or older calls wait on the queue (they go first). The caller answers it
+   * with `handOver`, with the calls whose create carried the assignment (none gives it back).
+   */
+  reserve(namespace: string, app: string, fn: string): LeaseWaiter | undefined {
+    const k = fnKey(namespace, app, fn);
+    if (this.queues.get(k)?.hasDue(this.d.clock.now())) return undefined;
+    const list = this.waitersByFn.get(k);
+    while (list && list.length > 0) {
+      const w = list.shift()!;
+      if (w.done) continue;
+      if (w.timer) clearTimeout(w.timer);
+      w.timer = undefined;
+      return w;
+    }
+    return undefined;
+  }
+
+  /** Answers a lease taken by `reserve` or the pump with its persisted assignments (or parks it again). */
+  handOver(w: LeaseWaiter, out: Assignment[]): void {
+    const q = this.queueOf(w.pod.id.namespace, w.pod.id.application, w.pod.id.function);
     this.assignments += out.length;
     if (out.length > 0 || this.d.clock.now() >= w.deadline || w.done) {
       if (w.done)

@@ -8,4 +8,13 @@
 export { Dispatcher, type DispatcherDeps } from "./dispatcher.js";
 export { PodRegistry, type PodRegistryDeps } from "./pod-registry.js";
 export { podIdentityFromCache } from "./pod-identity.js";
-export type { CallRef, DispatchConfig, PodIdentity, PodState, RunningAttempt, StartCall, StartResult } from "./pods.js";
+export type {
+  CallRef,
+  DispatchConfig,
+  LeaseWaiter,
+  PodIdentity,
+  PodState,
+  RunningAttempt,
+  StartCall,
+  StartResult,
+} from "./pods.js";

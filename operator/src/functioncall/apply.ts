@@ -6,8 +6,19 @@ import { type Logger, SHARD_ITEM_INLINE_BYTES } from "../../../protocol/index.js
 import { type BlobStore, requestPrefix } from "../blobs/index.js";
 import type { Dispatcher } from "../dispatch/index.js";
 import type { Clock, EventRecorder, WorkQueue } from "../kube/index.js";
-import type { Action, Effect, ItemsResult, Write } from "./actions.js";
-import { type Call, callKey, keyOfCall, nameOf, namespaceOf, phaseOf, refOf, requestOf, shardOf } from "./calls.js";
+import type { Action, Effect, ItemsResult, WaitingPhase, Write } from "./actions.js";
+import {
+  type Call,
+  callKey,
+  isStatusAssumed,
+  keyOfCall,
+  nameOf,
+  namespaceOf,
+  phaseOf,
+  refOf,
+  requestOf,
+  shardOf,
+} from "./calls.js";
 import type { EngineConfig } from "./config.js";
 import type { EngineHooks } from "./hooks.js";
 import type { CallGraph } from "./graph.js";
@@ -165,14 +176,18 @@ export class Applier {
       case "event":
         return this.event(call, e.eventType, e.reason, e.message);
       case "markWaiting":
-        if (phaseOf(call) !== e.phase && shardOf(call) === undefined)
-          this.d.marker.schedule({ key: keyOfCall(call), phase: e.phase });
-        return;
+        return this.markWaiting(call, e.phase);
       case "loadItems":
         return void this.loadItems(ns, e.from, keyOfCall(call));
       default:
         return this.graphEffect(call, e);
     }
+  }
+
+  /** A phase written later if the call still waits in it (or, created assigned, still runs). */
+  private markWaiting(call: Call, phase: WaitingPhase): void {
+    if ((phaseOf(call) !== phase || isStatusAssumed(call)) && shardOf(call) === undefined)
+      this.d.marker.schedule({ key: keyOfCall(call), phase });
   }
 
   /** An Event on the call; a shard's item's go on its shard, naming the item. */

@@ -6,11 +6,30 @@ import {
   type Phase,
   TERMINAL_PHASES,
   type ValueRef,
+  statusOfCall,
 } from "../../../protocol/index.js";
 import type { CallRef } from "../dispatch/index.js";
 import type { KubeObject } from "../kube/index.js";
 
 export type Call = FunctionCall & KubeObject;
+
+/** Calls whose status the engine took from their create's assignment (none written yet). */
+const assumed = new WeakSet<Call>();
+
+/**
+ * A call as the engine holds it: created assigned to a pod and no status written since, it is
+ * Running on that pod (protocol/src/assigned-at-create.ts); else the object as it is.
+ */
+export function withAssignedStatus(c: Call): Call {
+  const status = statusOfCall(c);
+  if (status === c.status) return c;
+  const out: Call = { ...c, status };
+  assumed.add(out);
+  return out;
+}
+
+/** Whether the call's Running status is only in its create's annotation, not yet written. */
+export const isStatusAssumed = (c: Call): boolean => assumed.has(c);
 
 export const nameOf = (c: Call): string => c.metadata.name ?? "";
 export const namespaceOf = (c: Call): string => c.metadata.namespace ?? "";

@@ -2,8 +2,13 @@
 // lock before the lease is answered, so nothing runs unseen. The Running write carries the pod,
 // the new attempt, its start time and, for a call that never had Queued written, the time it
 // became ready; `{call}` inputs are resolved to their outputs in the assignment.
-import type { Assignment } from "../../../protocol/index.js";
-import type { Action, CallView, StatusPatch } from "./actions.js";
+import {
+  ASSIGNED_ANNOTATION,
+  type AssignedAtCreate,
+  type Assignment,
+  assignedAnnotation,
+} from "../../../protocol/index.js";
+import type { Action, CallView, Effect, StatusPatch } from "./actions.js";
 import {
   type Call,
   isCollection,
@@ -45,6 +50,38 @@ export function decideAssignment(
       { type: "assigned", pod, attempt, queuedMs: now - readyAt },
     ],
     assignment: assignmentOf(cur, attempt, view),
+  };
+}
+
+/** A child created already assigned: the object to create, its annotation, the effects once made, the pod's message. */
+export interface AssignedChild {
+  child: Call;
+  annotation: string;
+  effects: Effect[];
+  assignment: Assignment;
+}
+
+/**
+ * A running call's new child that a parked lease of `pod` takes as it is created: decided as any
+ * assignment (ready, not deferred), but its Running status is the create's annotation instead of
+ * a write of its own. Undefined when the child goes through the ready queue.
+ */
+export function decideAssignedAtCreate(
+  child: Call,
+  view: CallView,
+  pod: string,
+  now: number,
+): AssignedChild | undefined {
+  const d = decideAssignment(child, view, pod, now, now);
+  if (d.type !== "assign" || d.assignment.attempt !== 1) return undefined;
+  const a: AssignedAtCreate = { pod, attempt: 1, startTime: isoTime(now), queuedTime: isoTime(now) };
+  const annotation = assignedAnnotation(a);
+  const annotations = { ...child.metadata.annotations, [ASSIGNED_ANNOTATION]: annotation };
+  return {
+    child: { ...child, metadata: { ...child.metadata, annotations } },
+    annotation,
+    effects: [{ type: "assigned", pod, attempt: 1, queuedMs: 0 }],
+    assignment: d.assignment,
   };
 }
 

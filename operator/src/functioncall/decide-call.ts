@@ -5,6 +5,7 @@ import { cancelled, decideAttemptFailure, decideDisruption, fail, succeed, timed
 import {
   type Call,
   isDeleting,
+  isStatusAssumed,
   isRoot,
   isTerminal,
   nameOf,
@@ -170,6 +171,8 @@ function decideRunning(call: Call, view: CallView, now: number): Action[] {
   }
   const out: Action[] = [];
   if (state === "untracked") out.push({ type: "track", pod, attempt });
+  // Created assigned: Running is written for readers of the object only if it still runs then.
+  if (isStatusAssumed(call)) out.push({ type: "markWaiting", phase: "Running" });
   out.push({ type: "requeueAfter", ms: deadline - now });
   return out;
 }

@@ -12,7 +12,16 @@ import {
   shardItem,
 } from "../../../protocol/index.js";
 import { compareResourceVersions } from "../kube/index.js";
-import { type Call, allInputs, callKey, keyOfCall, nameOf, namespaceOf, requestOf } from "./calls.js";
+import {
+  type Call,
+  allInputs,
+  callKey,
+  keyOfCall,
+  nameOf,
+  namespaceOf,
+  requestOf,
+  withAssignedStatus,
+} from "./calls.js";
 
 /** Where a map item held by a shard lives: the shard's key and the item's index in it. */
 export interface ItemRef {
@@ -214,9 +223,11 @@ export class CallGraph {
 
   /**
    * Takes a version of a call (watch event or write response). Older versions than the one held
-   * are ignored; returns whether it was taken.
+   * are ignored; returns whether it was taken. A call created assigned to a pod, with no status
+   * written yet, is held as Running on that pod (`withAssignedStatus`).
    */
-  observe(obj: Call): boolean {
+  observe(version: Call): boolean {
+    const obj = withAssignedStatus(version);
     const key = keyOfCall(obj);
     const prev = this.calls.get(key);
     const rv = obj.metadata.resourceVersion;

@@ -1,14 +1,16 @@
 // The engine's side of the runtime API (RuntimePort): every report and request of a pod is read
 // from the graph, decided by a pure function and applied; writes to a call happen under its lock.
+import { ASSIGNED_ANNOTATION, type Assignment } from "../../../protocol/index.js";
 import { newBlobRef } from "../blobs/index.js";
 import type { DiscoveredFunction } from "../application/index.js";
-import type { Dispatcher } from "../dispatch/index.js";
+import type { Dispatcher, LeaseWaiter } from "../dispatch/index.js";
 import type { Clock } from "../kube/index.js";
 import type { CodeLoadFailure, Rejection, RuntimePort } from "../runtime-api/index.js";
 import type { Action, CallView } from "./actions.js";
 import { AnnouncedChildren } from "./announced.js";
 import type { Applier } from "./apply.js";
-import { type Call, callKey, outcomeOf, requestOf } from "./calls.js";
+import { type Call, callKey, isStatusAssumed, nameOf, outcomeOf, requestOf } from "./calls.js";
+import { type AssignedChild, decideAssignedAtCreate } from "./decide-assignment.js";
 import type { EngineConfig } from "./config.js";
 import {
   type AccessView,
@@ -48,6 +50,14 @@ export interface RuntimePortDeps {
 /** A lagging cache catches up in well under this; longer and the child is taken to be gone. */
 export const CHILD_VISIBILITY_MS = 300_000;
 
+/** Children of one /children request that may be assigned as they are created (see SMALL_EXPANSION in apply.ts). */
+const EAGER_BATCH = 4;
+
+interface Reserved {
+  lease: LeaseWaiter;
+  children: AssignedChild[];
+}
+
 type Decide = (cur: Call | undefined, view: CallView, now: number) => Action[] | Rejection;
 
 export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
@@ -68,6 +78,48 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
       if (cur && actions.length > 0) await d.applier.apply(cur, actions);
       return undefined;
     });
+
+  /**
+   * The children of a small batch (a sync call's child, a few futures) that a parked lease of their
+   * function takes as they are created: their creates carry the assignment (no Running write),
+   * and the lease is answered once they are made. A larger batch goes through the ready queues.
+   */
+  const assignAtCreate = (ns: string, actions: Action[]): Reserved[] => {
+    const create = actions.find((a) => a.type === "create");
+    if (!create || create.calls.length > EAGER_BATCH) return [];
+    const view = d.view(ns);
+    const byFn = new Map<string, Reserved>();
+    const out: Reserved[] = [];
+    create.calls.forEach((child, i) => {
+      const fn = `${child.spec.application}/${child.spec.function}`;
+      let r = byFn.get(fn);
+      if (!r || r.children.length >= r.lease.capacity) {
+        const lease = dispatcher.reserve(ns, child.spec.application, child.spec.function);
+        if (!lease) return;
+        byFn.set(fn, (r = { lease, children: [] }));
+        out.push(r);
+      }
+      const a = decideAssignedAtCreate(child, view, r.lease.pod.id.pod, d.clock.now());
+      if (!a) return;
+      create.calls[i] = a.child;
+      r.children.push(a);
+    });
+    return out;
+  };
+  /** Answers each reserved lease with the children whose create carried its assignment. */
+  const handOverAssigned = (ns: string, reserved: Reserved[]): void => {
+    for (const r of reserved) {
+      const made: Assignment[] = [];
+      for (const a of r.children) {
+        const c = graph.get(ns, nameOf(a.child));
+        // Created by this request (not found existing, nor failed): the graph holds it assigned.
+        if (!c || !isStatusAssumed(c) || c.metadata.annotations?.[ASSIGNED_ANNOTATION] !== a.annotation) continue;
+        d.applier.effects(c, a.effects);
+        made.push(a.assignment);
+      }
+      dispatcher.handOver(r.lease, made);
+    }
+  };
 
   return {
     settings: {
@@ -104,8 +156,14 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
       const req = { pod: id.pod, parent, attempt, calls };
       const decided = decideChildren(cur, req, d.view(id.namespace), d.clock.now());
       if ("rejected" in decided) return decided;
+      const eager = cur ? assignAtCreate(id.namespace, decided.actions) : [];
       // Creates need no lock; one that lost a race with another report finds the child made.
-      const done = cur && decided.actions.length > 0 ? await d.applier.apply(cur, decided.actions) : undefined;
+      let done: Awaited<ReturnType<Applier["apply"]>> | undefined;
+      try {
+        done = cur && decided.actions.length > 0 ? await d.applier.apply(cur, decided.actions) : undefined;
+      } finally {
+        handOverAssigned(id.namespace, eager);
+      }
       if (done?.refused !== undefined) {
         // Refused for good (a transient error throws: the sidecar retries it): the parent fails.
         const message = done.refused;

@@ -4,7 +4,7 @@
 // and the live graph is redrawn every few hundred milliseconds, so two things are kept: each
 // shard object's items (an unchanged shard is not decoded again) and each shard's item names
 // (SHA-256 each, hashed once while the shard is among the recently read).
-import { isShard, itemName, shardItem } from "../../../protocol/index.js";
+import { callAsShown, isShard, itemName, shardItem } from "../../../protocol/index.js";
 import type { CallObject, HttpApiDeps } from "./types.js";
 
 /** Most item names kept (least recently read shards forgotten first): about 20 MB. */
@@ -63,7 +63,7 @@ export class ShardReader {
   expand(calls: readonly CallObject[]): CallObject[] {
     const out: CallObject[] = [];
     for (const c of calls) {
-      if (!isShard(c)) out.push(c);
+      if (!isShard(c)) out.push(callAsShown(c));
       else for (const item of this.items(c)) out.push(item);
     }
     return out;
@@ -106,7 +106,7 @@ export class ShardReader {
       if (page.length >= limit) break;
       const end = at + part.size;
       if (end > offset) {
-        if (!isShard(part.c)) page.push(part.c);
+        if (!isShard(part.c)) page.push(callAsShown(part.c));
         else
           for (let i = Math.max(0, offset - at); i < part.size && page.length < limit; i++)
             page.push(this.item(part.c, i));
@@ -140,6 +140,6 @@ export function cachedCall(
   name: string,
 ): CallObject | undefined {
   const c = deps.calls.get(`${namespace}/${name}`);
-  if (c) return isShard(c) ? undefined : c;
+  if (c) return isShard(c) ? undefined : callAsShown(c);
   return shardReader.findItem(requestObjects(deps, namespace, request), name);
 }

@@ -2,7 +2,7 @@
 // counts on their collection call (a 10,000-item map stays one node), failed items kept so their
 // errors stay visible. Pure: the routes feed it the cached FunctionCalls of one request, map
 // shards expanded into their items (a shard left in is expanded here: it is never a node).
-import { ANNOTATION, PHASES, isShard } from "../../../../protocol/index.js";
+import { ANNOTATION, PHASES } from "../../../../protocol/index.js";
 import { shardReader } from "../shards.js";
 import type { CallObject } from "../types.js";
 
@@ -168,10 +168,10 @@ function itemCounts(kids: CallObject[]): NonNullable<CallNode["items"]> {
 
 /**
  * The graph of a request from all its calls (root included), oldest first; map shards are
- * expanded into their items. Only the calls drawn are sorted: folded items are counted, never ordered.
+ * expanded into their items, calls created assigned shown Running. Only the calls drawn are sorted: folded items are counted, never ordered.
  */
 export function requestGraph(given: CallObject[]): CallGraph {
-  const all = given.some(isShard) ? shardReader.expand(given) : given;
+  const all = shardReader.expand(given);
   const order = callOrder();
   const { collections, children, find } = indexCalls(all);
 

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import { findApplication, requestMetadata } from "../manifest.js";
-import { isShard, objectName } from "../../../../protocol/index.js";
+import { callAsShown, isShard, objectName } from "../../../../protocol/index.js";
 import { appParams, errorBody, requestParams, requestView } from "../schemas.js";
 import { openEventStream } from "../event-stream.js";
 import { applicationNotFound, requestLookup } from "../request-lookup.js";
@@ -137,7 +137,7 @@ export function uiRoutes(deps: HttpApiDeps) {
     const c =
       cachedCall(deps, p.namespace, p.request, p.call) ??
       (deps.calls.get(`${p.namespace}/${p.call}`) ? undefined : await deps.getCall(p.namespace, p.call));
-    return c && !isShard(c) && c.spec.request === p.request ? c : undefined;
+    return c && !isShard(c) && c.spec.request === p.request ? callAsShown(c) : undefined;
   };
   const callNotFound = (reply: FastifyReply, p: CallParams) =>
     reply.code(404).send({
