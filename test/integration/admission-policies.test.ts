@@ -2,7 +2,7 @@
 // applied, and exercised by impersonating the operator's ServiceAccount and another user. The
 // policies are cluster-scoped: they are bound to this test's namespace only and deleted after.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LABEL, POD_TOKEN_SECRET_SUFFIX, podTokenSecretName } from "../../protocol/index.js";
+import { ASSIGNED_ANNOTATION, LABEL, POD_TOKEN_SECRET_SUFFIX, podTokenSecretName } from "../../protocol/index.js";
 import { chartDir, helm } from "../support/helm.js";
 import { applyCrds, createNamespace, deleteNamespace, kubectl, waitFor } from "../support/kube.js";
 
@@ -161,6 +161,40 @@ describe("the settled label of FunctionCalls", () => {
     expect(await label(operator)).toBe("");
     // Once set, others' updates that keep it are admitted.
     expect(await kubectl(["label", "functioncall", "-n", ns, "to-label", "x=y", `--as=${user}`])).toBeDefined();
+  });
+});
+
+describe("the assigned annotation of FunctionCalls", () => {
+  const at = new Date().toISOString();
+  const value = JSON.stringify({ pod: "p", attempt: 1, startTime: at, queuedTime: at });
+  const assigned = (name: string) => ({
+    ...fc(name, { args: [{ value: 1 }] }),
+    metadata: { name, annotations: { [ASSIGNED_ANNOTATION]: value } },
+  });
+  it("is denied to anyone but the operator's ServiceAccount, on create and on update", async () => {
+    const rule = `metadata.annotations.trellis.dev/assigned: set only by the operator's ServiceAccount ${operator}`;
+    expect(await createAs(user, assigned("assigned-user"), true)).toContain(rule);
+    expect(await createAs(operator, assigned("assigned-op"))).toBe("");
+    expect(await createAs(user, fc("to-annotate", { args: [{ value: 1 }] }))).toBe("");
+    const annotate = (name: string, as: string, v = value) =>
+      kubectl([
+        "annotate",
+        "--overwrite",
+        "functioncall",
+        "-n",
+        ns,
+        name,
+        `${ASSIGNED_ANNOTATION}=${v}`,
+        `--as=${as}`,
+      ]).then(
+        () => "",
+        (e: unknown) => String(e),
+      );
+    expect(await annotate("to-annotate", user)).toContain(rule);
+    // Changing the operator's value is denied too; others' updates that keep it are admitted.
+    expect(await annotate("assigned-op", user, value.replace('"p"', '"q"'))).toContain(rule);
+    expect(await kubectl(["label", "functioncall", "-n", ns, "assigned-op", "x=y", `--as=${user}`])).toBeDefined();
+    expect(await annotate("to-annotate", operator)).toBe("");
   });
 });
 
