@@ -35,6 +35,11 @@ export function operatorSections(run: OperatorRun, raw: RawBaselines) {
       rawPerCallMs: chain.rawInterleaved?.perCallMeanMs ?? r2(raw.perCallMs),
       rawInterleaved: chain.rawInterleaved,
       target: "<= 1.5x raw writes",
+      // A step is created assigned (its create carries the assignment): it needs two of the three
+      // writes. The same overhead against those two alone says what the rest of the path costs.
+      ratioToRawCreateAndSucceeded: chain.rawInterleaved
+        ? r2(chainOverheadMs / chain.rawInterleaved.createAndSucceededMeanMs)
+        : undefined,
       writesPerCall: writesPerCall(run, "chain", chain.calls + (chain.blocks ?? 1)),
       // Running: startTime → completionTime of a call; gap: completionTime → the next call's startTime.
       runningMs: chain.runningMs,

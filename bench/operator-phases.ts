@@ -34,7 +34,13 @@ export interface OperatorRun {
     runningMs: Summary;
     gapToNextStartMs: Summary;
     /** Raw blocks before, between and after the chain's blocks: per call, mean of every block's calls. */
-    rawInterleaved?: { calls: number; perCallMeanMs: number; blockMeansMs: number[] };
+    rawInterleaved?: {
+      calls: number;
+      perCallMeanMs: number;
+      blockMeansMs: number[];
+      /** Of those writes, the create and the Succeeded write only: all a child created assigned needs. */
+      createAndSucceededMeanMs: number;
+    };
   };
   dependents: {
     calls: number;
@@ -118,6 +124,10 @@ async function chainPhase(ctx: PhaseContext, ns: string, run: Run, measure: Meas
             perCallMeanMs:
               Math.round((raws.reduce((a, r) => a + r.perCallMs.mean * r.calls, 0) / rawCalls) * 100) / 100,
             blockMeansMs: raws.map((r) => r.perCallMs.mean),
+            createAndSucceededMeanMs:
+              Math.round(
+                (raws.reduce((a, r) => a + (r.createMs.mean + r.succeededPatchMs.mean) * r.calls, 0) / rawCalls) * 100,
+              ) / 100,
           },
         }
       : {}),

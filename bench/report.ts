@@ -27,7 +27,14 @@ export interface BenchResults {
     perCallOverheadMs: number;
     ratioToRawWrites: number;
     rawPerCallMs: number;
-    rawInterleaved?: { calls: number; perCallMeanMs: number; blockMeansMs: number[] };
+    rawInterleaved?: {
+      calls: number;
+      perCallMeanMs: number;
+      blockMeansMs: number[];
+      createAndSucceededMeanMs?: number;
+    };
+    ratioToRawCreateAndSucceeded?: number;
+    writesPerCall?: number;
     runningMs: Summary;
     gapToNextStartMs: Summary;
   };
@@ -76,7 +83,11 @@ export function printReport(r: BenchResults): void {
       `${r.chain.perCallOverheadMs} ms = ${r.chain.ratioToRawWrites}x raw`,
       `<= 1.5x: ${ok(r.chain.ratioToRawWrites <= 1.5)}`,
       `raw ${r.chain.rawPerCallMs} ms/call${r.chain.rawInterleaved ? ` (${r.chain.rawInterleaved.blockMeansMs.length} raw blocks between the chain's: ${r.chain.rawInterleaved.blockMeansMs.join(", ")})` : ""}; ` +
-        `running p50 ${r.chain.runningMs.p50} ms, to next start p50 ${r.chain.gapToNextStartMs.p50} ms`,
+        `running p50 ${r.chain.runningMs.p50} ms, to next start p50 ${r.chain.gapToNextStartMs.p50} ms; ` +
+        `${r.chain.writesPerCall} writes per call` +
+        (r.chain.ratioToRawCreateAndSucceeded === undefined
+          ? ""
+          : `, ${r.chain.ratioToRawCreateAndSucceeded}x the raw create+Succeeded alone (${r.chain.rawInterleaved?.createAndSucceededMeanMs} ms)`),
     ],
     [
       `dependent dispatch gap (${r.dependentDispatchGap.links} links)`,
