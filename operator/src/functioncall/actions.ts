@@ -76,6 +76,8 @@ export interface CallView {
   delegatorsOf(name: string): string[];
   /** Calls that take `name`'s output as an input. */
   dependentsOf(name: string): string[];
+  /** Whether a pod waits on `name` now (a /wait long-poll holds for it). */
+  waitedOn(name: string): boolean;
   /**
    * The outputs of `parent`'s children by sequence 0..n-1 (a Succeeded child without one: null),
    * when each of them exists and Succeeded; read from shard entries without decoding the items.

@@ -223,6 +223,22 @@ describe("tail chains: the head follows the newest link, passed links settle", (
     });
     expect(decide(item, [r("l3"), mkCall("m", { parent: "r", request: "r" }, { phase: "Running" }), l3])).toEqual([]);
   });
+  it("a link whose parent still runs does not move (it may be about to become its parent's tail) unless it is read", () => {
+    const l2 = link("l2", "l1", delegatedTo("l3"));
+    const l3 = link("l3", "l2", delegatedTo("l4"));
+    const l4 = link("l4", "l3", { phase: "Running", pod: "p", attempts: 1 });
+    const parent = link("l1", "r", { phase: "Running", pod: "p", attempts: 1 });
+    const root = mkCall("r", {}, { phase: "Running", pod: "p", attempts: 1 });
+    const moves = [{ type: "status", patch: { tailCall: "l4" } }];
+    expect(decide(l2, [root, parent, l3, l4])).toEqual([]);
+    // A pod waits on it, or an input reads it: it is a head, and moves.
+    expect(decide(l2, [root, parent, l3, l4], { waited: ["l2"] })).toEqual(moves);
+    const reader = mkChild("d", "l1", "r", 7, { args: [{ call: "l2" }] }, { phase: "Blocked" });
+    expect(decide(l2, [root, parent, l3, l4, reader])).toEqual(moves);
+    // A small map's item (its map never delegates to it) moves too.
+    const map = mkCall("m", { parent: "r", request: "r", map: { items: [] } }, { phase: "Running" });
+    expect(decide(link("i", "m", delegatedTo("l3")), [root, map, l3, l4])).toEqual(moves);
+  });
   it("a finished tail is taken before anything else", () => {
     const l2 = link("l2", "l1", delegatedTo("l3"));
     const done = link("l3", "l2", { phase: "Succeeded", output: { value: 1 } });

@@ -4,6 +4,7 @@ import type { Action, CallView } from "./actions.js";
 import { cancelled, decideAttemptFailure, decideDisruption, fail, succeed, timedOutError } from "./attempts.js";
 import {
   type Call,
+  isCollection,
   isDeleting,
   isStatusAssumed,
   isRoot,
@@ -110,7 +111,21 @@ function decideDelegated(call: Call, view: CallView, now: number): Action[] {
   // moves to always has a delegator until the head's write lands, and is never settled under it.
   // The next link is the tail's own child: no cycle can form.
   const passed = phaseOf(tail) === "Delegated" && next !== undefined && view.call(next)?.spec.parent === tailName;
-  return passed && isHead(call, view) ? [{ type: "status", patch: { tailCall: next } }] : [];
+  return passed && isHead(call, view) && mayMove(call, view) ? [{ type: "status", patch: { tailCall: next } }] : [];
+}
+
+/**
+ * A head moves only while something reads it (a request, a map item, an input, a pod's wait) or
+ * nothing can delegate to it later: its parent's attempt is over. A link whose parent still runs
+ * may be about to become that parent's tail; had it moved, its tailCall would not be its own
+ * child and the head that reaches it could not pass it (it would wait there for the chain's end).
+ */
+function mayMove(call: Call, view: CallView): boolean {
+  if (isRoot(call) || shardOf(call) !== undefined) return true;
+  const name = nameOf(call);
+  if (view.dependentsOf(name).length > 0 || view.waitedOn(name)) return true;
+  const parent = view.call(call.spec.parent!);
+  return !parent || phaseOf(parent) === "Delegated" || isTerminal(parent) || isCollection(parent);
 }
 
 /** The delegator's final write when its tail has ended. */

@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { API_VERSION, ASSIGNED_ANNOTATION, type Assignment, LABEL, childName } from "../../../protocol/index.js";
-import { KubeApiError } from "../kube/index.js";
+import { type Assignment, LABEL, childName } from "../../../protocol/index.js";
 import { useFakeClock } from "../dispatch/testing.js";
 import { type Harness, harness } from "./test-harness.js";
 
@@ -130,92 +129,6 @@ describe("engine on fakes: the call path", () => {
     const [gb] = await waiting;
     expect(gb).toMatchObject({ call: b, args: [{ value: 1 }] });
     expect(h.api.writesOf(b)).toEqual(["create", "status:Blocked", "status:Running"]);
-  });
-
-  it("a child a parked lease takes is created assigned: no Running write (create → Succeeded), nothing runs unseen", async () => {
-    h = await harness();
-    h.pods.set("pf", "f");
-    h.pods.set("pg", "g");
-    await h.createRoot("r");
-    const [root] = await lease("pf");
-    const parked = lease("pg", 2);
-    await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pg"));
-    const c0 = childName("r", "r", 0);
-    const c1 = childName("r", "r", 1);
-    const made = await h.req("pf", "POST", "/calls/r/children", {
-      attempt: root!.attempt,
-      calls: [
-        { name: c0, sequence: 0, function: "g", args: [{ value: 1 }] },
-        // Not ready (its input runs): it waits for the queue.
-        { name: c1, sequence: 1, function: "g", args: [{ call: c0 }] },
-      ],
-    });
-    expect(made.status).toBe(200);
-    const assigned = await parked;
-    expect(assigned).toEqual([expect.objectContaining({ call: c0, attempt: 1, args: [{ value: 1 }], isRoot: false })]);
-    // The create carried the assignment: durable before the pod heard of it.
-    const stored = h.api.get(`ns/${c0}`)!;
-    expect(stored.status).toBeUndefined();
-    expect(JSON.parse(stored.metadata.annotations![ASSIGNED_ANNOTATION]!)).toMatchObject({ pod: "pg", attempt: 1 });
-    expect(h.call(c0)!.status).toMatchObject({ phase: "Running", pod: "pg", attempts: 1 });
-    expect(h.engine.dispatcher.podActivity("ns", "pg")).toMatchObject({ running: 1 });
-    const hb = await h.req("pg", "POST", "/heartbeat", { calls: [{ call: c0, attempt: 1 }] });
-    expect(hb.json().cancel).toEqual([]);
-    expect((await result("pg", c0, 1, { value: 10 })).status).toBe(200);
-    // One status write, carrying what Running would have.
-    expect(h.api.writesOf(c0)).toEqual(["create", "status:Succeeded"]);
-    expect(h.api.get(`ns/${c0}`)!.status).toMatchObject({
-      phase: "Succeeded",
-      pod: "pg",
-      attempts: 1,
-      startTime: expect.any(String),
-      queuedTime: expect.any(String),
-      output: { value: 10 },
-    });
-    const [g1] = await lease("pg");
-    expect(g1).toMatchObject({ call: c1, args: [{ value: 10 }] });
-    expect(h.api.writesOf(c1)).toEqual(["create", "status:Running"]);
-  });
-
-  it("a call created assigned that still runs after the waiting threshold gets its Running written, once", async () => {
-    h = await harness({ waitingPhaseWriteAfterMs: 30 });
-    h.pods.set("pf", "f");
-    h.pods.set("pg", "g");
-    await h.createRoot("r");
-    const [root] = await lease("pf");
-    const parked = lease("pg");
-    await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pg"));
-    const c0 = childName("r", "r", 0);
-    await h.req("pf", "POST", "/calls/r/children", {
-      attempt: root!.attempt,
-      calls: [{ name: c0, sequence: 0, function: "g", args: [{ value: 1 }] }],
-    });
-    expect(await parked).toEqual([expect.objectContaining({ call: c0 })]);
-    await h.until("Running written", () => h.api.get(`ns/${c0}`)!.status?.phase === "Running");
-    expect(h.api.get(`ns/${c0}`)!.status).toMatchObject({ pod: "pg", attempts: 1, startTime: expect.any(String) });
-    await new Promise((res) => setTimeout(res, 80));
-    expect(h.api.writesOf(c0)).toEqual(["create", "status:Running"]);
-    await result("pg", c0, 1, { value: 2 });
-    expect(h.api.writesOf(c0)).toEqual(["create", "status:Running", "status:Succeeded"]);
-  });
-
-  it("a create that fails gives the reserved lease back; the child goes through the queue on the retry", async () => {
-    h = await harness();
-    h.pods.set("pf", "f");
-    h.pods.set("pg", "g");
-    await h.createRoot("r");
-    const [root] = await lease("pf");
-    const parked = lease("pg");
-    await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pg"));
-    const c0 = childName("r", "r", 0);
-    const body = { attempt: root!.attempt, calls: [{ name: c0, sequence: 0, function: "g", args: [{ value: 1 }] }] };
-    h.api.refuseCreate.set(c0, new KubeApiError(500, "InternalError", "etcd hiccup", "POST", c0));
-    expect((await h.req("pf", "POST", "/calls/r/children", body)).status).toBeGreaterThanOrEqual(500);
-    expect(h.engine.dispatcher.leaseWaiting("ns", "pg")).toBe(true);
-    h.api.refuseCreate.delete(c0);
-    expect((await h.req("pf", "POST", "/calls/r/children", body)).status).toBe(200);
-    expect(await parked).toEqual([expect.objectContaining({ call: c0, attempt: 1 })]);
-    expect(h.api.get(`ns/${c0}`)!.metadata.annotations?.[ASSIGNED_ANNOTATION]).toBeDefined();
   });
 
   it("children, wait and inputs by reference: a dependent runs when its input Succeeded", async () => {
@@ -563,52 +476,6 @@ describe("engine on fakes: operator restart", () => {
     const leased = h.req("p1", "POST", "/lease", { capacity: 1, waitMs: 3000 });
     await h.until("re-queued", () => h.call("r")?.status?.disruptions === 1);
     expect((await leased).json().assignments[0]).toMatchObject({ call: "r", attempt: 2 });
-  });
-
-  it("a call created assigned whose pod never heard of it (lease answer lost in the restart) is re-run", async () => {
-    h = await harness({ heartbeatIntervalMs: 50 });
-    h.pods.set("pf", "f");
-    h.pods.set("pg", "g");
-    await h.createRoot("r");
-    const c0 = childName("r", "r", 0);
-    // As the previous operator created it: assigned to pg, whose lease answer never arrived.
-    const at = new Date().toISOString();
-    await h.api.create({
-      apiVersion: API_VERSION,
-      kind: "FunctionCall",
-      metadata: {
-        name: c0,
-        namespace: "ns",
-        annotations: {
-          [ASSIGNED_ANNOTATION]: JSON.stringify({ pod: "pg", attempt: 1, startTime: at, queuedTime: at }),
-        },
-      },
-      spec: { application: "app", function: "g", parent: "r", request: "r", sequence: 0, args: [{ value: 1 }] },
-    });
-    await h.until("seen Running", () => h.call(c0)?.status?.phase === "Running");
-    const leased = h.req("pg", "POST", "/lease", { capacity: 1, waitMs: 3000 });
-    // Its heartbeats do not list the call: lost two intervals after the operator took it up.
-    await h.req("pg", "POST", "/heartbeat", { calls: [], lease: null });
-    await new Promise((res) => setTimeout(res, 150));
-    await h.req("pg", "POST", "/heartbeat", { calls: [], lease: null });
-    expect((await leased).json().assignments[0]).toMatchObject({ call: c0, attempt: 2 });
-    expect(h.api.get(`ns/${c0}`)!.status).toMatchObject({ phase: "Running", pod: "pg", attempts: 2 });
-  });
-
-  it("an assignment annotation on a root call (anyone's to create) is not an assignment: the call is queued", async () => {
-    h = await harness();
-    h.pods.set("pf", "f");
-    const at = new Date().toISOString();
-    const forged = JSON.stringify({ pod: "pf", attempt: 1, startTime: at, queuedTime: at });
-    await h.api.create({
-      apiVersion: API_VERSION,
-      kind: "FunctionCall",
-      metadata: { name: "forged", namespace: "ns", annotations: { [ASSIGNED_ANNOTATION]: forged } },
-      spec: { application: "app", function: "f" },
-    });
-    const [a] = await lease("pf");
-    expect(a).toMatchObject({ call: "forged", attempt: 1 });
-    expect(h.api.writesOf("forged")).toEqual(["create", "status:Running"]);
   });
 
   it("a Running call adopted after a restart keeps running when its pod heartbeats it", async () => {

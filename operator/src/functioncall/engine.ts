@@ -100,7 +100,7 @@ export function createEngine(deps: EngineDeps): Engine {
     onPodActivity: hooks?.podActivityChanged,
   });
   const view = (ns: string) =>
-    makeView(ns, { graph, applications: deps.applications, dispatcher, config, itemsCache, startedAt });
+    makeView(ns, { graph, applications: deps.applications, dispatcher, config, itemsCache, startedAt, waiters });
   const waiters = new Waiters((ns, n) => graph.get(ns, n));
   const marker = new WaitingMarker(config.waitingPhaseWriteAfterMs, clock, (t) => controller.markWaiting(t));
   const progress = new ProgressThrottle(

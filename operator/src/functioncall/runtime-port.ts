@@ -106,6 +106,16 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
     });
     return out;
   };
+  /**
+   * A pod's wait on calls; a Delegated one among them is reconciled once the wait holds for it:
+   * read now, it may move past the links it passed (decideDelegated).
+   */
+  const waitOn: Waiters["wait"] = (ns, names, mode, waitMs) => {
+    const waited = d.waiters.wait(ns, names, mode, waitMs);
+    const delegated = names.map((n) => graph.get(ns, n)).filter((c): c is Call => c?.status?.phase === "Delegated");
+    if (delegated.length > 0) d.applier.effects(delegated[0]!, [{ type: "reconcile", names: delegated.map(nameOf) }]);
+    return waited;
+  };
   /** Answers each reserved lease with the children whose create carried its assignment. */
   const handOverAssigned = (ns: string, reserved: Reserved[]): void => {
     for (const r of reserved) {
@@ -185,7 +195,7 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
       const rejected = decideWait(access(ns), id.pod, calls);
       if (rejected) return rejected;
       const unseen = calls.filter((n) => !graph.get(ns, n));
-      if (unseen.length === 0) return d.waiters.wait(ns, calls, mode, waitMs);
+      if (unseen.length === 0) return waitOn(ns, calls, mode, waitMs);
       const shown = () => calls.filter((n) => graph.get(ns, n));
       if (mode === "any") {
         const now = await d.waiters.wait(ns, shown(), mode, 0);
@@ -196,7 +206,7 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
       const start = d.clock.now();
       const seen = await announced.visible(ns, unseen, waitMs);
       const left = seen ? Math.max(0, waitMs - (d.clock.now() - start)) : 0;
-      return d.waiters.wait(ns, shown(), mode, left);
+      return waitOn(ns, shown(), mode, left);
     },
     stateToRead: (id, request, key) => decideStateRead(access(id.namespace), id.pod, request, key),
     stateToWrite: (id, request, key, body) => decideStateWrite(access(id.namespace), id.pod, request, key, body),

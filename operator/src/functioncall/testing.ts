@@ -49,6 +49,8 @@ export interface ViewOptions {
   ttl?: number;
   /** Names on their ready queue. */
   queued?: string[];
+  /** Names a pod waits on. */
+  waited?: string[];
   inlineValueLimitBytes?: number;
   maxCallSpecBytes?: number;
   reportGraceUntil?: number;
@@ -63,6 +65,7 @@ export function memoryView(calls: Call[], opts: ViewOptions = {}): CallView {
     children: (p) => calls.filter((c) => c.spec.parent === p),
     delegatorsOf: (n) => calls.filter((c) => c.status?.tailCall === n).map(nameOf),
     dependentsOf: (n) => calls.filter((c) => allInputs(c).includes(n)).map(nameOf),
+    waitedOn: (n) => opts.waited?.includes(n) ?? false,
     childOutputs: (p, n) => {
       const out: ValueRef[] = new Array(n);
       let found = 0;

@@ -9,6 +9,7 @@ import type { GraphIndex } from "./decide-graph.js";
 import type { CallGraph } from "./graph.js";
 import { type CallPolicy, type DiscoveredSettings, resolvePolicy } from "./policy.js";
 import { inlineItems } from "./values.js";
+import type { Waiters } from "./waiters.js";
 
 export type ApplicationObject = Application & KubeObject;
 
@@ -21,6 +22,8 @@ export interface ViewDeps {
   itemsCache: Map<string, ItemsResult>;
   /** When this engine started (ms): it took over then. */
   startedAt: number;
+  /** Calls pods wait on. */
+  waiters: Pick<Waiters, "has">;
 }
 
 export function policyOf(d: Pick<ViewDeps, "applications" | "dispatcher" | "config">, call: Call): CallPolicy {
@@ -50,6 +53,7 @@ export function makeView(namespace: string, d: ViewDeps): CallView {
         .filter((c): c is Call => c !== undefined),
     delegatorsOf: (n) => graph.delegatorsOf(namespace, n),
     dependentsOf: (n) => graph.dependentsOf(namespace, n),
+    waitedOn: (n) => d.waiters.has(namespace, n),
     childOutputs: (p, n) => graph.childOutputs(namespace, p, n),
     childStats: (p) => graph.childStats(namespace, p),
     requestError: (r) => graph.requestErrorOf(namespace, r),

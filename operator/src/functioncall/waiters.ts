@@ -40,6 +40,11 @@ export class Waiters {
     });
   }
 
+  /** Whether a wait holds for the call now. */
+  has(namespace: string, name: string): boolean {
+    return this.byKey.has(callKey(namespace, name));
+  }
+
   /** The call `name` finished (or was deleted). */
   notify(namespace: string, name: string): void {
     const k = callKey(namespace, name);
