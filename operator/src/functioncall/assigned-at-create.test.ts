@@ -10,27 +10,39 @@ afterEach(async () => {
   await h?.close();
 });
 
-const lease = async (pod: string, capacity = 1, waitMs = 2000): Promise<Assignment[]> => {
-  const r = await h.req(pod, "POST", "/lease", { capacity, waitMs });
-  expect(r.status).toBe(200);
-  return r.json().assignments;
-};
-const result = (pod: string, call: string, attempt: number, output: unknown) =>
-  h.req(pod, "POST", `/calls/${call}/result`, { attempt, output });
+const lease = (pod: string, capacity?: number, waitMs?: number) => h.lease(pod, capacity, waitMs);
+const result = (pod: string, call: string, attempt: number, output: unknown) => h.result(pod, call, attempt, output);
+
+/** Root r of f runs on pod pf; a lease of g's pod pg is parked. */
+async function rootAndParkedLease(config: Parameters<typeof harness>[0] = {}, capacity = 1) {
+  h = await harness(config);
+  h.pods.set("pf", "f");
+  h.pods.set("pg", "g");
+  await h.createRoot("r");
+  const [root] = await lease("pf");
+  const parked = lease("pg", capacity);
+  await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pg"));
+  return { root: root!, parked };
+}
+
+/** `parent` (running on pf) makes `child` of f while pf's lease is parked: the lease takes it. */
+async function childTakenByParkedLease(parent: Assignment, child: string): Promise<Assignment> {
+  const parked = lease("pf");
+  await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pf"));
+  await h.req("pf", "POST", `/calls/${parent.call}/children`, {
+    attempt: parent.attempt,
+    calls: [{ name: child, sequence: 0, function: "f" }],
+  });
+  return (await parked)[0]!;
+}
 
 describe("engine on fakes: children created assigned", () => {
   it("a child a parked lease takes is created assigned: no Running write (create → Succeeded), nothing runs unseen", async () => {
-    h = await harness();
-    h.pods.set("pf", "f");
-    h.pods.set("pg", "g");
-    await h.createRoot("r");
-    const [root] = await lease("pf");
-    const parked = lease("pg", 2);
-    await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pg"));
+    const { root, parked } = await rootAndParkedLease({}, 2);
     const c0 = childName("r", "r", 0);
     const c1 = childName("r", "r", 1);
     const made = await h.req("pf", "POST", "/calls/r/children", {
-      attempt: root!.attempt,
+      attempt: root.attempt,
       calls: [
         { name: c0, sequence: 0, function: "g", args: [{ value: 1 }] },
         // Not ready (its input runs): it waits for the queue.
@@ -65,16 +77,10 @@ describe("engine on fakes: children created assigned", () => {
   });
 
   it("a call created assigned that still runs after the waiting threshold gets its Running written, once", async () => {
-    h = await harness({ waitingPhaseWriteAfterMs: 30 });
-    h.pods.set("pf", "f");
-    h.pods.set("pg", "g");
-    await h.createRoot("r");
-    const [root] = await lease("pf");
-    const parked = lease("pg");
-    await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pg"));
+    const { root, parked } = await rootAndParkedLease({ waitingPhaseWriteAfterMs: 30 });
     const c0 = childName("r", "r", 0);
     await h.req("pf", "POST", "/calls/r/children", {
-      attempt: root!.attempt,
+      attempt: root.attempt,
       calls: [{ name: c0, sequence: 0, function: "g", args: [{ value: 1 }] }],
     });
     expect(await parked).toEqual([expect.objectContaining({ call: c0 })]);
@@ -87,15 +93,9 @@ describe("engine on fakes: children created assigned", () => {
   });
 
   it("a create that fails gives the reserved lease back; the child goes through the queue on the retry", async () => {
-    h = await harness();
-    h.pods.set("pf", "f");
-    h.pods.set("pg", "g");
-    await h.createRoot("r");
-    const [root] = await lease("pf");
-    const parked = lease("pg");
-    await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pg"));
+    const { root, parked } = await rootAndParkedLease();
     const c0 = childName("r", "r", 0);
-    const body = { attempt: root!.attempt, calls: [{ name: c0, sequence: 0, function: "g", args: [{ value: 1 }] }] };
+    const body = { attempt: root.attempt, calls: [{ name: c0, sequence: 0, function: "g", args: [{ value: 1 }] }] };
     h.api.refuseCreate.set(c0, new KubeApiError(500, "InternalError", "etcd hiccup", "POST", c0));
     expect((await h.req("pf", "POST", "/calls/r/children", body)).status).toBeGreaterThanOrEqual(500);
     expect(h.engine.dispatcher.leaseWaiting("ns", "pg")).toBe(true);
@@ -155,19 +155,11 @@ describe("engine on fakes: children created assigned", () => {
 describe("engine on fakes: tail chains of links created assigned", () => {
   it("the root follows the newest link and passed links are settled when each link is created assigned", async () => {
     h = await harness();
-    h.pods.set("pf", "f");
-    await h.createRoot("t");
-    let cur = (await lease("pf"))[0]!;
+    let cur = await h.runRoot("t");
     const links = [cur.call];
     for (let i = 0; i < 30; i++) {
       const next = childName("t", cur.call, 0);
-      const parked = lease("pf");
-      await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pf"));
-      await h.req("pf", "POST", `/calls/${cur.call}/children`, {
-        attempt: cur.attempt,
-        calls: [{ name: next, sequence: 0, function: "f" }],
-      });
-      const took = (await parked)[0]!;
+      const took = await childTakenByParkedLease(cur, next);
       expect(took.call).toBe(next);
       expect(
         (await h.req("pf", "POST", `/calls/${cur.call}/tail`, { attempt: cur.attempt, tailCall: next })).status,
@@ -189,20 +181,10 @@ describe("engine on fakes: tail chains of links created assigned", () => {
 describe("engine on fakes: a tail chain that runs ahead of its parent's tail report", () => {
   it("a link does not move while its parent still runs; the head passes every link once the parent delegates", async () => {
     h = await harness();
-    h.pods.set("pf", "f");
-    await h.createRoot("r");
-    const root = (await lease("pf"))[0]!;
+    const root = await h.runRoot("r");
     // r makes x; x runs, makes y and delegates to it; y does the same with z: all before r reports.
     const x = childName("r", "r", 0);
-    const step = async (parent: Assignment, child: string): Promise<Assignment> => {
-      const parked = lease("pf");
-      await h.until("the lease parked", () => h.engine.dispatcher.leaseWaiting("ns", "pf"));
-      await h.req("pf", "POST", `/calls/${parent.call}/children`, {
-        attempt: parent.attempt,
-        calls: [{ name: child, sequence: 0, function: "f" }],
-      });
-      return (await parked)[0]!;
-    };
+    const step = childTakenByParkedLease;
     const xa = await step(root, x);
     const y = childName("r", x, 0);
     const ya = await step(xa, y);
@@ -227,9 +209,7 @@ describe("engine on fakes: a tail chain that runs ahead of its parent's tail rep
 
   it("a link its running parent waits on is a head: it moves past the links it passed", async () => {
     h = await harness();
-    h.pods.set("pf", "f");
-    await h.createRoot("r");
-    const root = (await lease("pf"))[0]!;
+    const root = await h.runRoot("r");
     const x = childName("r", "r", 0);
     const y = childName("r", x, 0);
     const z = childName("r", y, 0);

@@ -11,13 +11,8 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-const lease = async (pod: string, capacity = 1, waitMs = 2000): Promise<Assignment[]> => {
-  const r = await h.req(pod, "POST", "/lease", { capacity, waitMs });
-  expect(r.status).toBe(200);
-  return r.json().assignments;
-};
-const result = (pod: string, call: string, attempt: number, output: unknown) =>
-  h.req(pod, "POST", `/calls/${call}/result`, { attempt, output });
+const lease = (pod: string, capacity?: number, waitMs?: number) => h.lease(pod, capacity, waitMs);
+const result = (pod: string, call: string, attempt: number, output: unknown) => h.result(pod, call, attempt, output);
 
 describe("engine on fakes: the call path", () => {
   it("a waiting lease takes a new call at once; Running is persisted before the assignment; three writes per call", async () => {
@@ -225,9 +220,7 @@ describe("engine on fakes: the call path", () => {
   it("a chain of tail calls: the root follows the newest link, passed links are settled, one write at the end", async () => {
     const settled: string[] = [];
     h = await harness({}, undefined, { hooks: { settled: (_ns, _app, fn) => settled.push(fn) } });
-    h.pods.set("pf", "f");
-    await h.createRoot("t");
-    let cur = (await lease("pf"))[0]!;
+    let cur = await h.runRoot("t");
     const links = [cur.call];
     for (let i = 0; i < 30; i++) {
       const next = childName("t", cur.call, 0);

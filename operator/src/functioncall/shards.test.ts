@@ -2,7 +2,7 @@
 // re-run on pod loss, failure propagation, order, tail calls, children) while its states are
 // group-committed into its shard's status. The whole engine on fakes, driven as sidecars drive it.
 import { afterEach, describe, expect, it } from "vitest";
-import { type Assignment, childName, isShard, itemName, SHARD_MAX_ITEMS } from "../../../protocol/index.js";
+import { childName, isShard, itemName, SHARD_MAX_ITEMS } from "../../../protocol/index.js";
 import { type Harness, harness } from "./test-harness.js";
 import type { Call } from "./calls.js";
 
@@ -10,10 +10,8 @@ let h: Harness;
 afterEach(async () => h?.close());
 
 const M = childName("r", "r", 0);
-const lease = async (pod: string, capacity = 1, waitMs = 2000): Promise<Assignment[]> =>
-  (await h.req(pod, "POST", "/lease", { capacity, waitMs })).json().assignments;
-const result = (pod: string, call: string, attempt: number, output: unknown) =>
-  h.req(pod, "POST", `/calls/${call}/result`, { attempt, output });
+const lease = (pod: string, capacity?: number, waitMs?: number) => h.lease(pod, capacity, waitMs);
+const result = (pod: string, call: string, attempt: number, output: unknown) => h.result(pod, call, attempt, output);
 const shards = (): Call[] => h.api.list().filter((c) => isShard(c));
 const item = (i: number) => itemName("r", M, i);
 

@@ -3,7 +3,13 @@ import type { FastifyInstance } from "fastify";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { API_VERSION, type Application, type FunctionCallSpec, RUNTIME_API_PREFIX } from "../../../protocol/index.js";
+import {
+  API_VERSION,
+  type Application,
+  type Assignment,
+  type FunctionCallSpec,
+  RUNTIME_API_PREFIX,
+} from "../../../protocol/index.js";
 import { FileBlobStore } from "../blobs/index.js";
 import { type Cache, KeyedWorkQueue } from "../kube/index.js";
 import { buildRuntimeApi, podToken } from "../runtime-api/index.js";
@@ -37,6 +43,12 @@ export interface Harness {
     url: string,
     body?: unknown,
   ): Promise<{ status: number; json: () => Json }>;
+  /** A sidecar's lease: answers 200 (checked) with the assignments it got. */
+  lease(pod: string, capacity?: number, waitMs?: number): Promise<Assignment[]>;
+  /** Root `name` of function f, leased by pod `pod` (made a pod of f): its assignment. */
+  runRoot(name: string, pod?: string): Promise<Assignment>;
+  /** A sidecar's result report for one attempt. */
+  result(pod: string, call: string, attempt: number, output: unknown): Promise<{ status: number; json: () => Json }>;
   until<T>(what: string, f: () => T | undefined | false, timeoutMs?: number): Promise<T>;
   close(): Promise<void>;
 }
@@ -120,6 +132,19 @@ export async function harness(
       });
       return { status: r.statusCode, json: () => r.json() };
     },
+    async lease(pod, capacity = 1, waitMs = 2000) {
+      const r = await h.req(pod, "POST", "/lease", { capacity, waitMs });
+      if (r.status !== 200) throw new Error(`lease of ${pod} answered ${r.status}: ${JSON.stringify(r.json())}`);
+      return r.json().assignments as Assignment[];
+    },
+    async runRoot(name, pod = "pf") {
+      pods.set(pod, "f");
+      await h.createRoot(name);
+      const [a] = await h.lease(pod);
+      if (a?.call !== name) throw new Error(`${pod} leased ${JSON.stringify(a)}, not the root ${name}`);
+      return a;
+    },
+    result: (pod, call, attempt, output) => h.req(pod, "POST", `/calls/${call}/result`, { attempt, output }),
     async until(what, f, timeoutMs = 3000) {
       const end = Date.now() + timeoutMs;
       for (;;) {
