@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Call } from "./calls.js";
-import { decideAssignment } from "./decide-assignment.js";
+import { SHARD_ANNOTATION } from "../../../protocol/index.js";
+import { decideAssignment, dependentsReadyWith, unassignPatch } from "./decide-assignment.js";
 import { memoryView, mkCall, mkChild } from "./testing.js";
 
 const NOW = Date.parse("2026-03-01T00:00:00Z");
@@ -87,4 +88,55 @@ describe("decideAssignment", () => {
     it(`skips a call ${tc.name}`, () => {
       expect(decide(tc.call(), tc.others)).toEqual({ type: "skip" });
     });
+});
+
+describe("dependentsReadyWith", () => {
+  const input = mkChild("a", "r", "r", 0, {}, { phase: "Running", pod: "p1", attempts: 1 });
+  const dep = (name: string, seq: number, spec = {}, status?: Call["status"], meta = {}) =>
+    mkCall(name, { parent: "r", request: "r", sequence: seq, args: [{ call: "a" }], ...spec }, status, meta);
+
+  it("the dependents the result makes ready, in a view that shows the input Succeeded with the output", () => {
+    const calls = [
+      mkCall("r"),
+      input,
+      dep("d1", 1),
+      dep("d2", 2, { kwargs: { k: { call: "b" } } }), // b still runs
+      mkChild("b", "r", "r", 3),
+      dep("d3", 4, {}, { phase: "Running", pod: "p2", attempts: 1 }), // already running
+      dep("d4", 5, { startAfter: iso(NOW - 1) }), // a start time of its own: the queue's
+      dep("d5", 6, {}, undefined, { annotations: { [SHARD_ANNOTATION]: "s" } }), // a map item
+      dep("d6", 7, {}, { phase: "Queued", attempts: 1 }),
+    ];
+    const { view, ready } = dependentsReadyWith(input, { value: 10 }, memoryView(calls), 4);
+    expect(ready.map((c) => c.metadata.name)).toEqual(["d1", "d6"]);
+    expect(view.call("a")!.status).toMatchObject({ phase: "Succeeded", output: { value: 10 }, pod: "p1" });
+    const d = decideAssignment(ready[0], view, "p3", NOW, NOW);
+    expect(d.type === "assign" && d.assignment.args).toEqual([{ value: 10 }]);
+  });
+
+  it("at most `max`", () => {
+    const calls = [input, ...[1, 2, 3, 4, 5].map((i) => dep(`d${i}`, i))];
+    expect(dependentsReadyWith(input, { value: 1 }, memoryView(calls), 4).ready).toHaveLength(4);
+  });
+});
+
+describe("unassignPatch", () => {
+  it("puts back each field the Running patch set, removing those the call did not have", () => {
+    const running = { phase: "Running", pod: "p1", attempts: 2, startTime: iso(NOW), retryAfter: null };
+    expect(unassignPatch({ phase: "Queued", attempts: 1, queuedTime: iso(0) }, running)).toEqual({
+      phase: "Queued",
+      pod: null,
+      attempts: 1,
+      startTime: null,
+      retryAfter: null,
+    });
+    expect(unassignPatch(undefined, { ...running, queuedTime: iso(NOW) })).toEqual({
+      phase: null,
+      pod: null,
+      attempts: null,
+      startTime: null,
+      retryAfter: null,
+      queuedTime: null,
+    });
+  });
 });

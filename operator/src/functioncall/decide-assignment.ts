@@ -6,6 +6,7 @@ import {
   ASSIGNED_ANNOTATION,
   type AssignedAtCreate,
   type Assignment,
+  type ValueRef,
   assignedAnnotation,
 } from "../../../protocol/index.js";
 import type { Action, CallView, Effect, StatusPatch } from "./actions.js";
@@ -19,6 +20,7 @@ import {
   notBeforeOf,
   phaseOf,
   requestOf,
+  shardOf,
 } from "./calls.js";
 import { readiness } from "./inputs.js";
 
@@ -107,4 +109,35 @@ export function assignmentOf(c: Call, attempt: number, view: CallView): Assignme
     timeoutSeconds: view.policy(c).timeoutSeconds,
     isRoot: isRoot(c),
   };
+}
+
+/**
+ * The dependents that `input`'s result makes ready, at most `max`: each is assigned while the
+ * result is written (its Running write beside the input's Succeeded write). `view` shows the input
+ * Succeeded with `output`, as the assignment needs it. Map items (their shard's writes are grouped)
+ * and calls not otherwise dispatchable are left to the reaction to the Succeeded write.
+ */
+export function dependentsReadyWith(
+  input: Call,
+  output: ValueRef,
+  view: CallView,
+  max: number,
+): { view: CallView; ready: Call[] } {
+  const name = nameOf(input);
+  const succeeded: Call = { ...input, status: { ...input.status, phase: "Succeeded", output } };
+  const withResult: CallView = { ...view, call: (n) => (n === name ? succeeded : view.call(n)) };
+  const ready: Call[] = [];
+  for (const n of view.dependentsOf(name)) {
+    const c = view.call(n);
+    if (!c || shardOf(c) !== undefined || !dispatchable(c, withResult) || notBeforeOf(c) !== undefined) continue;
+    ready.push(c);
+    if (ready.length >= max) break;
+  }
+  return { view: withResult, ready };
+}
+
+/** The status patch that takes back an assignment no pod heard of: each field it set, as it was. */
+export function unassignPatch(before: Call["status"], running: StatusPatch): StatusPatch {
+  const prev = (before ?? {}) as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(running).map((k) => [k, prev[k] ?? null])) as StatusPatch;
 }

@@ -21,6 +21,7 @@ import { callKey, nameOf, namespaceOf, phaseOf, runningAttemptOf } from "./calls
 import { type EngineConfig, engineConfig } from "./config.js";
 import { CallController } from "./controller.js";
 import { decideGraphChange } from "./decide-graph.js";
+import { DependentsAtResult } from "./dependents-at-result.js";
 import { CallGraph } from "./graph.js";
 import type { EngineHooks } from "./hooks.js";
 import { ProgressThrottle } from "./progress.js";
@@ -146,6 +147,15 @@ export function createEngine(deps: EngineDeps): Engine {
     progress,
     applier,
     view,
+    dependents: new DependentsAtResult({
+      graph,
+      store,
+      applier,
+      dispatcher,
+      clock,
+      inlineValueLimitBytes: config.inlineValueLimitBytes,
+      logger: deps.logger,
+    }),
     onDiscovered: deps.onDiscovered,
     onCodeLoadFailure: deps.onCodeLoadFailure,
   });

@@ -21,6 +21,7 @@ import {
   decideWait,
 } from "./decide-access.js";
 import { decideChildren } from "./decide-children.js";
+import type { DependentsAtResult, PendingDependents } from "./dependents-at-result.js";
 import { decideRefused } from "./decide-refusal.js";
 import { checkProgress, decideFailure, decideResult, decideTail } from "./decide-report.js";
 import type { CallGraph } from "./graph.js";
@@ -43,6 +44,8 @@ export interface RuntimePortDeps {
   onDiscovered?: (namespace: string, application: string, functions: DiscoveredFunction[]) => void;
   /** A pod's worker could not import the code (the Application controller shows CodeLoaded=False). */
   onCodeLoadFailure?: (namespace: string, application: string, pod: string, failure: CodeLoadFailure) => void;
+  /** Assigns a result's dependents while it is written (absent: they go through the queues). */
+  dependents?: DependentsAtResult;
   /** How long a created child may stay out of the graph before a /wait on it is refused (call_not_found). */
   childVisibilityMs?: number;
 }
@@ -69,13 +72,30 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
     announced: (name) => announced.requestOf(ns, name),
     callsOfRequest: (request) => graph.callsOfRequest(ns, request),
   });
-  /** A report on one call: decided and applied under the call's lock. */
-  const report = (ns: string, name: string, decide: Decide): Promise<Rejection | undefined> =>
+  /**
+   * A report on one call: decided and applied under the call's lock. `alongside` starts writes of
+   * other calls that go out with this call's and are settled by how its writes ended.
+   */
+  const report = (
+    ns: string,
+    name: string,
+    decide: Decide,
+    alongside?: (cur: Call, actions: Action[], view: CallView) => PendingDependents | undefined,
+  ): Promise<Rejection | undefined> =>
     d.store.withLock(callKey(ns, name), async () => {
       const cur = graph.get(ns, name);
-      const actions = decide(cur, d.view(ns), d.clock.now());
+      const view = d.view(ns);
+      const actions = decide(cur, view, d.clock.now());
       if (!Array.isArray(actions)) return actions;
-      if (cur && actions.length > 0) await d.applier.apply(cur, actions);
+      if (!cur || actions.length === 0) return undefined;
+      const pending = alongside?.(cur, actions, view);
+      let written: Call | undefined;
+      try {
+        const done = await d.applier.apply(cur, actions);
+        if (done.refused === undefined) written = done.call;
+      } finally {
+        pending?.settle(written);
+      }
       return undefined;
     });
 
@@ -148,8 +168,12 @@ export function createRuntimePort(d: RuntimePortDeps): RuntimePort {
     lease: (id, capacity, waitMs, signal) => dispatcher.leaseAnswer(id, capacity, waitMs, signal),
     heartbeat: (id, calls, draining, lease) => dispatcher.pods.heartbeat(id, calls, draining, lease),
     reportResult: (id, name, attempt, output) =>
-      report(id.namespace, name, (cur, view, now) =>
-        decideResult(cur, { pod: id.pod, name, attempt, output }, view, now),
+      report(
+        id.namespace,
+        name,
+        (cur, view, now) => decideResult(cur, { pod: id.pod, name, attempt, output }, view, now),
+        // Its dependents' Running writes go out beside its Succeeded write.
+        (cur, actions, view) => d.dependents?.start(cur, actions, view),
       ),
     reportFailure: (id, name, r) =>
       report(id.namespace, name, (cur, view, now) => decideFailure(cur, { pod: id.pod, name, ...r }, view, now)),
