@@ -29,24 +29,27 @@ def chain(n: int) -> dict:
 /**
  * Dependent calls handed to the operator at once: link k takes link k-1's future as its input,
  * so the operator (not the root) starts each link when its input is persisted as Succeeded.
+ * Each link notes the wall clock as its code starts and returns (the pods share the machine's
+ * clock): the time between steps as the functions see it.
  */
 export const DEPENDENT_SOURCE = `
 import time
 from tensorlake.applications import application, function
 
 @function()
-def link(x: int) -> int:
-    return x + 1
+def link(x: dict) -> dict:
+    start = time.time()
+    return {"v": x["v"] + 1, "start": start, "end": time.time()}
 
 @application()
 @function()
 def dependents(n: int) -> dict:
     t0 = time.perf_counter()
-    f = link.future(0)
+    f = link.future({"v": 0})
     for _ in range(n - 1):
         f = link.future(f)
     f.run()
-    v = f.result()
+    v = f.result()["v"]
     return {"value": v, "loop_s": time.perf_counter() - t0}
 `;
 

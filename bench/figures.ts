@@ -2,7 +2,7 @@
 // against the raw-write baselines), and the figures `--compare` sets side by side.
 import type { OperatorRun } from "./operator-phases.js";
 import type { RawWrites } from "./raw-writes.js";
-import { summarize } from "./stats.js";
+import { type Summary, summarize } from "./stats.js";
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
@@ -55,6 +55,16 @@ export function operatorSections(run: OperatorRun, raw: RawBaselines) {
       largestGaps: dep.largestGaps,
       succeededPatchP50Ms: raw.after.succeededPatchMs.p50,
       targets: { p50Ms: 10, p99Ms: 20 },
+      // The time between steps as the functions see it: the result's report, the writes before
+      // the next link may start (its input's Succeeded, its Running), the lease answer, the worker.
+      inPods: {
+        between: "link k-1's return → link k's first line (wall clock in the pods, ms)",
+        gapMs: summarize(dep.inPods),
+        // The two writes alone, as a plain client makes them (same run): one after the other, the
+        // path before a link's Running write went out beside its input's Succeeded write.
+        rawSucceededPatchMs: pick(raw.after.succeededPatchMs),
+        rawRunningPatchMs: pick(raw.after.runningPatchMs),
+      },
       writesPerCall: writesPerCall(run, "dependents", dep.calls + 1),
       loopMs: dep.loopMs,
     },
@@ -75,6 +85,8 @@ export function operatorSections(run: OperatorRun, raw: RawBaselines) {
   };
 }
 
+const pick = (s: Summary) => ({ p50: s.p50, p99: s.p99 });
+
 export type OperatorSections = ReturnType<typeof operatorSections>;
 
 /**
@@ -86,6 +98,8 @@ export const COMPARED: { key: string; label: string; better: "lower" | "higher";
   { key: "chainRatioToRawWrites", label: "chain overhead / raw writes per call", better: "lower" },
   { key: "dependentGapP50Ms", label: "dependent dispatch gap p50, ms", better: "lower" },
   { key: "dependentGapP99Ms", label: "dependent dispatch gap p99, ms", better: "lower" },
+  { key: "dependentInPodsP50Ms", label: "dependent gap in the pods p50, ms", better: "lower" },
+  { key: "dependentInPodsP99Ms", label: "dependent gap in the pods p99, ms", better: "lower" },
   { key: "mapCallsPerSecond", label: "map calls/s", better: "higher" },
   { key: "writesPerCallChain", label: "writes per call, chain", better: "lower" },
   { key: "writesPerCallDependents", label: "writes per call, dependents", better: "lower" },
@@ -105,6 +119,8 @@ export function comparedFigures(s: OperatorSections, run: OperatorRun): Figures 
     chainRatioToRawWrites: s.chain.ratioToRawWrites,
     dependentGapP50Ms: s.dependentDispatchGap.gapMs.p50,
     dependentGapP99Ms: s.dependentDispatchGap.gapMs.p99,
+    dependentInPodsP50Ms: s.dependentDispatchGap.inPods.gapMs.p50,
+    dependentInPodsP99Ms: s.dependentDispatchGap.inPods.gapMs.p99,
     mapCallsPerSecond: s.map.callsPerSecond,
     writesPerCallChain: s.chain.writesPerCall,
     writesPerCallDependents: s.dependentDispatchGap.writesPerCall,

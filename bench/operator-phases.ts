@@ -45,6 +45,8 @@ export interface OperatorRun {
   dependents: {
     calls: number;
     gaps: number[];
+    /** Link k-1's return → link k's first line, in the pods (wall clock, ms). */
+    inPods: number[];
     largestGaps: { at: string; ms: number }[];
     dispatchedCalls: number;
     readyToDispatchMeanMs: number;
@@ -96,7 +98,7 @@ async function chainPhase(ctx: PhaseContext, ns: string, run: Run, measure: Meas
   for (let b = 0; b < blocks; b++) {
     const size = Math.round(left / (blocks - b));
     left -= size;
-    if (ctx.rawBlock) raws.push(await ctx.rawBlock(size, `chain${b}`));
+    if (ctx.rawBlock) raws.push(await ctx.rawBlock(size, `${ns}-chain${b}`)); // one set of names per operator run (--compare runs two)
     const chain = await measure("chain", () => run("chain", size));
     if (chain.out.value !== size) throw new Error(`chain returned ${JSON.stringify(chain.out)}`);
     loopMs += chain.out.loop_s * 1000;
@@ -108,7 +110,7 @@ async function chainPhase(ctx: PhaseContext, ns: string, run: Run, measure: Meas
       if (next) gaps.push(ms(next.status?.startTime) - ms(c.status?.completionTime));
     });
   }
-  if (ctx.rawBlock && blocks > 1) raws.push(await ctx.rawBlock(Math.round(n / blocks), `chain${blocks}`));
+  if (ctx.rawBlock && blocks > 1) raws.push(await ctx.rawBlock(Math.round(n / blocks), `${ns}-chain${blocks}`));
   const rawCalls = raws.reduce((a, r) => a + r.calls, 0);
   return {
     calls: n,
@@ -147,19 +149,27 @@ async function dependentsPhase(ctx: PhaseContext, ns: string, run: Run, measure:
   const calls = await childrenOf(ctx.client, ns, dep.name);
   const byName = new Map(calls.map((c) => [c.metadata.name!, c]));
   const gaps: number[] = [];
+  const inPods: number[] = [];
   const gapAt: { at: string; ms: number }[] = [];
+  const clock = (c: Call, k: "start" | "end"): number => {
+    const v = (c.status?.output?.value as Record<string, unknown> | undefined)?.[k];
+    if (typeof v !== "number") throw new Error(`dependents: ${c.metadata.name} has no ${k} in its output`);
+    return v * 1000;
+  };
   for (const c of calls) {
     const input = c.spec.args?.[0]?.call;
     const prev = input ? byName.get(input) : undefined;
     if (!prev) continue;
     gaps.push(ms(c.status?.startTime) - ms(prev.status?.completionTime));
     gapAt.push({ at: prev.status!.completionTime!, ms: gaps[gaps.length - 1]! });
+    inPods.push(Math.round((clock(c, "start") - clock(prev, "end")) * 100) / 100);
   }
   gapAt.sort((a, b) => b.ms - a.ms);
   if (gaps.length !== n - 1) throw new Error(`dependents: ${gaps.length} links with an input, expected ${n - 1}`);
   return {
     calls: n,
     gaps,
+    inPods,
     largestGaps: gapAt.slice(0, 5),
     dispatchedCalls,
     readyToDispatchMeanMs,
