@@ -55,7 +55,9 @@ export class DependentsAtResult {
   start(input: Call, actions: Action[], view: CallView): PendingDependents | undefined {
     const s = actions.find((a) => a.type === "status" && a.patch.phase === "Succeeded");
     const output = s?.type === "status" ? (s.output as ValueRef | undefined) : undefined;
-    if (!output || shardOf(input) !== undefined || needsBlob(output, this.d.inlineValueLimitBytes)) return undefined;
+    if (!output || shardOf(input) !== undefined || view.dependentsOf(nameOf(input)).length === 0) return undefined;
+    // Sized only for a result with dependents (the common result has none: no second JSON.stringify).
+    if (needsBlob(output, this.d.inlineValueLimitBytes)) return undefined;
     const { view: withResult, ready } = dependentsReadyWith(input, output, view, MAX_DEPENDENTS);
     if (ready.length === 0) return undefined;
     const ns = namespaceOf(input);
